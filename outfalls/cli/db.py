@@ -1,0 +1,182 @@
+"""``outfalls db``: the embedded cluster (or the external server) and its schema."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from outfalls.cli import echo_json, settings_of
+from outfalls.config import Settings
+from outfalls.db import backup as backups
+from outfalls.db.cluster import find_bin_dir
+from outfalls.db.engine import (
+    check_connection,
+    cluster_for,
+    current_revision,
+    database_url,
+    ensure_database,
+    head_revision,
+    migrate,
+    redact,
+)
+from outfalls.errors import DatabaseUnavailable
+
+
+@click.group()
+def db() -> None:
+    """Start, stop, migrate, back up and restore the database."""
+
+
+def _say(message: str) -> None:
+    click.echo(message + " ...", err=True)
+
+
+@db.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_context
+def up(ctx: click.Context, as_json: bool) -> None:
+    """Start the embedded PostgreSQL server (creating it first) and migrate the schema."""
+    settings = settings_of(ctx)
+    url = ensure_database(settings, progress=_say)
+    before = current_revision(url)
+    if before != head_revision():
+        _say(f"migrating the schema from {before or 'empty'} to {head_revision()}")
+        migrate(url)
+    _print_status(settings, as_json)
+
+
+@db.command()
+@click.pass_context
+def down(ctx: click.Context) -> None:
+    """Stop the embedded PostgreSQL server."""
+    settings = settings_of(ctx)
+    if not settings.database.is_embedded:
+        click.echo(f"an external database is configured ({redact(settings.database.url)}); nothing to stop")
+        return
+    if cluster_for(settings).stop():
+        click.echo("stopped the embedded PostgreSQL server")
+    else:
+        click.echo("the embedded PostgreSQL server was not running")
+
+
+def _status(settings: Settings) -> dict[str, object]:
+    url = database_url(settings)
+    info: dict[str, object] = {
+        "embedded": settings.database.is_embedded,
+        "url": redact(url),
+        "data_dir": str(settings.storage.data_dir),
+    }
+    if settings.database.is_embedded:
+        st = cluster_for(settings).status()
+        info |= {
+            "running": st.running,
+            "initialised": st.initialised,
+            "cluster_dir": st.data_dir,
+            "socket_dir": st.socket_dir,
+            "pid": st.pid,
+        }
+    else:
+        try:
+            check_connection(url)
+            info["running"] = True
+        except DatabaseUnavailable as err:
+            info |= {"running": False, "error": err.message}
+    revision = None
+    if info["running"]:
+        try:
+            revision = current_revision(url)
+        except Exception:  # noqa: BLE001 - a status report must not fail on an unreadable database
+            revision = None
+    info |= {"revision": revision, "head": head_revision()}
+    return info
+
+
+def _print_status(settings: Settings, as_json: bool) -> None:
+    info = _status(settings)
+    if as_json:
+        echo_json(info)
+        return
+    where = "embedded cluster in " + str(info.get("cluster_dir")) if info["embedded"] else "external server"
+    click.echo(f"database: {where}")
+    click.echo(
+        f"  running:  {'yes' if info['running'] else 'no'}" + (f" (pid {info['pid']})" if info.get("pid") else "")
+    )
+    click.echo(f"  url:      {info['url']}")
+    click.echo(f"  data dir: {info['data_dir']}")
+    if info["running"]:
+        state = "up to date" if info["revision"] == info["head"] else f"needs migration to {info['head']}"
+        click.echo(f"  schema:   {info['revision'] or 'empty'} ({state})")
+    if info.get("error"):
+        click.echo(f"  error:    {info['error']}")
+
+
+@db.command()
+@click.option("--json", "as_json", is_flag=True, help='Print {"running", "url", "data_dir", ...} as JSON.')
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Say where the database is and whether it is up."""
+    _print_status(settings_of(ctx), as_json)
+
+
+@db.command("migrate")
+@click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
+@click.option("--json", "as_json", is_flag=True, help="Print the revisions as JSON.")
+@click.pass_context
+def migrate_cmd(ctx: click.Context, revision: str, as_json: bool) -> None:
+    """Upgrade the schema (Alembic migrations in migrations/)."""
+    settings = settings_of(ctx)
+    url = ensure_database(settings, progress=_say)
+    before = current_revision(url)
+    migrate(url, revision)
+    after = current_revision(url)
+    if as_json:
+        echo_json({"from": before, "to": after, "changed": before != after})
+    elif before == after:
+        click.echo(f"schema already at {after}; nothing to do")
+    else:
+        click.echo(f"migrated the schema from {before or 'empty'} to {after}")
+
+
+@db.command()
+@click.pass_context
+def psql(ctx: click.Context) -> None:
+    """Open psql on the catalogue database."""
+    settings = settings_of(ctx)
+    url = ensure_database(settings, progress=_say)
+    exe = str(find_bin_dir() / "psql")
+    os.environ.update(backups.libpq_env(url))
+    os.execv(exe, [exe, *backups.libpq_args(url)])
+
+
+@db.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def backup(ctx: click.Context, file: Path, as_json: bool) -> None:
+    """Write the whole database to FILE (pg_dump custom format)."""
+    settings = settings_of(ctx)
+    ensure_database(settings, progress=_say)
+    size = backups.backup(settings, file)
+    if as_json:
+        echo_json({"file": str(file), "bytes": size})
+    else:
+        click.echo(f"wrote {file} ({size / 1e6:.1f} MB)")
+
+
+@db.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True, help="Overwrite a database that already holds a catalogue.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def restore(ctx: click.Context, file: Path, replace: bool, as_json: bool) -> None:
+    """Restore the database from FILE (made by `outfalls db backup`)."""
+    settings = settings_of(ctx)
+    ensure_database(settings, progress=_say)
+    backups.restore(settings, file, replace=replace)
+    url = database_url(settings)
+    if as_json:
+        echo_json({"file": str(file), "revision": current_revision(url)})
+    else:
+        click.echo(f"restored {file} (schema {current_revision(url)})")

@@ -1,0 +1,258 @@
+"""Settings: ``config.toml`` defaults, then the file named by ``OUTFALLS_CONFIG``, then ``OUTFALLS_*``
+environment variables, then explicit overrides. An unknown key or a value of the wrong type fails at
+start with the key's dotted name, because a typo is cheapest found at start.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from outfalls.errors import ConfigError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULTS_FILE = PROJECT_DIR / "config.toml"
+
+# Environment variables with a name of their own; any other OUTFALLS_<SECTION>_<KEY> maps to section.key.
+ENV_ALIASES = {"OUTFALLS_DATA_DIR": "storage.data_dir", "OUTFALLS_DATABASE_URL": "database.url"}
+ENV_IGNORED = {"OUTFALLS_CONFIG"}
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    """Where the catalogue lives."""
+
+    url: str
+    name: str
+    start_timeout_s: int
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when no external server is configured, so the embedded cluster is used."""
+        return not self.url
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    """Folders for the cluster and the file stores."""
+
+    data_dir: Path
+
+    @property
+    def pg_dir(self) -> Path:
+        """The embedded cluster's folder."""
+        return self.data_dir / "pg"
+
+    @property
+    def store_dir(self) -> Path:
+        """The content-addressed attachment store."""
+        return self.data_dir / "store"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """The web server."""
+
+    host: str
+    port: int
+    default_locale: str
+
+
+@dataclass(frozen=True, slots=True)
+class MapSettings:
+    """The web map."""
+
+    extent: tuple[float, float, float, float]
+    basemap_url: str
+    max_features: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListSettings:
+    """Paged lists."""
+
+    page_size: int
+    max_page_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileSettings:
+    """Reconciliation of observations into outfalls."""
+
+    match_radius_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSettings:
+    """The generated demo catalogue."""
+
+    outfalls_yellow: int
+    outfalls_handan: int
+    seed: int
+
+
+@dataclass(frozen=True, slots=True)
+class TargetDefault:
+    """A national default target: ``share`` of outfalls reach ``metric`` by ``deadline``."""
+
+    deadline: date
+    metric: str
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All settings, immutable."""
+
+    database: DatabaseSettings
+    storage: StorageSettings
+    server: ServerSettings
+    map: MapSettings
+    list: ListSettings
+    reconcile: ReconcileSettings
+    demo: DemoSettings
+    targets: tuple[TargetDefault, ...]
+
+
+def load_settings(
+    path: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load and validate settings.
+
+    Args:
+        path: a TOML file overriding the defaults; when None, ``env["OUTFALLS_CONFIG"]`` if set.
+        env: environment variables (the CLI passes ``os.environ``); None means none.
+        overrides: dotted keys (``"database.url"``) with final values, for tests and options.
+
+    Returns:
+        The merged settings.
+
+    Raises:
+        ConfigError: an unknown key, a value of the wrong type, or an unreadable file.
+    """
+    env = env or {}
+    merged = _read_toml(DEFAULTS_FILE)
+    path = path or env.get("OUTFALLS_CONFIG") or None
+    if path:
+        _merge(merged, _read_toml(Path(path)), prefix="")
+    for name, value in env.items():
+        if not name.startswith("OUTFALLS_") or name in ENV_IGNORED:
+            continue
+        dotted = ENV_ALIASES.get(name) or _env_key(merged, name)
+        if dotted is not None:
+            _set_dotted(merged, dotted, _coerce_env(merged, dotted, value))
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(merged, dotted, value)
+    return _build(merged)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError as err:
+        raise ConfigError(f"configuration file {path} does not exist", path=str(path)) from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {err}", path=str(path)) from err
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any], prefix: str) -> None:
+    for key, value in extra.items():
+        dotted = f"{prefix}{key}"
+        if key not in base:
+            raise ConfigError(f"unknown configuration key '{dotted}'", key=dotted)
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"configuration key '{dotted}' must be a table", key=dotted)
+            _merge(base[key], value, prefix=f"{dotted}.")
+        else:
+            _check_type(dotted, base[key], value)
+            base[key] = value
+
+
+def _check_type(dotted: str, default: Any, value: Any) -> None:
+    if isinstance(default, bool) or isinstance(value, bool):
+        ok = isinstance(value, bool) and isinstance(default, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, int | float)
+    elif isinstance(default, list) and default and isinstance(default[0], dict):
+        ok = isinstance(value, list) and all(isinstance(v, dict) for v in value)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ConfigError(
+            f"configuration key '{dotted}' must be {type(default).__name__}, not {value!r}", key=dotted
+        )
+
+
+def _env_key(merged: dict[str, Any], name: str) -> str | None:
+    rest = name.removeprefix("OUTFALLS_").lower()
+    for section, table in merged.items():
+        if isinstance(table, dict) and rest.startswith(section + "_"):
+            key = rest[len(section) + 1 :]
+            if key in table:
+                return f"{section}.{key}"
+    return None
+
+
+def _coerce_env(merged: dict[str, Any], dotted: str, value: str) -> Any:
+    section, key = dotted.split(".")
+    default = merged[section][key]
+    try:
+        if isinstance(default, bool):
+            return value.lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError as err:
+        raise ConfigError(f"environment value for '{dotted}' is not a number: {value!r}", key=dotted) from err
+    return value
+
+
+def _set_dotted(merged: dict[str, Any], dotted: str, value: Any) -> None:
+    section, _, key = dotted.partition(".")
+    if section not in merged or not isinstance(merged[section], dict) or key not in merged[section]:
+        raise ConfigError(f"unknown configuration key '{dotted}'", key=dotted)
+    _check_type(dotted, merged[section][key], value)
+    merged[section][key] = value
+
+
+def _build(m: dict[str, Any]) -> Settings:
+    data_dir = Path(m["storage"]["data_dir"])
+    if not data_dir.is_absolute():
+        data_dir = PROJECT_DIR / data_dir
+    extent = m["map"]["extent"]
+    if len(extent) != 4 or not all(isinstance(v, int | float) for v in extent):
+        raise ConfigError("configuration key 'map.extent' must be four numbers", key="map.extent")
+    locale = m["server"]["default_locale"]
+    if locale not in {"zh", "en"}:
+        raise ConfigError("configuration key 'server.default_locale' must be 'zh' or 'en'", key="server.default_locale")
+    targets = []
+    for i, t in enumerate(m["targets"]):
+        try:
+            targets.append(
+                TargetDefault(date.fromisoformat(str(t["deadline"])), str(t["metric"]), float(t["share"]))
+            )
+        except (KeyError, ValueError) as err:
+            raise ConfigError(f"configuration key 'targets[{i}]' is invalid: {err}", key=f"targets[{i}]") from err
+    return Settings(
+        database=DatabaseSettings(**m["database"]),
+        storage=StorageSettings(data_dir=data_dir.resolve()),
+        server=ServerSettings(**m["server"]),
+        map=MapSettings(
+            extent=(float(extent[0]), float(extent[1]), float(extent[2]), float(extent[3])),
+            basemap_url=m["map"]["basemap_url"],
+            max_features=m["map"]["max_features"],
+        ),
+        list=ListSettings(**m["list"]),
+        reconcile=ReconcileSettings(match_radius_m=float(m["reconcile"]["match_radius_m"])),
+        demo=DemoSettings(**m["demo"]),
+        targets=tuple(targets),
+    )

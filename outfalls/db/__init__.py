@@ -1,0 +1,1 @@
+"""Storage: the declarative base, engines and sessions, the embedded PostgreSQL cluster, migrations."""

@@ -1,0 +1,270 @@
+"""The generated demo catalogue: outfalls placed along the real Shaanxi river lines, with realistic
+types, discovery levels and lifecycle histories. Every row is flagged ``is_demo``; it is never real data.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import shapely
+from geoalchemy2.shape import to_shape
+from shapely.geometry import LineString, MultiLineString, Point
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from outfalls.errors import InvalidInput
+from outfalls.lifecycle import HistoryItem, NewOutfall, create_outfalls
+from outfalls.models import AdminArea, Basin, CodeListEntry, Outfall, River
+from outfalls.types import AdminLevel, CodeProvenance, EventKind, RemediationCategory, SurveyLevel
+
+DEMO_ACTOR = "demo"
+PROVINCE_CODE = "610000"
+HANDAN_SUB_BASINS = ("CJ-10", "CJ-11")  # 汉江上游, 汉江中游
+
+# HJ 1312-2023 type shares: storm outlets (~45 %) and agricultural/rural outlets (~26 %) are the most
+# common, as the MEE reported for the Yellow River in 2023.
+TYPE_SHARES: dict[str, float] = {
+    "4.8": 0.30, "1.2.1": 0.08, "1.4": 0.04, "1.2.2": 0.03,
+    "4.7": 0.12, "3.1": 0.05, "3.2": 0.02, "4.3": 0.04, "4.6": 0.03,
+    "4.5": 0.08, "1.1.1": 0.06, "2.1": 0.04, "1.3": 0.02, "1.1.2": 0.01,
+    "4.1": 0.03, "4.2": 0.01, "4.9": 0.02, "9": 0.02,
+}  # fmt: skip
+# Taihu 2021: about 84 % of outfalls were first seen from the air, 14 % on foot, 2 % by experts.
+FOUND_BY_SHARES = {SurveyLevel.DRONE: 0.84, SurveyLevel.FOOT: 0.14, SurveyLevel.EXPERT: 0.02}
+REMEDIATION_SHARES = {
+    RemediationCategory.BAN: 0.15,
+    RemediationCategory.MERGE: 0.25,
+    RemediationCategory.STANDARDISE: 0.45,
+    RemediationCategory.NONE_NEEDED: 0.15,
+}
+INDUSTRIES = [
+    "化学原料和化学制品制造业",
+    "农副食品加工业",
+    "煤炭开采和洗选业",
+    "畜牧业",
+    "污水处理及其再生利用",
+    "酒、饮料制造业",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoReport:
+    """What ``seed_demo`` did."""
+
+    created: int
+    existing: int
+    yellow: int
+    handan: int
+
+
+def seed_demo(
+    session: Session,
+    *,
+    yellow: int = 4040,
+    handan: int = 3117,
+    seed: int = 2023,
+    progress: Callable[[int], None] | None = None,
+) -> DemoReport:
+    """Create the demo catalogue unless one exists (then nothing is changed).
+
+    Args:
+        yellow: outfalls in the Yellow River basin part of Shaanxi.
+        handan: outfalls in the Han-Dan river (Han river) part of Shaanxi.
+        seed: random seed; the same seed gives the same catalogue.
+
+    Raises:
+        InvalidInput: reference data is not loaded, or negative counts.
+    """
+    if yellow < 0 or handan < 0:
+        raise InvalidInput("outfall counts must not be negative", field="outfalls")
+    existing = session.scalar(select(func.count()).select_from(Outfall).where(Outfall.is_demo)) or 0
+    if existing:
+        return DemoReport(created=0, existing=existing, yellow=0, handan=0)
+    province = session.scalar(select(AdminArea).where(AdminArea.code == PROVINCE_CODE))
+    types = {e.code: e for e in session.scalars(select(CodeListEntry).where(CodeListEntry.scheme == "HJ1312"))}
+    if province is None or province.geom is None or not types:
+        raise InvalidInput("reference data is not loaded: run `outfalls reference load` first")
+    shaanxi = to_shape(province.geom)
+    yellow_lines = _river_lines(session, shaanxi, basin_code="HH")
+    handan_lines = _river_lines(session, shaanxi, sub_basin_codes=HANDAN_SUB_BASINS)
+    rng = random.Random(seed)
+    counties = [
+        (a.code, a.name, to_shape(a.geom))
+        for a in session.scalars(select(AdminArea).where(AdminArea.level == AdminLevel.COUNTY))
+        if a.geom is not None
+    ]
+    items: list[NewOutfall] = []
+    for lines, n in ((yellow_lines, yellow), (handan_lines, handan)):
+        if n and not lines:
+            raise InvalidInput("no reference rivers in Shaanxi to place demo outfalls on")
+        items += _make_outfalls(rng, lines, n, counties, types, start_seq=len(items))
+    create_outfalls(session, items, actor=DEMO_ACTOR, progress=progress)
+    return DemoReport(created=len(items), existing=0, yellow=yellow, handan=handan)
+
+
+def _river_lines(
+    session: Session,
+    clip: BaseGeometry,
+    *,
+    basin_code: str | None = None,
+    sub_basin_codes: tuple[str, ...] = (),
+) -> list[tuple[str, LineString]]:
+    query = select(River)
+    if basin_code:
+        query = query.join(Basin, River.basin_id == Basin.id).where(Basin.code == basin_code)
+    if sub_basin_codes:
+        query = query.join(Basin, River.sub_basin_id == Basin.id).where(Basin.code.in_(sub_basin_codes))
+    out: list[tuple[str, LineString]] = []
+    for river in session.scalars(query.order_by(River.code)):
+        part = to_shape(river.geom).intersection(clip)
+        for line in getattr(part, "geoms", [part]):
+            if isinstance(line, LineString) and line.length > 0:
+                out.append((river.name, line))
+            elif isinstance(line, MultiLineString):
+                out += [(river.name, g) for g in line.geoms]
+    return out
+
+
+def _pick(rng: random.Random, shares: dict[str, float] | dict[SurveyLevel, float] | dict[RemediationCategory, float]):  # type: ignore[no-untyped-def]
+    return rng.choices(list(shares), weights=list(shares.values()))[0]
+
+
+def _make_outfalls(
+    rng: random.Random,
+    lines: list[tuple[str, LineString]],
+    n: int,
+    counties: list[tuple[str, str, BaseGeometry]],
+    types: dict[str, CodeListEntry],
+    start_seq: int,
+) -> list[NewOutfall]:
+    lengths = np.array([line.length for _, line in lines])
+    cumulative = np.cumsum(lengths)
+    tree = shapely.STRtree([g for _, _, g in counties])
+    items = []
+    seq_by_county: dict[str, int] = {}
+    for i in range(n):
+        # Border rivers (the Yellow River between Shaanxi and Shanxi): keep only points on the Shaanxi bank.
+        for _attempt in range(50):
+            at = rng.random() * cumulative[-1]
+            k = int(np.searchsorted(cumulative, at))
+            river_name, line = lines[k]
+            d = at - (cumulative[k - 1] if k else 0.0)
+            lon, lat, side = _bank_point(rng, line, d)
+            hits = tree.query(Point(lon, lat), predicate="intersects")
+            if len(hits):
+                break
+        county_code, county_name = (counties[hits[0]][0], counties[hits[0]][1]) if len(hits) else ("610000", "陕西省")
+        river_name = river_name.split("(")[0]
+        seq = seq_by_county[county_code] = seq_by_county.get(county_code, 0) + 1
+        type_code = _pick(rng, TYPE_SHARES)
+        found_by = _pick(rng, FOUND_BY_SHARES)
+        found_on = date(2020, 5, 1) + timedelta(days=rng.randrange(0, 1150 if found_by is SurveyLevel.DRONE else 1300))
+        label = types[type_code].label_zh if type_code != "9" else "排口"
+        name = f"{county_name}{river_name}{side}岸{seq}#{label}"
+        has_local = rng.random() < 0.7
+        sign = rng.random() < 0.25
+        items.append(
+            NewOutfall(
+                lonlat=(lon, lat),
+                name=name,
+                type_code=type_code,
+                type_raw=types[type_code].label_zh,
+                found_by=found_by,
+                found_on=found_on,
+                name_provenance=CodeProvenance.SIGN if sign else CodeProvenance.KNOWN,
+                local_code=f"{county_code}-{seq:04d}" if has_local else None,
+                local_code_provenance=(
+                    CodeProvenance.SIGN
+                    if has_local and sign
+                    else CodeProvenance.KNOWN
+                    if has_local
+                    else CodeProvenance.UNKNOWN
+                ),
+                national_code=f"DEMO{county_code}{start_seq + i + 1:06d}" if rng.random() < 0.4 else None,
+                national_code_provenance=CodeProvenance.KNOWN,
+                receiving_water=river_name,
+                is_demo=True,
+                history=_history(rng, found_by, found_on, county_name),
+            )
+        )
+    return items
+
+
+def _bank_point(rng: random.Random, line: LineString, d: float) -> tuple[float, float, str]:
+    """A point on one bank, 15–120 m from the centre line, at distance ``d`` (degrees) along it."""
+    p = line.interpolate(d)
+    q = line.interpolate(min(d + 1e-4, line.length)) if d + 1e-4 <= line.length else line.interpolate(d - 1e-4)
+    dx, dy = q.x - p.x, q.y - p.y
+    if d + 1e-4 > line.length:
+        dx, dy = -dx, -dy
+    norm = math.hypot(dx * math.cos(math.radians(p.y)), dy) or 1.0
+    side = rng.choice((1, -1))
+    offset_m = rng.uniform(15, 120)
+    # unit normal in metres, converted back to degrees of lon/lat
+    nx, ny = -dy / norm * side, dx * math.cos(math.radians(p.y)) / norm * side
+    lon = p.x + nx * offset_m / (111_320 * math.cos(math.radians(p.y)))
+    lat = p.y + ny * offset_m / 110_540
+    return lon, lat, "左" if side > 0 else "右"
+
+
+def _history(rng: random.Random, found_by: SurveyLevel, found_on: date, county: str) -> tuple[HistoryItem, ...]:
+    """A plausible lifecycle: verified on foot, sampled, traced, remediated and closed on the national
+    schedule (80 % traced / 30 % remediated by end-2023, 70 % remediated by end-2024, all by end-2025).
+    """
+    events: list[HistoryItem] = []
+    day = found_on
+    if found_by is SurveyLevel.DRONE:
+        if rng.random() < 0.02:  # a few candidates still wait for a crew
+            return ()
+        day += timedelta(days=rng.randrange(7, 120))
+        events.append(HistoryItem(EventKind.SURVEYED, day, {"by": "foot"}))
+    if rng.random() < 0.45:
+        dry = rng.random() < 0.3
+        day += timedelta(days=rng.randrange(1, 60))
+        events.append(HistoryItem(EventKind.SAMPLED, day, {"is_discharging": not dry}))
+    traced_by = _deadline_pick(rng, found_on, [(date(2023, 12, 31), 0.85), (date(2024, 12, 31), 0.99)])
+    if traced_by is None:
+        return tuple(events)
+    day = max(day, traced_by)
+    government = rng.random() < 0.12
+    party = (
+        f"{county}人民政府（政府兜底）"
+        if government
+        else f"示例{rng.choice(INDUSTRIES)[:4]}企业{rng.randrange(1, 999):03d}号"
+    )
+    events.append(HistoryItem(EventKind.TRACED, day, {"responsible_party": party, "government_default": government}))
+    category = _pick(rng, REMEDIATION_SHARES)
+    done = _deadline_pick(
+        rng, day, [(date(2023, 12, 31), 0.33), (date(2024, 12, 31), 0.76), (date(2025, 12, 31), 0.97)]
+    )
+    day += timedelta(days=rng.randrange(5, 60))
+    events.append(HistoryItem(EventKind.REMEDIATION_PLANNED, day, {"category": category.value}))
+    if done is None:
+        return tuple(events)
+    day = max(day, done)
+    events.append(HistoryItem(EventKind.REMEDIATED, day, {"category": category.value}))
+    if rng.random() < 0.8:
+        day += timedelta(days=rng.randrange(20, 200))
+        if day <= date(2026, 6, 30):
+            events.append(HistoryItem(EventKind.CLOSED, day, {}))
+    return tuple(events)
+
+
+def _deadline_pick(rng: random.Random, after: date, schedule: list[tuple[date, float]]) -> date | None:
+    """A date after ``after`` such that the cumulative share done by each deadline follows ``schedule``."""
+    u = rng.random()
+    previous = date(2020, 6, 1)
+    for deadline, share in schedule:
+        if u < share:
+            start = max(previous, after)
+            if start >= deadline:
+                return start + timedelta(days=rng.randrange(1, 30))
+            return start + timedelta(days=rng.randrange(0, (deadline - start).days + 1))
+        previous = deadline
+    return None

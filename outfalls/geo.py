@@ -1,0 +1,501 @@
+"""Coordinate normalisation: every stored geometry is CGCS2000 (EPSG:4490), lon/lat order.
+
+Users declare the CRS of what they give us: WGS84, CGCS2000, any EPSG CRS (Gauss-Krüger, UTM, ...) or
+the Chinese obfuscated datums GCJ-02 (高德/腾讯) and BD-09 (百度). This module converts to CGCS2000 and back.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, Final, TypeAlias
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from pyproj import CRS, Geod, Transformer
+from pyproj.exceptions import CRSError
+from shapely.geometry.base import BaseGeometry
+
+from outfalls.errors import InvalidInput
+
+__all__ = [
+    "CGCS2000",
+    "WGS84",
+    "Datum",
+    "LonLat",
+    "bd09_to_gcj02",
+    "bd09_to_wgs84",
+    "distance_m",
+    "from_cgcs2000",
+    "gcj02_to_bd09",
+    "gcj02_to_wgs84",
+    "is_outside_china",
+    "parse_crs",
+    "to_cgcs2000",
+    "transform_geometry",
+    "wgs84_to_bd09",
+    "wgs84_to_gcj02",
+]
+
+CGCS2000: Final = 4490
+WGS84: Final = 4326
+
+LonLat: TypeAlias = tuple[float, float]
+_Array: TypeAlias = NDArray[np.float64]
+
+
+class Datum(StrEnum):
+    """The canonical spellings of the CRSs that get special treatment; other CRSs are ``EPSG:<code>``."""
+
+    WGS84 = "EPSG:4326"
+    CGCS2000 = "EPSG:4490"
+    GCJ02 = "GCJ-02"
+    BD09 = "BD-09"
+
+
+# --- GCJ-02 / BD-09 -------------------------------------------------------------------------------------
+# The forward WGS84 -> GCJ-02 formula is the one published by googollee/eviltransform (BSD-2-Clause),
+# with its constants. It is written with numpy ufuncs so that every function below works on whole arrays.
+
+_EARTH_A: Final = 6378137.0
+_EE: Final = 0.00669342162296594323
+_X_PI: Final = math.pi * 3000.0 / 180.0
+
+# The "outOfChina" rectangle used by eviltransform and the Chinese map SDKs. It is crude (it includes
+# Bhutan, Taiwan, parts of Mongolia, Korea and Japan, ...), but mainland outfalls are always inside it, so
+# for this project it only decides that points far away (test data, wrong axis order) are left unchanged.
+_CHINA_LON: Final = (72.004, 137.8347)
+_CHINA_LAT: Final = (0.8293, 55.8271)
+
+_ITER_TOLERANCE_DEG: Final = 1e-9  # ~0.1 mm
+_MAX_ITERATIONS: Final = 30
+
+
+def _outside_china(lon: _Array, lat: _Array) -> NDArray[np.bool_]:
+    return (lon < _CHINA_LON[0]) | (lon > _CHINA_LON[1]) | (lat < _CHINA_LAT[0]) | (lat > _CHINA_LAT[1])
+
+
+def _gcj_delta(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
+    """Return the GCJ-02 shift (degrees) of WGS84 points, ignoring the China rectangle."""
+    x = lon - 105.0
+    y = lat - 35.0
+    x_pi = x * math.pi
+    y_pi = y * math.pi
+    common = 20.0 * np.sin(6.0 * x_pi) + 20.0 * np.sin(2.0 * x_pi)
+    d_lat = common + 20.0 * np.sin(y_pi) + 40.0 * np.sin(y_pi / 3.0)
+    d_lon = common + 20.0 * np.sin(x_pi) + 40.0 * np.sin(x_pi / 3.0)
+    d_lat += 160.0 * np.sin(y_pi / 12.0) + 320.0 * np.sin(y_pi / 30.0)
+    d_lon += 150.0 * np.sin(x_pi / 12.0) + 300.0 * np.sin(x_pi / 30.0)
+    d_lat *= 2.0 / 3.0
+    d_lon *= 2.0 / 3.0
+    sqrt_abs_x = np.sqrt(np.abs(x))
+    d_lat += -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sqrt_abs_x
+    d_lon += 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sqrt_abs_x
+
+    rad_lat = lat / 180.0 * math.pi
+    magic = 1.0 - _EE * np.sin(rad_lat) ** 2
+    sqrt_magic = np.sqrt(magic)
+    d_lat = (d_lat * 180.0) / ((_EARTH_A * (1.0 - _EE)) / (magic * sqrt_magic) * math.pi)
+    d_lon = (d_lon * 180.0) / (_EARTH_A / sqrt_magic * np.cos(rad_lat) * math.pi)
+    return d_lon, d_lat
+
+
+def _wgs_to_gcj(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
+    d_lon, d_lat = _gcj_delta(lon, lat)
+    outside = _outside_china(lon, lat)
+    return np.where(outside, lon, lon + d_lon), np.where(outside, lat, lat + d_lat)
+
+
+def _invert(
+    forward: Callable[[_Array, _Array], tuple[_Array, _Array]],
+    lon: _Array,
+    lat: _Array,
+    start: tuple[_Array, _Array],
+) -> tuple[_Array, _Array]:
+    """Solve ``forward(p) == (lon, lat)`` for p by fixed-point iteration from ``start``.
+
+    The shifts vary slowly (their derivative is ~1e-5), so each step gains about five digits; three or
+    four steps reach the tolerance. The whole array is iterated at once.
+    """
+    p_lon, p_lat = start
+    for _ in range(_MAX_ITERATIONS):
+        f_lon, f_lat = forward(p_lon, p_lat)
+        e_lon = f_lon - lon
+        e_lat = f_lat - lat
+        p_lon = p_lon - e_lon
+        p_lat = p_lat - e_lat
+        if e_lon.size == 0 or float(np.max(np.maximum(np.abs(e_lon), np.abs(e_lat)))) < _ITER_TOLERANCE_DEG:
+            break
+    return p_lon, p_lat
+
+
+def _gcj_to_wgs(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
+    w_lon, w_lat = _invert(_wgs_to_gcj, lon, lat, (lon, lat))
+    outside = _outside_china(lon, lat)
+    return np.where(outside, lon, w_lon), np.where(outside, lat, w_lat)
+
+
+def _gcj_to_bd(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
+    z = np.sqrt(lon * lon + lat * lat) + 0.00002 * np.sin(lat * _X_PI)
+    theta = np.arctan2(lat, lon) + 0.000003 * np.cos(lon * _X_PI)
+    outside = _outside_china(lon, lat)
+    return (
+        np.where(outside, lon, z * np.cos(theta) + 0.0065),
+        np.where(outside, lat, z * np.sin(theta) + 0.006),
+    )
+
+
+def _bd_to_gcj(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
+    # The standard Baidu closed form is only an approximate inverse of the forward formula (round-trip
+    # error up to ~0.2 m); it is used as the starting point and refined against the forward formula so
+    # that BD-09 -> GCJ-02 -> BD-09 is exact to < 1 mm.
+    x = lon - 0.0065
+    y = lat - 0.006
+    z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
+    start = (z * np.cos(theta), z * np.sin(theta))
+    g_lon, g_lat = _invert(_gcj_to_bd, lon, lat, start)
+    outside = _outside_china(lon, lat)
+    return np.where(outside, lon, g_lon), np.where(outside, lat, g_lat)
+
+
+def _wgs_to_bd(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
+    return _gcj_to_bd(*_wgs_to_gcj(lon, lat))
+
+
+def _bd_to_wgs(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
+    return _gcj_to_wgs(*_bd_to_gcj(lon, lat))
+
+
+def _on_point(fn: Callable[[_Array, _Array], tuple[_Array, _Array]], lon: float, lat: float) -> LonLat:
+    out_lon, out_lat = fn(np.array([lon], dtype=np.float64), np.array([lat], dtype=np.float64))
+    return float(out_lon[0]), float(out_lat[0])
+
+
+def is_outside_china(lon: float, lat: float) -> bool:
+    """Tell whether a point is outside the rectangle where GCJ-02 / BD-09 shifts apply.
+
+    The rectangle (lon 72.004–137.8347, lat 0.8293–55.8271) is the one the Chinese map SDKs use. It is
+    coarse, but every mainland outfall is inside it.
+
+    Args:
+        lon: Longitude in degrees.
+        lat: Latitude in degrees.
+
+    Returns:
+        True when the obfuscation functions leave the point unchanged.
+    """
+    return not (_CHINA_LON[0] <= lon <= _CHINA_LON[1] and _CHINA_LAT[0] <= lat <= _CHINA_LAT[1])
+
+
+def wgs84_to_gcj02(lon: float, lat: float) -> LonLat:
+    """Shift a WGS84 point to GCJ-02 (points outside China are returned unchanged).
+
+    Args:
+        lon: WGS84 longitude in degrees.
+        lat: WGS84 latitude in degrees.
+
+    Returns:
+        The GCJ-02 (lon, lat).
+    """
+    return _on_point(_wgs_to_gcj, lon, lat)
+
+
+def gcj02_to_wgs84(lon: float, lat: float) -> LonLat:
+    """Convert a GCJ-02 point to WGS84 by iterating the forward formula (error < 1 mm).
+
+    Args:
+        lon: GCJ-02 longitude in degrees.
+        lat: GCJ-02 latitude in degrees.
+
+    Returns:
+        The WGS84 (lon, lat).
+    """
+    return _on_point(_gcj_to_wgs, lon, lat)
+
+
+def gcj02_to_bd09(lon: float, lat: float) -> LonLat:
+    """Convert a GCJ-02 point to BD-09 with the standard Baidu formula.
+
+    Args:
+        lon: GCJ-02 longitude in degrees.
+        lat: GCJ-02 latitude in degrees.
+
+    Returns:
+        The BD-09 (lon, lat).
+    """
+    return _on_point(_gcj_to_bd, lon, lat)
+
+
+def bd09_to_gcj02(lon: float, lat: float) -> LonLat:
+    """Convert a BD-09 point to GCJ-02 (standard Baidu inverse, refined to < 1 mm).
+
+    Args:
+        lon: BD-09 longitude in degrees.
+        lat: BD-09 latitude in degrees.
+
+    Returns:
+        The GCJ-02 (lon, lat).
+    """
+    return _on_point(_bd_to_gcj, lon, lat)
+
+
+def wgs84_to_bd09(lon: float, lat: float) -> LonLat:
+    """Convert a WGS84 point to BD-09 (via GCJ-02).
+
+    Args:
+        lon: WGS84 longitude in degrees.
+        lat: WGS84 latitude in degrees.
+
+    Returns:
+        The BD-09 (lon, lat).
+    """
+    return _on_point(_wgs_to_bd, lon, lat)
+
+
+def bd09_to_wgs84(lon: float, lat: float) -> LonLat:
+    """Convert a BD-09 point to WGS84 (via GCJ-02).
+
+    Args:
+        lon: BD-09 longitude in degrees.
+        lat: BD-09 latitude in degrees.
+
+    Returns:
+        The WGS84 (lon, lat).
+    """
+    return _on_point(_bd_to_wgs, lon, lat)
+
+
+# --- declared CRS ---------------------------------------------------------------------------------------
+
+_ALIASES: Final[dict[str, Datum]] = {
+    "WGS84": Datum.WGS84,
+    "WGS1984": Datum.WGS84,
+    "EPSG4326": Datum.WGS84,
+    "4326": Datum.WGS84,
+    "CGCS2000": Datum.CGCS2000,
+    "CGCS": Datum.CGCS2000,
+    "EPSG4490": Datum.CGCS2000,
+    "4490": Datum.CGCS2000,
+    "GCJ02": Datum.GCJ02,
+    "GCJ": Datum.GCJ02,
+    "GCJ02LL": Datum.GCJ02,
+    "BD09": Datum.BD09,
+    "BD09LL": Datum.BD09,
+    "BAIDU": Datum.BD09,
+}
+_EPSG_RE: Final = re.compile(r"(?:EPSG)?:*(\d+)")
+
+# Datums whose ballpark (no-op) transformation to CGCS2000 is right to well under a metre. WGS84 and
+# ITRF realisations differ from CGCS2000 (ITRF97 at epoch 2000.0) by centimetres to decimetres.
+_NEAR_CGCS2000_DATUMS: Final = ("China 2000", "World Geodetic System 1984", "International Terrestrial")
+
+
+@functools.lru_cache(maxsize=64)
+def _check_epsg(code: int) -> str:
+    """Return ``EPSG:<code>`` after checking that points in it can be taken to CGCS2000 and back."""
+    name = f"EPSG:{code}"
+    try:
+        crs = CRS.from_epsg(code)
+    except CRSError:
+        raise InvalidInput(f"unknown coordinate system {name!r}: EPSG has no such code", crs=name) from None
+    if crs.is_geocentric or not (crs.is_geographic or crs.is_projected):
+        raise InvalidInput(
+            f"coordinate system {name} ({crs.name}) is not a geographic or projected 2D system",
+            crs=name,
+        )
+    geodetic_datum = crs.geodetic_crs.datum if crs.geodetic_crs is not None else None
+    datum = geodetic_datum.name if geodetic_datum is not None else ""
+    if not datum.startswith(_NEAR_CGCS2000_DATUMS) and _transformer(name, f"EPSG:{CGCS2000}").accuracy < 0:
+        # PROJ knows no transformation and would silently apply a no-op "ballpark" datum shift, which is
+        # wrong by tens to hundreds of metres for Beijing 1954 / Xian 1980.
+        raise InvalidInput(
+            f"no datum transformation from {name} ({crs.name}) to CGCS2000 is known; "
+            "convert the coordinates to CGCS2000 or WGS84 first",
+            crs=name,
+        )
+    return name
+
+
+def parse_crs(text: str) -> str:
+    """Normalise a user's spelling of a coordinate system.
+
+    Args:
+        text: For example ``"wgs84"``, ``"WGS 84"``, ``"4326"``, ``"epsg:4326"``, ``"cgcs2000"``,
+            ``"gcj02"``, ``"GCJ-02"``, ``"bd09"``, ``"baidu"`` or ``"4498"``.
+
+    Returns:
+        ``"EPSG:4326"``, ``"EPSG:4490"``, ``"GCJ-02"``, ``"BD-09"`` or ``"EPSG:<code>"``.
+
+    Raises:
+        InvalidInput: The text names no coordinate system, an EPSG code that does not exist, or one that
+            cannot be transformed to CGCS2000 reliably.
+    """
+    key = re.sub(r"[\s_\-]+", "", text).upper()
+    datum = _ALIASES.get(key.replace(":", ""))
+    if datum is not None:
+        return datum.value
+    match = _EPSG_RE.fullmatch(key)
+    if match is None:
+        raise InvalidInput(
+            f"unknown coordinate system {text!r}: use WGS84, CGCS2000, GCJ-02, BD-09 or EPSG:<code>",
+            crs=text,
+        )
+    code = int(match.group(1))
+    if code == WGS84:
+        return Datum.WGS84.value
+    if code == CGCS2000:
+        return Datum.CGCS2000.value
+    return _check_epsg(code)
+
+
+@functools.lru_cache(maxsize=64)
+def _transformer(source: str, target: str) -> Transformer:
+    # always_xy: callers always pass (easting/longitude, northing/latitude), whatever the EPSG axis order.
+    return Transformer.from_crs(source, target, always_xy=True)
+
+
+# --- to and from CGCS2000 -------------------------------------------------------------------------------
+
+
+def _as_arrays(x: Any, y: Any) -> tuple[_Array, _Array]:
+    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+
+def _check_lonlat(lon: _Array, lat: _Array, x: _Array, y: _Array, crs: str, *, projected_ok: bool = False) -> None:
+    """Raise InvalidInput for non-finite results or (unless projected_ok) lon/lat out of range."""
+    bad = ~(np.isfinite(lon) & np.isfinite(lat))
+    if not projected_ok:
+        bad |= (np.abs(lon) > 180.0) | (np.abs(lat) > 90.0)
+    if not bad.any():
+        return
+    i = int(np.argmax(bad))
+    count = int(bad.sum())
+    where = "" if count == 1 else f" ({count} coordinates are wrong; the first is shown)"
+    if not (math.isfinite(x[i]) and math.isfinite(y[i])):
+        message = f"coordinate ({x[i]}, {y[i]}) is not a finite number{where}"
+    elif not (math.isfinite(lon[i]) and math.isfinite(lat[i])):
+        message = f"coordinate ({x[i]}, {y[i]}) cannot be transformed from {crs}{where}; check the declared CRS"
+    else:
+        message = (
+            f"coordinate ({x[i]}, {y[i]}) declared as {crs} gives longitude {lon[i]}, latitude {lat[i]}, "
+            f"outside [-180, 180] / [-90, 90]{where}; check the declared CRS and that x is the "
+            "easting/longitude and y the northing/latitude"
+        )
+    raise InvalidInput(message, x=float(x[i]), y=float(y[i]), crs=crs)
+
+
+def _to_cgcs2000_arrays(x: _Array, y: _Array, crs: str) -> tuple[_Array, _Array]:
+    canonical = parse_crs(crs)
+    finite = np.isfinite(x) & np.isfinite(y)
+    if not finite.all():
+        _check_lonlat(x, y, x, y, canonical, projected_ok=True)
+    if canonical in (Datum.WGS84, Datum.CGCS2000):
+        # WGS84 -> CGCS2000 is an identity at the centimetre level. EPSG has no grid-based operation
+        # between them, practitioners treat them as the same, and PROJ itself would only apply a no-op
+        # "ballpark geographic offset" - so do not go through pyproj at all.
+        lon, lat = x.copy(), y.copy()
+    elif canonical == Datum.GCJ02:
+        lon, lat = _gcj_to_wgs(x, y)
+    elif canonical == Datum.BD09:
+        lon, lat = _bd_to_wgs(x, y)
+    else:
+        lon, lat = _as_arrays(*_transformer(canonical, Datum.CGCS2000.value).transform(x, y))
+    _check_lonlat(lon, lat, x, y, canonical)
+    return lon, lat
+
+
+def to_cgcs2000(x: float, y: float, crs: str) -> LonLat:
+    """Convert one coordinate from a declared CRS to CGCS2000.
+
+    Args:
+        x: Easting or longitude (traditional GIS order, whatever the EPSG axis order of ``crs``).
+        y: Northing or latitude.
+        crs: The declared CRS, in any spelling :func:`parse_crs` accepts.
+
+    Returns:
+        The CGCS2000 (lon, lat) in degrees.
+
+    Raises:
+        InvalidInput: The CRS is unknown, a number is not finite, or the result is not a valid lon/lat
+            (typically metres declared as degrees, or swapped axes).
+    """
+    lon, lat = _to_cgcs2000_arrays(*_as_arrays([x], [y]), crs)
+    return float(lon[0]), float(lat[0])
+
+
+def from_cgcs2000(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """Convert a CGCS2000 point to another CRS, for output.
+
+    Args:
+        lon: CGCS2000 longitude in degrees.
+        lat: CGCS2000 latitude in degrees.
+        crs: The target CRS, in any spelling :func:`parse_crs` accepts.
+
+    Returns:
+        (x, y) in the target CRS: (lon, lat) for geographic ones, (easting, northing) for projected ones.
+
+    Raises:
+        InvalidInput: The CRS is unknown, the point is not a valid lon/lat, or it cannot be projected.
+    """
+    canonical = parse_crs(crs)
+    lons, lats = _as_arrays([lon], [lat])
+    _check_lonlat(lons, lats, lons, lats, Datum.CGCS2000.value)
+    if canonical in (Datum.WGS84, Datum.CGCS2000):
+        return lon, lat  # identity at the centimetre level, see _to_cgcs2000_arrays
+    if canonical == Datum.GCJ02:
+        return wgs84_to_gcj02(lon, lat)
+    if canonical == Datum.BD09:
+        return wgs84_to_bd09(lon, lat)
+    xs, ys = _as_arrays(*_transformer(Datum.CGCS2000.value, canonical).transform(lons, lats))
+    if not (math.isfinite(xs[0]) and math.isfinite(ys[0])):
+        raise InvalidInput(f"point ({lon}, {lat}) cannot be expressed in {canonical}", crs=canonical)
+    return float(xs[0]), float(ys[0])
+
+
+def transform_geometry(geom: BaseGeometry, crs: str) -> BaseGeometry:
+    """Convert every coordinate of a geometry from a declared CRS to CGCS2000.
+
+    The conversion is vectorised over all vertices at once. Z values, if any, are kept unchanged.
+
+    Args:
+        geom: Any shapely geometry with (x, y) in traditional GIS order.
+        crs: The declared CRS, in any spelling :func:`parse_crs` accepts.
+
+    Returns:
+        A new geometry of the same type in CGCS2000 (lon, lat).
+
+    Raises:
+        InvalidInput: As for :func:`to_cgcs2000`, for the first bad vertex.
+    """
+    parse_crs(crs)  # fail on a bad CRS even for an empty geometry
+
+    def convert(coords: _Array) -> _Array:
+        out = np.array(coords, dtype=np.float64)
+        if len(out):
+            out[:, 0], out[:, 1] = _to_cgcs2000_arrays(out[:, 0], out[:, 1], crs)
+        return out
+
+    result: BaseGeometry = shapely.transform(geom, convert, include_z=bool(shapely.has_z(geom)))
+    return result
+
+
+_GEOD: Final = Geod(ellps="GRS80")
+
+
+def distance_m(a: LonLat, b: LonLat) -> float:
+    """Return the geodesic distance in metres between two CGCS2000 points on the GRS80 ellipsoid.
+
+    Args:
+        a: First (lon, lat) in degrees.
+        b: Second (lon, lat) in degrees.
+
+    Returns:
+        The distance in metres.
+    """
+    _, _, dist = _GEOD.inv(a[0], a[1], b[0], b[1])
+    return float(dist)

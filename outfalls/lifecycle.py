@@ -1,0 +1,266 @@
+"""The outfall lifecycle: creating outfalls and recording events, each state change together with its
+event row in the same transaction, following one transition table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import insert, text
+from sqlalchemy.orm import Session
+
+from outfalls.errors import InvalidInput, InvalidTransition, NotFound, StaleEdit
+from outfalls.models import Event, Outfall
+from outfalls.types import (
+    CGCS2000,
+    CodeProvenance,
+    EventKind,
+    LonLat,
+    OutfallStatus,
+    RemediationCategory,
+    SurveyLevel,
+)
+
+ACTIVE = frozenset(
+    {OutfallStatus.SURVEYED, OutfallStatus.TRACED, OutfallStatus.REMEDIATING, OutfallStatus.REMEDIATED}
+)
+# event kind -> (states it may follow, state it leads to; None = unchanged)
+TRANSITIONS: dict[EventKind, tuple[frozenset[OutfallStatus], OutfallStatus | None]] = {
+    EventKind.SURVEYED: (frozenset({OutfallStatus.CANDIDATE}), OutfallStatus.SURVEYED),
+    EventKind.REJECTED: (frozenset({OutfallStatus.CANDIDATE}), OutfallStatus.REJECTED),
+    EventKind.TRACED: (frozenset({OutfallStatus.SURVEYED, OutfallStatus.TRACED}), OutfallStatus.TRACED),
+    EventKind.REMEDIATION_PLANNED: (
+        frozenset({OutfallStatus.SURVEYED, OutfallStatus.TRACED}),
+        OutfallStatus.REMEDIATING,
+    ),
+    EventKind.REMEDIATED: (
+        frozenset({OutfallStatus.SURVEYED, OutfallStatus.TRACED, OutfallStatus.REMEDIATING}),
+        OutfallStatus.REMEDIATED,
+    ),
+    EventKind.CLOSED: (frozenset({OutfallStatus.REMEDIATED}), OutfallStatus.CLOSED),
+    EventKind.MERGED: (ACTIVE | {OutfallStatus.CANDIDATE}, OutfallStatus.MERGED),
+    EventKind.SAMPLED: (ACTIVE | {OutfallStatus.CANDIDATE}, None),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    """An event already known when an outfall is created (imported registers, demo data)."""
+
+    kind: EventKind
+    on: date
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NewOutfall:
+    """What is needed to create an outfall; ``lonlat`` is CGCS2000."""
+
+    lonlat: LonLat
+    name: str
+    type_code: str
+    found_by: SurveyLevel
+    found_on: date
+    type_scheme: str = "HJ1312"
+    type_raw: str | None = None
+    name_provenance: CodeProvenance = CodeProvenance.KNOWN
+    national_code: str | None = None
+    national_code_provenance: CodeProvenance = CodeProvenance.UNKNOWN
+    local_code: str | None = None
+    local_code_provenance: CodeProvenance = CodeProvenance.UNKNOWN
+    receiving_water: str | None = None
+    is_demo: bool = False
+    history: tuple[HistoryItem, ...] = ()
+
+
+def _at(day: date) -> datetime:
+    # Dates of field work are local days; noon UTC keeps them on the same calendar day in China (UTC+8).
+    return datetime.combine(day, time(4, 0), tzinfo=UTC)
+
+
+def apply_transition(status: OutfallStatus, kind: EventKind) -> OutfallStatus:
+    """The state after ``kind`` happens in ``status``.
+
+    Raises:
+        InvalidTransition: the event is not allowed in this state.
+    """
+    rule = TRANSITIONS.get(kind)
+    if rule is None:
+        return status
+    allowed, after = rule
+    if status not in allowed:
+        raise InvalidTransition(
+            f"an outfall that is {status.value} cannot be {kind.value}", status=status.value, event=kind.value
+        )
+    return after or status
+
+
+def _denormalise(values: dict[str, Any], item: HistoryItem) -> None:
+    p = item.payload
+    if item.kind is EventKind.SAMPLED:
+        values["last_sampled_on"] = item.on
+        if "is_discharging" in p:
+            values["is_discharging"] = p["is_discharging"]
+    elif item.kind is EventKind.TRACED and p.get("responsible_party"):
+        values["responsible_party"] = p["responsible_party"]
+    elif item.kind is EventKind.REMEDIATION_PLANNED and p.get("category"):
+        values["remediation_category"] = RemediationCategory(p["category"])
+
+
+def create_outfalls(
+    session: Session,
+    items: Sequence[NewOutfall],
+    *,
+    actor: str,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = 2000,
+) -> list[int]:
+    """Create outfalls with their ``created`` event and any known history, then derive their basin,
+    sub-basin, river and administrative area from the reference data.
+
+    Returns:
+        The new outfall ids, in the order of ``items``.
+
+    Raises:
+        InvalidInput: a coordinate outside the valid range or an empty name.
+        InvalidTransition: a history that does not follow the lifecycle.
+    """
+    ids: list[int] = []
+    for start in range(0, len(items), batch_size):
+        chunk = items[start : start + batch_size]
+        rows = [_outfall_row(item) for item in chunk]
+        new_ids = list(session.scalars(insert(Outfall).returning(Outfall.id, sort_by_parameter_order=True), rows))
+        events: list[dict[str, Any]] = []
+        for oid, item in zip(new_ids, chunk, strict=True):
+            events.append(
+                {
+                    "outfall_id": oid,
+                    "kind": EventKind.CREATED,
+                    "payload": {"found_by": item.found_by.value, "status": _initial_status(item).value},
+                    "actor": actor,
+                    "effective_at": _at(item.found_on),
+                }
+            )
+            events += [
+                {"outfall_id": oid, "kind": h.kind, "payload": h.payload, "actor": actor, "effective_at": _at(h.on)}
+                for h in item.history
+            ]
+        session.execute(insert(Event), events)
+        assign_locations(session, new_ids)
+        ids += new_ids
+        if progress:
+            progress(len(chunk))
+    session.flush()
+    return ids
+
+
+def _initial_status(item: NewOutfall) -> OutfallStatus:
+    return OutfallStatus.CANDIDATE if item.found_by is SurveyLevel.DRONE else OutfallStatus.SURVEYED
+
+
+def _outfall_row(item: NewOutfall) -> dict[str, Any]:
+    lon, lat = item.lonlat
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise InvalidInput(f"coordinate ({lon}, {lat}) is outside the valid range", field="lonlat")
+    if not item.name.strip():
+        raise InvalidInput("an outfall needs a name", field="name")
+    status = _initial_status(item)
+    values: dict[str, Any] = {
+        "national_code": item.national_code,
+        "national_code_provenance": item.national_code_provenance,
+        "local_code": item.local_code,
+        "local_code_provenance": item.local_code_provenance,
+        "name": item.name.strip(),
+        "name_provenance": item.name_provenance,
+        "type_scheme": item.type_scheme,
+        "type_code": item.type_code,
+        "type_raw": item.type_raw,
+        "receiving_water": item.receiving_water,
+        "geom": f"SRID={CGCS2000};POINT({lon!r} {lat!r})",
+        "found_by": item.found_by,
+        "found_on": item.found_on,
+        "is_demo": item.is_demo,
+        "version": 1,
+    }
+    since = item.found_on
+    for h in sorted(item.history, key=lambda h: h.on):
+        if h.on < item.found_on:
+            raise InvalidTransition(f"event {h.kind.value} on {h.on} precedes the discovery on {item.found_on}")
+        new_status = apply_transition(status, h.kind)
+        if new_status is not status:
+            status, since = new_status, h.on
+        _denormalise(values, h)
+    values["status"] = status
+    values["status_since"] = since
+    return values
+
+
+def record_event(
+    session: Session,
+    outfall_id: int,
+    kind: EventKind,
+    *,
+    actor: str,
+    expected_version: int,
+    on: date | None = None,
+    payload: dict[str, Any] | None = None,
+) -> Event:
+    """Record one event on an outfall and update its current state in the same transaction.
+
+    Raises:
+        NotFound: no such outfall.
+        StaleEdit: the outfall changed since the caller read ``expected_version``.
+        InvalidTransition: the event is not allowed in the outfall's state.
+    """
+    outfall = session.get(Outfall, outfall_id, with_for_update=True)
+    if outfall is None:
+        raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
+    if outfall.version != expected_version:
+        raise StaleEdit(
+            "the outfall was changed by someone else; reload it and try again",
+            id=outfall_id,
+            current=outfall.version,
+        )
+    day = on or datetime.now(UTC).date()
+    item = HistoryItem(kind, day, payload or {})
+    new_status = apply_transition(outfall.status, kind)
+    values: dict[str, Any] = {}
+    _denormalise(values, item)
+    for key, value in values.items():
+        setattr(outfall, key, value)
+    if new_status is not outfall.status:
+        outfall.status = new_status
+        outfall.status_since = day
+    event = Event(outfall_id=outfall.id, kind=kind, payload=item.payload, actor=actor, effective_at=_at(day))
+    session.add(event)
+    session.flush()
+    return event
+
+
+# Spatial derivation: the containing sub-basin, basin and most detailed administrative area (from the
+# subdivided polygons), and the nearest river within ~5 km.
+_ASSIGN_SQL = text(
+    """
+    UPDATE outfalls o SET
+      sub_basin_id = (SELECT p.ref_id FROM area_parts p WHERE p.kind = 'sub_basin' AND ST_Intersects(p.geom, o.geom)
+                      ORDER BY p.ref_id LIMIT 1),
+      basin_id = (SELECT p.ref_id FROM area_parts p WHERE p.kind = 'basin' AND ST_Intersects(p.geom, o.geom)
+                  ORDER BY p.ref_id LIMIT 1),
+      admin_area_id = (SELECT p.ref_id FROM area_parts p WHERE p.kind = 'admin' AND ST_Intersects(p.geom, o.geom)
+                       ORDER BY p.rank LIMIT 1),
+      river_id = (SELECT r.id FROM rivers r WHERE ST_DWithin(r.geom, o.geom, 0.05)
+                  ORDER BY r.geom <-> o.geom LIMIT 1)
+    WHERE o.id = ANY(:ids) AND NOT o.location_overridden
+    """
+)
+
+
+def assign_locations(session: Session, outfall_ids: Sequence[int]) -> None:
+    """Derive basin, sub-basin, river and administrative area of these outfalls from their points,
+    except where a person set them (``location_overridden``).
+    """
+    if outfall_ids:
+        session.execute(_ASSIGN_SQL, {"ids": list(outfall_ids)})

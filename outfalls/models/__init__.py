@@ -1,0 +1,23 @@
+"""All models of the domain; importing this module registers them on ``Base.metadata``."""
+
+from outfalls.db.base import Base
+from outfalls.models.attachment import Attachment
+from outfalls.models.event import Event
+from outfalls.models.observation import Observation, ObservationBatch, ObservationLink
+from outfalls.models.outfall import Outfall
+from outfalls.models.reference import AdminArea, AreaPart, Basin, CodeListEntry, River
+
+__all__ = [
+    "AdminArea",
+    "AreaPart",
+    "Attachment",
+    "Base",
+    "Basin",
+    "CodeListEntry",
+    "Event",
+    "Observation",
+    "ObservationBatch",
+    "ObservationLink",
+    "Outfall",
+    "River",
+]

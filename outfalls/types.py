@@ -1,0 +1,99 @@
+"""Shared type aliases and the enumerations stored as plain strings (``native_enum=False``), so a
+new value needs no ``ALTER TYPE``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+LonLat = tuple[float, float]
+BBox = tuple[float, float, float, float]
+CGCS2000 = 4490
+
+
+class BasinLevel(StrEnum):
+    """Level in the basin hierarchy (流域 → 子流域)."""
+
+    BASIN = "basin"
+    SUB_BASIN = "sub_basin"
+
+
+class AdminLevel(StrEnum):
+    """Administrative level (GB/T 2260 and below)."""
+
+    PROVINCE = "province"
+    CITY = "city"
+    COUNTY = "county"
+    TOWN = "town"
+    VILLAGE = "village"
+
+
+class CodeProvenance(StrEnum):
+    """Where a code or name comes from (暂不掌握 / 已掌握 / 现场标识牌显示)."""
+
+    UNKNOWN = "unknown"
+    KNOWN = "known"
+    SIGN = "sign"
+
+
+class SurveyLevel(StrEnum):
+    """How an outfall was found: the three-level survey (三级排查)."""
+
+    DRONE = "drone"  # level 1: aerial survey and interpretation
+    FOOT = "foot"  # level 2: walking survey
+    EXPERT = "expert"  # level 3: expert check of hard cases
+
+    @property
+    def level(self) -> int:
+        """The survey level number (1, 2 or 3)."""
+        return {"drone": 1, "foot": 2, "expert": 3}[self.value]
+
+
+class OutfallStatus(StrEnum):
+    """The lifecycle stage of an outfall, denormalised from its events."""
+
+    CANDIDATE = "candidate"  # suspected, not yet verified on the ground
+    SURVEYED = "surveyed"  # confirmed on the ground (排查)
+    TRACED = "traced"  # responsible party determined (溯源)
+    REMEDIATING = "remediating"  # remediation planned or under way (整治)
+    REMEDIATED = "remediated"  # remediation completed
+    CLOSED = "closed"  # closed out (销号)
+    REJECTED = "rejected"  # candidate found not to be an outfall
+    MERGED = "merged"  # merged into another outfall record
+
+
+class EventKind(StrEnum):
+    """Kinds of lifecycle event (append-only history)."""
+
+    CREATED = "created"
+    SURVEYED = "surveyed"
+    REJECTED = "rejected"
+    SAMPLED = "sampled"
+    TRACED = "traced"
+    REMEDIATION_PLANNED = "remediation_planned"
+    REMEDIATED = "remediated"
+    CLOSED = "closed"
+    MERGED = "merged"
+    OBSERVATION_LINKED = "observation_linked"
+    OBSERVATION_UNLINKED = "observation_unlinked"
+    LOCATION_CHANGED = "location_changed"
+    ATTRIBUTES_CHANGED = "attributes_changed"
+
+
+class RemediationCategory(StrEnum):
+    """Remediation category (整治类型)."""
+
+    BAN = "ban"  # 依法取缔
+    MERGE = "merge"  # 清理合并
+    STANDARDISE = "standardise"  # 规范整治
+    NONE_NEEDED = "none_needed"  # 无需整治
+
+
+class ObservationSource(StrEnum):
+    """Where a raw observation came from."""
+
+    FOOT_SURVEY = "foot_survey"
+    DRONE_MARK = "drone_mark"
+    EXPERT_CHECK = "expert_check"
+    IMPORT = "import"
+    DEMO = "demo"
