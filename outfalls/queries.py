@@ -1,0 +1,384 @@
+"""Reads for pages, the JSON API and the CLI: outfall lists, details, map features and reference layers,
+so that every consumer reports the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.types import JSON as JSON_TYPE
+
+from outfalls.errors import InvalidInput, NotFound
+from outfalls.models import AdminArea, Basin, CodeListEntry, Event, ObservationLink, Outfall, River
+from outfalls.types import AdminLevel, BasinLevel, BBox, OutfallStatus
+
+
+@dataclass(frozen=True, slots=True)
+class OutfallFilter:
+    """Filters shared by the list, the map and exports; all optional."""
+
+    basin: str | None = None  # basin or sub-basin code
+    area: str | None = None  # GB/T 2260 code of a province, city or county
+    type_code: str | None = None  # a code of the type tree; matches its descendants too
+    status: OutfallStatus | None = None
+    q: str | None = None  # text in the name or either code
+
+
+@dataclass(frozen=True, slots=True)
+class OutfallRow:
+    """One line of the outfall list."""
+
+    id: int
+    name: str
+    national_code: str | None
+    local_code: str | None
+    type_code: str
+    type_zh: str | None
+    type_en: str | None
+    status: str
+    status_since: date
+    basin: str | None
+    sub_basin: str | None
+    river: str | None
+    area_code: str | None
+    area: str | None
+    found_by: str
+    found_on: date
+    lon: float
+    lat: float
+    is_demo: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OutfallPage:
+    """A page of the outfall list."""
+
+    items: list[OutfallRow]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        """Number of pages (at least 1)."""
+        return max(1, -(-self.total // self.page_size))
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One event of an outfall's history."""
+
+    id: int
+    kind: str
+    effective_at: datetime
+    recorded_at: datetime
+    actor: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutfallDetail:
+    """Everything the detail page shows."""
+
+    row: OutfallRow
+    version: int
+    national_code_provenance: str
+    local_code_provenance: str
+    name_provenance: str
+    type_scheme: str
+    type_raw: str | None
+    type_path: list[tuple[str, str, str]]  # (code, zh, en) from the top class down
+    receiving_water: str | None
+    admin_path: list[tuple[str, str]]  # (code, name) from the province down
+    responsible_party: str | None
+    remediation_category: str | None
+    is_discharging: bool | None
+    last_sampled_on: date | None
+    observation_count: int
+    events: list[EventRow]
+
+
+SubBasin = aliased(Basin)
+TopBasin = aliased(Basin)
+
+
+def _area_prefix(code: str) -> str:
+    """The GB/T 2260 prefix shared by an area and everything under it (610000 → 61, 610100 → 6101)."""
+    if len(code) != 6 or not code.isdigit():
+        raise InvalidInput(f"area code must be six digits (GB/T 2260), not {code!r}", field="area", value=code)
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
+
+
+def _conditions(session: Session, f: OutfallFilter) -> list[ColumnElement[bool]]:
+    cond: list[ColumnElement[bool]] = []
+    if f.basin:
+        basin_id = session.scalar(select(Basin.id).where(Basin.code == f.basin))
+        if basin_id is None:
+            raise InvalidInput(f"unknown basin code {f.basin!r}", field="basin", value=f.basin)
+        cond.append(or_(Outfall.basin_id == basin_id, Outfall.sub_basin_id == basin_id))
+    if f.area:
+        prefix = _area_prefix(f.area)
+        cond.append(
+            Outfall.admin_area_id.in_(select(AdminArea.id).where(AdminArea.code.like(prefix + "%")))
+        )
+    if f.type_code:
+        cond.append(or_(Outfall.type_code == f.type_code, Outfall.type_code.like(f.type_code + ".%")))
+    if f.status:
+        cond.append(Outfall.status == f.status)
+    if f.q:
+        like = f"%{f.q.strip()}%"
+        cond.append(or_(Outfall.name.ilike(like), Outfall.national_code.ilike(like), Outfall.local_code.ilike(like)))
+    return cond
+
+
+def _row_select() -> Select[*tuple[Any, ...]]:
+    return (
+        select(
+            Outfall.id,
+            Outfall.name,
+            Outfall.national_code,
+            Outfall.local_code,
+            Outfall.type_code,
+            CodeListEntry.label_zh,
+            CodeListEntry.label_en,
+            Outfall.status,
+            Outfall.status_since,
+            TopBasin.name,
+            SubBasin.name,
+            River.name,
+            AdminArea.code,
+            AdminArea.name,
+            Outfall.found_by,
+            Outfall.found_on,
+            func.ST_X(Outfall.geom),
+            func.ST_Y(Outfall.geom),
+            Outfall.is_demo,
+        )
+        .outerjoin(
+            CodeListEntry,
+            and_(CodeListEntry.scheme == Outfall.type_scheme, CodeListEntry.code == Outfall.type_code),
+        )
+        .outerjoin(TopBasin, TopBasin.id == Outfall.basin_id)
+        .outerjoin(SubBasin, SubBasin.id == Outfall.sub_basin_id)
+        .outerjoin(River, River.id == Outfall.river_id)
+        .outerjoin(AdminArea, AdminArea.id == Outfall.admin_area_id)
+    )
+
+
+def _to_row(r: Any) -> OutfallRow:
+    return OutfallRow(
+        id=r[0], name=r[1], national_code=r[2], local_code=r[3], type_code=r[4], type_zh=r[5], type_en=r[6],
+        status=str(r[7].value if hasattr(r[7], "value") else r[7]), status_since=r[8], basin=r[9], sub_basin=r[10],
+        river=r[11], area_code=r[12], area=r[13], found_by=str(r[14].value if hasattr(r[14], "value") else r[14]),
+        found_on=r[15], lon=float(r[16]), lat=float(r[17]), is_demo=r[18],
+    )  # fmt: skip
+
+
+def list_outfalls(session: Session, f: OutfallFilter, *, page: int = 1, page_size: int = 50) -> OutfallPage:
+    """A page of outfalls matching ``f``, newest first.
+
+    Raises:
+        InvalidInput: an unknown basin code, a malformed area code, or a page below 1.
+    """
+    if page < 1 or page_size < 1:
+        raise InvalidInput("page and page size must be at least 1", field="page")
+    cond = _conditions(session, f)
+    total = session.scalar(select(func.count()).select_from(Outfall).where(*cond)) or 0
+    rows = session.execute(
+        _row_select().where(*cond).order_by(Outfall.id.desc()).limit(page_size).offset((page - 1) * page_size)
+    ).all()
+    return OutfallPage(items=[_to_row(r) for r in rows], total=total, page=page, page_size=page_size)
+
+
+def get_outfall(session: Session, outfall_id: int) -> OutfallDetail:
+    """One outfall with its history, type path and administrative path.
+
+    Raises:
+        NotFound: no such outfall.
+    """
+    r = session.execute(_row_select().where(Outfall.id == outfall_id)).first()
+    outfall = session.get(Outfall, outfall_id)
+    if r is None or outfall is None:
+        raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
+    events = [
+        EventRow(e.id, e.kind.value, e.effective_at, e.recorded_at, e.actor, e.payload)
+        for e in session.scalars(
+            select(Event).where(Event.outfall_id == outfall_id).order_by(Event.effective_at, Event.id)
+        )
+    ]
+    observations = session.scalar(
+        select(func.count()).select_from(ObservationLink).where(
+            ObservationLink.outfall_id == outfall_id, ObservationLink.unlinked_at.is_(None)
+        )
+    )
+    return OutfallDetail(
+        row=_to_row(r),
+        version=outfall.version,
+        national_code_provenance=outfall.national_code_provenance.value,
+        local_code_provenance=outfall.local_code_provenance.value,
+        name_provenance=outfall.name_provenance.value,
+        type_scheme=outfall.type_scheme,
+        type_raw=outfall.type_raw,
+        type_path=_type_path(session, outfall.type_scheme, outfall.type_code),
+        receiving_water=outfall.receiving_water,
+        admin_path=_admin_path(session, outfall.admin_area_id),
+        responsible_party=outfall.responsible_party,
+        remediation_category=outfall.remediation_category.value if outfall.remediation_category else None,
+        is_discharging=outfall.is_discharging,
+        last_sampled_on=outfall.last_sampled_on,
+        observation_count=observations or 0,
+        events=events,
+    )
+
+
+def _type_path(session: Session, scheme: str, code: str) -> list[tuple[str, str, str]]:
+    entries = {
+        e.code: e for e in session.scalars(select(CodeListEntry).where(CodeListEntry.scheme == scheme))
+    }
+    path: list[tuple[str, str, str]] = []
+    current = entries.get(code)
+    while current is not None:
+        path.insert(0, (current.code, current.label_zh, current.label_en))
+        current = entries.get(current.parent_code) if current.parent_code else None
+    return path
+
+
+def _admin_path(session: Session, area_id: int | None) -> list[tuple[str, str]]:
+    path: list[tuple[str, str]] = []
+    while area_id is not None:
+        area = session.get(AdminArea, area_id)
+        if area is None:
+            break
+        path.insert(0, (area.code, area.name))
+        area_id = area.parent_id
+    return path
+
+
+def map_outfalls(session: Session, f: OutfallFilter, bbox: BBox | None, *, limit: int) -> dict[str, Any]:
+    """Outfalls as a GeoJSON FeatureCollection (CGCS2000 lon/lat), built in PostGIS.
+
+    At most ``limit`` features; ``truncated`` says when there were more, so the map can ask to zoom in.
+
+    Raises:
+        InvalidInput: a bbox with min above max.
+    """
+    cond = _conditions(session, f)
+    if bbox is not None:
+        x0, y0, x1, y1 = bbox
+        if x0 > x1 or y0 > y1:
+            raise InvalidInput("bbox must be min_lon,min_lat,max_lon,max_lat", field="bbox")
+        cond.append(Outfall.geom.intersects(func.ST_MakeEnvelope(x0, y0, x1, y1, 4490)))
+    inner = (
+        select(Outfall.id, Outfall.name, Outfall.status, Outfall.type_code, Outfall.is_demo, Outfall.geom)
+        .where(*cond)
+        .order_by(Outfall.id)
+        .limit(limit + 1)
+        .subquery()
+    )
+    features = func.coalesce(
+        func.json_agg(
+            func.json_build_object(
+                "type", "Feature", "id", inner.c.id,
+                "geometry", func.ST_AsGeoJSON(inner.c.geom, 6).cast(JSON_TYPE),
+                "properties", func.json_build_object(
+                    "name", inner.c.name, "status", inner.c.status, "type", inner.c.type_code, "demo", inner.c.is_demo
+                ),
+            )
+        ),
+        text("'[]'::json"),
+    )  # fmt: skip
+    raw = session.execute(select(features, func.count()).select_from(inner)).one()
+    items = raw[0] if isinstance(raw[0], list) else json.loads(raw[0])
+    truncated = len(items) > limit
+    return {"type": "FeatureCollection", "features": items[:limit], "truncated": truncated}
+
+
+def reference_layer(session: Session, layer: str, *, tolerance_deg: float = 0.002) -> dict[str, Any]:
+    """A reference layer (``basins``, ``sub_basins``, ``rivers``, ``provinces``, ``cities``, ``counties``)
+    as GeoJSON, simplified for display.
+
+    Raises:
+        NotFound: an unknown layer name.
+    """
+    if layer in ("basins", "sub_basins"):
+        level = BasinLevel.BASIN if layer == "basins" else BasinLevel.SUB_BASIN
+        sql = (
+            "SELECT b.id, b.code, b.name, b.name_en, p.code AS parent, "
+            "ST_AsGeoJSON(ST_SimplifyPreserveTopology(b.geom, :tol), 5)::json AS g "
+            "FROM basins b LEFT JOIN basins p ON p.id = b.parent_id WHERE b.level = :level"
+        )
+        params: dict[str, Any] = {"tol": tolerance_deg, "level": level.value}
+        keys = ["code", "name", "name_en", "parent"]
+    elif layer == "rivers":
+        sql = (
+            "SELECT r.id, r.code, r.name, r.length_km, b.code AS basin, "
+            "ST_AsGeoJSON(ST_SimplifyPreserveTopology(r.geom, :tol), 5)::json AS g FROM rivers r "
+            "LEFT JOIN basins b ON b.id = r.basin_id"
+        )
+        params = {"tol": tolerance_deg / 2}
+        keys = ["code", "name", "length_km", "basin"]
+    elif layer in ("provinces", "cities", "counties"):
+        level_map = {"provinces": AdminLevel.PROVINCE, "cities": AdminLevel.CITY, "counties": AdminLevel.COUNTY}
+        sql = (
+            "SELECT a.id, a.code, a.name, p.code AS parent, "
+            "ST_AsGeoJSON(ST_SimplifyPreserveTopology(a.geom, :tol), 5)::json AS g "
+            "FROM admin_areas a LEFT JOIN admin_areas p ON p.id = a.parent_id "
+            "WHERE a.level = :level AND a.geom IS NOT NULL"
+        )
+        params = {"tol": tolerance_deg, "level": level_map[layer].value}
+        keys = ["code", "name", "parent"]
+    else:
+        raise NotFound(f"no reference layer named {layer!r}", entity="layer", id=layer)
+    features = []
+    for r in session.execute(text(sql + " ORDER BY 2"), params).mappings():
+        features.append(
+            {"type": "Feature", "id": r["id"], "geometry": r["g"], "properties": {k: r[k] for k in keys}}
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+@dataclass(frozen=True, slots=True)
+class Facets:
+    """Choices for the filter controls."""
+
+    basins: list[tuple[str, str, str]]  # (code, name, level)
+    areas: list[tuple[str, str, str]]  # (code, name, level)
+    types: list[tuple[str, str, str, int]]  # (code, zh, en, level)
+    statuses: list[str]
+
+
+def facets(session: Session) -> Facets:
+    """The values the filters offer: basins, areas, types and statuses in use."""
+    used = set(session.scalars(select(Outfall.sub_basin_id).distinct()))
+    basins = [
+        (b.code, b.name, b.level.value)
+        for b in session.scalars(select(Basin).order_by(Basin.level, Basin.code))
+        if b.level is BasinLevel.BASIN or b.id in used
+    ]
+    areas = [(a.code, a.name, a.level.value) for a in session.scalars(select(AdminArea).order_by(AdminArea.code))]
+    types = [
+        (e.code, e.label_zh, e.label_en, e.level)
+        for e in session.scalars(
+            select(CodeListEntry).where(CodeListEntry.scheme == "HJ1312").order_by(CodeListEntry.sort_order)
+        )
+    ]
+    return Facets(basins=basins, areas=areas, types=types, statuses=[s.value for s in OutfallStatus])
+
+
+def status_counts(session: Session, f: OutfallFilter) -> dict[str, int]:
+    """How many outfalls are in each lifecycle state (matching ``f``)."""
+    rows = session.execute(
+        select(Outfall.status, func.count()).where(*_conditions(session, f)).group_by(Outfall.status)
+    ).all()
+    return {(s.value if hasattr(s, "value") else str(s)): n for s, n in rows}
+
+

@@ -1,0 +1,56 @@
+"""The Flask application: ``create_app(settings)`` builds it; nothing is read at import time."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.orm import Session, sessionmaker
+
+from outfalls.config import Settings, load_settings
+from outfalls.db.engine import database_url, make_engine, make_sessionmaker
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    sessions: sessionmaker[Session] | None = None,
+    testing: bool = False,
+    config: dict[str, Any] | None = None,
+) -> Flask:
+    """Build the web application.
+
+    Args:
+        settings: the product settings; loaded from the environment when None.
+        sessions: a session factory (tests bind it to their connection); by default one for the
+            configured database.
+        testing: Flask testing mode (errors propagate instead of becoming 500 pages).
+        config: extra Flask configuration.
+    """
+    from web import errors, i18n
+    from web.api import json as json_api
+    from web.db import init_db
+    from web.security import init_security
+    from web.views import catalogue
+
+    settings = settings or load_settings(env=os.environ)
+    app = Flask(__name__)
+    app.config.update(
+        TESTING=testing,
+        JSON_SORT_KEYS=False,
+        SECRET_KEY=os.urandom(32).hex(),
+        MAX_CONTENT_LENGTH=512 * 1024 * 1024,
+    )
+    app.config.update(config or {})
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["outfalls.settings"] = settings
+    if sessions is None:
+        sessions = make_sessionmaker(make_engine(database_url(settings)))
+    init_db(app, sessions)
+    i18n.init_app(app, settings)
+    errors.register_error_handlers(app)
+    init_security(app, settings)
+    app.register_blueprint(catalogue.bp)
+    app.register_blueprint(json_api.bp)
+    return app

@@ -1,0 +1,1 @@
+"""Machine interfaces: the JSON API (and later OGC API Features and tiles)."""

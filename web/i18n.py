@@ -1,0 +1,110 @@
+"""Languages: Chinese by default, English by a switch remembered in a cookie (Flask-Babel catalogues in
+``web/translations``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Flask, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import Babel, get_locale
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import NotFound as HTTPNotFound
+
+from outfalls.config import Settings
+
+LOCALES = ("zh", "en")
+COOKIE = "lang"
+TRANSLATIONS = Path(__file__).parent / "translations"
+
+bp = Blueprint("i18n", __name__)
+
+STATUS_LABELS = {
+    "candidate": _l("Candidate"),
+    "surveyed": _l("Surveyed"),
+    "traced": _l("Traced"),
+    "remediating": _l("Remediating"),
+    "remediated": _l("Remediated"),
+    "closed": _l("Closed out"),
+    "rejected": _l("Rejected"),
+    "merged": _l("Merged"),
+}
+FOUND_BY_LABELS = {
+    "drone": _l("Level 1: drone imagery"),
+    "foot": _l("Level 2: foot survey"),
+    "expert": _l("Level 3: expert check"),
+}
+PROVENANCE_LABELS = {"unknown": _l("Not known yet"), "known": _l("Known"), "sign": _l("Read from the sign")}
+EVENT_LABELS = {
+    "created": _l("Recorded"),
+    "surveyed": _l("Verified on site"),
+    "rejected": _l("Rejected"),
+    "sampled": _l("Sampled"),
+    "traced": _l("Source traced"),
+    "remediation_planned": _l("Remediation planned"),
+    "remediated": _l("Remediation completed"),
+    "closed": _l("Closed out"),
+    "merged": _l("Merged"),
+    "observation_linked": _l("Field record linked"),
+    "observation_unlinked": _l("Field record unlinked"),
+    "location_changed": _l("Location changed"),
+    "attributes_changed": _l("Attributes changed"),
+}
+REMEDIATION_LABELS = {
+    "ban": _l("Ban (依法取缔)"),
+    "merge": _l("Merge (清理合并)"),
+    "standardise": _l("Bring up to standard (规范整治)"),
+    "none_needed": _l("No remediation needed"),
+}
+LEVEL_LABELS = {
+    "basin": _l("Basin"),
+    "sub_basin": _l("Sub-basin"),
+    "province": _l("Province"),
+    "city": _l("City"),
+    "county": _l("County"),
+}
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Set up Flask-Babel, the language switch and template helpers."""
+
+    def select_locale() -> str:
+        chosen = request.cookies.get(COOKIE)
+        return chosen if chosen in LOCALES else settings.server.default_locale
+
+    Babel(app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS))
+    app.register_blueprint(bp)
+
+    @app.context_processor
+    def labels() -> dict[str, object]:
+        locale = str(get_locale() or settings.server.default_locale)
+        return {
+            "lang": locale,
+            "html_lang": "zh-CN" if locale == "zh" else "en",
+            "status_labels": STATUS_LABELS,
+            "found_by_labels": FOUND_BY_LABELS,
+            "provenance_labels": PROVENANCE_LABELS,
+            "event_labels": EVENT_LABELS,
+            "remediation_labels": REMEDIATION_LABELS,
+            "level_labels": LEVEL_LABELS,
+        }
+
+
+def current_locale() -> str:
+    """The language of the current request (``zh`` or ``en``)."""
+    return str(get_locale() or "zh")
+
+
+@bp.get("/lang/<code>")
+def switch(code: str) -> ResponseReturnValue:
+    """Switch the language and go back to the page the user was on."""
+    if code not in LOCALES:
+        raise HTTPNotFound()
+    target = request.args.get("next") or request.referrer or url_for("catalogue.map_page")
+    if not target.startswith("/") or target.startswith("//"):
+        # only local paths: an open redirect would let a link send users elsewhere
+        target = url_for("catalogue.map_page")
+    response = redirect(target)
+    response.set_cookie(COOKIE, code, max_age=5 * 365 * 24 * 3600, httponly=True, samesite="Lax")
+    return response

@@ -1,0 +1,97 @@
+/* The outfall map: reference layers and outfalls from the JSON API, drawn with the vendored Leaflet. */
+(function () {
+  'use strict';
+  var cfg = JSON.parse(document.getElementById('map-config').textContent);
+  var el = document.getElementById('map');
+  var note = document.getElementById('map-note');
+  var map = L.map(el, { preferCanvas: true, zoomSnap: 0.25, attributionControl: false });
+  var e = cfg.extent;
+  map.fitBounds([[e[1], e[0]], [e[3], e[2]]]);
+  L.control.scale({ imperial: false }).addTo(map);
+  if (cfg.basemapUrl) { L.tileLayer(cfg.basemapUrl, { maxZoom: 19 }).addTo(map); }
+
+  var COLORS = {
+    candidate: '#9e9e9e', surveyed: '#1e88e5', traced: '#8e24aa', remediating: '#fb8c00',
+    remediated: '#43a047', closed: '#00695c', rejected: '#cfcfcf', merged: '#795548'
+  };
+  var STYLES = {
+    basins: { color: '#1565c0', weight: 2, fillColor: '#e3f2fd', fillOpacity: 0.45 },
+    sub_basins: { color: '#5c9ded', weight: 1, dashArray: '4 3', fill: false },
+    provinces: { color: '#37474f', weight: 2.4, fill: false },
+    cities: { color: '#607d8b', weight: 1.2, fill: false },
+    counties: { color: '#90a4ae', weight: 0.6, fill: false },
+    rivers: { color: '#0288d1', weight: 2 }
+  };
+  var LAYERS = [
+    ['basins', cfg.text.basins, true, 'areas'],
+    ['sub_basins', cfg.text.subBasins, true, 'areas'],
+    ['provinces', cfg.text.provinces, true, 'bounds'],
+    ['cities', cfg.text.cities, true, 'bounds'],
+    ['counties', cfg.text.counties, false, 'bounds'],
+    ['rivers', cfg.text.rivers, true, 'rivers']
+  ];
+  ['areas', 'bounds', 'rivers', 'points'].forEach(function (name, i) {
+    map.createPane(name).style.zIndex = String(350 + i * 10);
+  });
+
+  function getJSON(url) {
+    return fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+      .then(function (r) { if (!r.ok) { throw new Error(url + ': HTTP ' + r.status); } return r.json(); });
+  }
+  function esc(s) {
+    return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) {
+      return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+    });
+  }
+
+  var overlays = {};
+  var loads = LAYERS.map(function (spec) {
+    var layer = L.geoJSON(null, {
+      pane: spec[3],
+      style: STYLES[spec[0]],
+      onEachFeature: function (f, l) { l.bindTooltip(esc(f.properties.name), { sticky: true }); }
+    });
+    overlays[spec[1]] = layer;
+    if (spec[2]) { layer.addTo(map); }
+    return getJSON(cfg.urls.layer.replace('__name__', spec[0])).then(function (data) { layer.addData(data); });
+  });
+
+  var renderer = L.canvas({ padding: 0.3, pane: 'points' });
+  var outfalls = L.geoJSON(null, {
+    pointToLayer: function (f, latlng) {
+      var c = COLORS[f.properties.status] || '#333';
+      return L.circleMarker(latlng, {
+        renderer: renderer, radius: 4, weight: 1, color: '#ffffff', fillColor: c, fillOpacity: 0.9
+      });
+    },
+    onEachFeature: function (f, l) {
+      var p = f.properties;
+      l.bindPopup('<strong>' + esc(p.name) + '</strong><br>' + esc(cfg.statusLabels[p.status] || p.status) +
+        '<br><a href="' + cfg.urls.detail.replace(/0$/, String(f.id)) + '">' + esc(cfg.text.open) + '</a>');
+    }
+  }).addTo(map);
+  overlays[cfg.text.outfalls] = outfalls;
+  L.control.layers(null, overlays, { collapsed: false, position: 'topright' }).addTo(map);
+
+  var bboxMode = false;
+  function loadOutfalls() {
+    var params = new URLSearchParams(window.location.search);
+    if (bboxMode) { params.set('bbox', map.getBounds().toBBoxString()); }
+    note.textContent = cfg.text.loading;
+    return getJSON(cfg.urls.outfalls + '?' + params.toString()).then(function (data) {
+      outfalls.clearLayers();
+      outfalls.addData(data);
+      el.dataset.outfalls = String(data.features.length);
+      note.textContent = data.truncated ? cfg.text.truncated
+        : data.features.length.toLocaleString() + ' ' + cfg.text.shown;
+      if (data.truncated && !bboxMode) { bboxMode = true; map.on('moveend', loadOutfalls); }
+    });
+  }
+  loads.push(loadOutfalls());
+  Promise.all(loads).then(function () { el.dataset.state = 'ready'; }, function (err) {
+    el.dataset.state = 'error';
+    note.textContent = String(err.message || err);
+    if (window.console) { console.error(err); }
+  });
+  window.outfallsMap = map;
+}());

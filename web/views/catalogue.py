@@ -1,0 +1,86 @@
+"""The catalogue pages every user sees: the map, the outfall list and an outfall's page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from outfalls import queries
+from web.db import db, settings
+from web.forms import parse_filter, parse_paging
+from web.i18n import STATUS_LABELS, current_locale
+from web.maps import script_json
+
+bp = Blueprint("catalogue", __name__)
+
+
+@bp.get("/")
+def map_page() -> ResponseReturnValue:
+    s = settings()
+    f = parse_filter(request.args)
+    facets = queries.facets(db())
+    config = {
+        "extent": s.map.extent,
+        "basemapUrl": s.map.basemap_url,
+        "maxFeatures": s.map.max_features,
+        "urls": {
+            "outfalls": url_for("api.map_outfalls"),
+            "layer": url_for("api.layer", name="__name__"),
+            "detail": url_for("catalogue.outfall_page", outfall_id=0),
+        },
+        "statusLabels": {k: str(v) for k, v in STATUS_LABELS.items()},
+        "text": {
+            "basins": _("Basins"),
+            "subBasins": _("Sub-basins"),
+            "rivers": _("Rivers"),
+            "provinces": _("Province"),
+            "cities": _("Cities"),
+            "counties": _("Counties"),
+            "outfalls": _("Outfalls"),
+            "open": _("Open the outfall's page"),
+            "truncated": _("Showing the first %(n)s outfalls: zoom in or filter to see all.", n=s.map.max_features),
+            "loading": _("Loading…"),
+            "shown": _("outfalls on the map"),
+        },
+    }
+    return render_template(
+        "catalogue/map.html",
+        filters=f,
+        facets=facets,
+        counts=queries.status_counts(db(), f),
+        map_config=script_json(config),
+    )
+
+
+@bp.get("/favicon.ico")
+def favicon() -> ResponseReturnValue:
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
+
+
+@bp.get("/outfalls")
+def list_page() -> ResponseReturnValue:
+    f = parse_filter(request.args)
+    page, size = parse_paging(request.args, settings())
+    result = queries.list_outfalls(db(), f, page=page, page_size=size)
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template(
+        "catalogue/list.html",
+        filters=f,
+        facets=queries.facets(db()),
+        result=result,
+        args=args,
+        locale=current_locale(),
+    )
+
+
+@bp.get("/outfalls/<int:outfall_id>")
+def outfall_page(outfall_id: int) -> ResponseReturnValue:
+    detail = queries.get_outfall(db(), outfall_id)
+    config = {
+        "point": [detail.row.lon, detail.row.lat],
+        "status": detail.row.status,
+        "urls": {"layer": url_for("api.layer", name="__name__")},
+        "text": {"rivers": _("Rivers"), "counties": _("Counties")},
+    }
+    return render_template("catalogue/detail.html", d=detail, locale=current_locale(), map_config=script_json(config))
