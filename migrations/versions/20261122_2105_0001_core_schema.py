@@ -1,7 +1,7 @@
 """Core schema: reference data, outfalls, observations, events, attachments.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 21:05:47.502678
 """
 
