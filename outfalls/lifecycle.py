@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from outfalls.errors import InvalidInput, InvalidTransition, NotFound, StaleEdit
 from outfalls.models import Event, Outfall
@@ -77,7 +78,7 @@ class NewOutfall:
 
 
 def _at(day: date) -> datetime:
-    # Dates of field work are local days; noon UTC keeps them on the same calendar day in China (UTC+8).
+    # Dates of field work are local days; 04:00 UTC is noon in China (UTC+8), so both read the same day.
     return datetime.combine(day, time(4, 0), tzinfo=UTC)
 
 
@@ -213,9 +214,19 @@ def record_event(
     Raises:
         NotFound: no such outfall.
         StaleEdit: the outfall changed since the caller read ``expected_version``.
-        InvalidTransition: the event is not allowed in the outfall's state.
+        InvalidTransition: the event is not allowed in the outfall's state, is dated before the outfall
+            was found, or is ``created`` (written only by ``create_outfalls``).
     """
-    outfall = session.get(Outfall, outfall_id, with_for_update=True)
+    if kind is EventKind.CREATED:
+        raise InvalidTransition("an outfall is created only once", event=kind.value, id=outfall_id)
+    try:
+        outfall = session.get(Outfall, outfall_id, with_for_update=True)
+    except StaleDataError as err:
+        # This session holds an older copy than the locked row: someone else changed the outfall since.
+        current = session.scalar(select(Outfall.version).where(Outfall.id == outfall_id))
+        raise StaleEdit(
+            "the outfall was changed by someone else; reload it and try again", id=outfall_id, current=current
+        ) from err
     if outfall is None:
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
     if outfall.version != expected_version:
@@ -225,6 +236,12 @@ def record_event(
             current=outfall.version,
         )
     day = on or datetime.now(UTC).date()
+    if day < outfall.found_on:
+        raise InvalidTransition(
+            f"event {kind.value} on {day} precedes the discovery on {outfall.found_on}",
+            event=kind.value,
+            id=outfall_id,
+        )
     item = HistoryItem(kind, day, payload or {})
     new_status = apply_transition(outfall.status, kind)
     values: dict[str, Any] = {}

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, redirect, request, url_for
 from flask.typing import ResponseReturnValue
@@ -96,13 +97,32 @@ def current_locale() -> str:
     return str(get_locale() or "zh")
 
 
+def _is_local_path(target: str | None) -> bool:
+    """A path on this site; browsers read ``/\\host`` like ``//host``, and ignore tabs and newlines."""
+    if not target or not target.startswith("/"):
+        return False
+    if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return False
+    return not target.startswith("//")
+
+
+def _same_site_path(referrer: str | None) -> str | None:
+    """The path and query of a referrer on this site (its host equals the request's), else None."""
+    if not referrer:
+        return None
+    parts = urlsplit(referrer)
+    if parts.netloc != request.host or parts.scheme not in ("http", "https"):
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
 @bp.get("/lang/<code>")
 def switch(code: str) -> ResponseReturnValue:
     """Switch the language and go back to the page the user was on."""
     if code not in LOCALES:
         raise HTTPNotFound()
-    target = request.args.get("next") or request.referrer or url_for("catalogue.map_page")
-    if not target.startswith("/") or target.startswith("//"):
+    target = request.args.get("next") or _same_site_path(request.referrer)
+    if not _is_local_path(target):
         # only local paths: an open redirect would let a link send users elsewhere
         target = url_for("catalogue.map_page")
     response = redirect(target)

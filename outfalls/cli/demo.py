@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from outfalls.cli import echo_json, session_scope, settings_of
-from outfalls.demo import seed_demo
 
 
 @click.group()
@@ -27,6 +26,8 @@ def demo() -> None:
 @click.pass_context
 def seed(ctx: click.Context, total: int | None, seed: int | None, as_json: bool) -> None:
     """Create the demo catalogue along the real Shaanxi rivers (skipped when one exists)."""
+    from outfalls.demo import seed_demo
+
     settings = settings_of(ctx)
     yellow, handan = settings.demo.outfalls_yellow, settings.demo.outfalls_handan
     if total is not None:

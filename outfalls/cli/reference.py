@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from outfalls.cli import echo_json, session_scope, settings_of
-from outfalls.reference import DEFAULT_DIR, load_reference
+from outfalls.config import PROJECT_DIR
 
 
 @click.group()
@@ -20,7 +20,7 @@ def reference() -> None:
     "--dir",
     "directory",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=DEFAULT_DIR,
+    default=PROJECT_DIR / "data" / "reference",
     show_default="data/reference",
     help="Folder with the reference files.",
 )
@@ -28,6 +28,8 @@ def reference() -> None:
 @click.pass_context
 def load(ctx: click.Context, directory: Path, as_json: bool) -> None:
     """Load or refresh the reference data; a second run changes nothing and says so."""
+    from outfalls.reference import load_reference
+
     with session_scope(settings_of(ctx)) as session:
         report = load_reference(session, directory, progress=None if as_json else lambda m: click.echo(m + " ..."))
         session.commit()

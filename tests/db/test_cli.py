@@ -1,0 +1,170 @@
+"""The command line as a user runs it: real processes, the embedded cluster, clear messages on mistakes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from outfalls.cli import main
+from outfalls.db.cluster import Cluster
+
+BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith("OUTFALLS_")}
+
+
+def run(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "outfalls", *args],
+        capture_output=True, text=True, env={**BASE_ENV, **(env or {})}, timeout=300, check=False,
+    )
+    if check and out.returncode != 0:
+        raise AssertionError(f"outfalls {' '.join(args)} exited {out.returncode}:\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A temp folder the unprivileged server user can traverse (pytest's own base is 0700 when run as root)."""
+    path = Path(tempfile.mkdtemp(prefix="ofc", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def no_traceback(out: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in out.stderr and "Traceback" not in out.stdout
+
+
+def test_help_everywhere():
+    runner = CliRunner()
+    for args in (["--help"], ["db", "--help"], ["db", "up", "--help"], ["db", "status", "--help"],
+                 ["db", "backup", "--help"], ["db", "restore", "--help"], ["db", "psql", "--help"],
+                 ["db", "migrate", "--help"], ["db", "down", "--help"], ["reference", "load", "--help"],
+                 ["demo", "seed", "--help"], ["serve", "--help"]):
+        out = runner.invoke(main, args)
+        assert out.exit_code == 0 and "Usage:" in out.output, args
+    assert "serve" in runner.invoke(main, ["--help"]).output
+
+
+@pytest.fixture
+def external_db(clone_db: Callable[[str], str]) -> dict[str, str]:
+    return {"OUTFALLS_DATABASE_URL": clone_db("cli_external")}
+
+
+def test_external_database(external_db: dict[str, str], tmp_path: Path):
+    env = {**external_db, "OUTFALLS_DATA_DIR": str(tmp_path / "data")}
+    status = json.loads(run("db", "status", "--json", env=env).stdout)
+    assert status["running"] is True and status["embedded"] is False
+    assert status["url"] == external_db["OUTFALLS_DATABASE_URL"] and status["revision"] == status["head"]
+    assert status["data_dir"] == str((tmp_path / "data").resolve())
+    # the template already holds the reference data: a load changes nothing and says so
+    report = json.loads(run("reference", "load", "--json", env=env).stdout)
+    assert report["changed"] == 0 and report["tables"]["basins"]["unchanged"] == 37
+    assert "nothing changed" in run("reference", "load", env=env).stdout
+    seeded = json.loads(run("demo", "seed", "--outfalls", "120", "--seed", "5", "--json", env=env).stdout)
+    assert seeded["created"] == 120 and seeded["yellow_river"] + seeded["han_river"] == 120
+    again = run("demo", "seed", "--outfalls", "120", env=env)
+    assert "exists already" in again.stdout
+    # no cluster was created for an external database
+    assert not (tmp_path / "data" / "pg").exists()
+
+
+def test_unreachable_database_is_a_clear_message(tmp_path: Path):
+    env = {"OUTFALLS_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/outfalls"}
+    out = run("reference", "load", env=env, check=False)
+    assert out.returncode == 1
+    assert "cannot connect to the database at postgresql+psycopg://nobody@127.0.0.1:1/outfalls" in out.stderr
+    no_traceback(out)
+    status = json.loads(run("db", "status", "--json", env=env).stdout)
+    assert status["running"] is False and "cannot connect" in status["error"]
+    bad = run("reference", "load", env={"OUTFALLS_DATABASE_URL": "not a url"}, check=False)
+    assert bad.returncode == 1 and "invalid database URL" in bad.stderr
+    no_traceback(bad)
+
+
+def test_unknown_config_key_names_it(tmp_path: Path):
+    cfg = tmp_path / "site.toml"
+    cfg.write_text('[map]\nbasemap = "x"\n')
+    out = run("db", "status", env={"OUTFALLS_CONFIG": str(cfg)}, check=False)
+    assert out.returncode == 1 and "unknown configuration key 'map.basemap'" in out.stderr
+    no_traceback(out)
+
+
+def test_data_dir_the_server_cannot_traverse(open_tmp: Path):
+    locked = open_tmp / "locked"
+    locked.mkdir(mode=0o700)
+    out = run("db", "up", env={"OUTFALLS_DATA_DIR": str(locked / "data")}, check=False)
+    no_traceback(out)
+    if os.geteuid() == 0:
+        # as root the server runs as 'postgres', who cannot enter a 0700 root folder
+        assert out.returncode == 1
+        assert f"cannot enter {locked}" in out.stderr and "chmod o+x" in out.stderr
+    else:  # as an ordinary user the server runs as that user and can use the folder
+        assert out.returncode == 0, out.stderr
+        run("db", "down", env={"OUTFALLS_DATA_DIR": str(locked / "data")})
+
+
+def test_port_in_use_is_a_clear_message(external_db: dict[str, str]):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = run("serve", "--port", str(port), env=external_db, check=False)
+    assert out.returncode == 1 and f"port {port} on 127.0.0.1 is already in use" in out.stderr
+    no_traceback(out)
+
+
+def _fingerprint(cluster_env: dict[str, str]) -> str:
+    sql = (
+        "SELECT md5(string_agg(t, '|' ORDER BY t)) FROM ("
+        " SELECT o::text AS t FROM outfalls o UNION ALL SELECT e::text FROM events e"
+        " UNION ALL SELECT a.code || a.name || md5(ST_AsBinary(a.geom)) FROM admin_areas a) x"
+    )
+    data_dir = Path(cluster_env["OUTFALLS_DATA_DIR"])
+    return Cluster(data_dir / "pg").psql("outfalls", sql).strip()
+
+
+def test_embedded_lifecycle_backup_and_restore(open_tmp: Path):
+    tmp_path = open_tmp
+    first = {"OUTFALLS_DATA_DIR": str(tmp_path / "one")}
+    second = {"OUTFALLS_DATA_DIR": str(tmp_path / "two")}
+    try:
+        up = run("db", "up", "--json", env=first)
+        status = json.loads(up.stdout)
+        assert status["running"] is True and status["embedded"] is True and status["revision"] == status["head"]
+        assert status["url"].startswith("postgresql+psycopg://postgres@/outfalls?host=")
+        # commands start the server themselves when it is down
+        run("db", "down", env=first)
+        assert json.loads(run("db", "status", "--json", env=first).stdout)["running"] is False
+        run("reference", "load", env=first)
+        run("demo", "seed", "--outfalls", "150", "--seed", "3", env=first)
+        before = _fingerprint(first)
+        dump = tmp_path / "backup.dump"
+        assert "wrote" in run("db", "backup", str(dump), env=first).stdout
+        assert dump.read_bytes()[:5] == b"PGDMP"
+        # restore into an empty cluster elsewhere gives back identical rows
+        restored = run("db", "restore", str(dump), env=second)
+        assert "restored" in restored.stdout
+        assert _fingerprint(second) == before
+        # restoring over a catalogue needs --replace
+        refused = run("db", "restore", str(dump), env=second, check=False)
+        assert refused.returncode == 1 and "--replace" in refused.stderr
+        no_traceback(refused)
+        run("db", "restore", "--replace", str(dump), env=second)
+        assert _fingerprint(second) == before
+        not_dump = tmp_path / "x.dump"
+        not_dump.write_text("hello")
+        bad = run("db", "restore", "--replace", str(not_dump), env=second, check=False)
+        assert bad.returncode == 1 and "not a pg_dump" in bad.stderr
+    finally:
+        run("db", "down", env=first, check=False)
+        run("db", "down", env=second, check=False)
