@@ -96,7 +96,10 @@ def seed_demo(
     rng = random.Random(seed)
     counties = [
         (a.code, a.name, to_shape(a.geom))
-        for a in session.scalars(select(AdminArea).where(AdminArea.level == AdminLevel.COUNTY))
+        # Ordered: the same seed must give the same catalogue in any database, whatever its row order.
+        for a in session.scalars(
+            select(AdminArea).where(AdminArea.level == AdminLevel.COUNTY).order_by(AdminArea.code)
+        )
         if a.geom is not None
     ]
     items: list[NewOutfall] = []

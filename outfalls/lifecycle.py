@@ -4,17 +4,19 @@ event row in the same transaction, following one transition table.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import String, any_, bindparam, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from outfalls.errors import InvalidInput, InvalidTransition, NotFound, StaleEdit
-from outfalls.models import Event, Outfall
+from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, StaleEdit
+from outfalls.models import CodeListEntry, Event, Outfall
 from outfalls.types import (
     CGCS2000,
     CodeProvenance,
@@ -126,9 +128,11 @@ def create_outfalls(
         The new outfall ids, in the order of ``items``.
 
     Raises:
-        InvalidInput: a coordinate outside the valid range or an empty name.
+        InvalidInput: a coordinate outside the valid range, an empty name or a type not in the code list.
         InvalidTransition: a history that does not follow the lifecycle.
+        Conflict: a national code given twice or already used by another outfall.
     """
+    _check_codes(session, items)
     ids: list[int] = []
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
@@ -156,6 +160,33 @@ def create_outfalls(
             progress(len(chunk))
     session.flush()
     return ids
+
+
+def _check_codes(session: Session, items: Sequence[NewOutfall]) -> None:
+    """Refuse unknown types and duplicate national codes as user errors, not as database errors."""
+    types = {(item.type_scheme, item.type_code) for item in items}
+    schemes = sorted({scheme for scheme, _code in types})
+    known = {
+        (scheme, code)
+        for scheme, code in session.execute(
+            select(CodeListEntry.scheme, CodeListEntry.code).where(CodeListEntry.scheme.in_(schemes))
+        )
+    }
+    unknown = sorted(types - known)
+    if unknown:
+        scheme, code = unknown[0]
+        raise InvalidInput(f"unknown outfall type {code!r} in code list {scheme}", field="type_code", value=code)
+    counts = Counter(item.national_code for item in items if item.national_code)
+    # One array parameter, not one per code: a national import can exceed PostgreSQL's 65535 parameters.
+    taken: list[str | None] = [code for code, n in counts.items() if n > 1]
+    if counts and not taken:
+        query = select(Outfall.national_code).where(
+            Outfall.national_code == any_(bindparam("codes", sorted(counts), type_=ARRAY(String)))
+        )
+        taken = list(session.scalars(query))
+    if taken:
+        code = sorted(str(c) for c in taken)[0]
+        raise Conflict(f"national code {code} is already used", field="national_code", value=code)
 
 
 def _initial_status(item: NewOutfall) -> OutfallStatus:

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.types import JSON as JSON_TYPE
 
@@ -24,7 +25,7 @@ class OutfallFilter:
 
     basin: str | None = None  # basin or sub-basin code
     area: str | None = None  # GB/T 2260 code of a province, city or county
-    type_code: str | None = None  # a code of the type tree; matches its descendants too
+    type_code: str | None = None  # a code of the HJ 1312 type tree; matches its descendants too
     status: OutfallStatus | None = None
     q: str | None = None  # text in the name or either code
 
@@ -103,6 +104,8 @@ class OutfallDetail:
     events: list[EventRow]
 
 
+TYPE_SCHEME = "HJ1312"  # the outfall type tree the filters and facets offer (HJ 1312-2023)
+
 SubBasin = aliased(Basin)
 TopBasin = aliased(Basin)
 
@@ -127,16 +130,27 @@ def _conditions(session: Session, f: OutfallFilter) -> list[ColumnElement[bool]]
         cond.append(or_(Outfall.basin_id == basin_id, Outfall.sub_basin_id == basin_id))
     if f.area:
         prefix = _area_prefix(f.area)
-        cond.append(
-            Outfall.admin_area_id.in_(select(AdminArea.id).where(AdminArea.code.like(prefix + "%")))
-        )
+        cond.append(Outfall.admin_area_id.in_(select(AdminArea.id).where(AdminArea.code.like(prefix + "%"))))
     if f.type_code:
-        cond.append(or_(Outfall.type_code == f.type_code, Outfall.type_code.like(f.type_code + ".%")))
+        # Codes are per scheme ('4' is 其他排口 in HJ 1312 but 雨洪排口 in the Shaanxi 2020 list): filter in the tree.
+        code = f.type_code
+        cond.append(
+            and_(
+                Outfall.type_scheme == TYPE_SCHEME,
+                or_(Outfall.type_code == code, Outfall.type_code.startswith(code + ".", autoescape=True)),
+            )
+        )
     if f.status:
         cond.append(Outfall.status == f.status)
-    if f.q:
-        like = f"%{f.q.strip()}%"
-        cond.append(or_(Outfall.name.ilike(like), Outfall.national_code.ilike(like), Outfall.local_code.ilike(like)))
+    if f.q and f.q.strip():
+        q = f.q.strip()  # literal text: '%' and '_' typed by a user are not wildcards
+        cond.append(
+            or_(
+                Outfall.name.icontains(q, autoescape=True),
+                Outfall.national_code.icontains(q, autoescape=True),
+                Outfall.local_code.icontains(q, autoescape=True),
+            )
+        )
     return cond
 
 
@@ -216,9 +230,9 @@ def get_outfall(session: Session, outfall_id: int) -> OutfallDetail:
         )
     ]
     observations = session.scalar(
-        select(func.count()).select_from(ObservationLink).where(
-            ObservationLink.outfall_id == outfall_id, ObservationLink.unlinked_at.is_(None)
-        )
+        select(func.count())
+        .select_from(ObservationLink)
+        .where(ObservationLink.outfall_id == outfall_id, ObservationLink.unlinked_at.is_(None))
     )
     return OutfallDetail(
         row=_to_row(r),
@@ -241,9 +255,7 @@ def get_outfall(session: Session, outfall_id: int) -> OutfallDetail:
 
 
 def _type_path(session: Session, scheme: str, code: str) -> list[tuple[str, str, str]]:
-    entries = {
-        e.code: e for e in session.scalars(select(CodeListEntry).where(CodeListEntry.scheme == scheme))
-    }
+    entries = {e.code: e for e in session.scalars(select(CodeListEntry).where(CodeListEntry.scheme == scheme))}
     path: list[tuple[str, str, str]] = []
     current = entries.get(code)
     while current is not None:
@@ -286,13 +298,13 @@ def map_outfalls(session: Session, f: OutfallFilter, bbox: BBox | None, *, limit
     )
     features = func.coalesce(
         func.json_agg(
-            func.json_build_object(
+            aggregate_order_by(func.json_build_object(
                 "type", "Feature", "id", inner.c.id,
-                "geometry", func.ST_AsGeoJSON(inner.c.geom, 6).cast(JSON_TYPE),
+                "geometry", func.ST_AsGeoJSON(inner.c.geom, 6, 0).cast(JSON_TYPE),
                 "properties", func.json_build_object(
                     "name", inner.c.name, "status", inner.c.status, "type", inner.c.type_code, "demo", inner.c.is_demo
                 ),
-            )
+            ), inner.c.id)
         ),
         text("'[]'::json"),
     )  # fmt: skip
@@ -313,7 +325,7 @@ def reference_layer(session: Session, layer: str, *, tolerance_deg: float = 0.00
         level = BasinLevel.BASIN if layer == "basins" else BasinLevel.SUB_BASIN
         sql = (
             "SELECT b.id, b.code, b.name, b.name_en, p.code AS parent, "
-            "ST_AsGeoJSON(ST_SimplifyPreserveTopology(b.geom, :tol), 5)::json AS g "
+            "ST_AsGeoJSON(ST_SimplifyPreserveTopology(b.geom, :tol), 5, 0)::json AS g "
             "FROM basins b LEFT JOIN basins p ON p.id = b.parent_id WHERE b.level = :level"
         )
         params: dict[str, Any] = {"tol": tolerance_deg, "level": level.value}
@@ -321,7 +333,7 @@ def reference_layer(session: Session, layer: str, *, tolerance_deg: float = 0.00
     elif layer == "rivers":
         sql = (
             "SELECT r.id, r.code, r.name, r.length_km, b.code AS basin, "
-            "ST_AsGeoJSON(ST_SimplifyPreserveTopology(r.geom, :tol), 5)::json AS g FROM rivers r "
+            "ST_AsGeoJSON(ST_SimplifyPreserveTopology(r.geom, :tol), 5, 0)::json AS g FROM rivers r "
             "LEFT JOIN basins b ON b.id = r.basin_id"
         )
         params = {"tol": tolerance_deg / 2}
@@ -330,7 +342,7 @@ def reference_layer(session: Session, layer: str, *, tolerance_deg: float = 0.00
         level_map = {"provinces": AdminLevel.PROVINCE, "cities": AdminLevel.CITY, "counties": AdminLevel.COUNTY}
         sql = (
             "SELECT a.id, a.code, a.name, p.code AS parent, "
-            "ST_AsGeoJSON(ST_SimplifyPreserveTopology(a.geom, :tol), 5)::json AS g "
+            "ST_AsGeoJSON(ST_SimplifyPreserveTopology(a.geom, :tol), 5, 0)::json AS g "
             "FROM admin_areas a LEFT JOIN admin_areas p ON p.id = a.parent_id "
             "WHERE a.level = :level AND a.geom IS NOT NULL"
         )
@@ -340,9 +352,7 @@ def reference_layer(session: Session, layer: str, *, tolerance_deg: float = 0.00
         raise NotFound(f"no reference layer named {layer!r}", entity="layer", id=layer)
     features = []
     for r in session.execute(text(sql + " ORDER BY 2"), params).mappings():
-        features.append(
-            {"type": "Feature", "id": r["id"], "geometry": r["g"], "properties": {k: r[k] for k in keys}}
-        )
+        features.append({"type": "Feature", "id": r["id"], "geometry": r["g"], "properties": {k: r[k] for k in keys}})
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -368,7 +378,7 @@ def facets(session: Session) -> Facets:
     types = [
         (e.code, e.label_zh, e.label_en, e.level)
         for e in session.scalars(
-            select(CodeListEntry).where(CodeListEntry.scheme == "HJ1312").order_by(CodeListEntry.sort_order)
+            select(CodeListEntry).where(CodeListEntry.scheme == TYPE_SCHEME).order_by(CodeListEntry.sort_order)
         )
     ]
     return Facets(basins=basins, areas=areas, types=types, statuses=[s.value for s in OutfallStatus])
@@ -380,5 +390,3 @@ def status_counts(session: Session, f: OutfallFilter) -> dict[str, int]:
         select(Outfall.status, func.count()).where(*_conditions(session, f)).group_by(Outfall.status)
     ).all()
     return {(s.value if hasattr(s, "value") else str(s)): n for s, n in rows}
-
-

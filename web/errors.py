@@ -56,12 +56,32 @@ def _titles() -> dict[int, str]:
     }
 
 
+def _messages() -> dict[str, str]:
+    """What a page says for each error code, in the user's language (the domain message follows it)."""
+    return {
+        NotFound.code: _("The record you asked for does not exist."),
+        InvalidInput.code: _("Some of the values given are not valid."),
+        StaleEdit.code: _("Someone else changed this record in the meantime. Reload the page and try again."),
+        InvalidTransition.code: _("This step is not possible in the record's current state."),
+        Conflict.code: _("This conflicts with data already recorded."),
+        PermissionDenied.code: _("You are not allowed to do this."),
+        DatabaseUnavailable.code: _("The database cannot be reached at the moment. Please try again later."),
+    }
+
+
 def render_error(err: OutfallsError, status: int) -> ResponseReturnValue:
     """The response for a domain error."""
     if _wants_json():
         return jsonify(error=err.code, message=err.message, details=_jsonable(err.params)), status
     title = _titles().get(status, _("Error"))
-    return render_template("errors/error.html", status=status, title=title, message=err.message), status
+    message = _messages().get(err.code)
+    return render_template(
+        "errors/error.html",
+        status=status,
+        title=title,
+        message=message or err.message,
+        detail=err.message if message else None,
+    ), status
 
 
 def _jsonable(params: dict[str, object]) -> dict[str, object]:

@@ -98,7 +98,7 @@ def current_locale() -> str:
 
 
 def _is_local_path(target: str | None) -> bool:
-    """A path on this site; browsers read ``/\\host`` like ``//host``, and ignore tabs and newlines."""
+    """A path on this site; browsers read a backslash like a slash, and ignore tabs and newlines."""
     if not target or not target.startswith("/"):
         return False
     if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 

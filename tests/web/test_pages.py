@@ -14,6 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
@@ -23,6 +26,7 @@ from outfalls.models import Outfall
 from outfalls.types import EventKind, OutfallStatus, SurveyLevel
 
 WEB = Path(__file__).resolve().parents[2] / "web"
+CATALOGUE = WEB / "translations" / "zh" / "LC_MESSAGES"
 # On the Han river (汉江) in Hanbin district, Ankang: Yangtze basin, sub-basin 汉江上游.
 ANKANG_HAN = (108.7643, 32.5754)
 
@@ -185,7 +189,8 @@ def test_list_page_shows_rows_with_chinese_labels(client: FlaskClient, make_outf
 def test_list_page_pages_through_results_keeping_the_filters(
     client: FlaskClient, make_outfall: Callable[..., Outfall]
 ) -> None:
-    ids = [make_outfall(name=f"分页测试{i}").id for i in range(5)]
+    for i in range(5):
+        make_outfall(name=f"分页测试{i}")
     make_outfall(name="不在筛选内", found_by=SurveyLevel.DRONE)
 
     seen: list[str] = []
@@ -204,7 +209,19 @@ def test_list_page_pages_through_results_keeping_the_filters(
             assert nxt is None
         assert ('rel="prev"' in html) == (number > 1)
     assert seen == [f"分页测试{i}" for i in reversed(range(5))]
-    assert len(ids) == 5
+
+
+def test_list_page_json_link_gives_the_same_rows(client: FlaskClient, make_outfall: Callable[..., Outfall]) -> None:
+    for i in range(5):
+        make_outfall(name=f"链接测试{i}")
+    html, page = get_page(client, "/outfalls?status=surveyed&page_size=2&page=2")
+    link = re.search(r'<a class="btn" href="(/api/outfalls[^"]*)">JSON</a>', html)
+    assert link is not None
+    url = link.group(1).replace("&amp;", "&")
+    assert parse_qs(urlsplit(url).query) == {"page": ["2"], "page_size": ["2"], "status": ["surveyed"]}
+    body = client.get(url).get_json()
+    shown = [row.split()[0] for row in page.rows]
+    assert [item["name"] for item in body["items"]] == shown == ["链接测试2", "链接测试1"]
 
 
 @pytest.mark.parametrize(
@@ -256,7 +273,8 @@ def test_list_page_search_box_keeps_its_value(client: FlaskClient, make_outfall:
 
 def test_list_page_with_a_bad_page_number_is_a_chinese_error_page(client: FlaskClient) -> None:
     html, page = get_page(client, "/outfalls?page=x", status=422)
-    assert "输入有误" in html and "page" in html
+    assert "<h1>输入有误</h1>" in html and "部分输入值无效。" in html
+    assert "page must be a whole number" in html  # the precise reason follows
     assert "Traceback" not in html
 
 
@@ -290,7 +308,7 @@ def test_detail_page_shows_identity_location_state_and_history(
         "黄河流域 › 渭河流域",
         "示例化工企业001号",
         "依法取缔",
-        "第二级：人工徒步排查, 2022-05-01",
+        "第二级：人工徒步排查，2022-05-01",
         "2022-05-10",
     ):
         assert text in html, text
@@ -306,7 +324,7 @@ def test_detail_page_shows_identity_location_state_and_history(
 
 def test_missing_outfall_is_a_404_page_in_chinese(client: FlaskClient) -> None:
     html, page = get_page(client, "/outfalls/999999", status=404)
-    assert "<h1>未找到</h1>" in html
+    assert "<h1>未找到</h1>" in html and "所请求的记录不存在。" in html
     assert "Traceback" not in html and "NotFound" not in html
     assert "返回地图" in html
 
@@ -336,6 +354,7 @@ def test_switching_to_english_sets_a_cookie_and_goes_back(
     _html, page = get_page(client, f"/outfalls/{o.id}")
     switch = page.by_id["lang-en"]["href"] or ""
     assert urlsplit(switch).path == "/lang/en"
+    assert parse_qs(urlsplit(switch).query) == {"next": [f"/outfalls/{o.id}"]}
 
     response = client.get(switch)
 
@@ -346,7 +365,7 @@ def test_switching_to_english_sets_a_cookie_and_goes_back(
     assert cookie.http_only
     html, page = get_page(client, f"/outfalls/{o.id}")
     assert '<html lang="en">' in html
-    assert "<h2>Identity</h2>" in html and "Surveyed" in html and "Level 2: foot survey" in html
+    assert "<h2>Identity</h2>" in html and "Surveyed" in html and "Level 2: foot survey, 2022-05-01" in html
     assert "已排查" not in html and "基本信息" not in html
     assert page.json_block("map-config")["text"]["rivers"] == "Rivers"
     html, _page = get_page(client, "/")
@@ -366,6 +385,15 @@ def test_english_status_labels_on_the_list(client: FlaskClient, make_outfall: Ca
         label for label in EN_STATUS.values() if any(label in row for row in page.rows)
     }
     assert "Page 1 of 1" in html
+
+
+def test_language_links_come_back_to_the_same_page_and_query(client: FlaskClient) -> None:
+    _html, page = get_page(client, "/outfalls?status=surveyed&q=渭河")
+    for ident in ("lang-zh", "lang-en"):
+        query = parse_qs(urlsplit(page.by_id[ident]["href"] or "").query)
+        assert query == {"next": ["/outfalls?status=surveyed&q=渭河"]}
+    response = client.get(page.by_id["lang-en"]["href"] or "")
+    assert response.headers["Location"] == "/outfalls?status=surveyed&q=%E6%B8%AD%E6%B2%B3"
 
 
 def test_unknown_language_is_404_and_sets_no_cookie(client: FlaskClient) -> None:
@@ -483,3 +511,34 @@ def test_static_files_carry_the_security_headers(client: FlaskClient) -> None:
         assert response.status_code == 200
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert "Content-Security-Policy" in response.headers
+
+
+# ---------------------------------------------------------------------------------------- catalogue
+
+
+def _po() -> Any:
+    with (CATALOGUE / "messages.po").open("rb") as f:
+        return read_po(f, locale="zh")
+
+
+def test_every_interface_string_has_a_chinese_translation() -> None:
+    keywords = dict(DEFAULT_KEYWORDS) | {"_l": None}  # lazy_gettext, as in the README's extract command
+    extracted: dict[str, list[str]] = {}
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+        str(WEB), method_map=[("**.py", "python"), ("templates/**.html", "jinja2")], keywords=keywords
+    ):
+        msgid = message if isinstance(message, str) else message[0]
+        extracted.setdefault(msgid, []).append(f"{filename}:{lineno}")
+    assert len(extracted) > 100  # the extractor did find the templates and views
+    catalogue = _po()
+    missing = {m: where for m, where in extracted.items() if catalogue.get(m) is None or not catalogue.get(m).string}
+    assert missing == {}
+
+
+def test_compiled_catalogue_matches_messages_po() -> None:
+    mo_path = CATALOGUE / "messages.mo"
+    assert mo_path.is_file(), "run `make translations` (pybabel compile -d web/translations -D messages)"
+    with mo_path.open("rb") as f:
+        compiled = {m.id: m.string for m in read_mo(f) if m.id}
+    source = {m.id: m.string for m in _po() if m.id and m.string and not m.fuzzy}
+    assert compiled == source, "messages.mo is stale: run `make translations`"

@@ -34,7 +34,7 @@ def map_page() -> ResponseReturnValue:
             "basins": _("Basins"),
             "subBasins": _("Sub-basins"),
             "rivers": _("Rivers"),
-            "provinces": _("Province"),
+            "provinces": _("Provinces"),
             "cities": _("Cities"),
             "counties": _("Counties"),
             "outfalls": _("Outfalls"),
@@ -42,6 +42,8 @@ def map_page() -> ResponseReturnValue:
             "truncated": _("Showing the first %(n)s outfalls: zoom in or filter to see all.", n=s.map.max_features),
             "loading": _("Loading…"),
             "shown": _("outfalls on the map"),
+            "zoomIn": _("Zoom in"),
+            "zoomOut": _("Zoom out"),
         },
     }
     return render_template(
@@ -81,6 +83,6 @@ def outfall_page(outfall_id: int) -> ResponseReturnValue:
         "point": [detail.row.lon, detail.row.lat],
         "status": detail.row.status,
         "urls": {"layer": url_for("api.layer", name="__name__")},
-        "text": {"rivers": _("Rivers"), "counties": _("Counties")},
+        "text": {"rivers": _("Rivers"), "counties": _("Counties"), "zoomIn": _("Zoom in"), "zoomOut": _("Zoom out")},
     }
     return render_template("catalogue/detail.html", d=detail, locale=current_locale(), map_config=script_json(config))

@@ -4,7 +4,8 @@
   var cfg = JSON.parse(document.getElementById('map-config').textContent);
   var el = document.getElementById('map');
   var note = document.getElementById('map-note');
-  var map = L.map(el, { preferCanvas: true, zoomSnap: 0.25, attributionControl: false });
+  var map = L.map(el, { preferCanvas: true, zoomSnap: 0.25, attributionControl: false, zoomControl: false });
+  L.control.zoom({ zoomInTitle: cfg.text.zoomIn, zoomOutTitle: cfg.text.zoomOut }).addTo(map);
   var e = cfg.extent;
   map.fitBounds([[e[1], e[0]], [e[3], e[2]]]);
   L.control.scale({ imperial: false }).addTo(map);

@@ -1,0 +1,123 @@
+"""The content-addressed file store: photos and documents live under ``data_dir/store/ab/cd/<sha256>``,
+written once (same bytes, same file), with their metadata in the ``attachments`` table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy.orm import Session
+
+from outfalls.errors import InvalidInput, NotFound
+from outfalls.models import Attachment, Observation, Outfall
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A file in the store."""
+
+    sha256: str
+    size_bytes: int
+    path: Path
+
+
+class FileStore:
+    """Files addressed by their SHA-256, under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path_of(self, sha256: str) -> Path:
+        """Where the file with this digest lives (whether or not it exists)."""
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise InvalidInput(f"not a SHA-256 digest: {sha256!r}", field="sha256")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def put(self, stream: BinaryIO) -> StoredFile:
+        """Store the bytes of ``stream``; storing the same bytes again reuses the existing file."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                while chunk := stream.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    tmp.write(chunk)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            target = self.path_of(digest.hexdigest())
+            if target.exists():
+                os.unlink(tmp_name)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp_name, target)  # atomic: a reader never sees half a file
+        except BaseException:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+            raise
+        return StoredFile(digest.hexdigest(), size, target)
+
+    def open(self, sha256: str) -> BinaryIO:
+        """Open a stored file for reading.
+
+        Raises:
+            NotFound: no file with this digest.
+        """
+        path = self.path_of(sha256)
+        if not path.exists():
+            raise NotFound("the file is not in the store", entity="file", id=sha256)
+        return path.open("rb")
+
+
+def attach_file(
+    session: Session,
+    store: FileStore,
+    stream: BinaryIO,
+    *,
+    name: str,
+    kind: str,
+    actor: str,
+    outfall_id: int | None = None,
+    observation_id: int | None = None,
+    media_type: str | None = None,
+    meta: dict[str, object] | None = None,
+) -> Attachment:
+    """Store a file and record it as an attachment of an outfall and/or an observation.
+
+    Raises:
+        InvalidInput: no owner given, or an empty file.
+        NotFound: the outfall or observation does not exist.
+    """
+    if outfall_id is None and observation_id is None:
+        raise InvalidInput("an attachment needs an outfall or an observation", field="owner")
+    if outfall_id is not None and session.get(Outfall, outfall_id) is None:
+        raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
+    if observation_id is not None and session.get(Observation, observation_id) is None:
+        raise NotFound("observation does not exist", entity="observation", id=observation_id)
+    stored = store.put(stream)
+    if stored.size_bytes == 0:
+        raise InvalidInput(f"{name} is empty", field="file", value=name)
+    attachment = Attachment(
+        sha256=stored.sha256,
+        size_bytes=stored.size_bytes,
+        media_type=media_type or mimetypes.guess_type(name)[0] or "application/octet-stream",
+        original_name=name,
+        kind=kind,
+        outfall_id=outfall_id,
+        observation_id=observation_id,
+        created_by=actor,
+        meta=dict(meta or {}),
+    )
+    session.add(attachment)
+    session.flush()
+    return attachment

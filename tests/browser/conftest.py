@@ -1,0 +1,156 @@
+"""Browser-test plumbing: per module, a cloned database with a committed demo catalogue served by waitress
+on a free loopback port, and Debian's Chromium driven by Playwright (no browser is ever downloaded).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, sync_playwright
+from sqlalchemy.orm import Session
+from waitress import create_server, wasyncore
+
+from outfalls.config import load_settings
+from outfalls.db.cluster import Cluster
+from outfalls.db.engine import make_engine
+from outfalls.demo import seed_demo
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+DEMO = {"yellow": 120, "handan": 80, "seed": 11}
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """The running application: its base URL and how many outfalls it serves."""
+
+    url: str
+    outfalls: int
+
+
+@pytest.fixture(scope="module")
+def live_server(
+    request: pytest.FixtureRequest,
+    pg_cluster: Cluster,
+    clone_db: Callable[[str], str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveServer]:
+    """The web app on its own database (a live server commits for real), served by waitress."""
+    from web import create_app
+
+    name = "browser_" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    url = clone_db(name)
+    seeding = make_engine(url)
+    try:
+        with Session(seeding) as session:
+            report = seed_demo(session, **DEMO)
+            session.commit()
+    finally:
+        seeding.dispose()
+    settings = load_settings(
+        env={}, overrides={"database.url": url, "storage.data_dir": str(tmp_path_factory.mktemp("data"))}
+    )
+    app = create_app(settings)
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, name=f"waitress-{name}", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{server.effective_port}", outfalls=report.created)
+    finally:
+        server.task_dispatcher.shutdown()
+        # close the listener, the trigger and every channel from the server's own loop, which then ends
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        thread.join(timeout=10)
+        app.extensions["outfalls.sessions"].kw["bind"].dispose()
+        pg_cluster.drop_database(name)
+    assert not thread.is_alive(), "the waitress thread did not stop"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium from Debian, closed with Playwright at module teardown."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class Traffic:
+    """What a page did: every request URL, failed responses, console errors and uncaught exceptions."""
+
+    requests: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def off_host(self) -> list[str]:
+        """Requests that left the machine (anything but 127.0.0.1, data: and blob:)."""
+        local = ("data", "blob")
+        return [u for u in self.requests if urlsplit(u).scheme not in local and urlsplit(u).hostname != "127.0.0.1"]
+
+    def assert_clean(self) -> None:
+        assert self.requests, "the page made no requests"
+        assert self.off_host() == []
+        assert self.failed == []
+        assert self.console_errors == []
+        assert self.page_errors == []
+
+
+@dataclass
+class Tab:
+    """A page in a fresh browser context (no cookies) and the traffic it made."""
+
+    page: Page
+    traffic: Traffic
+
+
+@pytest.fixture
+def tab(browser: Browser) -> Iterator[Tab]:
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    traffic = Traffic()
+
+    def on_response(response: Response) -> None:
+        if response.status >= 400:
+            traffic.failed.append(f"{response.status} {response.url}")
+
+    def on_request_failed(req: Request) -> None:
+        traffic.failed.append(f"failed {req.url}: {req.failure}")
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            traffic.console_errors.append(f"{message.text} @ {message.location}")
+
+    context.on("request", lambda req: traffic.requests.append(req.url))
+    context.on("response", on_response)
+    context.on("requestfailed", on_request_failed)
+    page = context.new_page()
+    page.on("console", on_console)
+    page.on("pageerror", lambda err: traffic.page_errors.append(str(err)))
+    try:
+        yield Tab(page=page, traffic=traffic)
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where screenshots go (git-ignored ``test-artifacts/``)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,210 @@
+"""The map, list and detail pages in headless Chromium against a live server with a committed demo
+catalogue: layers drawn, counts right, language switch remembered, nothing fetched from the internet.
+
+Fixtures (``live_server``, ``tab``, ``artifacts``) live in ``tests/browser/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+READY_MS = 30_000
+# Latin words allowed on a Chinese page: data sources, standards, codes and units.
+LATIN_ALLOWED = {"CGCS", "EPSG", "HJ", "JSON", "GCJ", "nmc", "met", "graphics", "cnmaps", "English", "km", "DEMO"}
+
+# How many pixels of a pane's canvases Leaflet has painted (canvases are same-origin, so readable).
+PAINTED = """pane => {
+  let n = 0;
+  for (const c of document.querySelectorAll('.leaflet-' + pane + '-pane canvas')) {
+    if (!c.width || !c.height) continue;
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 3; i < data.length; i += 4) if (data[i]) n++;
+  }
+  return n;
+}"""
+# Features Leaflet holds: reference layers by their named pane (see web/static/js/map.js), outfalls apart.
+FEATURES_BY_PANE = """() => {
+  const out = {};
+  window.outfallsMap.eachLayer(l => {
+    if (!l.feature) return;
+    const key = l.feature.geometry.type === 'Point' ? 'outfalls' : l.options.pane;
+    out[key] = (out[key] || 0) + 1;
+  });
+  return out;
+}"""
+
+
+def wait_ready(page: Page, selector: str) -> None:
+    page.wait_for_selector(f"{selector}[data-state=ready]", state="attached", timeout=READY_MS)
+
+
+def latin_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[A-Za-z]{2,}", text) if w not in LATIN_ALLOWED}
+
+
+def test_map_page_draws_layers_and_every_outfall(live_server: Any, tab: Any, artifacts: Path) -> None:
+    page: Page = tab.page
+
+    page.goto(live_server.url + "/")
+    wait_ready(page, "#map")
+
+    assert live_server.outfalls == 200
+    assert page.get_attribute("#map", "data-outfalls") == "200"
+    assert page.get_attribute("html", "lang") == "zh-CN"
+    assert page.inner_text(".legend .total") == "200"
+    legend = {
+        li.inner_text().split("\n")[0].strip(): int(li.inner_text().split("\n")[-1].replace(",", ""))
+        for li in page.query_selector_all(".legend li")
+    }
+    assert sum(legend.values()) == 200 and "已排查" in legend and "已销号" in legend
+    assert page.inner_text("#map-note") == "200 个排污口"
+    panes = page.evaluate(FEATURES_BY_PANE)
+    assert panes.get("areas", 0) >= 2, panes  # the Yellow River and Yangtze basins at least
+    assert panes.get("bounds", 0) >= 1 and panes.get("rivers", 0) >= 1, panes
+    assert panes.get("outfalls", 0) == 200, panes  # drawn on the canvas of the points pane
+    assert page.locator(".leaflet-areas-pane canvas, .leaflet-areas-pane path").count() >= 1
+    assert page.evaluate(PAINTED, "areas") > 10_000  # basins are filled: many pixels painted
+    assert page.evaluate(PAINTED, "rivers") > 100
+    assert page.evaluate(PAINTED, "points") > 200  # 200 markers of radius 4
+    controls = page.inner_text(".leaflet-control-layers")
+    for label in ("流域", "子流域", "省份", "地市", "区县", "河流", "排污口"):
+        assert label in controls
+    assert page.get_attribute(".leaflet-control-zoom-in", "title") == "放大"
+    assert page.get_attribute(".leaflet-control-zoom-out", "title") == "缩小"
+    assert latin_words(page.inner_text("body")) == set()
+    page.screenshot(path=str(artifacts / "map-zh.png"), full_page=True)
+    tab.traffic.assert_clean()
+
+
+def test_clicking_an_outfall_opens_a_popup_with_its_page(live_server: Any, tab: Any) -> None:
+    page: Page = tab.page
+    page.goto(live_server.url + "/")
+    wait_ready(page, "#map")
+
+    # open the popup of the first outfall through Leaflet (canvas markers have no DOM element to click)
+    href = page.evaluate(
+        """() => {
+          let marker = null;
+          window.outfallsMap.eachLayer(l => {
+            if (!marker && l.feature && l.feature.geometry.type === 'Point') marker = l;
+          });
+          marker.openPopup();
+          return document.querySelector('.leaflet-popup-content a').getAttribute('href');
+        }"""
+    )
+
+    assert re.fullmatch(r"/outfalls/\d+", href)
+    assert "查看排污口详情" in page.inner_text(".leaflet-popup-content")
+    page.click(".leaflet-popup-content a")
+    wait_ready(page, "#detail-map")
+    assert page.url == live_server.url + href
+    tab.traffic.assert_clean()
+
+
+def test_filtered_map_shows_only_matching_outfalls(live_server: Any, tab: Any) -> None:
+    page: Page = tab.page
+    page.goto(live_server.url + "/")
+    wait_ready(page, "#map")
+    closed = int(page.inner_text(".legend li:has(.status-closed) .n").replace(",", ""))
+    assert 0 < closed < 200
+
+    page.select_option("select[name=status]", "closed")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url(re.compile(r"status=closed"))
+    wait_ready(page, "#map")
+
+    assert page.get_attribute("#map", "data-outfalls") == str(closed)
+    assert page.inner_text(".legend .total") == str(closed)
+    assert page.input_value("select[name=status]") == "closed"
+    tab.traffic.assert_clean()
+
+
+def test_language_switch_is_remembered(live_server: Any, tab: Any, artifacts: Path) -> None:
+    page: Page = tab.page
+    page.goto(live_server.url + "/")
+    wait_ready(page, "#map")
+    assert page.inner_text(".sidepanel h1") == "排污口分布图"
+
+    page.click("#lang-en")
+    page.wait_for_url(live_server.url + "/")
+    wait_ready(page, "#map")
+
+    assert page.get_attribute("html", "lang") == "en"
+    assert page.inner_text(".sidepanel h1") == "Outfall map"
+    assert page.inner_text(".mainnav").split() == ["Map", "Outfalls"]
+    assert "Surveyed" in page.inner_text(".legend") and "已排查" not in page.inner_text(".legend")
+    assert page.inner_text("#map-note") == "200 outfalls on the map"
+    controls = page.inner_text(".leaflet-control-layers")
+    for label in ("Basins", "Sub-basins", "Provinces", "Cities", "Counties", "Rivers", "Outfalls"):
+        assert label in controls
+    assert page.get_attribute(".leaflet-control-zoom-in", "title") == "Zoom in"
+    assert "active" in (page.get_attribute("#lang-en", "class") or "")
+    page.screenshot(path=str(artifacts / "map-en.png"), full_page=True)
+
+    page.goto(live_server.url + "/outfalls")  # a fresh load: the cookie remembers the choice
+    assert page.get_attribute("html", "lang") == "en"
+    assert page.inner_text("h1").startswith("Outfalls")
+    assert "Name" in page.inner_text("#outfall-table thead")
+
+    page.click("#lang-zh")
+    page.wait_for_url(live_server.url + "/outfalls")
+    assert page.get_attribute("html", "lang") == "zh-CN"
+    assert page.inner_text("h1").startswith("排污口")
+    tab.traffic.assert_clean()
+
+
+def test_list_and_detail_pages(live_server: Any, tab: Any, artifacts: Path) -> None:
+    page: Page = tab.page
+    page.goto(live_server.url + "/outfalls")
+
+    rows = page.locator("#outfall-table tbody tr")
+    assert rows.count() == 50
+    assert page.inner_text("#result-total") == "200"
+    assert "第 1 页，共 4 页" in page.inner_text(".pager")
+    assert page.locator("#outfall-table .badge.demo").count() == 50
+    assert latin_words(page.inner_text("main")) == set()
+    page.screenshot(path=str(artifacts / "list.png"), full_page=True)
+
+    page.click(".pager a[rel=next]")
+    page.wait_for_url(re.compile(r"page=2"))
+    assert "第 2 页，共 4 页" in page.inner_text(".pager")
+    first = page.locator("#outfall-table tbody tr").first
+    name = first.locator("td").first.locator("a").inner_text()
+    first.locator("a").first.click()
+    page.wait_for_url(re.compile(r"/outfalls/\d+$"))
+    wait_ready(page, "#detail-map")
+
+    assert page.inner_text("h1").startswith(name)
+    assert page.locator(".timeline li").count() >= 1
+    assert page.evaluate(PAINTED, "points") > 50  # the outfall's marker
+    assert page.evaluate(PAINTED, "overlay") > 100  # the river it discharges into
+    facts = page.inner_text(".detail")
+    for label in ("基本信息", "位置", "当前状态", "历史记录", "陕西省", "CGCS2000"):
+        assert label in facts
+    assert latin_words(page.inner_text("main")) <= {"demo"}  # the login of the demo generator, in the history
+    page.screenshot(path=str(artifacts / "detail.png"), full_page=True)
+    tab.traffic.assert_clean()
+
+
+def test_missing_outfall_shows_the_error_page(live_server: Any, tab: Any, artifacts: Path) -> None:
+    page: Page = tab.page
+    response = page.goto(live_server.url + "/outfalls/999999")
+
+    assert response is not None and response.status == 404
+    assert page.inner_text(".errorpage h1") == "未找到"
+    assert page.inner_text(".errorpage .message") == "所请求的记录不存在。"
+    page.screenshot(path=str(artifacts / "error-404.png"), full_page=True)
+    page.click(".errorpage a.btn")
+    wait_ready(page, "#map")
+    assert tab.traffic.failed == [f"404 {live_server.url}/outfalls/999999"]
+    assert len(tab.traffic.console_errors) == 1 and "404" in tab.traffic.console_errors[0]
+    tab.traffic.failed.clear()
+    tab.traffic.console_errors.clear()
+    tab.traffic.assert_clean()
