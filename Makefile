@@ -30,7 +30,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 python-deps: $(VENV)/.installed
 
 translations: python-deps
-	@$(BIN)/pybabel compile -q -d web/translations -D messages
+	@$(BIN)/pybabel compile -d web/translations -D messages 2>&1 | grep -v "^compiling" || true
 
 demo: install
 	$(BIN)/outfalls db up
