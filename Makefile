@@ -36,6 +36,7 @@ demo: install
 	$(BIN)/outfalls db up
 	$(BIN)/outfalls reference load
 	$(BIN)/outfalls demo seed
+	$(BIN)/outfalls demo users
 	$(BIN)/outfalls serve
 
 serve: install

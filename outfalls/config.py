@@ -186,9 +186,7 @@ def _check_type(dotted: str, default: Any, value: Any) -> None:
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        raise ConfigError(
-            f"configuration key '{dotted}' must be {type(default).__name__}, not {value!r}", key=dotted
-        )
+        raise ConfigError(f"configuration key '{dotted}' must be {type(default).__name__}, not {value!r}", key=dotted)
 
 
 def _env_key(merged: dict[str, Any], name: str) -> str | None:
@@ -237,9 +235,7 @@ def _build(m: dict[str, Any]) -> Settings:
     targets = []
     for i, t in enumerate(m["targets"]):
         try:
-            targets.append(
-                TargetDefault(date.fromisoformat(str(t["deadline"])), str(t["metric"]), float(t["share"]))
-            )
+            targets.append(TargetDefault(date.fromisoformat(str(t["deadline"])), str(t["metric"]), float(t["share"])))
         except (KeyError, ValueError) as err:
             raise ConfigError(f"configuration key 'targets[{i}]' is invalid: {err}", key=f"targets[{i}]") from err
     return Settings(

@@ -97,9 +97,7 @@ def seed_demo(
     counties = [
         (a.code, a.name, to_shape(a.geom))
         # Ordered: the same seed must give the same catalogue in any database, whatever its row order.
-        for a in session.scalars(
-            select(AdminArea).where(AdminArea.level == AdminLevel.COUNTY).order_by(AdminArea.code)
-        )
+        for a in session.scalars(select(AdminArea).where(AdminArea.level == AdminLevel.COUNTY).order_by(AdminArea.code))
         if a.geom is not None
     ]
     items: list[NewOutfall] = []
@@ -271,3 +269,38 @@ def _deadline_pick(rng: random.Random, after: date, schedule: list[tuple[date, f
             return start + timedelta(days=rng.randrange(0, (deadline - start).days + 1))
         previous = deadline
     return None
+
+
+DEMO_PASSWORD = "outfalls-demo"  # documented in the README; demo deployments only
+# (login, display name, roles, areas or None for national scope)
+DEMO_USERS: list[tuple[str, str, tuple[str, ...], tuple[str, ...] | None]] = [
+    ("admin", "系统管理员（演示）", ("admin",), None),
+    ("leader", "省厅领导（演示）", ("leader",), ("610000",)),
+    ("analyst", "影像解译员（演示）", ("analyst",), ("610000",)),
+    ("reviewer", "解译审核员（演示）", ("reviewer", "analyst"), ("610000",)),
+    ("exporter", "名录导出员（演示）", ("exporter",), ("610000",)),
+    ("officer_xian", "西安市案件办理员（演示）", ("case_officer",), ("610100",)),
+    ("crew_xian", "西安市排查队员（演示）", ("crew",), ("610100",)),
+    ("lintong", "临潼区用户（演示）", ("case_officer", "crew"), ("610115",)),
+    ("hanbin", "汉滨区用户（演示）", ("case_officer", "crew"), ("610902",)),
+]
+
+
+def seed_demo_users(session: Session) -> list[str]:
+    """Create the demo accounts (one per role, plus two county users) unless they exist; returns the
+    logins created. All share ``DEMO_PASSWORD``.
+    """
+    from outfalls.accounts import create_user
+    from outfalls.models import User
+
+    existing = set(session.scalars(select(User.login)))
+    created = []
+    for login, name, roles, areas in DEMO_USERS:
+        if login in existing:
+            continue
+        create_user(
+            session, login, roles=roles, areas=areas or (), is_national=areas is None,
+            password=DEMO_PASSWORD, display_name=name, actor=DEMO_ACTOR,
+        )  # fmt: skip
+        created.append(login)
+    return created

@@ -67,3 +67,9 @@ class ConfigError(InvalidInput):
     """A configuration key or value is wrong; ``params['key']`` is its dotted name."""
 
     code = "config_error"
+
+
+class NotAuthenticated(OutfallsError):
+    """No valid login or token; the message never says whether the user exists."""
+
+    code = "not_authenticated"

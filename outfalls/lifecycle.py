@@ -17,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, StaleEdit
 from outfalls.models import CodeListEntry, Event, Outfall
+from outfalls.scope import Scope, require_visible
 from outfalls.types import (
     CGCS2000,
     CodeProvenance,
@@ -27,9 +28,7 @@ from outfalls.types import (
     SurveyLevel,
 )
 
-ACTIVE = frozenset(
-    {OutfallStatus.SURVEYED, OutfallStatus.TRACED, OutfallStatus.REMEDIATING, OutfallStatus.REMEDIATED}
-)
+ACTIVE = frozenset({OutfallStatus.SURVEYED, OutfallStatus.TRACED, OutfallStatus.REMEDIATING, OutfallStatus.REMEDIATED})
 # event kind -> (states it may follow, state it leads to; None = unchanged)
 TRANSITIONS: dict[EventKind, tuple[frozenset[OutfallStatus], OutfallStatus | None]] = {
     EventKind.SURVEYED: (frozenset({OutfallStatus.CANDIDATE}), OutfallStatus.SURVEYED),
@@ -236,6 +235,7 @@ def record_event(
     kind: EventKind,
     *,
     actor: str,
+    scope: Scope,
     expected_version: int,
     on: date | None = None,
     payload: dict[str, Any] | None = None,
@@ -243,13 +243,14 @@ def record_event(
     """Record one event on an outfall and update its current state in the same transaction.
 
     Raises:
-        NotFound: no such outfall.
+        NotFound: no such outfall, or one outside ``scope``.
         StaleEdit: the outfall changed since the caller read ``expected_version``.
         InvalidTransition: the event is not allowed in the outfall's state, is dated before the outfall
             was found, or is ``created`` (written only by ``create_outfalls``).
     """
     if kind is EventKind.CREATED:
         raise InvalidTransition("an outfall is created only once", event=kind.value, id=outfall_id)
+    require_visible(session, outfall_id, scope)
     try:
         outfall = session.get(Outfall, outfall_id, with_for_update=True)
     except StaleDataError as err:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from outfalls.errors import Conflict, InvalidInput, NotFound, StaleEdit
 from outfalls.geo import parse_crs, to_cgcs2000
 from outfalls.models import Event, Observation, ObservationBatch, ObservationLink, Outfall
+from outfalls.scope import Scope, require_visible
 from outfalls.types import CGCS2000, EventKind, ObservationSource
 
 
@@ -80,7 +81,8 @@ def record_observation(
     return observation, True
 
 
-def _locked_outfall(session: Session, outfall_id: int, expected_version: int | None) -> Outfall:
+def _locked_outfall(session: Session, outfall_id: int, expected_version: int | None, scope: Scope) -> Outfall:
+    require_visible(session, outfall_id, scope)
     outfall = session.get(Outfall, outfall_id, with_for_update=True)
     if outfall is None:
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
@@ -92,19 +94,25 @@ def _locked_outfall(session: Session, outfall_id: int, expected_version: int | N
 
 
 def link_observation(
-    session: Session, observation_id: int, outfall_id: int, *, actor: str, expected_version: int | None = None
+    session: Session,
+    observation_id: int,
+    outfall_id: int,
+    *,
+    actor: str,
+    scope: Scope,
+    expected_version: int | None = None,
 ) -> ObservationLink:
     """Link a field record to the outfall it describes, with an event in the same transaction.
 
     Raises:
-        NotFound: no such observation or outfall.
+        NotFound: no such observation or outfall (or one outside ``scope``).
         Conflict: the observation is already linked to an outfall.
         StaleEdit: the outfall changed since ``expected_version``.
     """
     observation = session.get(Observation, observation_id)
     if observation is None:
         raise NotFound("observation does not exist", entity="observation", id=observation_id)
-    outfall = _locked_outfall(session, outfall_id, expected_version)
+    outfall = _locked_outfall(session, outfall_id, expected_version, scope)
     current = session.scalar(
         select(ObservationLink).where(
             ObservationLink.observation_id == observation_id, ObservationLink.unlinked_at.is_(None)
@@ -132,7 +140,13 @@ def link_observation(
 
 
 def unlink_observation(
-    session: Session, observation_id: int, *, actor: str, reason: str, expected_version: int | None = None
+    session: Session,
+    observation_id: int,
+    *,
+    actor: str,
+    scope: Scope,
+    reason: str,
+    expected_version: int | None = None,
 ) -> ObservationLink:
     """End the current link of a field record (the link row keeps who and when), with an event.
 
@@ -150,7 +164,7 @@ def unlink_observation(
     )
     if link is None:
         raise NotFound("the record is not linked to an outfall", entity="observation", id=observation_id)
-    outfall = _locked_outfall(session, link.outfall_id, expected_version)
+    outfall = _locked_outfall(session, link.outfall_id, expected_version, scope)
     link.unlinked_at = datetime.now(UTC)
     link.unlinked_by = actor
     session.add(

@@ -16,6 +16,7 @@ from sqlalchemy.types import JSON as JSON_TYPE
 
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import AdminArea, Basin, CodeListEntry, Event, ObservationLink, Outfall, River
+from outfalls.scope import Scope, area_prefix
 from outfalls.types import AdminLevel, BasinLevel, BBox, OutfallStatus
 
 
@@ -111,18 +112,13 @@ TopBasin = aliased(Basin)
 
 
 def _area_prefix(code: str) -> str:
-    """The GB/T 2260 prefix shared by an area and everything under it (610000 → 61, 610100 → 6101)."""
     if len(code) != 6 or not code.isdigit():
         raise InvalidInput(f"area code must be six digits (GB/T 2260), not {code!r}", field="area", value=code)
-    if code.endswith("0000"):
-        return code[:2]
-    if code.endswith("00"):
-        return code[:4]
-    return code
+    return area_prefix(code)
 
 
-def _conditions(session: Session, f: OutfallFilter) -> list[ColumnElement[bool]]:
-    cond: list[ColumnElement[bool]] = []
+def _conditions(session: Session, f: OutfallFilter, scope: Scope) -> list[ColumnElement[bool]]:
+    cond: list[ColumnElement[bool]] = scope.conditions()
     if f.basin:
         basin_id = session.scalar(select(Basin.id).where(Basin.code == f.basin))
         if basin_id is None:
@@ -197,7 +193,9 @@ def _to_row(r: Any) -> OutfallRow:
     )  # fmt: skip
 
 
-def list_outfalls(session: Session, f: OutfallFilter, *, page: int = 1, page_size: int = 50) -> OutfallPage:
+def list_outfalls(
+    session: Session, f: OutfallFilter, *, scope: Scope, page: int = 1, page_size: int = 50
+) -> OutfallPage:
     """A page of outfalls matching ``f``, newest first.
 
     Raises:
@@ -205,7 +203,7 @@ def list_outfalls(session: Session, f: OutfallFilter, *, page: int = 1, page_siz
     """
     if page < 1 or page_size < 1:
         raise InvalidInput("page and page size must be at least 1", field="page")
-    cond = _conditions(session, f)
+    cond = _conditions(session, f, scope)
     total = session.scalar(select(func.count()).select_from(Outfall).where(*cond)) or 0
     rows = session.execute(
         _row_select().where(*cond).order_by(Outfall.id.desc()).limit(page_size).offset((page - 1) * page_size)
@@ -213,15 +211,15 @@ def list_outfalls(session: Session, f: OutfallFilter, *, page: int = 1, page_siz
     return OutfallPage(items=[_to_row(r) for r in rows], total=total, page=page, page_size=page_size)
 
 
-def get_outfall(session: Session, outfall_id: int) -> OutfallDetail:
+def get_outfall(session: Session, outfall_id: int, *, scope: Scope) -> OutfallDetail:
     """One outfall with its history, type path and administrative path.
 
     Raises:
-        NotFound: no such outfall.
+        NotFound: no such outfall, or one outside ``scope``.
     """
-    r = session.execute(_row_select().where(Outfall.id == outfall_id)).first()
-    outfall = session.get(Outfall, outfall_id)
-    if r is None or outfall is None:
+    r = session.execute(_row_select().where(Outfall.id == outfall_id, *scope.conditions())).first()
+    outfall = session.get(Outfall, outfall_id) if r is not None else None
+    if r is None or outfall is None:  # outside the scope reads exactly like missing
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
     events = [
         EventRow(e.id, e.kind.value, e.effective_at, e.recorded_at, e.actor, e.payload)
@@ -275,7 +273,7 @@ def _admin_path(session: Session, area_id: int | None) -> list[tuple[str, str]]:
     return path
 
 
-def map_outfalls(session: Session, f: OutfallFilter, bbox: BBox | None, *, limit: int) -> dict[str, Any]:
+def map_outfalls(session: Session, f: OutfallFilter, bbox: BBox | None, *, scope: Scope, limit: int) -> dict[str, Any]:
     """Outfalls as a GeoJSON FeatureCollection (CGCS2000 lon/lat), built in PostGIS.
 
     At most ``limit`` features; ``truncated`` says when there were more, so the map can ask to zoom in.
@@ -283,7 +281,7 @@ def map_outfalls(session: Session, f: OutfallFilter, bbox: BBox | None, *, limit
     Raises:
         InvalidInput: a bbox with min above max.
     """
-    cond = _conditions(session, f)
+    cond = _conditions(session, f, scope)
     if bbox is not None:
         x0, y0, x1, y1 = bbox
         if x0 > x1 or y0 > y1:
@@ -366,15 +364,19 @@ class Facets:
     statuses: list[str]
 
 
-def facets(session: Session) -> Facets:
+def facets(session: Session, *, scope: Scope) -> Facets:
     """The values the filters offer: basins, areas, types and statuses in use."""
-    used = set(session.scalars(select(Outfall.sub_basin_id).distinct()))
+    used = set(session.scalars(select(Outfall.sub_basin_id).where(*scope.conditions()).distinct()))
     basins = [
         (b.code, b.name, b.level.value)
         for b in session.scalars(select(Basin).order_by(Basin.level, Basin.code))
         if b.level is BasinLevel.BASIN or b.id in used
     ]
-    areas = [(a.code, a.name, a.level.value) for a in session.scalars(select(AdminArea).order_by(AdminArea.code))]
+    areas = [
+        (a.code, a.name, a.level.value)
+        for a in session.scalars(select(AdminArea).order_by(AdminArea.code))
+        if scope.covers_area(a.code)
+    ]
     types = [
         (e.code, e.label_zh, e.label_en, e.level)
         for e in session.scalars(
@@ -384,9 +386,9 @@ def facets(session: Session) -> Facets:
     return Facets(basins=basins, areas=areas, types=types, statuses=[s.value for s in OutfallStatus])
 
 
-def status_counts(session: Session, f: OutfallFilter) -> dict[str, int]:
+def status_counts(session: Session, f: OutfallFilter, *, scope: Scope) -> dict[str, int]:
     """How many outfalls are in each lifecycle state (matching ``f``)."""
     rows = session.execute(
-        select(Outfall.status, func.count()).where(*_conditions(session, f)).group_by(Outfall.status)
+        select(Outfall.status, func.count()).where(*_conditions(session, f, scope)).group_by(Outfall.status)
     ).all()
     return {(s.value if hasattr(s, "value") else str(s)): n for s, n in rows}

@@ -15,7 +15,8 @@ from typing import BinaryIO
 from sqlalchemy.orm import Session
 
 from outfalls.errors import InvalidInput, NotFound
-from outfalls.models import Attachment, Observation, Outfall
+from outfalls.models import Attachment, Observation
+from outfalls.scope import Scope, require_visible
 
 CHUNK = 1 << 20
 
@@ -87,6 +88,7 @@ def attach_file(
     name: str,
     kind: str,
     actor: str,
+    scope: Scope,
     outfall_id: int | None = None,
     observation_id: int | None = None,
     media_type: str | None = None,
@@ -96,12 +98,12 @@ def attach_file(
 
     Raises:
         InvalidInput: no owner given, or an empty file.
-        NotFound: the outfall or observation does not exist.
+        NotFound: the outfall (in ``scope``) or observation does not exist.
     """
     if outfall_id is None and observation_id is None:
         raise InvalidInput("an attachment needs an outfall or an observation", field="owner")
-    if outfall_id is not None and session.get(Outfall, outfall_id) is None:
-        raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
+    if outfall_id is not None:
+        require_visible(session, outfall_id, scope)
     if observation_id is not None and session.get(Observation, observation_id) is None:
         raise NotFound("observation does not exist", entity="observation", id=observation_id)
     stored = store.put(stream)

@@ -97,3 +97,31 @@ class ObservationSource(StrEnum):
     EXPERT_CHECK = "expert_check"
     IMPORT = "import"
     DEMO = "demo"
+
+
+class Role(StrEnum):
+    """What a user may do; a user can hold several."""
+
+    CREW = "crew"  # uploads and verifies foot-survey records
+    ANALYST = "analyst"  # interprets drone imagery
+    REVIEWER = "reviewer"  # reviews another analyst's work
+    CASE_OFFICER = "case_officer"  # records sampling, tracing and remediation
+    LEADER = "leader"  # reads progress
+    EXPORTER = "exporter"  # produces registers
+    ADMIN = "admin"  # users, reference data and targets
+
+
+class AuditAction(StrEnum):
+    """What the audit log records (state changes of outfalls are events, not audit entries)."""
+
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGOUT = "logout"
+    PASSWORD_CHANGED = "password_changed"
+    TOKEN_CREATED = "token_created"
+    TOKEN_REVOKED = "token_revoked"
+    TOKEN_USED = "token_used"
+    TOKEN_REFUSED = "token_refused"
+    USER_CREATED = "user_created"
+    USER_UPDATED = "user_updated"
+    EXPORT = "export"

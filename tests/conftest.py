@@ -16,11 +16,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from outfalls import accounts
 from outfalls.config import Settings, load_settings
 from outfalls.db.cluster import Cluster
 from outfalls.db.engine import make_engine, migrate
 from outfalls.lifecycle import HistoryItem, NewOutfall, create_outfalls
-from outfalls.models import Outfall
+from outfalls.models import Outfall, User
 from outfalls.reference import load_reference
 from outfalls.types import SurveyLevel
 
@@ -103,8 +104,51 @@ def app(connection: sa.Connection, settings: Settings) -> Flask:
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
+def anon_client(app: Flask) -> FlaskClient:
+    """A browser that has not logged in."""
     return app.test_client()
+
+
+@pytest.fixture
+def make_user(session: Session) -> Callable[..., User]:
+    """Create a user through the domain; no password unless given (hashing is slow on purpose)."""
+
+    def make(
+        login: str = "viewer",
+        *,
+        roles: tuple[str, ...] = ("leader",),
+        areas: tuple[str, ...] = (),
+        basins: tuple[str, ...] = (),
+        national: bool | None = None,
+        password: str | None = None,
+    ) -> User:
+        return accounts.create_user(
+            session, login, roles=roles, areas=areas, basins=basins,
+            is_national=(not areas) if national is None else national, password=password, actor="tests",
+        )  # fmt: skip
+
+    return make
+
+
+@pytest.fixture
+def login_as(app: Flask, session: Session) -> Callable[[User], FlaskClient]:
+    """A test client logged in as ``user`` (its ``csrf`` attribute holds the session's CSRF token)."""
+    from web.auth import SESSION_COOKIE
+
+    def login(user: User) -> FlaskClient:
+        token, web_session = accounts.start_session(session, user)
+        c = app.test_client()
+        c.set_cookie(SESSION_COOKIE, token)
+        c.csrf = web_session.csrf_token  # type: ignore[attr-defined]
+        return c
+
+    return login
+
+
+@pytest.fixture
+def client(make_user: Callable[..., User], login_as: Callable[[User], FlaskClient]) -> FlaskClient:
+    """A browser logged in as a national user with the read-only leader role."""
+    return login_as(make_user("viewer"))
 
 
 # Xi'an, on the south bank of the Wei river (渭河), in the Wei sub-basin of the Yellow River basin.

@@ -30,9 +30,10 @@ def create_app(
     """
     from web import errors, i18n
     from web.api import json as json_api
+    from web.auth import init_auth
     from web.db import init_db
     from web.security import init_security
-    from web.views import catalogue
+    from web.views import admin, auth, catalogue
 
     settings = settings or load_settings(env=os.environ)
     app = Flask(__name__)
@@ -53,4 +54,7 @@ def create_app(
     init_security(app, settings)
     app.register_blueprint(catalogue.bp)
     app.register_blueprint(json_api.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(admin.bp)
+    init_auth(app)
     return app

@@ -18,6 +18,7 @@ from outfalls.errors import (
     DatabaseUnavailable,
     InvalidInput,
     InvalidTransition,
+    NotAuthenticated,
     NotFound,
     OutfallsError,
     PermissionDenied,
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 STATUS: dict[type[OutfallsError], int] = {
     NotFound: 404,
+    NotAuthenticated: 401,
     InvalidInput: 422,
     StaleEdit: 409,
     InvalidTransition: 409,
@@ -45,6 +47,7 @@ def _wants_json() -> bool:
 def _titles() -> dict[int, str]:
     return {
         400: _("Bad request"),
+        401: _("Login required"),
         403: _("Not allowed"),
         404: _("Not found"),
         405: _("Method not allowed"),
@@ -65,6 +68,7 @@ def _messages() -> dict[str, str]:
         InvalidTransition.code: _("This step is not possible in the record's current state."),
         Conflict.code: _("This conflicts with data already recorded."),
         PermissionDenied.code: _("You are not allowed to do this."),
+        NotAuthenticated.code: _("Log in, or send a valid API token."),
         DatabaseUnavailable.code: _("The database cannot be reached at the moment. Please try again later."),
     }
 

@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from outfalls.config import Settings
+from web.auth import public
 
 LOCALES = ("zh", "en")
 COOKIE = "lang"
@@ -58,6 +59,28 @@ REMEDIATION_LABELS = {
     "standardise": _l("Bring up to standard (规范整治)"),
     "none_needed": _l("No remediation needed"),
 }
+ROLE_LABELS = {
+    "crew": _l("Survey crew"),
+    "analyst": _l("Imagery analyst"),
+    "reviewer": _l("Reviewer"),
+    "case_officer": _l("Case officer"),
+    "leader": _l("Leadership"),
+    "exporter": _l("Exporter"),
+    "admin": _l("Administrator"),
+}
+AUDIT_LABELS = {
+    "login": _l("Logged in"),
+    "login_failed": _l("Failed login"),
+    "logout": _l("Logged out"),
+    "password_changed": _l("Password changed"),
+    "token_created": _l("Token created"),
+    "token_revoked": _l("Token revoked"),
+    "token_used": _l("Token used"),
+    "token_refused": _l("Token refused"),
+    "user_created": _l("User created"),
+    "user_updated": _l("User changed"),
+    "export": _l("Export"),
+}
 LEVEL_LABELS = {
     "basin": _l("Basin"),
     "sub_basin": _l("Sub-basin"),
@@ -89,6 +112,8 @@ def init_app(app: Flask, settings: Settings) -> None:
             "event_labels": EVENT_LABELS,
             "remediation_labels": REMEDIATION_LABELS,
             "level_labels": LEVEL_LABELS,
+            "role_labels": ROLE_LABELS,
+            "audit_labels": AUDIT_LABELS,
         }
 
 
@@ -97,7 +122,7 @@ def current_locale() -> str:
     return str(get_locale() or "zh")
 
 
-def _is_local_path(target: str | None) -> bool:
+def is_local_path(target: str | None) -> bool:
     """A path on this site; browsers read a backslash like a slash, and ignore tabs and newlines."""
     if not target or not target.startswith("/"):
         return False
@@ -117,12 +142,13 @@ def _same_site_path(referrer: str | None) -> str | None:
 
 
 @bp.get("/lang/<code>")
+@public
 def switch(code: str) -> ResponseReturnValue:
     """Switch the language and go back to the page the user was on."""
     if code not in LOCALES:
         raise HTTPNotFound()
     target = request.args.get("next") or _same_site_path(request.referrer)
-    if not _is_local_path(target):
+    if not is_local_path(target):
         # only local paths: an open redirect would let a link send users elsewhere
         target = url_for("catalogue.map_page")
     response = redirect(target)

@@ -91,9 +91,11 @@ def echo_json(value: Any) -> None:
 
 
 def _register() -> None:
-    from outfalls.cli import db, demo, reference
+    from outfalls.cli import db, demo, reference, user
 
     main.add_command(db.db)
+    main.add_command(user.user)
+    main.add_command(user.token)
     main.add_command(reference.reference)
     main.add_command(demo.demo)
     for ep in entry_points(group="outfalls.commands"):

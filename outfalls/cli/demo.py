@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from outfalls.cli import echo_json, session_scope, settings_of
@@ -57,3 +59,26 @@ def seed(ctx: click.Context, total: int | None, seed: int | None, as_json: bool)
         click.echo(
             f"created {report.created} demo outfalls ({report.yellow} Yellow River basin, {report.handan} Han river)"
         )
+
+
+@demo.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the demo accounts as JSON.")
+@click.pass_context
+def users(ctx: click.Context, as_json: bool) -> None:
+    """Create demo accounts for every role (password: outfalls-demo; skipped when they exist)."""
+    from outfalls.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo_users
+
+    with session_scope(settings_of(ctx)) as session:
+        created = seed_demo_users(session)
+        session.commit()
+    rows: list[dict[str, Any]] = [
+        {"login": login, "roles": list(roles), "areas": list(areas) if areas else ["all"], "created": login in created}
+        for login, _name, roles, areas in DEMO_USERS
+    ]
+    if as_json:
+        echo_json({"password": DEMO_PASSWORD, "users": rows})
+        return
+    for r in rows:
+        note = "created" if r["created"] else "exists"
+        click.echo(f"  {r['login']:<14} {', '.join(r['roles']):<24} {', '.join(r['areas']):<8} {note}")
+    click.echo(f"demo password for all of them: {DEMO_PASSWORD}")

@@ -1,6 +1,7 @@
 """All models of the domain; importing this module registers them on ``Base.metadata``."""
 
 from outfalls.db.base import Base
+from outfalls.models.account import ApiToken, AuditEntry, User, UserRole, UserScope, WebSession
 from outfalls.models.attachment import Attachment
 from outfalls.models.event import Event
 from outfalls.models.observation import Observation, ObservationBatch, ObservationLink
@@ -8,6 +9,12 @@ from outfalls.models.outfall import Outfall
 from outfalls.models.reference import AdminArea, AreaPart, Basin, CodeListEntry, River
 
 __all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "User",
+    "UserRole",
+    "UserScope",
+    "WebSession",
     "AdminArea",
     "AreaPart",
     "Attachment",

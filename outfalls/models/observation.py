@@ -57,9 +57,7 @@ class Observation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("observation_batches.id"), index=True)
     source_kind: Mapped[ObservationSource] = mapped_column(_SOURCE)
-    client_id: Mapped[str] = mapped_column(
-        String(128)
-    )  # unique per source: re-sent records are not duplicated
+    client_id: Mapped[str] = mapped_column(String(128))  # unique per source: re-sent records are not duplicated
     author: Mapped[str] = mapped_column(String(128))
     captured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -18,7 +18,7 @@ from waitress import create_server, wasyncore
 from outfalls.config import load_settings
 from outfalls.db.cluster import Cluster
 from outfalls.db.engine import make_engine
-from outfalls.demo import seed_demo
+from outfalls.demo import DEMO_PASSWORD, seed_demo, seed_demo_users
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -58,6 +58,7 @@ def live_server(
     try:
         with Session(seeding) as session:
             report = seed_demo(session, **DEMO)
+            seed_demo_users(session)
             session.commit()
     finally:
         seeding.dispose()
@@ -121,8 +122,24 @@ class Tab:
     traffic: Traffic
 
 
+def log_in(page: Page, base_url: str, login: str, password: str = DEMO_PASSWORD) -> None:
+    """Log in through the login form, as a person would."""
+    page.goto(f"{base_url}/login?next=/account")  # a page that loads nothing more, so no request is cut off
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#current-user")
+
+
 @pytest.fixture
-def tab(browser: Browser) -> Iterator[Tab]:
+def tab(anon_tab: Tab, live_server: LiveServer) -> Tab:
+    """A fresh browser context logged in as the demo province leader (sees every demo outfall)."""
+    log_in(anon_tab.page, live_server.url, "leader")
+    return anon_tab
+
+
+@pytest.fixture
+def anon_tab(browser: Browser) -> Iterator[Tab]:
     context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
     traffic = Traffic()
 

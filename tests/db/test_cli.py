@@ -24,7 +24,11 @@ BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith("OUTFALLS_")
 def run(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     out = subprocess.run(
         [sys.executable, "-m", "outfalls", *args],
-        capture_output=True, text=True, env={**BASE_ENV, **(env or {})}, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        env={**BASE_ENV, **(env or {})},
+        timeout=300,
+        check=False,
     )
     if check and out.returncode != 0:
         raise AssertionError(f"outfalls {' '.join(args)} exited {out.returncode}:\n{out.stdout}\n{out.stderr}")
@@ -46,10 +50,20 @@ def no_traceback(out: subprocess.CompletedProcess[str]) -> None:
 
 def test_help_everywhere():
     runner = CliRunner()
-    for args in (["--help"], ["db", "--help"], ["db", "up", "--help"], ["db", "status", "--help"],
-                 ["db", "backup", "--help"], ["db", "restore", "--help"], ["db", "psql", "--help"],
-                 ["db", "migrate", "--help"], ["db", "down", "--help"], ["reference", "load", "--help"],
-                 ["demo", "seed", "--help"], ["serve", "--help"]):
+    for args in (
+        ["--help"],
+        ["db", "--help"],
+        ["db", "up", "--help"],
+        ["db", "status", "--help"],
+        ["db", "backup", "--help"],
+        ["db", "restore", "--help"],
+        ["db", "psql", "--help"],
+        ["db", "migrate", "--help"],
+        ["db", "down", "--help"],
+        ["reference", "load", "--help"],
+        ["demo", "seed", "--help"],
+        ["serve", "--help"],
+    ):
         out = runner.invoke(main, args)
         assert out.exit_code == 0 and "Usage:" in out.output, args
     assert "serve" in runner.invoke(main, ["--help"]).output

@@ -16,6 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, StaleEdit
 from outfalls.lifecycle import HistoryItem, NewOutfall, assign_locations, create_outfalls, record_event
 from outfalls.models import AdminArea, Basin, Event, Outfall, River
+from outfalls.scope import Scope
 from outfalls.types import EventKind, OutfallStatus, RemediationCategory, SurveyLevel
 
 XIAN_WEI = (108.94, 34.40)  # on the Wei river north of Xi'an
@@ -258,7 +259,14 @@ def test_full_lifecycle(session: Session, make_outfall: Callable[..., Outfall]) 
     for n, (kind, on, payload, status) in enumerate(steps, start=1):
         version = outfall.version
         event = record_event(
-            session, outfall.id, kind, actor="officer", expected_version=version, on=on, payload=payload
+            session,
+            outfall.id,
+            kind,
+            actor="officer",
+            expected_version=version,
+            on=on,
+            payload=payload,
+            scope=Scope.national(),
         )
         # the event row is in the database already (same flush), with the state change beside it
         row = session.execute(
@@ -281,7 +289,7 @@ def test_sampling_keeps_status_and_records_result(session: Session, make_outfall
     since = outfall.status_since
     record_event(
         session, outfall.id, EventKind.SAMPLED, actor="lab", expected_version=1,
-        on=date(2022, 7, 3), payload={"is_discharging": True},
+        on=date(2022, 7, 3), payload={"is_discharging": True}, scope=Scope.national()
     )  # fmt: skip
     assert outfall.status is OutfallStatus.SURVEYED and outfall.status_since == since
     assert (outfall.last_sampled_on, outfall.is_discharging) == (date(2022, 7, 3), True)
@@ -290,18 +298,34 @@ def test_sampling_keeps_status_and_records_result(session: Session, make_outfall
 
 def test_event_without_date_is_today(session: Session, make_outfall: Callable[..., Outfall]) -> None:
     outfall = make_outfall()
-    event = record_event(session, outfall.id, EventKind.TRACED, actor="a", expected_version=1)
+    event = record_event(session, outfall.id, EventKind.TRACED, actor="a", expected_version=1, scope=Scope.national())
     assert event.effective_at.astimezone(UTC).date() == datetime.now(UTC).date()
     assert outfall.status_since == datetime.now(UTC).date()
 
 
 def test_stale_version_is_refused(session: Session, make_outfall: Callable[..., Outfall]) -> None:
     outfall = make_outfall()
-    record_event(session, outfall.id, EventKind.TRACED, actor="a", expected_version=1, on=date(2022, 6, 1))
+    record_event(
+        session,
+        outfall.id,
+        EventKind.TRACED,
+        actor="a",
+        expected_version=1,
+        on=date(2022, 6, 1),
+        scope=Scope.national(),
+    )
     events_before = _count(session, Event)
 
     with pytest.raises(StaleEdit) as info:
-        record_event(session, outfall.id, EventKind.REMEDIATED, actor="b", expected_version=1, on=date(2022, 7, 1))
+        record_event(
+            session,
+            outfall.id,
+            EventKind.REMEDIATED,
+            actor="b",
+            expected_version=1,
+            on=date(2022, 7, 1),
+            scope=Scope.national(),
+        )
 
     assert "changed by someone else" in str(info.value) and "reload" in str(info.value)
     assert info.value.params == {"id": outfall.id, "current": 2}
@@ -317,7 +341,7 @@ def test_change_by_another_transaction_is_stale_edit(session: Session, make_outf
     session.execute(text("UPDATE outfalls SET version = version + 1 WHERE id = :id"), {"id": outfall.id})
 
     with pytest.raises(StaleEdit) as info:
-        record_event(session, outfall.id, EventKind.TRACED, actor="a", expected_version=1)
+        record_event(session, outfall.id, EventKind.TRACED, actor="a", expected_version=1, scope=Scope.national())
     assert info.value.params["current"] == 2
 
 
@@ -336,7 +360,15 @@ def test_invalid_transition_changes_nothing(session: Session, make_outfall: Call
     events_before = _count(session, Event)
 
     with pytest.raises(InvalidTransition) as info:
-        record_event(session, outfall.id, EventKind.CLOSED, actor="a", expected_version=1, on=date(2022, 6, 1))
+        record_event(
+            session,
+            outfall.id,
+            EventKind.CLOSED,
+            actor="a",
+            expected_version=1,
+            on=date(2022, 6, 1),
+            scope=Scope.national(),
+        )
 
     assert "surveyed" in str(info.value) and "closed" in str(info.value)
     assert info.value.params == {"status": "surveyed", "event": "closed"}
@@ -361,22 +393,42 @@ def test_refused_transitions(
 ) -> None:
     outfall = make_outfall(found_by=found_by)
     with pytest.raises(InvalidTransition):
-        record_event(session, outfall.id, kind, actor="a", expected_version=1, on=date(2022, 6, 1))
+        record_event(
+            session, outfall.id, kind, actor="a", expected_version=1, on=date(2022, 6, 1), scope=Scope.national()
+        )
 
 
 def test_rejected_candidate_accepts_nothing_more(session: Session, make_outfall: Callable[..., Outfall]) -> None:
     outfall = make_outfall(found_by=SurveyLevel.DRONE)
-    record_event(session, outfall.id, EventKind.REJECTED, actor="a", expected_version=1, on=date(2022, 6, 1))
+    record_event(
+        session,
+        outfall.id,
+        EventKind.REJECTED,
+        actor="a",
+        expected_version=1,
+        on=date(2022, 6, 1),
+        scope=Scope.national(),
+    )
     assert outfall.status is OutfallStatus.REJECTED
     for kind in (EventKind.SURVEYED, EventKind.SAMPLED, EventKind.MERGED):
         with pytest.raises(InvalidTransition):
-            record_event(session, outfall.id, kind, actor="a", expected_version=2, on=date(2022, 7, 1))
+            record_event(
+                session, outfall.id, kind, actor="a", expected_version=2, on=date(2022, 7, 1), scope=Scope.national()
+            )
 
 
 def test_event_before_discovery_is_refused(session: Session, make_outfall: Callable[..., Outfall]) -> None:
     outfall = make_outfall(found_on=date(2022, 5, 1))
     with pytest.raises(InvalidTransition) as info:
-        record_event(session, outfall.id, EventKind.TRACED, actor="a", expected_version=1, on=date(2022, 4, 1))
+        record_event(
+            session,
+            outfall.id,
+            EventKind.TRACED,
+            actor="a",
+            expected_version=1,
+            on=date(2022, 4, 1),
+            scope=Scope.national(),
+        )
     assert "2022-05-01" in str(info.value)
     assert outfall.status is OutfallStatus.SURVEYED
 
@@ -384,14 +436,14 @@ def test_event_before_discovery_is_refused(session: Session, make_outfall: Calla
 def test_second_created_event_is_refused(session: Session, make_outfall: Callable[..., Outfall]) -> None:
     outfall = make_outfall()
     with pytest.raises(InvalidTransition):
-        record_event(session, outfall.id, EventKind.CREATED, actor="a", expected_version=1)
+        record_event(session, outfall.id, EventKind.CREATED, actor="a", expected_version=1, scope=Scope.national())
     assert len(_events(session, outfall.id)) == 1
 
 
 def test_missing_outfall_is_not_found(session: Session) -> None:
     missing = (session.scalar(select(func.max(Outfall.id))) or 0) + 1000
     with pytest.raises(NotFound) as info:
-        record_event(session, missing, EventKind.TRACED, actor="a", expected_version=1)
+        record_event(session, missing, EventKind.TRACED, actor="a", expected_version=1, scope=Scope.national())
     assert info.value.params == {"entity": "outfall", "id": missing}
 
 
@@ -443,5 +495,13 @@ def test_observations_are_append_only(session: Session, sql: str) -> None:
 
 def test_inserting_more_events_is_allowed(session: Session, make_outfall: Callable[..., Outfall]) -> None:
     outfall = make_outfall()
-    record_event(session, outfall.id, EventKind.SAMPLED, actor="a", expected_version=1, on=date(2022, 6, 1))
+    record_event(
+        session,
+        outfall.id,
+        EventKind.SAMPLED,
+        actor="a",
+        expected_version=1,
+        on=date(2022, 6, 1),
+        scope=Scope.national(),
+    )
     assert [e.kind for e in _events(session, outfall.id)] == [EventKind.CREATED, EventKind.SAMPLED]

@@ -9,13 +9,20 @@ from outfalls.errors import Conflict, InvalidInput, NotFound, StaleEdit
 from outfalls.geo import wgs84_to_gcj02
 from outfalls.models import Attachment, Event
 from outfalls.observations import NewObservation, link_observation, record_observation, unlink_observation
+from outfalls.scope import Scope
 from outfalls.store import FileStore, attach_file
 from outfalls.types import EventKind
 
 
 def obs(**kw):
-    values = {"client_id": "crew7-0001", "author": "crew7", "x": 108.94, "y": 34.40, "crs": "wgs84",
-              "attributes": {"排污口名称": "测试口", "照片": "a.jpg"}}
+    values = {
+        "client_id": "crew7-0001",
+        "author": "crew7",
+        "x": 108.94,
+        "y": 34.40,
+        "crs": "wgs84",
+        "attributes": {"排污口名称": "测试口", "照片": "a.jpg"},
+    }
     return NewObservation(**(values | kw))
 
 
@@ -60,40 +67,76 @@ def test_link_and_unlink_are_events(session, make_outfall):
     outfall = make_outfall()
     o, _ = record_observation(session, obs())
     version = outfall.version
-    link = link_observation(session, o.id, outfall.id, actor="reviewer", expected_version=version)
+    link = link_observation(
+        session, o.id, outfall.id, actor="reviewer", expected_version=version, scope=Scope.national()
+    )
     assert link.outfall_id == outfall.id and outfall.version == version + 1
     with pytest.raises(Conflict, match="already linked"):
-        link_observation(session, o.id, outfall.id, actor="reviewer")
+        link_observation(session, o.id, outfall.id, actor="reviewer", scope=Scope.national())
     with pytest.raises(StaleEdit):
-        unlink_observation(session, o.id, actor="reviewer", reason="wrong outfall", expected_version=version)
+        unlink_observation(
+            session, o.id, actor="reviewer", reason="wrong outfall", expected_version=version, scope=Scope.national()
+        )
     with pytest.raises(InvalidInput, match="why"):
-        unlink_observation(session, o.id, actor="reviewer", reason=" ")
-    unlink_observation(session, o.id, actor="reviewer", reason="wrong outfall")
+        unlink_observation(session, o.id, actor="reviewer", reason=" ", scope=Scope.national())
+    unlink_observation(session, o.id, actor="reviewer", reason="wrong outfall", scope=Scope.national())
     assert link.unlinked_by == "reviewer" and link.unlinked_at is not None
-    kinds = session.scalars(
-        sa.select(Event.kind).where(Event.outfall_id == outfall.id).order_by(Event.id)
-    ).all()
+    kinds = session.scalars(sa.select(Event.kind).where(Event.outfall_id == outfall.id).order_by(Event.id)).all()
     assert kinds == [EventKind.CREATED, EventKind.OBSERVATION_LINKED, EventKind.OBSERVATION_UNLINKED]
     with pytest.raises(NotFound):
-        unlink_observation(session, o.id, actor="reviewer", reason="again")
+        unlink_observation(session, o.id, actor="reviewer", reason="again", scope=Scope.national())
     with pytest.raises(NotFound):
-        link_observation(session, 10**9, outfall.id, actor="reviewer")
+        link_observation(session, 10**9, outfall.id, actor="reviewer", scope=Scope.national())
 
 
 def test_attachments_in_the_store(session, make_outfall, tmp_path: Path):
     store = FileStore(tmp_path / "store")
     outfall = make_outfall()
     jpeg = (Path(__file__).parents[1] / "fixtures" / "coordinates" / "derived_eviltransform_vectors.csv").read_bytes()
-    a = attach_file(session, store, io.BytesIO(jpeg), name="vectors.csv", kind="document", actor="crew7",
-                    outfall_id=outfall.id)
-    b = attach_file(session, store, io.BytesIO(jpeg), name="copy.csv", kind="document", actor="crew7",
-                    outfall_id=outfall.id)
+    a = attach_file(
+        session,
+        store,
+        io.BytesIO(jpeg),
+        name="vectors.csv",
+        kind="document",
+        actor="crew7",
+        outfall_id=outfall.id,
+        scope=Scope.national(),
+    )
+    b = attach_file(
+        session,
+        store,
+        io.BytesIO(jpeg),
+        name="copy.csv",
+        kind="document",
+        actor="crew7",
+        outfall_id=outfall.id,
+        scope=Scope.national(),
+    )
     assert a.sha256 == b.sha256 and a.id != b.id and a.media_type == "text/csv"
     assert store.path_of(a.sha256).read_bytes() == jpeg
     assert session.scalar(sa.select(sa.func.count()).select_from(Attachment)) >= 2
     with pytest.raises(InvalidInput, match="empty"):
-        attach_file(session, store, io.BytesIO(b""), name="e.jpg", kind="photo", actor="x", outfall_id=outfall.id)
+        attach_file(
+            session,
+            store,
+            io.BytesIO(b""),
+            name="e.jpg",
+            kind="photo",
+            actor="x",
+            outfall_id=outfall.id,
+            scope=Scope.national(),
+        )
     with pytest.raises(InvalidInput, match="needs an outfall"):
-        attach_file(session, store, io.BytesIO(b"x"), name="e.jpg", kind="photo", actor="x")
+        attach_file(session, store, io.BytesIO(b"x"), name="e.jpg", kind="photo", actor="x", scope=Scope.national())
     with pytest.raises(NotFound):
-        attach_file(session, store, io.BytesIO(b"x"), name="e.jpg", kind="photo", actor="x", outfall_id=10**9)
+        attach_file(
+            session,
+            store,
+            io.BytesIO(b"x"),
+            name="e.jpg",
+            kind="photo",
+            actor="x",
+            outfall_id=10**9,
+            scope=Scope.national(),
+        )

@@ -23,6 +23,7 @@ from outfalls.queries import (
     reference_layer,
     status_counts,
 )
+from outfalls.scope import Scope
 from outfalls.types import EventKind, OutfallStatus, SurveyLevel
 
 XIAN = (108.94, 34.40)  # Wei river, 未央区 610112 under 西安市
@@ -64,7 +65,7 @@ def cat(session: Session, make_outfall: Callable[..., Outfall]) -> Catalogue:
 
 
 def _ids(session: Session, f: OutfallFilter) -> set[int]:
-    page = list_outfalls(session, f, page_size=100)
+    page = list_outfalls(session, f, page_size=100, scope=Scope.national())
     assert page.total == len(page.items)
     return {row.id for row in page.items}
 
@@ -72,19 +73,19 @@ def _ids(session: Session, f: OutfallFilter) -> set[int]:
 # -- list ----------------------------------------------------------------------------------------------
 def test_paging(session: Session, cat: Catalogue) -> None:
     ids = sorted((o.id for o in cat.all), reverse=True)  # newest first
-    pages = [list_outfalls(session, OutfallFilter(), page=n, page_size=2) for n in (1, 2, 3, 4)]
+    pages = [list_outfalls(session, OutfallFilter(), page=n, page_size=2, scope=Scope.national()) for n in (1, 2, 3, 4)]
     assert [p.total for p in pages] == [5, 5, 5, 5]
     assert [p.pages for p in pages] == [3, 3, 3, 3]
     assert [[r.id for r in p.items] for p in pages] == [ids[0:2], ids[2:4], ids[4:5], []]
-    assert list_outfalls(session, OutfallFilter(), page_size=50).pages == 1
+    assert list_outfalls(session, OutfallFilter(), page_size=50, scope=Scope.national()).pages == 1
     with pytest.raises(InvalidInput):
-        list_outfalls(session, OutfallFilter(), page=0)
+        list_outfalls(session, OutfallFilter(), page=0, scope=Scope.national())
     with pytest.raises(InvalidInput):
-        list_outfalls(session, OutfallFilter(), page_size=0)
+        list_outfalls(session, OutfallFilter(), page_size=0, scope=Scope.national())
 
 
 def test_row_content(session: Session, cat: Catalogue) -> None:
-    (row,) = [r for r in list_outfalls(session, OutfallFilter()).items if r.id == cat.xian.id]
+    (row,) = [r for r in list_outfalls(session, OutfallFilter(), scope=Scope.national()).items if r.id == cat.xian.id]
     assert row.name == "未央区渭河右岸1#城镇雨洪排口"
     assert (row.type_code, row.type_zh, row.type_en) == ("4.8", "城镇雨洪排口", "Urban storm outlet")
     assert (row.basin, row.sub_basin, row.river) == ("黄河流域", "渭河流域", "渭河")
@@ -106,7 +107,7 @@ def test_filter_by_basin(session: Session, cat: Catalogue) -> None:
 
 def test_unknown_basin_is_invalid_input(session: Session, cat: Catalogue) -> None:
     with pytest.raises(InvalidInput) as info:
-        list_outfalls(session, OutfallFilter(basin="XX"))
+        list_outfalls(session, OutfallFilter(basin="XX"), scope=Scope.national())
     assert info.value.params == {"field": "basin", "value": "XX"}
 
 
@@ -122,7 +123,7 @@ def test_filter_by_area(session: Session, cat: Catalogue) -> None:
 @pytest.mark.parametrize("code", ["61010", "6101000", "61O100", "陕西省"])
 def test_malformed_area_is_invalid_input(session: Session, cat: Catalogue, code: str) -> None:
     with pytest.raises(InvalidInput) as info:
-        list_outfalls(session, OutfallFilter(area=code))
+        list_outfalls(session, OutfallFilter(area=code), scope=Scope.national())
     assert info.value.params["field"] == "area"
 
 
@@ -169,7 +170,7 @@ def test_filters_combine(session: Session, cat: Catalogue) -> None:
 
 # -- detail --------------------------------------------------------------------------------------------
 def test_get_outfall(session: Session, cat: Catalogue) -> None:
-    detail = get_outfall(session, cat.xian.id)
+    detail = get_outfall(session, cat.xian.id, scope=Scope.national())
     assert detail.row.id == cat.xian.id and detail.version == 1
     assert detail.type_path == [("4", "其他排口", "Other outlet"), ("4.8", "城镇雨洪排口", "Urban storm outlet")]
     assert [name for _code, name in detail.admin_path] == ["陕西省", "西安市", "未央区"]
@@ -182,21 +183,37 @@ def test_get_outfall(session: Session, cat: Catalogue) -> None:
 
 
 def test_get_outfall_three_level_type_and_state(session: Session, cat: Catalogue) -> None:
-    detail = get_outfall(session, cat.hanzhong.id)
+    detail = get_outfall(session, cat.hanzhong.id, scope=Scope.national())
     assert [code for code, _zh, _en in detail.type_path] == ["1", "1.1", "1.1.1"]
     assert detail.type_path[-1][1] == "工业企业排污口"
-    baoji = get_outfall(session, cat.baoji.id)
+    baoji = get_outfall(session, cat.baoji.id, scope=Scope.national())
     assert (baoji.responsible_party, baoji.remediation_category) == ("某厂", "merge")
-    legacy = get_outfall(session, cat.legacy.id)
+    legacy = get_outfall(session, cat.legacy.id, scope=Scope.national())
     assert legacy.type_path == [("4", "雨洪排口", "Storm outlet")]  # its own list's label
 
 
 def test_get_outfall_events_in_effective_order(session: Session, cat: Catalogue) -> None:
-    record_event(session, cat.xian.id, EventKind.SAMPLED, actor="lab", expected_version=1, on=date(2023, 3, 1))
+    record_event(
+        session,
+        cat.xian.id,
+        EventKind.SAMPLED,
+        actor="lab",
+        expected_version=1,
+        on=date(2023, 3, 1),
+        scope=Scope.national(),
+    )
     # recorded later but effective earlier: the history is ordered by when things happened
-    record_event(session, cat.xian.id, EventKind.TRACED, actor="cso", expected_version=2, on=date(2022, 7, 1))
+    record_event(
+        session,
+        cat.xian.id,
+        EventKind.TRACED,
+        actor="cso",
+        expected_version=2,
+        on=date(2022, 7, 1),
+        scope=Scope.national(),
+    )
 
-    detail = get_outfall(session, cat.xian.id)
+    detail = get_outfall(session, cat.xian.id, scope=Scope.national())
 
     assert [e.kind for e in detail.events] == ["created", "traced", "sampled"]
     assert [e.effective_at.astimezone(UTC).date() for e in detail.events] == [
@@ -209,13 +226,13 @@ def test_get_outfall_events_in_effective_order(session: Session, cat: Catalogue)
 def test_get_missing_outfall_is_not_found(session: Session, cat: Catalogue) -> None:
     missing = max(o.id for o in cat.all) + 1000
     with pytest.raises(NotFound) as info:
-        get_outfall(session, missing)
+        get_outfall(session, missing, scope=Scope.national())
     assert info.value.params == {"entity": "outfall", "id": missing}
 
 
 # -- map -----------------------------------------------------------------------------------------------
 def test_map_features(session: Session, cat: Catalogue) -> None:
-    fc = map_outfalls(session, OutfallFilter(), None, limit=100)
+    fc = map_outfalls(session, OutfallFilter(), None, limit=100, scope=Scope.national())
     assert fc["type"] == "FeatureCollection" and fc["truncated"] is False
     by_id = {f["id"]: f for f in fc["features"]}
     assert set(by_id) == {o.id for o in cat.all}
@@ -229,21 +246,21 @@ def test_map_features(session: Session, cat: Catalogue) -> None:
 
 def test_map_bbox_and_filter(session: Session, cat: Catalogue) -> None:
     guanzhong = (106.5, 34.0, 109.5, 35.0)  # the Wei valley: Xi'an and Baoji
-    fc = map_outfalls(session, OutfallFilter(), guanzhong, limit=100)
+    fc = map_outfalls(session, OutfallFilter(), guanzhong, limit=100, scope=Scope.national())
     assert {f["id"] for f in fc["features"]} == {cat.xian.id, cat.baoji.id, cat.legacy.id}
-    fc = map_outfalls(session, OutfallFilter(type_code="4.8"), guanzhong, limit=100)
+    fc = map_outfalls(session, OutfallFilter(type_code="4.8"), guanzhong, limit=100, scope=Scope.national())
     assert {f["id"] for f in fc["features"]} == {cat.xian.id}
-    fc = map_outfalls(session, OutfallFilter(), (120.0, 30.0, 122.0, 32.0), limit=100)
+    fc = map_outfalls(session, OutfallFilter(), (120.0, 30.0, 122.0, 32.0), limit=100, scope=Scope.national())
     assert fc == {"type": "FeatureCollection", "features": [], "truncated": False}
     with pytest.raises(InvalidInput):
-        map_outfalls(session, OutfallFilter(), (109.5, 34.0, 106.5, 35.0), limit=100)
+        map_outfalls(session, OutfallFilter(), (109.5, 34.0, 106.5, 35.0), limit=100, scope=Scope.national())
 
 
 def test_map_truncates_at_limit(session: Session, cat: Catalogue) -> None:
-    fc = map_outfalls(session, OutfallFilter(), None, limit=2)
+    fc = map_outfalls(session, OutfallFilter(), None, limit=2, scope=Scope.national())
     assert fc["truncated"] is True
     assert len(fc["features"]) == 2
-    exact = map_outfalls(session, OutfallFilter(), None, limit=5)
+    exact = map_outfalls(session, OutfallFilter(), None, limit=5, scope=Scope.national())
     assert exact["truncated"] is False and len(exact["features"]) == 5
 
 
@@ -295,18 +312,22 @@ def test_unknown_layer_is_not_found(session: Session) -> None:
     [OutfallFilter(), OutfallFilter(basin="HH"), OutfallFilter(area="610100"), OutfallFilter(type_code="1")],
 )
 def test_status_counts_sum_to_total(session: Session, cat: Catalogue, f: OutfallFilter) -> None:
-    counts = status_counts(session, f)
-    assert sum(counts.values()) == list_outfalls(session, f).total > 0
+    counts = status_counts(session, f, scope=Scope.national())
+    assert sum(counts.values()) == list_outfalls(session, f, scope=Scope.national()).total > 0
     assert set(counts) <= {s.value for s in OutfallStatus}
 
 
 def test_status_counts(session: Session, cat: Catalogue) -> None:
-    assert status_counts(session, OutfallFilter()) == {"surveyed": 3, "candidate": 1, "remediating": 1}
-    assert status_counts(session, OutfallFilter(basin="CJ")) == {"candidate": 1}
+    assert status_counts(session, OutfallFilter(), scope=Scope.national()) == {
+        "surveyed": 3,
+        "candidate": 1,
+        "remediating": 1,
+    }
+    assert status_counts(session, OutfallFilter(basin="CJ"), scope=Scope.national()) == {"candidate": 1}
 
 
 def test_facets(session: Session, cat: Catalogue) -> None:
-    result = facets(session)
+    result = facets(session, scope=Scope.national())
     assert ("HH", "黄河流域", "basin") in result.basins and ("CJ", "长江流域", "basin") in result.basins
     # sub-basins only where there are outfalls, basins always
     assert {code for code, _name, level in result.basins if level == "sub_basin"} == {"HH-08", "HH-06", "CJ-10"}
@@ -327,4 +348,4 @@ def test_facets(session: Session, cat: Catalogue) -> None:
 
 
 def test_facets_without_outfalls_offer_only_basins(session: Session) -> None:
-    assert {level for _code, _name, level in facets(session).basins} == {"basin"}
+    assert {level for _code, _name, level in facets(session, scope=Scope.national()).basins} == {"basin"}

@@ -23,6 +23,7 @@ from outfalls.db.cluster import Cluster
 from outfalls.db.engine import MIGRATIONS_DIR, current_revision, downgrade, make_engine, migrate
 from outfalls.lifecycle import HistoryItem, NewOutfall, create_outfalls, record_event
 from outfalls.models import Event, Outfall
+from outfalls.scope import Scope
 from outfalls.types import EventKind, SurveyLevel
 
 try:  # as migrations/env.py: imagery's models join the same metadata when the package has them
@@ -161,7 +162,7 @@ def _has_append_only_guard(url: str) -> bool:
             triggers = set(conn.scalars(sa.text("SELECT tgname FROM pg_trigger WHERE tgname LIKE '%append_only'")))
     finally:
         engine.dispose()
-    assert triggers in (set(), {"events_append_only", "observations_append_only"})
+    assert triggers in (set(), {"events_append_only", "observations_append_only", "audit_log_append_only"})
     return bool(triggers)
 
 
@@ -199,6 +200,10 @@ def _value(table: sa.Table, column: sa.Column[Any], n: int) -> Any:
     pytest.fail(f"teach _value to fill {table.name}.{column.name} ({t!r})")
 
 
+# Columns a CHECK constraint requires to be empty when their alternative is set.
+EXCLUSIVE_COLUMNS = {"user_scopes": ("basin_id",)}
+
+
 def _seed_every_table(conn: sa.Connection, rows: int = 3) -> dict[str, int]:
     """Insert ``rows`` rows into every table of the schema as it is, parents first; returns the counts."""
     metadata = sa.MetaData()
@@ -225,6 +230,8 @@ def _seed_every_table(conn: sa.Connection, rows: int = 3) -> dict[str, int]:
                 row = inserted[parent.name][n % len(inserted[parent.name])]._mapping
                 for element in fk.elements:
                     values[element.parent.name] = row[element.column.name]
+            for column_name in EXCLUSIVE_COLUMNS.get(table.name, ()):
+                values[column_name] = None  # CHECK: exactly one of the alternatives is set
             inserted.setdefault(table.name, []).append(
                 conn.execute(sa.insert(table).values(values).returning(*table.primary_key.columns,
                                                                          *table.columns)).one()
@@ -334,7 +341,15 @@ def test_upgrade_at_head_with_catalogue_is_a_no_op(clone_db: Callable[[str], str
                 ],
                 actor="migration-test",
             )  # fmt: skip
-            record_event(session, ids[0], EventKind.TRACED, actor="t", expected_version=1, on=date(2022, 7, 1))
+            record_event(
+                session,
+                ids[0],
+                EventKind.TRACED,
+                actor="t",
+                expected_version=1,
+                on=date(2022, 7, 1),
+                scope=Scope.national(),
+            )
             session.commit()
         before = _snapshot(url)
         assert len(before["outfalls"][1]) == 2 and len(before["events"][1]) == 4

@@ -264,7 +264,7 @@ def test_reference_layers(
 ) -> None:
     response = client.get(f"/api/layers/{name}")
     assert response.status_code == 200 and response.mimetype == "application/json"
-    assert response.cache_control.public and response.cache_control.max_age == 3600
+    assert response.cache_control.private and response.cache_control.max_age == 3600  # data behind a login
     body = response.get_json()
 
     assert body["type"] == "FeatureCollection"

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from outfalls import queries
+from web.auth import current_scope, requires
 from web.db import db, settings
 from web.forms import parse_bbox, parse_filter, parse_int, parse_paging
 
@@ -28,46 +29,56 @@ def _plain(value: Any) -> Any:
 
 
 @bp.get("/outfalls")
+@requires()
 def outfalls() -> ResponseReturnValue:
     """A page of the outfall list: ``items``, ``total``, ``page``, ``page_size``, ``pages``."""
     page, size = parse_paging(request.args, settings())
-    result = queries.list_outfalls(db(), parse_filter(request.args), page=page, page_size=size)
+    result = queries.list_outfalls(db(), parse_filter(request.args), scope=current_scope(), page=page, page_size=size)
     return jsonify(
         items=_plain(result.items), total=result.total, page=result.page, page_size=result.page_size, pages=result.pages
     )
 
 
 @bp.get("/outfalls/<int:outfall_id>")
+@requires()
 def outfall(outfall_id: int) -> ResponseReturnValue:
     """One outfall with its type path, administrative path and event history."""
-    return jsonify(_plain(queries.get_outfall(db(), outfall_id)))
+    return jsonify(_plain(queries.get_outfall(db(), outfall_id, scope=current_scope())))
 
 
 @bp.get("/map/outfalls")
+@requires()
 def map_outfalls() -> ResponseReturnValue:
     """Outfalls for the map as GeoJSON (``bbox``, filters, ``limit``); ``truncated`` when there are more."""
     s = settings()
     limit = parse_int(request.args, "limit", s.map.max_features, maximum=s.map.max_features)
-    return jsonify(queries.map_outfalls(db(), parse_filter(request.args), parse_bbox(request.args), limit=limit))
+    return jsonify(
+        queries.map_outfalls(
+            db(), parse_filter(request.args), parse_bbox(request.args), scope=current_scope(), limit=limit
+        )
+    )
 
 
 @bp.get("/layers/<name>")
+@requires()
 def layer(name: str) -> ResponseReturnValue:
     """A reference layer (basins, sub_basins, rivers, provinces, cities, counties) as GeoJSON."""
     response: Response = jsonify(queries.reference_layer(db(), name))
     response.cache_control.max_age = 3600
-    response.cache_control.public = True
+    response.cache_control.private = True
     return response
 
 
 @bp.get("/facets")
+@requires()
 def facets() -> ResponseReturnValue:
     """The values the filters offer."""
-    return jsonify(_plain(queries.facets(db())))
+    return jsonify(_plain(queries.facets(db(), scope=current_scope())))
 
 
 @bp.get("/summary")
+@requires()
 def summary() -> ResponseReturnValue:
     """Outfalls per lifecycle state, for the filters given."""
-    counts = queries.status_counts(db(), parse_filter(request.args))
+    counts = queries.status_counts(db(), parse_filter(request.args), scope=current_scope())
     return jsonify(total=sum(counts.values()), by_status=counts)

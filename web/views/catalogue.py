@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from outfalls import queries
+from web.auth import current_scope, public, requires
 from web.db import db, settings
 from web.forms import parse_filter, parse_paging
 from web.i18n import STATUS_LABELS, current_locale
@@ -16,10 +17,11 @@ bp = Blueprint("catalogue", __name__)
 
 
 @bp.get("/")
+@requires()
 def map_page() -> ResponseReturnValue:
     s = settings()
     f = parse_filter(request.args)
-    facets = queries.facets(db())
+    facets = queries.facets(db(), scope=current_scope())
     config = {
         "extent": s.map.extent,
         "basemapUrl": s.map.basemap_url,
@@ -50,26 +52,28 @@ def map_page() -> ResponseReturnValue:
         "catalogue/map.html",
         filters=f,
         facets=facets,
-        counts=queries.status_counts(db(), f),
+        counts=queries.status_counts(db(), f, scope=current_scope()),
         map_config=script_json(config),
     )
 
 
 @bp.get("/favicon.ico")
+@public
 def favicon() -> ResponseReturnValue:
     return redirect(url_for("static", filename="favicon.svg"), code=301)
 
 
 @bp.get("/outfalls")
+@requires()
 def list_page() -> ResponseReturnValue:
     f = parse_filter(request.args)
     page, size = parse_paging(request.args, settings())
-    result = queries.list_outfalls(db(), f, page=page, page_size=size)
+    result = queries.list_outfalls(db(), f, scope=current_scope(), page=page, page_size=size)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template(
         "catalogue/list.html",
         filters=f,
-        facets=queries.facets(db()),
+        facets=queries.facets(db(), scope=current_scope()),
         result=result,
         args=args,
         locale=current_locale(),
@@ -77,8 +81,9 @@ def list_page() -> ResponseReturnValue:
 
 
 @bp.get("/outfalls/<int:outfall_id>")
+@requires()
 def outfall_page(outfall_id: int) -> ResponseReturnValue:
-    detail = queries.get_outfall(db(), outfall_id)
+    detail = queries.get_outfall(db(), outfall_id, scope=current_scope())
     config = {
         "point": [detail.row.lon, detail.row.lat],
         "status": detail.row.status,

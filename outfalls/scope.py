@@ -1,0 +1,74 @@
+"""Regional scope: which outfalls a user may see and change. Every query and write of outfalls takes a
+``Scope``; an outfall outside it is "not found", so its existence does not leak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy.orm import Session
+
+from outfalls.errors import NotFound
+from outfalls.models import AdminArea, Basin, Outfall
+
+
+def area_prefix(code: str) -> str:
+    """The GB/T 2260 prefix shared by an area and everything under it (610000 → 61, 610100 → 6101)."""
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Everything (national), or the outfalls in any of ``area_codes`` (GB/T 2260 codes of provinces,
+    cities or counties) and, when ``basin_codes`` is not empty, in one of those basins or sub-basins.
+    """
+
+    is_national: bool = False
+    area_codes: tuple[str, ...] = ()
+    basin_codes: tuple[str, ...] = ()
+
+    @classmethod
+    def national(cls) -> Scope:
+        """Everything (national administrators; operators at the command line)."""
+        return cls(is_national=True)
+
+    def describe(self) -> str:
+        """A short text for lists and logs."""
+        if self.is_national:
+            return "national"
+        return ", ".join([*self.area_codes, *(f"basin {b}" for b in self.basin_codes)]) or "nothing"
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """SQL conditions on ``Outfall`` that keep only what this scope may see."""
+        if self.is_national:
+            return []
+        if not self.area_codes:
+            return [false()]
+        areas = select(AdminArea.id).where(or_(*(AdminArea.code.like(area_prefix(c) + "%") for c in self.area_codes)))
+        cond: list[ColumnElement[bool]] = [Outfall.admin_area_id.in_(areas)]
+        if self.basin_codes:
+            basins = select(Basin.id).where(Basin.code.in_(self.basin_codes))
+            cond.append(or_(Outfall.basin_id.in_(basins), Outfall.sub_basin_id.in_(basins)))
+        return cond
+
+    def covers_area(self, code: str) -> bool:
+        """True when the administrative area ``code`` lies inside this scope's areas."""
+        if self.is_national:
+            return True
+        return any(code.startswith(area_prefix(c)) for c in self.area_codes)
+
+
+def require_visible(session: Session, outfall_id: int, scope: Scope) -> None:
+    """Raise ``NotFound`` unless the outfall exists and lies in ``scope``.
+
+    Raises:
+        NotFound: no such outfall, or one outside the scope (the same message for both).
+    """
+    found = session.scalar(select(Outfall.id).where(Outfall.id == outfall_id, *scope.conditions()))
+    if found is None:
+        raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)

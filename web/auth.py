@@ -1,0 +1,194 @@
+"""Who is asking, and may they: every route declares its access (``@public`` or ``@requires(...)``); the
+identity comes from an API token (``Authorization: Bearer``, or HTTP Basic with the user name and a token as
+password, which is what QGIS sends) or from the session cookie; unsafe requests from a browser need the CSRF
+token. The domain receives the identity's scope, so no page can forget it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Flask, Response, g, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+
+from outfalls import accounts
+from outfalls.accounts import Identity
+from outfalls.errors import NotAuthenticated, PermissionDenied
+from outfalls.scope import Scope
+from outfalls.types import Role
+from web.db import db
+
+SESSION_COOKIE = "outfalls_session"
+ANON_CSRF_COOKIE = "outfalls_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+REALM = 'Basic realm="outfalls", charset="UTF-8"'
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What a route needs: nothing (public), a login, or one of some roles."""
+
+    public: bool = False
+    roles: frozenset[Role] = frozenset()
+
+
+def public(view: F) -> F:
+    """Declare a route open to everyone."""
+    view.access = Access(public=True)  # type: ignore[attr-defined]
+    return view
+
+
+def requires(*roles: Role) -> Callable[[F], F]:
+    """Declare a route for logged-in users holding one of ``roles`` (any logged-in user when none given)."""
+
+    def mark(view: F) -> F:
+        view.access = Access(roles=frozenset(roles))  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def current_identity() -> Identity:
+    """The identity of the request (routes that require a login always have one)."""
+    identity: Identity | None = g.get("identity")
+    if identity is None:
+        raise NotAuthenticated("log in first")
+    return identity
+
+
+def current_scope() -> Scope:
+    """The scope of the request's user."""
+    return current_identity().scope
+
+
+def access_of(app: Flask, endpoint: str) -> Access | None:
+    """The access a route declared, or None (a bug the route inventory test catches)."""
+    return getattr(app.view_functions.get(endpoint), "access", None)
+
+
+def _wants_html() -> bool:
+    return not request.path.startswith("/api/") and request.accept_mimetypes.best != "application/json"
+
+
+def _token_identity() -> Identity | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if not value:
+        return None
+    ip = request.remote_addr
+    if scheme.lower() == "bearer":
+        user = accounts.authenticate_token(db(), value, ip=ip)
+    elif scheme.lower() == "basic":
+        try:
+            login, _, token = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError) as err:
+            raise NotAuthenticated("malformed Basic credentials") from err
+        # Basic carries an API token as the password, never the login password.
+        user = accounts.authenticate_token(db(), token, login=login, ip=ip)
+    else:
+        return None
+    return accounts.identity_of(user, via_token=True)
+
+
+def _resolve_identity() -> Identity | None:
+    session = db()
+    try:
+        identity = _token_identity()
+    except NotAuthenticated:
+        session.commit()  # the refusal is audited
+        raise
+    if identity is None:
+        web_session = accounts.resolve_session(session, request.cookies.get(SESSION_COOKIE))
+        if web_session is not None:
+            g.web_session = web_session
+            identity = accounts.identity_of(web_session.user)
+    if session.new or session.dirty:
+        session.commit()  # token use and session activity are recorded even on read-only requests
+    return identity
+
+
+def expected_csrf() -> str:
+    """The CSRF token forms must carry: the session's, or for anonymous forms (login) a cookie's."""
+    web_session = g.get("web_session")
+    if web_session is not None:
+        return str(web_session.csrf_token)
+    token = g.get("anon_csrf") or request.cookies.get(ANON_CSRF_COOKIE)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        g.set_anon_csrf = token
+    g.anon_csrf = token
+    return str(token)
+
+
+def _check_csrf() -> None:
+    sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
+    web_session = g.get("web_session")
+    expected = web_session.csrf_token if web_session is not None else request.cookies.get(ANON_CSRF_COOKIE)
+    if not expected or not secrets.compare_digest(str(sent), str(expected)):
+        raise PermissionDenied("the form has expired or did not come from this site; reload the page and try again")
+
+
+def init_auth(app: Flask) -> None:
+    """Install the access check before every request."""
+    app.view_functions["static"].access = Access(public=True)  # type: ignore[attr-defined]
+
+    @app.before_request
+    def check_access() -> ResponseReturnValue | None:
+        if request.endpoint is None:
+            return None  # no such route: the 404 handler answers
+        access = access_of(app, request.endpoint)
+        if access is None:
+            raise RuntimeError(f"route {request.endpoint} declares no access (use @public or @requires)")
+        g.identity = None
+        if access.public and request.endpoint == "static":
+            return None
+        g.identity = _resolve_identity()
+        identity: Identity | None = g.identity
+        if request.method not in SAFE_METHODS and not (identity is not None and identity.via_token):
+            _check_csrf()
+        if access.public:
+            return None
+        if identity is None:
+            if _wants_html():
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            raise NotAuthenticated("log in or send an API token (Authorization: Bearer, or Basic with a token)")
+        if access.roles and not identity.has_any(access.roles):
+            needed = ", ".join(sorted(r.value for r in access.roles))
+            raise PermissionDenied(f"this needs one of the roles: {needed}", roles=needed)
+        return None
+
+    @app.after_request
+    def set_anon_csrf(response: Response) -> Response:
+        token = g.get("set_anon_csrf")
+        if token:
+            response.set_cookie(
+                ANON_CSRF_COOKIE, token, httponly=True, samesite="Lax", secure=request.is_secure, max_age=12 * 3600
+            )
+        if response.status_code == 401:
+            response.headers["WWW-Authenticate"] = REALM
+        return response
+
+    @app.context_processor
+    def auth_helpers() -> dict[str, object]:
+        return {"current_user": g.get("identity"), "csrf_token": expected_csrf, "Role": Role}
+
+
+def set_session_cookie(response: Response, token: str) -> None:
+    """Send the session cookie: HttpOnly, SameSite=Lax, Secure over HTTPS."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure,
+        max_age=int(accounts.SESSION_LIFETIME.total_seconds()),
+    )

@@ -1,0 +1,122 @@
+"""Logging in and out, and a user's own account: password and personal API tokens."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from outfalls import accounts
+from outfalls.errors import InvalidInput, NotAuthenticated
+from web.auth import ANON_CSRF_COOKIE, SESSION_COOKIE, current_identity, public, requires, set_session_cookie
+from web.db import db
+from web.forms import parse_int
+from web.i18n import is_local_path
+
+bp = Blueprint("auth", __name__)
+
+
+def _next_target() -> str:
+    target = request.values.get("next") or ""
+    return target if is_local_path(target) else url_for("catalogue.map_page")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login() -> ResponseReturnValue:
+    if request.method == "GET":
+        if g.get("identity") is not None:
+            return redirect(_next_target())
+        return render_template("auth/login.html", next=request.args.get("next", ""), error=None)
+    name = (request.form.get("login") or "").strip()
+    try:
+        user = accounts.authenticate(db(), name, request.form.get("password") or "", ip=request.remote_addr)
+    except NotAuthenticated as err:
+        db().commit()  # the failed attempt stays in the audit log
+        message = _("Wrong user name or password.") if err.message == accounts.BAD_LOGIN else err.message
+        return render_template("auth/login.html", next=request.form.get("next", ""), error=message, login=name), 401
+    # A fresh session id at every login: a cookie planted before the login is worth nothing after it.
+    accounts.end_session(db(), request.cookies.get(SESSION_COOKIE), ip=request.remote_addr)
+    token, _web_session = accounts.start_session(
+        db(), user, ip=request.remote_addr, user_agent=request.headers.get("User-Agent")
+    )
+    db().commit()
+    response = redirect(_next_target())
+    set_session_cookie(response, token)
+    response.delete_cookie(ANON_CSRF_COOKIE)
+    return response
+
+
+@bp.post("/logout")
+@public
+def logout() -> ResponseReturnValue:
+    accounts.end_session(db(), request.cookies.get(SESSION_COOKIE), ip=request.remote_addr)
+    db().commit()
+    response = redirect(url_for("auth.login"))
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@bp.get("/account")
+@requires()
+def account() -> ResponseReturnValue:
+    me = current_identity()
+    tokens = accounts.list_tokens(db(), me.login)
+    return render_template("auth/account.html", me=me, tokens=tokens, new_token=None, message=None)
+
+
+@bp.post("/account/password")
+@requires()
+def change_password() -> ResponseReturnValue:
+    me = current_identity()
+    new = request.form.get("new_password") or ""
+    if new != (request.form.get("confirm_password") or ""):
+        raise InvalidInput(_("The two new passwords differ."), field="confirm_password")
+    try:
+        accounts.set_password(
+            db(), me.login, new, actor=me.login, current_password=request.form.get("current_password") or ""
+        )
+    except NotAuthenticated as err:
+        db().commit()  # the failed attempt is audited
+        raise InvalidInput(_("The current password is wrong."), field="current_password") from err
+    db().commit()
+    tokens = accounts.list_tokens(db(), me.login)
+    return render_template(
+        "auth/account.html", me=me, tokens=tokens, new_token=None, message=_("Your password was changed.")
+    )
+
+
+@bp.post("/account/tokens")
+@requires()
+def create_token() -> ResponseReturnValue:
+    me = current_identity()
+    days = parse_int(request.form, "expires_days", 365, maximum=3650)
+    _token, plain = accounts.create_token(
+        db(), me.login, name=request.form.get("name") or "", actor=me.login, expires_days=days
+    )
+    db().commit()
+    tokens = accounts.list_tokens(db(), me.login)
+    return render_template("auth/account.html", me=me, tokens=tokens, new_token=plain, message=None)
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@requires()
+def revoke_token(token_id: int) -> ResponseReturnValue:
+    me = current_identity()
+    accounts.revoke_token(db(), token_id, actor=me.login, owner_id=me.user_id)
+    db().commit()
+    return redirect(url_for("auth.account"))
+
+
+@bp.get("/api/me")
+@requires()
+def me() -> ResponseReturnValue:
+    """Who the request is authenticated as: login, roles and scope."""
+    i = current_identity()
+    return jsonify(
+        login=i.login,
+        display_name=i.display_name,
+        roles=sorted(r.value for r in i.roles),
+        scope={"national": i.scope.is_national, "areas": list(i.scope.area_codes), "basins": list(i.scope.basin_codes)},
+        via_token=i.via_token,
+    )
