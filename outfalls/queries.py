@@ -392,3 +392,21 @@ def status_counts(session: Session, f: OutfallFilter, *, scope: Scope) -> dict[s
         select(Outfall.status, func.count()).where(*_conditions(session, f, scope)).group_by(Outfall.status)
     ).all()
     return {(s.value if hasattr(s, "value") else str(s)): n for s, n in rows}
+
+
+def scope_extent(session: Session, scope: Scope) -> BBox | None:
+    """The bounding box of a scope's administrative areas (None for national scope or no geometry)."""
+    if scope.is_national or not scope.area_codes:
+        return None
+    prefixes = [area_prefix(c) + "%" for c in scope.area_codes]
+    box = session.execute(
+        select(
+            func.ST_XMin(func.ST_Extent(AdminArea.geom)),
+            func.ST_YMin(func.ST_Extent(AdminArea.geom)),
+            func.ST_XMax(func.ST_Extent(AdminArea.geom)),
+            func.ST_YMax(func.ST_Extent(AdminArea.geom)),
+        ).where(or_(*(AdminArea.code.like(p) for p in prefixes)))
+    ).one()
+    if box[0] is None:
+        return None
+    return (float(box[0]), float(box[1]), float(box[2]), float(box[3]))

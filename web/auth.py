@@ -111,7 +111,7 @@ def _resolve_identity() -> Identity | None:
         if web_session is not None:
             g.web_session = web_session
             identity = accounts.identity_of(web_session.user)
-    if session.new or session.dirty:
+    if identity is not None:
         session.commit()  # token use and session activity are recorded even on read-only requests
     return identity
 

@@ -40,6 +40,7 @@ class LiveServer:
 
     url: str
     outfalls: int
+    db_url: str
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def live_server(
     thread = threading.Thread(target=server.run, name=f"waitress-{name}", daemon=True)
     thread.start()
     try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.effective_port}", outfalls=report.created)
+        yield LiveServer(url=f"http://127.0.0.1:{server.effective_port}", outfalls=report.created, db_url=url)
     finally:
         server.task_dispatcher.shutdown()
         # close the listener, the trigger and every channel from the server's own loop, which then ends
@@ -171,3 +172,9 @@ def artifacts() -> Path:
     """Where screenshots go (git-ignored ``test-artifacts/``)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def login_page() -> Callable[..., None]:
+    """``log_in(page, base_url, login, password)`` for tests that log in as someone else."""
+    return log_in

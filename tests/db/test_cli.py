@@ -21,9 +21,12 @@ from outfalls.db.cluster import Cluster
 BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith("OUTFALLS_")}
 
 
-def run(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, check: bool = True, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
     out = subprocess.run(
         [sys.executable, "-m", "outfalls", *args],
+        input=input_text,
         capture_output=True,
         text=True,
         env={**BASE_ENV, **(env or {})},
@@ -62,6 +65,14 @@ def test_help_everywhere():
         ["db", "down", "--help"],
         ["reference", "load", "--help"],
         ["demo", "seed", "--help"],
+        ["demo", "users", "--help"],
+        ["user", "add", "--help"],
+        ["user", "list", "--help"],
+        ["user", "passwd", "--help"],
+        ["user", "disable", "--help"],
+        ["token", "create", "--help"],
+        ["token", "list", "--help"],
+        ["token", "revoke", "--help"],
         ["serve", "--help"],
     ):
         out = runner.invoke(main, args)
@@ -182,3 +193,36 @@ def test_embedded_lifecycle_backup_and_restore(open_tmp: Path):
     finally:
         run("db", "down", env=first, check=False)
         run("db", "down", env=second, check=False)
+
+
+def test_users_and_tokens_from_the_command_line(external_db: dict[str, str]):
+    env = external_db
+    added = run("user", "add", "lintong", "--role", "crew", "--role", "case_officer", "--area", "610115",
+                "--password-stdin", "--json", env=env, input_text="a long enough password\n")  # fmt: skip
+    info = json.loads(added.stdout)
+    assert info["roles"] == ["case_officer", "crew"] and info["areas"] == ["610115"] and not info["national"]
+    run("user", "add", "boss", "--role", "admin", "--area", "all", "--password-stdin", env=env,
+        input_text="another long password\n")  # fmt: skip
+    listed = {u["login"]: u for u in json.loads(run("user", "list", "--json", env=env).stdout)}
+    assert listed["boss"]["national"] is True and listed["lintong"]["active"] is True
+    dup = run("user", "add", "lintong", "--role", "crew", "--area", "610115", "--password-stdin", env=env,
+              check=False, input_text="a long enough password\n")  # fmt: skip
+    assert dup.returncode == 1 and "taken" in dup.stderr
+    no_traceback(dup)
+    weak = run("user", "passwd", "lintong", "--password-stdin", env=env, check=False, input_text="short\n")
+    assert weak.returncode == 1 and "10 characters" in weak.stderr
+    run("user", "passwd", "lintong", "--password-stdin", env=env, input_text="a new long password\n")
+    created = json.loads(run("token", "create", "lintong", "--name", "QGIS", "--json", env=env).stdout)
+    assert created["token"].startswith("ofp_") and created["user"] == "lintong"
+    tokens = json.loads(run("token", "list", "lintong", "--json", env=env).stdout)
+    assert [t["id"] for t in tokens] == [created["id"]] and created["token"] not in json.dumps(tokens)
+    run("token", "revoke", str(created["id"]), env=env)
+    assert json.loads(run("token", "list", "--json", env=env).stdout)[0]["revoked"] is True
+    missing = run("token", "revoke", "999999", env=env, check=False)
+    assert missing.returncode == 1 and "no such token" in missing.stderr
+    run("user", "disable", "lintong", env=env)
+    assert json.loads(run("user", "list", "--json", env=env).stdout)[1]["active"] is False
+    demo = json.loads(run("demo", "users", "--json", env=env).stdout)
+    assert demo["password"] == "outfalls-demo" and {u["login"] for u in demo["users"]} >= {"admin", "lintong"}
+    assert next(u for u in demo["users"] if u["login"] == "lintong")["created"] is False  # kept, not replaced
+    assert next(u for u in demo["users"] if u["login"] == "hanbin")["created"] is True

@@ -23,7 +23,7 @@ def map_page() -> ResponseReturnValue:
     f = parse_filter(request.args)
     facets = queries.facets(db(), scope=current_scope())
     config = {
-        "extent": s.map.extent,
+        "extent": queries.scope_extent(db(), current_scope()) or s.map.extent,
         "basemapUrl": s.map.basemap_url,
         "maxFeatures": s.map.max_features,
         "urls": {

@@ -1,0 +1,226 @@
+"""Access control on the web: every route declares what it needs; logins, sessions, CSRF, tokens, scope."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from outfalls import accounts
+from outfalls.models import AuditEntry, Outfall, User
+from outfalls.types import Role
+from web.auth import ANON_CSRF_COOKIE, SESSION_COOKIE, access_of
+
+LINTONG = (109.21, 34.37)  # 临潼区 610115
+HANBIN = (109.03, 32.69)  # 汉滨区 610902
+PASSWORD = "correct horse battery"
+READ_ONLY = {"GET", "HEAD", "OPTIONS"}
+
+
+@pytest.fixture
+def two_counties(make_outfall: Callable[..., Outfall]) -> tuple[Outfall, Outfall]:
+    return (
+        make_outfall(lonlat=LINTONG, name="临潼区渭河右岸1#城镇雨洪排口"),
+        make_outfall(lonlat=HANBIN, name="汉滨区汉江左岸1#城镇雨洪排口"),
+    )
+
+
+def _url(app: Flask, rule, outfall_id: int, user_id: int, token_id: int) -> str:  # noqa: ANN001
+    values = {}
+    for arg in rule.arguments:
+        values[arg] = {"outfall_id": outfall_id, "user_id": user_id, "token_id": token_id, "code": "en",
+                       "name": "basins", "filename": "css/app.css"}.get(arg, 1)  # fmt: skip
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(rule.endpoint, **values)
+
+
+def test_every_route_declares_its_access(app: Flask):
+    missing = [r.rule for r in app.url_map.iter_rules() if access_of(app, r.endpoint) is None]
+    assert missing == []
+    # the inventory is not empty and knows the important routes
+    endpoints = {r.endpoint for r in app.url_map.iter_rules()}
+    assert {"catalogue.map_page", "api.outfalls", "auth.login", "admin.users", "admin.audit"} <= endpoints
+
+
+def test_every_protected_route_refuses_strangers(app: Flask, anon_client: FlaskClient, session: Session,
+                                                 make_user, two_counties):  # fmt: skip
+    lintong, _hanbin = two_counties
+    user = make_user("target", areas=("610115",))
+    token, _plain = accounts.create_token(session, "target", name="t", actor="t")
+    before = session.scalar(sa.select(sa.func.count()).select_from(User))
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        access = access_of(app, rule.endpoint)
+        if access is None or access.public:
+            continue
+        url = _url(app, rule, lintong.id, user.id, token.id)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = anon_client.open(url, method=method)
+            checked += 1
+            if method in READ_ONLY and not url.startswith("/api/"):
+                assert response.status_code == 302 and "/login" in response.location, (method, url)
+            elif method in READ_ONLY:
+                assert response.status_code == 401, (method, url)
+                assert response.headers["WWW-Authenticate"].startswith("Basic")
+                assert response.json["error"] == "not_authenticated"
+            else:  # a forged or anonymous post: refused before anything happens
+                assert response.status_code in (401, 403), (method, url)
+    assert checked >= 15
+    assert session.scalar(sa.select(sa.func.count()).select_from(User)) == before
+
+
+def test_every_role_restricted_route_refuses_other_roles(app: Flask, make_user, login_as, two_counties):
+    lintong, _ = two_counties
+    outsider = make_user("outsider", roles=tuple(r.value for r in Role if r is not Role.ADMIN), national=True)
+    client = login_as(outsider)
+    restricted = 0
+    for rule in app.url_map.iter_rules():
+        access = access_of(app, rule.endpoint)
+        if access is None or access.public or not access.roles:
+            continue
+        assert Role.ADMIN in access.roles  # today only administration is role-restricted
+        url = _url(app, rule, lintong.id, outsider.id, 1)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method, headers={"X-CSRF-Token": client.csrf})
+            assert response.status_code == 403, (method, url)
+            restricted += 1
+    assert restricted >= 5
+
+
+def test_out_of_scope_outfalls_are_not_found(app: Flask, make_user, login_as, two_counties):
+    lintong, hanbin = two_counties
+    client = login_as(make_user("lintong", roles=("case_officer", "crew"), areas=("610115",)))
+    for rule in app.url_map.iter_rules():
+        if "outfall_id" not in rule.arguments:
+            continue
+        own = _url(app, rule, lintong.id, 1, 1)
+        other = _url(app, rule, hanbin.id, 1, 1)
+        assert client.get(own).status_code == 200, own
+        response = client.get(other)
+        assert response.status_code == 404, other
+        assert "汉滨" not in response.get_data(as_text=True)  # existence does not leak
+
+
+def test_two_counties_see_only_their_own(make_user, login_as, two_counties):
+    lintong, hanbin = two_counties
+    for login, area, mine, theirs in (("lintong", "610115", lintong, hanbin), ("hanbin", "610902", hanbin, lintong)):
+        client = login_as(make_user(login, roles=("crew",), areas=(area,)))
+        listing = client.get("/api/outfalls?page_size=500").json
+        assert [i["id"] for i in listing["items"]] == [mine.id] and listing["total"] == 1
+        page = client.get("/outfalls").get_data(as_text=True)
+        assert mine.name in page and theirs.name not in page
+        geo = client.get("/api/map/outfalls").json
+        assert [f["id"] for f in geo["features"]] == [mine.id]
+        assert client.get("/api/summary").json["total"] == 1
+        facets = client.get("/api/facets").json
+        assert {a[0] for a in facets["areas"]} == {area}
+        map_page = client.get("/").get_data(as_text=True)
+        assert theirs.name not in map_page
+        me = client.get("/api/me").json
+        assert me["scope"] == {"national": False, "areas": [area], "basins": []}
+
+
+def _form_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the form carries no CSRF token"
+    return match.group(1)
+
+
+def test_login_flow_new_session_id_and_logout(anon_client: FlaskClient, session: Session, make_user):
+    make_user("hana", areas=("610115",), password=PASSWORD)
+    page = anon_client.get("/login?next=/outfalls")
+    assert page.status_code == 200 and anon_client.get_cookie(ANON_CSRF_COOKIE) is not None
+    token = _form_token(page.get_data(as_text=True))
+    anon_client.set_cookie(SESSION_COOKIE, "planted-by-an-attacker")
+    bad = anon_client.post("/login", data={"login": "hana", "password": "nope nope", "csrf_token": token})
+    assert bad.status_code == 401 and "用户名或密码错误" in bad.get_data(as_text=True)
+    ok = anon_client.post("/login", data={"login": "hana", "password": PASSWORD, "csrf_token": token,
+                                          "next": "/outfalls"})  # fmt: skip
+    assert ok.status_code == 302 and ok.location.endswith("/outfalls")
+    cookie = anon_client.get_cookie(SESSION_COOKIE)
+    assert cookie is not None and cookie.value != "planted-by-an-attacker"
+    assert cookie.http_only and cookie.same_site == "Lax"
+    assert anon_client.get("/outfalls").status_code == 200
+    logout_token = _form_token(anon_client.get("/outfalls").get_data(as_text=True))
+    assert anon_client.post("/logout", data={"csrf_token": logout_token}).status_code == 302
+    assert anon_client.get("/outfalls").status_code == 302
+    actions = session.scalars(sa.select(AuditEntry.action).where(AuditEntry.actor == "hana").order_by(AuditEntry.id))
+    assert [a.value for a in actions] == ["login_failed", "login", "logout"]
+
+
+def test_login_without_csrf_is_refused(anon_client: FlaskClient, make_user):
+    make_user("ivan", areas=("610115",), password=PASSWORD)
+    response = anon_client.post("/login", data={"login": "ivan", "password": PASSWORD})
+    assert response.status_code == 403 and anon_client.get_cookie(SESSION_COOKIE) is None
+
+
+def test_forms_need_the_session_csrf_token(make_user, login_as):
+    client = login_as(make_user("jack", areas=("610115",)))
+    assert client.post("/account/tokens", data={"name": "x"}).status_code == 403
+    assert client.post("/account/tokens", data={"name": "x", "csrf_token": "guess"}).status_code == 403
+    created = client.post("/account/tokens", data={"name": "QGIS", "csrf_token": client.csrf})
+    assert created.status_code == 200 and 'id="new-token"' in created.get_data(as_text=True)
+
+
+def test_tampered_cookie_is_anonymous(anon_client: FlaskClient):
+    anon_client.set_cookie(SESSION_COOKIE, "x" * 43)
+    assert anon_client.get("/outfalls").status_code == 302
+    assert anon_client.get("/api/outfalls").status_code == 401
+
+
+def test_tokens_over_bearer_and_basic(anon_client: FlaskClient, session: Session, make_user, two_counties):
+    make_user("kate", areas=("610115",), password=PASSWORD)
+    token, plain = accounts.create_token(session, "kate", name="QGIS", actor="kate")
+    bearer = anon_client.get("/api/outfalls", headers={"Authorization": f"Bearer {plain}"})
+    assert bearer.status_code == 200 and bearer.json["total"] == 1
+    basic = base64.b64encode(f"kate:{plain}".encode()).decode()
+    assert anon_client.get("/api/outfalls", headers={"Authorization": f"Basic {basic}"}).status_code == 200
+    # a login password over Basic is not accepted: only tokens
+    with_password = base64.b64encode(f"kate:{PASSWORD}".encode()).decode()
+    refused = anon_client.get("/api/outfalls", headers={"Authorization": f"Basic {with_password}"})
+    assert refused.status_code == 401 and "WWW-Authenticate" in refused.headers
+    garbage = anon_client.get("/api/outfalls", headers={"Authorization": "Basic %%%"})
+    assert garbage.status_code == 401
+    # token requests need no CSRF token (no cookie is involved)
+    assert anon_client.get("/outfalls", headers={"Authorization": f"Bearer {plain}"}).status_code == 200
+    accounts.revoke_token(session, token.id, actor="kate")
+    revoked = anon_client.get("/api/outfalls", headers={"Authorization": f"Bearer {plain}"})
+    assert revoked.status_code == 401 and "unknown, expired or revoked" in revoked.json["message"]
+    actions = session.scalars(sa.select(AuditEntry.action).where(AuditEntry.actor == "kate")).all()
+    assert "token_used" in actions and "token_revoked" in actions
+
+
+def test_admin_manages_users_and_reads_the_audit_log(session: Session, make_user, login_as):
+    admin = login_as(make_user("root", roles=("admin",), national=True))
+    page = admin.get("/admin/users")
+    assert page.status_code == 200 and "root" in page.get_data(as_text=True)
+    created = admin.post("/admin/users/new", data={
+        "login": "county1", "password": PASSWORD, "display_name": "临潼用户", "role": ["crew", "case_officer"],
+        "area": ["610115"], "csrf_token": admin.csrf,
+    })  # fmt: skip
+    assert created.status_code == 302
+    user = accounts.get_user(session, "county1")
+    assert user.role_set == {Role.CREW, Role.CASE_OFFICER} and accounts.scope_of(user).area_codes == ("610115",)
+    # a stale form is refused, a fresh one applies
+    stale = admin.post(f"/admin/users/{user.id}", data={"version": user.version - 1, "role": ["crew"],
+                                                        "area": ["610115"], "csrf_token": admin.csrf})  # fmt: skip
+    assert stale.status_code == 409
+    disabled = admin.post(f"/admin/users/{user.id}", data={"version": user.version, "role": ["crew"],
+                                                           "area": ["610115"], "csrf_token": admin.csrf})  # fmt: skip
+    session.expire_all()  # the app changed the row through its own session
+    assert disabled.status_code == 302 and not user.is_active
+    bad = admin.post("/admin/users/new", data={"login": "x", "password": "short", "role": ["crew"],
+                                               "area": ["610115"], "csrf_token": admin.csrf})  # fmt: skip
+    assert bad.status_code == 422
+    audit = admin.get("/admin/audit?action=user_created").get_data(as_text=True)
+    assert "county1" in audit and "创建用户" in audit
+    assert admin.get("/admin/audit?action=nonsense").status_code == 422
+    assert admin.get("/admin/audit?since=yesterday").status_code == 422
