@@ -91,11 +91,12 @@ def echo_json(value: Any) -> None:
 
 
 def _register() -> None:
-    from outfalls.cli import db, demo, reference, user
+    from outfalls.cli import db, demo, outfall, reference, user
 
     main.add_command(db.db)
     main.add_command(user.user)
     main.add_command(user.token)
+    main.add_command(outfall.outfall)
     main.add_command(reference.reference)
     main.add_command(demo.demo)
     for ep in entry_points(group="outfalls.commands"):

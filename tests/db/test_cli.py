@@ -73,6 +73,8 @@ def test_help_everywhere():
         ["token", "create", "--help"],
         ["token", "list", "--help"],
         ["token", "revoke", "--help"],
+        ["outfall", "list", "--help"],
+        ["outfall", "show", "--help"],
         ["serve", "--help"],
     ):
         out = runner.invoke(main, args)
@@ -226,3 +228,28 @@ def test_users_and_tokens_from_the_command_line(external_db: dict[str, str]):
     assert demo["password"] == "outfalls-demo" and {u["login"] for u in demo["users"]} >= {"admin", "lintong"}
     assert next(u for u in demo["users"] if u["login"] == "lintong")["created"] is False  # kept, not replaced
     assert next(u for u in demo["users"] if u["login"] == "hanbin")["created"] is True
+
+
+def test_cli_applies_a_users_scope(external_db: dict[str, str]):
+    env = external_db
+    run("demo", "seed", "--outfalls", "150", "--seed", "9", env=env)
+    everything = json.loads(run("outfall", "list", "--page-size", "500", "--json", env=env).stdout)
+    assert everything["total"] == 150
+    by_county: dict[str, list[int]] = {}
+    for item in everything["items"]:
+        by_county.setdefault(item["area_code"], []).append(item["id"])
+    (a, a_ids), (b, b_ids) = sorted(by_county.items(), key=lambda kv: -len(kv[1]))[:2]
+    for login, code in (("county_a", a), ("county_b", b)):
+        run("user", "add", login, "--role", "crew", "--area", code, "--password-stdin", env=env,
+            input_text="a long enough password\n")  # fmt: skip
+    seen_a = json.loads(run("outfall", "list", "--as", "county_a", "--page-size", "500", "--json", env=env).stdout)
+    assert sorted(i["id"] for i in seen_a["items"]) == sorted(a_ids) and seen_a["total"] == len(a_ids)
+    assert {i["area_code"] for i in seen_a["items"]} == {a}
+    own = run("outfall", "show", str(a_ids[0]), "--as", "county_a", env=env)
+    assert "CGCS2000" in own.stdout
+    other = run("outfall", "show", str(b_ids[0]), "--as", "county_a", env=env, check=False)
+    assert other.returncode == 1 and "does not exist" in other.stderr
+    no_traceback(other)
+    assert run("outfall", "show", str(b_ids[0]), env=env).returncode == 0  # the operator sees everything
+    unknown = run("outfall", "list", "--as", "nobody", env=env, check=False)
+    assert unknown.returncode == 1 and "no user 'nobody'" in unknown.stderr
