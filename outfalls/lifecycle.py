@@ -8,9 +8,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, insert, select, text
+from psycopg.types.json import Jsonb
+from sqlalchemy import String, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -132,33 +134,60 @@ def create_outfalls(
         Conflict: a national code given twice or already used by another outfall.
     """
     _check_codes(session, items)
+    session.flush()  # pending ORM changes go first: the rows below are written with COPY on the same transaction
     ids: list[int] = []
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
         rows = [_outfall_row(item) for item in chunk]
-        new_ids = list(session.scalars(insert(Outfall).returning(Outfall.id, sort_by_parameter_order=True), rows))
+        new_ids = list(session.scalars(_NEXT_IDS, {"n": len(chunk)}))
+        _copy(session, "outfalls", [{"id": oid, **row} for oid, row in zip(new_ids, rows, strict=True)])
         events: list[dict[str, Any]] = []
         for oid, item in zip(new_ids, chunk, strict=True):
             events.append(
                 {
                     "outfall_id": oid,
-                    "kind": EventKind.CREATED,
-                    "payload": {"found_by": item.found_by.value, "status": _initial_status(item).value},
+                    "kind": EventKind.CREATED.value,
+                    "payload": Jsonb({"found_by": item.found_by.value, "status": _initial_status(item).value}),
                     "actor": actor,
                     "effective_at": _at(item.found_on),
                 }
             )
             events += [
-                {"outfall_id": oid, "kind": h.kind, "payload": h.payload, "actor": actor, "effective_at": _at(h.on)}
+                {"outfall_id": oid, "kind": h.kind.value, "payload": Jsonb(h.payload), "actor": actor,
+                 "effective_at": _at(h.on)}
                 for h in item.history
-            ]
-        session.execute(insert(Event), events)
+            ]  # fmt: skip
+        _copy(session, "events", events)
         assign_locations(session, new_ids)
         ids += new_ids
         if progress:
             progress(len(chunk))
-    session.flush()
     return ids
+
+
+# Ids are drawn from the table's own sequence first, so that rows can be streamed with COPY (an order of
+# magnitude faster than INSERT ... RETURNING) and events can refer to them.
+_NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence('outfalls', 'id')) FROM generate_series(1, :n)")
+
+
+def _copy(session: Session, table: str, rows: list[dict[str, Any]]) -> None:
+    """Stream ``rows`` into ``table`` with COPY on the session's transaction; a key missing from a row is NULL."""
+    if not rows:
+        return
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_copy_value(row.get(c)) for c in columns])
+
+
+def _copy_value(value: Any) -> Any:
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, dict):
+        return Jsonb(value)
+    return value
 
 
 def _check_codes(session: Session, items: Sequence[NewOutfall]) -> None:

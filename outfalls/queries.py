@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, Text, and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.types import JSON as JSON_TYPE
@@ -273,8 +273,12 @@ def _admin_path(session: Session, area_id: int | None) -> list[tuple[str, str]]:
     return path
 
 
-def map_outfalls(session: Session, f: OutfallFilter, bbox: BBox | None, *, scope: Scope, limit: int) -> dict[str, Any]:
-    """Outfalls as a GeoJSON FeatureCollection (CGCS2000 lon/lat), built in PostGIS.
+def map_outfalls_geojson(
+    session: Session, f: OutfallFilter, bbox: BBox | None, *, scope: Scope, limit: int
+) -> str:
+    """Outfalls as GeoJSON text (a FeatureCollection in CGCS2000 lon/lat), built entirely in PostGIS and
+    passed through as text, because parsing and re-serialising tens of thousands of features in Python
+    costs more than the query.
 
     At most ``limit`` features; ``truncated`` says when there were more, so the map can ask to zoom in.
 
@@ -294,22 +298,32 @@ def map_outfalls(session: Session, f: OutfallFilter, bbox: BBox | None, *, scope
         .limit(limit + 1)
         .subquery()
     )
-    features = func.coalesce(
-        func.json_agg(
-            aggregate_order_by(func.json_build_object(
-                "type", "Feature", "id", inner.c.id,
-                "geometry", func.ST_AsGeoJSON(inner.c.geom, 6, 0).cast(JSON_TYPE),
-                "properties", func.json_build_object(
-                    "name", inner.c.name, "status", inner.c.status, "type", inner.c.type_code, "demo", inner.c.is_demo
-                ),
-            ), inner.c.id)
+    # the (limit + 1)th row only tells that there is more: aggregate the first ``limit`` rows
+    ranked = select(inner, func.row_number().over(order_by=inner.c.id).label("rn")).subquery()
+    feature = func.json_build_object(
+        "type", "Feature", "id", ranked.c.id,
+        "geometry", func.ST_AsGeoJSON(ranked.c.geom, 6, 0).cast(JSON_TYPE),
+        "properties", func.json_build_object(
+            "name", ranked.c.name, "status", ranked.c.status, "type", ranked.c.type_code, "demo", ranked.c.is_demo
         ),
-        text("'[]'::json"),
     )  # fmt: skip
-    raw = session.execute(select(features, func.count()).select_from(inner)).one()
-    items = raw[0] if isinstance(raw[0], list) else json.loads(raw[0])
-    truncated = len(items) > limit
-    return {"type": "FeatureCollection", "features": items[:limit], "truncated": truncated}
+    collection = func.json_build_object(
+        "type", "FeatureCollection",
+        "features", func.coalesce(
+            func.json_agg(aggregate_order_by(feature, ranked.c.id)).filter(ranked.c.rn <= limit),
+            text("'[]'::json"),
+        ),
+        "truncated", func.count() > limit,
+    )  # fmt: skip
+    return str(session.execute(select(collection.cast(Text)).select_from(ranked)).scalar_one())
+
+
+def map_outfalls(
+    session: Session, f: OutfallFilter, bbox: BBox | None, *, scope: Scope, limit: int
+) -> dict[str, Any]:
+    """:func:`map_outfalls_geojson` parsed into a dict (for callers that inspect the features)."""
+    result: dict[str, Any] = json.loads(map_outfalls_geojson(session, f, bbox, scope=scope, limit=limit))
+    return result
 
 
 def reference_layer(session: Session, layer: str, *, tolerance_deg: float = 0.002) -> dict[str, Any]:

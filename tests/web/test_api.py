@@ -26,8 +26,10 @@ XIAN_BBOX = "108.5,34.0,109.5,34.8"
 def get_json(client: FlaskClient, url: str, status: int = 200, **kw: Any) -> Any:
     response = client.get(url, **kw)
     assert response.status_code == status, response.get_data(as_text=True)[:500]
-    assert response.mimetype == "application/json"
-    return response.get_json()
+    # GeoJSON has its own media type (RFC 7946); everything else is plain JSON
+    expected = "application/geo+json" if url.startswith("/api/map/") and status == 200 else "application/json"
+    assert response.mimetype == expected
+    return response.get_json(force=True)
 
 
 def assert_error(body: Any, error: str, field: str | None = None) -> None:

@@ -52,11 +52,10 @@ def map_outfalls() -> ResponseReturnValue:
     """Outfalls for the map as GeoJSON (``bbox``, filters, ``limit``); ``truncated`` when there are more."""
     s = settings()
     limit = parse_int(request.args, "limit", s.map.max_features, maximum=s.map.max_features)
-    return jsonify(
-        queries.map_outfalls(
-            db(), parse_filter(request.args), parse_bbox(request.args), scope=current_scope(), limit=limit
-        )
+    geojson = queries.map_outfalls_geojson(
+        db(), parse_filter(request.args), parse_bbox(request.args), scope=current_scope(), limit=limit
     )
+    return Response(geojson, mimetype="application/geo+json")
 
 
 @bp.get("/layers/<name>")
