@@ -335,7 +335,7 @@ def _recent_failures(session: Session, login: str, now: datetime) -> int:
             .select_from(AuditEntry)
             .where(
                 AuditEntry.action == AuditAction.LOGIN_FAILED,
-                func.lower(AuditEntry.actor) == login.lower(),
+                AuditEntry.actor == login.lower(),  # failed logins are recorded lower-cased, so the index serves
                 AuditEntry.at > now - LOCKOUT_WINDOW,
             )
         )
@@ -352,7 +352,7 @@ def authenticate(session: Session, login: str, password: str, *, ip: str | None 
     now = datetime.now(UTC)
     login = login.strip()[:64]
     if _recent_failures(session, login, now) >= MAX_FAILED_LOGINS:
-        audit(session, AuditAction.LOGIN_FAILED, actor=login, success=False, ip=ip, reason="locked")
+        audit(session, AuditAction.LOGIN_FAILED, actor=login.lower(), success=False, ip=ip, reason="locked")
         raise NotAuthenticated(
             f"too many failed logins for this name; try again in {int(LOCKOUT_WINDOW.total_seconds() // 60)} minutes"
         )
@@ -360,7 +360,7 @@ def authenticate(session: Session, login: str, password: str, *, ip: str | None 
     ok = verify_password(password, user.password_hash if user else _DUMMY_HASH)
     if user is None or not ok or not user.is_active:
         reason = "unknown" if user is None else ("disabled" if ok else "password")
-        audit(session, AuditAction.LOGIN_FAILED, actor=login, success=False, ip=ip, reason=reason)
+        audit(session, AuditAction.LOGIN_FAILED, actor=login.lower(), success=False, ip=ip, reason=reason)
         raise NotAuthenticated(BAD_LOGIN)
     user.last_login_at = now
     session.flush()
