@@ -54,6 +54,7 @@ class OutfallRow:
     lon: float
     lat: float
     is_demo: bool
+    exceeds_limit: bool | None  # the latest judged results were over the applicable limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +173,7 @@ def _row_select() -> Select[*tuple[Any, ...]]:
             func.ST_X(Outfall.geom),
             func.ST_Y(Outfall.geom),
             Outfall.is_demo,
+            Outfall.exceeds_limit,
         )
         .outerjoin(
             CodeListEntry,
@@ -189,7 +191,7 @@ def _to_row(r: Any) -> OutfallRow:
         id=r[0], name=r[1], national_code=r[2], local_code=r[3], type_code=r[4], type_zh=r[5], type_en=r[6],
         status=str(r[7].value if hasattr(r[7], "value") else r[7]), status_since=r[8], basin=r[9], sub_basin=r[10],
         river=r[11], area_code=r[12], area=r[13], found_by=str(r[14].value if hasattr(r[14], "value") else r[14]),
-        found_on=r[15], lon=float(r[16]), lat=float(r[17]), is_demo=r[18],
+        found_on=r[15], lon=float(r[16]), lat=float(r[17]), is_demo=r[18], exceeds_limit=r[19],
     )  # fmt: skip
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from outfalls.config import PROJECT_DIR
 from outfalls.errors import InvalidInput
 from outfalls.geo import transform_geometry
-from outfalls.models import AdminArea, AreaPart, Basin, CodeListEntry, River
+from outfalls.models import AdminArea, AreaPart, Basin, CodeListEntry, Parameter, River, StandardLimit
 from outfalls.types import CGCS2000, AdminLevel, BasinLevel
 
 DEFAULT_DIR = PROJECT_DIR / "data" / "reference"
@@ -48,6 +48,8 @@ ADMIN_FILES = [
 ]
 RIVERS_FILE = "derived_shaanxi_rivers_hyd2_4l.geojson"
 TYPES_FILE = "outfall_types.csv"
+PARAMETERS_FILE = "parameters.csv"
+LIMITS_FILE = "standard_limits.csv"
 UNNAMED_RIVER = "未命名河段"
 
 
@@ -99,6 +101,9 @@ def load_reference(
     say = progress or (lambda _m: None)
     say("code lists")
     report.tables["code_lists"] = _load_code_lists(session, directory / TYPES_FILE)
+    say("monitoring parameters and standard limits")
+    report.tables["parameters"] = _load_parameters(session, directory / PARAMETERS_FILE)
+    report.tables["standard_limits"] = _load_limits(session, directory / LIMITS_FILE)
     say("basins and sub-basins")
     report.tables["basins"] = _load_basins(session, directory)
     say("rivers")
@@ -320,3 +325,65 @@ def _load_admin_areas(session: Session, directory: Path) -> TableCounts:
             )
         _sync(session, AdminArea, rows, counts)
     return counts
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        raise InvalidInput(f"reference file {path} is missing", path=str(path))
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _number(text: str) -> float | None:
+    return float(text) if text.strip() else None
+
+
+def _upsert(session: Session, model: type[Any], key: tuple[str, ...], rows: list[dict[str, Any]]) -> TableCounts:
+    counts = TableCounts()
+    existing = {tuple(getattr(r, k) for k in key): r for r in session.scalars(select(model))}
+    for values in rows:
+        current = existing.get(tuple(values[k] for k in key))
+        if current is None:
+            session.add(model(**values))
+            counts.inserted += 1
+        elif any(getattr(current, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(current, k, v)
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+    session.flush()
+    return counts
+
+
+def _load_parameters(session: Session, path: Path) -> TableCounts:
+    rows = [
+        {
+            "code": r["code"],
+            "label_zh": r["label_zh"],
+            "label_en": r["label_en"],
+            "unit": r["unit"],
+            "is_mandatory": r["is_mandatory"] == "true",
+            "min_valid": _number(r["min_valid"]),
+            "max_valid": _number(r["max_valid"]),
+            "sort_order": int(r["sort_order"]),
+        }
+        for r in _csv_rows(path)
+    ]
+    return _upsert(session, Parameter, ("code",), rows)
+
+
+def _load_limits(session: Session, path: Path) -> TableCounts:
+    rows = [
+        {
+            "standard": r["standard"],
+            "grade": r["grade"],
+            "label_zh": r["label_zh"],
+            "label_en": r["label_en"],
+            "parameter": r["parameter"],
+            "min_value": _number(r["min_value"]),
+            "max_value": _number(r["max_value"]),
+        }
+        for r in _csv_rows(path)
+    ]
+    return _upsert(session, StandardLimit, ("standard", "grade", "parameter"), rows)

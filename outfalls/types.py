@@ -125,3 +125,26 @@ class AuditAction(StrEnum):
     USER_CREATED = "user_created"
     USER_UPDATED = "user_updated"
     EXPORT = "export"
+
+
+class DischargeState(StrEnum):
+    """What a monitoring visit found: discharging, dry, or sampling not possible (with a reason)."""
+
+    DISCHARGING = "discharging"
+    DRY = "dry"
+    NOT_POSSIBLE = "not_possible"
+
+
+class FlowState(StrEnum):
+    """Flow at a visit: measured (m³/s), not measured, or not measurable."""
+
+    MEASURED = "measured"
+    NOT_MEASURED = "not_measured"
+    NOT_MEASURABLE = "not_measurable"
+
+
+class SampleMethod(StrEnum):
+    """How a value was obtained."""
+
+    FIELD_QUICK = "field_quick"  # 现场快检
+    LAB = "lab"  # 实验室分析

@@ -33,7 +33,7 @@ def create_app(
     from web.auth import init_auth
     from web.db import init_db
     from web.security import init_security
-    from web.views import admin, auth, catalogue
+    from web.views import admin, auth, cases, catalogue
 
     settings = settings or load_settings(env=os.environ)
     app = Flask(__name__)
@@ -56,5 +56,6 @@ def create_app(
     app.register_blueprint(json_api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(cases.bp)
     init_auth(app)
     return app

@@ -4,12 +4,21 @@ parameter, which the error table turns into a 422.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
 from werkzeug.datastructures import MultiDict
 
 from outfalls.config import Settings
 from outfalls.errors import InvalidInput
 from outfalls.queries import OutfallFilter
-from outfalls.types import BBox, OutfallStatus
+from outfalls.sampling import ResultInput, VisitInput
+from outfalls.types import BBox, DischargeState, FlowState, OutfallStatus, SampleMethod
+
+E = TypeVar("E", bound=StrEnum)
 
 
 def _clean(args: MultiDict[str, str], name: str) -> str | None:
@@ -72,3 +81,78 @@ def parse_bbox(args: MultiDict[str, str]) -> BBox | None:
             "bbox must be min_lon,min_lat,max_lon,max_lat within -180..180, -90..90", field="bbox", value=raw
         )
     return (x0, y0, x1, y1)
+
+
+# Field teams type local (China Standard) time into the forms; the database stores UTC instants.
+LOCAL_TIME = ZoneInfo("Asia/Shanghai")
+
+
+def _choice(enum: type[E], raw: str | None, name: str) -> E:
+    try:
+        return enum(raw)
+    except ValueError as err:
+        raise InvalidInput(f"{name}: unknown value {raw!r}", field=name, value=raw) from err
+
+
+def _float(raw: str | None, name: str) -> float | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError as err:
+        raise InvalidInput(f"{name} must be a number, not {raw!r}", field=name, value=raw) from err
+
+
+def _moment(raw: str | None, name: str) -> datetime:
+    raw = (raw or "").strip()
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError as err:
+        raise InvalidInput(f"{name} must be a date and time (YYYY-MM-DDTHH:MM), not {raw!r}", field=name) from err
+    return moment if moment.tzinfo else moment.replace(tzinfo=LOCAL_TIME)
+
+
+def parse_visit(data: Mapping[str, Any], units: Mapping[str, str]) -> VisitInput:
+    """A monitoring visit from a form (``result-<parameter>`` fields) or a JSON body (``results`` list)."""
+    results: list[ResultInput] = []
+    if isinstance(data.get("results"), list):  # JSON API
+        for i, r in enumerate(data["results"]):
+            if not isinstance(r, dict):
+                raise InvalidInput("each result is an object", field=f"results[{i}]")
+            results.append(
+                ResultInput(
+                    parameter=str(r.get("parameter", "")),
+                    value=_float(str(r["value"]) if r.get("value") is not None else None, f"results[{i}].value"),
+                    unit=str(r.get("unit", units.get(str(r.get("parameter")), ""))),
+                    method=_choice(SampleMethod, r.get("method", "field_quick"), f"results[{i}].method"),
+                    below_detection=bool(r.get("below_detection", False)),
+                    detection_limit=_float(
+                        str(r["detection_limit"]) if r.get("detection_limit") is not None else None,
+                        f"results[{i}].detection_limit",
+                    ),
+                    lab=r.get("lab"),
+                )
+            )
+    else:  # HTML form: one value field per parameter, one method for the visit
+        method = _choice(SampleMethod, data.get("method") or "field_quick", "method")
+        lab = (data.get("lab") or "").strip() or None
+        for code, unit in units.items():
+            value = _float(data.get(f"result-{code}"), f"result-{code}")
+            if value is not None:
+                results.append(ResultInput(code, value, unit, method, lab=lab))
+    flow = _choice(FlowState, data.get("flow") or "not_measured", "flow")
+    oil = data.get("oil_film")
+    return VisitInput(
+        visited_at=_moment(data.get("visited_at"), "visited_at"),
+        discharge=_choice(DischargeState, data.get("discharge"), "discharge"),
+        flow=flow,
+        flow_m3s=_float(str(data["flow_m3s"]) if data.get("flow_m3s") not in (None, "") else None, "flow_m3s"),
+        not_possible_reason=data.get("not_possible_reason") or None,
+        colour=(data.get("colour") or "").strip() or None,
+        turbidity=(data.get("turbidity") or "").strip() or None,
+        odour=(data.get("odour") or "").strip() or None,
+        oil_film=None if oil in (None, "", "unknown") else oil in (True, "yes", "true", "on"),
+        notes=(data.get("notes") or "").strip() or None,
+        results=tuple(results),
+    )

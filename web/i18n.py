@@ -15,6 +15,7 @@ from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from outfalls.config import Settings
 from web.auth import public
+from web.forms import LOCAL_TIME
 
 LOCALES = ("zh", "en")
 COOKIE = "lang"
@@ -81,6 +82,21 @@ AUDIT_LABELS = {
     "user_updated": _l("User changed"),
     "export": _l("Export"),
 }
+MONITORING_LABELS = {
+    "not_sampled": _l("Not yet sampled"),
+    "sampled": _l("Sampled"),
+    "dry": _l("Dry at the last visit"),
+    "not_possible": _l("Not possible at the last visit"),
+}
+DISCHARGE_LABELS = {"discharging": _l("Discharging"), "dry": _l("Dry (no flow)"), "not_possible": _l("Not possible")}
+FLOW_LABELS = {"measured": _l("Flow measured"), "not_measured": _l("Flow not measured"),
+               "not_measurable": _l("Flow not measurable")}  # fmt: skip
+METHOD_LABELS = {"field_quick": _l("Field quick test"), "lab": _l("Laboratory")}
+PARAMETER_LABELS = {
+    "ph": "pH", "cod": _l("COD"), "nh3n": _l("NH3-N"), "tn": _l("TN"), "tp": _l("TP"), "bod5": _l("BOD5"),
+    "codmn": _l("CODMn"), "do": _l("Dissolved oxygen"), "oil": _l("Petroleum oil"), "ss": _l("Suspended solids"),
+    "water_temp": _l("Water temperature"), "conductivity": _l("Conductivity"), "fecal_coliform": _l("Fecal coliforms"),
+}  # fmt: skip
 LEVEL_LABELS = {
     "basin": _l("Basin"),
     "sub_basin": _l("Sub-basin"),
@@ -114,6 +130,12 @@ def init_app(app: Flask, settings: Settings) -> None:
             "level_labels": LEVEL_LABELS,
             "role_labels": ROLE_LABELS,
             "audit_labels": AUDIT_LABELS,
+            "monitoring_labels": MONITORING_LABELS,
+            "discharge_labels": DISCHARGE_LABELS,
+            "flow_labels": FLOW_LABELS,
+            "method_labels": METHOD_LABELS,
+            "param_labels": PARAMETER_LABELS,
+            "local_tz": LOCAL_TIME,
         }
 
 

@@ -7,9 +7,14 @@ from outfalls.models.event import Event
 from outfalls.models.observation import Observation, ObservationBatch, ObservationLink
 from outfalls.models.outfall import Outfall
 from outfalls.models.reference import AdminArea, AreaPart, Basin, CodeListEntry, River
+from outfalls.models.sampling import MonitoringVisit, Parameter, SampleResult, StandardLimit
 
 __all__ = [
     "ApiToken",
+    "MonitoringVisit",
+    "Parameter",
+    "SampleResult",
+    "StandardLimit",
     "AuditEntry",
     "User",
     "UserRole",

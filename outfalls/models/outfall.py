@@ -60,6 +60,10 @@ class Outfall(Base):
     status_since: Mapped[date] = mapped_column(Date)
     is_discharging: Mapped[bool | None] = mapped_column(Boolean)
     last_sampled_on: Mapped[date | None] = mapped_column(Date)
+    # The limits the outfall's results are judged against (e.g. GB3838-2002 / III), and the latest verdict.
+    limit_standard: Mapped[str | None] = mapped_column(String(32))
+    limit_grade: Mapped[str | None] = mapped_column(String(16))
+    exceeds_limit: Mapped[bool | None] = mapped_column(Boolean, index=True)
     responsible_party: Mapped[str | None] = mapped_column(String(256))
     remediation_category: Mapped[RemediationCategory | None] = mapped_column(str_enum(RemediationCategory))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("outfalls.id"))

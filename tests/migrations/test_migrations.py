@@ -155,6 +155,12 @@ def test_downgrade_to_base_and_upgrade_again(clone_db: Callable[[str], str], scr
     assert _has_append_only_guard(url)
 
 
+APPEND_ONLY_TRIGGERS = {
+    f"{table}_append_only"
+    for table in ("events", "observations", "audit_log", "monitoring_visits", "sample_results")
+}
+
+
 def _has_append_only_guard(url: str) -> bool:
     engine = make_engine(url)
     try:
@@ -162,7 +168,7 @@ def _has_append_only_guard(url: str) -> bool:
             triggers = set(conn.scalars(sa.text("SELECT tgname FROM pg_trigger WHERE tgname LIKE '%append_only'")))
     finally:
         engine.dispose()
-    assert triggers in (set(), {"events_append_only", "observations_append_only", "audit_log_append_only"})
+    assert triggers in (set(), APPEND_ONLY_TRIGGERS)
     return bool(triggers)
 
 

@@ -6,7 +6,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from outfalls import queries
+from outfalls import queries, sampling
 from web.auth import current_scope, public, requires
 from web.db import db, settings
 from web.forms import parse_filter, parse_paging
@@ -90,4 +90,12 @@ def outfall_page(outfall_id: int) -> ResponseReturnValue:
         "urls": {"layer": url_for("api.layer", name="__name__")},
         "text": {"rivers": _("Rivers"), "counties": _("Counties"), "zoomIn": _("Zoom in"), "zoomOut": _("Zoom out")},
     }
-    return render_template("catalogue/detail.html", d=detail, locale=current_locale(), map_config=script_json(config))
+    return render_template(
+        "catalogue/detail.html",
+        d=detail,
+        monitoring=sampling.monitoring_state(db(), outfall_id, scope=current_scope()),
+        parameters=sampling.parameters(db()),
+        standards=sampling.standards(db()),
+        locale=current_locale(),
+        map_config=script_json(config),
+    )

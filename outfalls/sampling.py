@@ -1,0 +1,300 @@
+"""Monitoring (监测): record a visit with its results as rows of parameter/value/unit/method, judge each
+result against the outfall's applicable limit, and keep "dry" apart from "not yet sampled".
+
+A visit is written together with its ``sampled`` event in one transaction, and is never edited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outfalls.errors import InvalidInput, NotFound
+from outfalls.lifecycle import record_event
+from outfalls.models import MonitoringVisit, Outfall, Parameter, SampleResult, StandardLimit
+from outfalls.scope import Scope, require_visible
+from outfalls.types import DischargeState, EventKind, FlowState, SampleMethod
+
+
+@dataclass(frozen=True, slots=True)
+class ResultInput:
+    """One measured value; ``value`` None with ``below_detection`` for a result under the detection limit."""
+
+    parameter: str
+    value: float | None
+    unit: str
+    method: SampleMethod = SampleMethod.FIELD_QUICK
+    below_detection: bool = False
+    detection_limit: float | None = None
+    lab: str | None = None
+    sampled_at: datetime | None = None
+    reported_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VisitInput:
+    """What a monitoring visit found."""
+
+    visited_at: datetime
+    discharge: DischargeState
+    flow: FlowState = FlowState.NOT_MEASURED
+    flow_m3s: float | None = None
+    not_possible_reason: str | None = None
+    colour: str | None = None
+    turbidity: str | None = None
+    odour: str | None = None
+    oil_film: bool | None = None
+    notes: str | None = None
+    results: Sequence[ResultInput] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringState:
+    """The monitoring picture of an outfall for its page."""
+
+    state: str  # not_sampled, sampled, dry, not_possible
+    visits: list[MonitoringVisit]
+    missing_mandatory: list[str]  # mandatory parameters never measured while discharging
+    limit_standard: str | None
+    limit_grade: str | None
+
+
+def _check_visit(visit: VisitInput, parameters: dict[str, Parameter]) -> None:
+    if visit.visited_at.tzinfo is None:
+        raise InvalidInput("the visit time needs a time zone", field="visited_at")
+    if visit.visited_at > datetime.now(UTC):
+        raise InvalidInput("the visit time is in the future", field="visited_at")
+    if visit.discharge is DischargeState.NOT_POSSIBLE and not (visit.not_possible_reason or "").strip():
+        raise InvalidInput("say why monitoring was not possible", field="not_possible_reason")
+    if visit.flow is FlowState.MEASURED:
+        if visit.flow_m3s is None or visit.flow_m3s < 0:
+            raise InvalidInput("a measured flow needs a value of at least 0 m³/s", field="flow_m3s")
+    elif visit.flow_m3s is not None:
+        raise InvalidInput("a flow value needs the flow state 'measured'", field="flow_m3s")
+    if visit.discharge is not DischargeState.DISCHARGING and visit.results:
+        raise InvalidInput(
+            f"an outfall found {visit.discharge.value} has no water to sample; record results only when it discharges",
+            field="results",
+        )
+    seen: set[tuple[str, SampleMethod]] = set()
+    for i, r in enumerate(visit.results):
+        where = f"results[{i}]"
+        p = parameters.get(r.parameter)
+        if p is None:
+            raise InvalidInput(f"unknown parameter {r.parameter!r}", field=f"{where}.parameter", value=r.parameter)
+        if r.unit != p.unit:
+            raise InvalidInput(
+                f"{p.label_en} is recorded in {p.unit or 'no unit'}, not {r.unit!r}",
+                field=f"{where}.unit",
+                value=r.unit,
+            )
+        if (r.parameter, r.method) in seen:
+            raise InvalidInput(f"{p.label_en} is given twice for the same method", field=f"{where}.parameter")
+        seen.add((r.parameter, r.method))
+        if r.below_detection:
+            if r.value is not None or r.detection_limit is None:
+                raise InvalidInput(
+                    f"{p.label_en}: a result below detection has no value but a detection limit",
+                    field=f"{where}.detection_limit",
+                )
+        elif r.value is None:
+            raise InvalidInput(f"{p.label_en}: a value is needed", field=f"{where}.value")
+        elif (p.min_valid is not None and r.value < p.min_valid) or (p.max_valid is not None and r.value > p.max_valid):
+            low = "" if p.min_valid is None else f"{p.min_valid:g}"
+            high = "" if p.max_valid is None else f"{p.max_valid:g}"
+            raise InvalidInput(
+                f"{p.label_en} {r.value:g} is outside {low}–{high}", field=f"{where}.value", value=r.value
+            )
+        if r.method is SampleMethod.LAB and not (r.lab or "").strip():
+            raise InvalidInput(f"{p.label_en}: a laboratory result names the laboratory", field=f"{where}.lab")
+
+
+def _judge(r: ResultInput, limit: StandardLimit | None) -> bool | None:
+    if limit is None:
+        return None
+    if r.below_detection:
+        return False
+    value = r.value if r.value is not None else 0.0
+    return (limit.max_value is not None and value > limit.max_value) or (
+        limit.min_value is not None and value < limit.min_value
+    )
+
+
+def record_visit(
+    session: Session, outfall_id: int, visit: VisitInput, *, actor: str, scope: Scope, expected_version: int
+) -> MonitoringVisit:
+    """Record a monitoring visit and its results with a ``sampled`` event in the same transaction.
+
+    Raises:
+        NotFound: no such outfall, or one outside ``scope``.
+        StaleEdit: the outfall changed since ``expected_version``.
+        InvalidTransition: the outfall no longer accepts monitoring (rejected, merged, closed).
+        InvalidInput: a bad value, with the field it concerns.
+    """
+    require_visible(session, outfall_id, scope)
+    parameters = {p.code: p for p in session.scalars(select(Parameter))}
+    _check_visit(visit, parameters)
+    outfall = session.get(Outfall, outfall_id)
+    if outfall is None:
+        raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
+    limits = {
+        lim.parameter: lim
+        for lim in session.scalars(
+            select(StandardLimit).where(
+                StandardLimit.standard == outfall.limit_standard, StandardLimit.grade == outfall.limit_grade
+            )
+        )
+    }
+    judged = [(r, limits.get(r.parameter), _judge(r, limits.get(r.parameter))) for r in visit.results]
+    over = [r.parameter for r, _lim, exceeds in judged if exceeds]
+    payload: dict[str, object] = {
+        "discharge": visit.discharge.value,
+        "results": len(visit.results),
+        "exceedances": over,
+    }
+    if visit.discharge is not DischargeState.NOT_POSSIBLE:  # unknown: the last known state stays
+        payload["is_discharging"] = visit.discharge is DischargeState.DISCHARGING
+    event = record_event(
+        session, outfall_id, EventKind.SAMPLED, actor=actor, scope=scope, expected_version=expected_version,
+        on=visit.visited_at.date(), payload=payload,
+    )  # fmt: skip
+    row = MonitoringVisit(
+        outfall_id=outfall_id,
+        event_id=event.id,
+        visited_at=visit.visited_at,
+        discharge=visit.discharge,
+        not_possible_reason=(visit.not_possible_reason or "").strip() or None,
+        flow=visit.flow,
+        flow_m3s=visit.flow_m3s,
+        colour=visit.colour,
+        turbidity=visit.turbidity,
+        odour=visit.odour,
+        oil_film=visit.oil_film,
+        limit_standard=outfall.limit_standard,
+        limit_grade=outfall.limit_grade,
+        exceedances=len(over),
+        notes=visit.notes,
+        actor=actor,
+        results=[
+            SampleResult(
+                parameter=r.parameter,
+                value=r.value,
+                below_detection=r.below_detection,
+                detection_limit=r.detection_limit,
+                unit=r.unit,
+                method=r.method,
+                lab=r.lab,
+                sampled_at=r.sampled_at or visit.visited_at,
+                reported_at=r.reported_at,
+                limit_min=lim.min_value if lim else None,
+                limit_max=lim.max_value if lim else None,
+                exceeds=exceeds,
+            )
+            for r, lim, exceeds in judged
+        ],  # fmt: skip
+    )
+    session.add(row)
+    if visit.results:
+        outfall.exceeds_limit = bool(over) if limits else None
+    session.flush()
+    return row
+
+
+def set_applicable_limit(
+    session: Session,
+    outfall_id: int,
+    standard: str | None,
+    grade: str | None,
+    *,
+    actor: str,
+    scope: Scope,
+    expected_version: int,
+) -> Outfall:
+    """Set (or clear, with None) the standard and grade the outfall's results are judged against.
+
+    Raises:
+        NotFound: no such outfall (in ``scope``).
+        InvalidInput: an unknown standard or grade.
+        StaleEdit: the outfall changed since ``expected_version``.
+    """
+    if (standard is None) != (grade is None):
+        raise InvalidInput("give both the standard and the grade, or neither", field="grade")
+    if (
+        standard is not None
+        and session.scalar(
+            select(StandardLimit.id).where(StandardLimit.standard == standard, StandardLimit.grade == grade).limit(1)
+        )
+        is None
+    ):
+        raise InvalidInput(f"no limits for {standard} grade {grade}", field="grade", value=f"{standard}/{grade}")
+    record_event(
+        session, outfall_id, EventKind.ATTRIBUTES_CHANGED, actor=actor, scope=scope,
+        expected_version=expected_version, payload={"limit_standard": standard, "limit_grade": grade},
+    )  # fmt: skip
+    outfall = session.get(Outfall, outfall_id)
+    if outfall is None:  # pragma: no cover - record_event found it
+        raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
+    outfall.limit_standard, outfall.limit_grade = standard, grade
+    session.flush()
+    return outfall
+
+
+def monitoring_state(session: Session, outfall_id: int, *, scope: Scope) -> MonitoringState:
+    """Visits newest first, and whether the outfall was never sampled, sampled, or dry/impossible last time.
+
+    Raises:
+        NotFound: no such outfall (in ``scope``).
+    """
+    require_visible(session, outfall_id, scope)
+    outfall = session.get(Outfall, outfall_id)
+    if outfall is None:  # pragma: no cover - require_visible found it
+        raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
+    visits = list(
+        session.scalars(
+            select(MonitoringVisit)
+            .where(MonitoringVisit.outfall_id == outfall_id)
+            .order_by(MonitoringVisit.visited_at.desc(), MonitoringVisit.id.desc())
+        )
+    )
+    if not visits:
+        state = "not_sampled"
+    elif visits[0].discharge is DischargeState.DISCHARGING:
+        state = "sampled"
+    else:
+        state = visits[0].discharge.value  # dry or not_possible: distinct from never sampled
+    measured = {r.parameter for v in visits for r in v.results}
+    ever_discharging = any(v.discharge is DischargeState.DISCHARGING for v in visits)
+    mandatory = [
+        p.code for p in session.scalars(select(Parameter).where(Parameter.is_mandatory).order_by(Parameter.sort_order))
+    ]
+    missing = [code for code in mandatory if code not in measured] if ever_discharging else []
+    return MonitoringState(state, visits, missing, outfall.limit_standard, outfall.limit_grade)
+
+
+@dataclass(frozen=True, slots=True)
+class StandardGrade:
+    """A standard and grade that limits can be judged against."""
+
+    standard: str
+    grade: str
+    label_zh: str
+    label_en: str
+
+
+def standards(session: Session) -> list[StandardGrade]:
+    """Every standard and grade with limits, in a stable order."""
+    rows = session.execute(
+        select(StandardLimit.standard, StandardLimit.grade, StandardLimit.label_zh, StandardLimit.label_en)
+        .distinct()
+        .order_by(StandardLimit.standard, StandardLimit.grade)
+    ).all()
+    return [StandardGrade(*r) for r in rows]
+
+
+def parameters(session: Session) -> list[Parameter]:
+    """Monitored parameters, mandatory ones first."""
+    return list(session.scalars(select(Parameter).order_by(Parameter.sort_order)))

@@ -1,0 +1,82 @@
+"""Case officers record monitoring on the web: the form, the JSON API, limits, flags, errors."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from outfalls.models import MonitoringVisit, Outfall
+
+VISIT_FORM = {
+    "visited_at": "2023-06-01T10:30", "discharge": "discharging", "flow": "measured", "flow_m3s": "0.02",
+    "colour": "灰黑", "odour": "臭", "oil_film": "no", "method": "field_quick",
+    "result-ph": "7.2", "result-cod": "48", "result-nh3n": "3.1", "result-tn": "", "result-tp": "0.35",
+}  # fmt: skip
+
+
+def officer(make_user, login_as, areas=("610100",)):
+    return login_as(make_user("officer", roles=("case_officer",), areas=areas))
+
+
+def test_officer_sets_limits_and_records_a_visit(session: Session, make_outfall, make_user, login_as):
+    outfall: Outfall = make_outfall()
+    client = officer(make_user, login_as)
+    page = client.get(f"/outfalls/{outfall.id}").get_data(as_text=True)
+    assert 'id="visit-form"' in page and "尚未监测" in page
+    limited = client.post(f"/outfalls/{outfall.id}/limit", data={
+        "limit": "GB3838-2002/III", "version": outfall.version, "csrf_token": client.csrf})  # fmt: skip
+    assert limited.status_code == 302
+    session.refresh(outfall)
+    saved = client.post(f"/outfalls/{outfall.id}/visits",
+                        data=VISIT_FORM | {"version": outfall.version, "csrf_token": client.csrf})  # fmt: skip
+    assert saved.status_code == 302 and saved.location.endswith(f"/outfalls/{outfall.id}#monitoring")
+    visit = session.scalar(sa.select(MonitoringVisit).where(MonitoringVisit.outfall_id == outfall.id))
+    assert visit is not None and visit.exceedances == 3 and visit.visited_at.isoformat() == "2023-06-01T02:30:00+00:00"
+    assert {r.parameter for r in visit.results} == {"ph", "cod", "nh3n", "tp"}  # empty fields are not results
+    page = client.get(f"/outfalls/{outfall.id}").get_data(as_text=True)
+    assert 'id="exceeds-badge"' in page and "总氮" in page  # TN is reported missing
+    assert "2023-06-01 10:30" in page  # shown in local time
+    listing = client.get("/outfalls").get_data(as_text=True)
+    assert 'class="badge over"' in listing
+
+
+def test_stale_and_bad_visits_are_refused_with_reasons(make_outfall, make_user, login_as):
+    outfall = make_outfall()
+    client = officer(make_user, login_as)
+    stale = client.post(f"/outfalls/{outfall.id}/visits",
+                        data=VISIT_FORM | {"version": outfall.version + 3, "csrf_token": client.csrf})  # fmt: skip
+    assert stale.status_code == 409 and "someone else" in stale.get_data(as_text=True)
+    bad = client.post(f"/outfalls/{outfall.id}/visits", data=VISIT_FORM | {
+        "result-ph": "seven", "version": outfall.version, "csrf_token": client.csrf})  # fmt: skip
+    assert bad.status_code == 422 and "result-ph" in bad.get_data(as_text=True)
+    dry_with_values = client.post(f"/outfalls/{outfall.id}/visits", data=VISIT_FORM | {
+        "discharge": "dry", "version": outfall.version, "csrf_token": client.csrf})  # fmt: skip
+    assert dry_with_values.status_code == 422
+
+
+def test_json_api_for_monitoring(make_outfall, make_user, login_as):
+    outfall = make_outfall()
+    client = officer(make_user, login_as)
+    body = {
+        "version": outfall.version, "visited_at": "2023-07-01T09:00:00+08:00", "discharge": "discharging",
+        "flow": "not_measurable",
+        "results": [{"parameter": "cod", "value": 31.5, "unit": "mg/L", "method": "lab", "lab": "市监测站"},
+                    {"parameter": "tp", "value": None, "unit": "mg/L", "below_detection": True,
+                     "detection_limit": 0.01, "method": "lab", "lab": "市监测站"}],
+    }  # fmt: skip
+    created = client.post(f"/api/outfalls/{outfall.id}/visits", json=body, headers={"X-CSRF-Token": client.csrf})
+    assert created.status_code == 201, created.json
+    assert [r["parameter"] for r in created.json["results"]] == ["cod", "tp"]
+    state = client.get(f"/api/outfalls/{outfall.id}/monitoring").json
+    assert state["state"] == "sampled" and state["missing_mandatory"] == ["ph", "nh3n", "tn"]
+    again = client.post(f"/api/outfalls/{outfall.id}/visits", json=body, headers={"X-CSRF-Token": client.csrf})
+    assert again.status_code == 409 and again.json["error"] == "stale_edit"
+    wrong = client.post(f"/api/outfalls/{outfall.id}/visits", json=body | {"version": outfall.version + 1,
+                        "results": [{"parameter": "cod", "value": 3, "unit": "g/L"}]},
+                        headers={"X-CSRF-Token": client.csrf})  # fmt: skip
+    assert wrong.status_code == 422 and wrong.json["details"]["field"] == "results[0].unit"
+    no_body = client.post(f"/api/outfalls/{outfall.id}/visits", data="x", headers={"X-CSRF-Token": client.csrf})
+    assert no_body.status_code == 422
+    viewer = login_as(make_user("viewer2", roles=("leader",), national=True))
+    assert viewer.post(f"/api/outfalls/{outfall.id}/visits", json=body,
+                       headers={"X-CSRF-Token": viewer.csrf}).status_code == 403  # fmt: skip

@@ -1,0 +1,87 @@
+"""Case officers' work on an outfall: monitoring visits and the limits results are judged against."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+
+from outfalls import sampling
+from outfalls.errors import InvalidInput
+from outfalls.scope import require_visible
+from outfalls.types import Role
+from web.auth import current_identity, current_scope, requires
+from web.db import db
+from web.forms import parse_int, parse_visit
+
+bp = Blueprint("cases", __name__)
+
+
+def _units() -> dict[str, str]:
+    return {p.code: p.unit for p in sampling.parameters(db())}
+
+
+@bp.post("/outfalls/<int:outfall_id>/visits")
+@requires(Role.CASE_OFFICER)
+def add_visit(outfall_id: int) -> ResponseReturnValue:
+    require_visible(db(), outfall_id, current_scope())  # out of scope is "not found", whatever the form says
+    visit = parse_visit(request.form, _units())
+    sampling.record_visit(
+        db(), outfall_id, visit, actor=current_identity().login, scope=current_scope(),
+        expected_version=parse_int(request.form, "version", 0, minimum=0),
+    )  # fmt: skip
+    db().commit()
+    return redirect(url_for("catalogue.outfall_page", outfall_id=outfall_id, _anchor="monitoring"))
+
+
+@bp.post("/outfalls/<int:outfall_id>/limit")
+@requires(Role.CASE_OFFICER)
+def set_limit(outfall_id: int) -> ResponseReturnValue:
+    choice = (request.form.get("limit") or "").strip()
+    standard, grade = choice.split("/", 1) if "/" in choice else (None, None)
+    sampling.set_applicable_limit(
+        db(), outfall_id, standard, grade, actor=current_identity().login, scope=current_scope(),
+        expected_version=parse_int(request.form, "version", 0, minimum=0),
+    )  # fmt: skip
+    db().commit()
+    return redirect(url_for("catalogue.outfall_page", outfall_id=outfall_id, _anchor="monitoring"))
+
+
+def _visit_json(v: object) -> dict[str, object]:
+    data = {
+        f.name: getattr(v, f.name)
+        for f in v.__table__.columns  # type: ignore[attr-defined]
+    }
+    data["results"] = [{c.name: getattr(r, c.name) for c in r.__table__.columns} for r in v.results]  # type: ignore[attr-defined]
+    return data
+
+
+@bp.get("/api/outfalls/<int:outfall_id>/monitoring")
+@requires()
+def monitoring(outfall_id: int) -> ResponseReturnValue:
+    """Monitoring state (not_sampled / sampled / dry / not_possible), visits newest first, missing parameters."""
+    state = sampling.monitoring_state(db(), outfall_id, scope=current_scope())
+    return jsonify(
+        state=state.state,
+        limit={"standard": state.limit_standard, "grade": state.limit_grade},
+        missing_mandatory=state.missing_mandatory,
+        visits=[_visit_json(v) for v in state.visits],
+    )
+
+
+@bp.post("/api/outfalls/<int:outfall_id>/visits")
+@requires(Role.CASE_OFFICER)
+def api_add_visit(outfall_id: int) -> ResponseReturnValue:
+    """Record a visit from JSON: ``{version, visited_at, discharge, flow, flow_m3s, results: [...]}``."""
+    require_visible(db(), outfall_id, current_scope())
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("send a JSON object", field="body")
+    version = body.get("version")
+    if not isinstance(version, int):
+        raise InvalidInput("version (the outfall version the visit is based on) is required", field="version")
+    visit = sampling.record_visit(
+        db(), outfall_id, parse_visit(body, _units()), actor=current_identity().login, scope=current_scope(),
+        expected_version=version,
+    )  # fmt: skip
+    db().commit()
+    return jsonify(_visit_json(visit)), 201
