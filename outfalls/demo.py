@@ -15,7 +15,7 @@ import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry import LineString, MultiLineString, Point
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from outfalls.errors import InvalidInput
@@ -105,8 +105,78 @@ def seed_demo(
         if n and not lines:
             raise InvalidInput("no reference rivers in Shaanxi to place demo outfalls on")
         items += _make_outfalls(rng, lines, n, counties, types, start_seq=len(items))
-    create_outfalls(session, items, actor=DEMO_ACTOR, progress=progress)
+    ids = create_outfalls(session, items, actor=DEMO_ACTOR, progress=progress)
+    _seed_monitoring(session, rng, ids)
     return DemoReport(created=len(items), existing=0, yellow=yellow, handan=handan)
+
+
+# Typical quick-test values of outfall water (median, spread as a lognormal sigma), mg/L except pH.
+_TYPICAL = {"cod": (32.0, 0.6), "nh3n": (1.8, 0.9), "tn": (6.0, 0.7), "tp": (0.35, 0.8)}
+
+
+def _seed_monitoring(session: Session, rng: random.Random, outfall_ids: list[int]) -> None:
+    """Monitoring visits behind the demo's ``sampled`` events, judged against the receiving water's class
+    (GB 3838-2002: class III on the Han river, which feeds the South-North diversion; IV elsewhere).
+    """
+    from outfalls.models import Event, MonitoringVisit, SampleResult, StandardLimit
+    from outfalls.types import DischargeState, FlowState, SampleMethod
+
+    on_han = Outfall.sub_basin_id.in_(select(Basin.id).where(Basin.code.in_(HANDAN_SUB_BASINS)))
+    session.execute(
+        update(Outfall)
+        .where(Outfall.id.in_(outfall_ids))
+        .values(limit_standard="GB3838-2002", limit_grade=case((on_han, "III"), else_="IV"))
+        .execution_options(synchronize_session=False)
+    )
+    limits = {
+        (lim.grade, lim.parameter): lim
+        for lim in session.scalars(select(StandardLimit).where(StandardLimit.standard == "GB3838-2002"))
+    }
+    grade_of: dict[int, str] = {
+        oid: grade or "IV"
+        for oid, grade in session.execute(select(Outfall.id, Outfall.limit_grade).where(Outfall.id.in_(outfall_ids)))
+    }
+    sampled = session.execute(
+        select(Event.id, Event.outfall_id, Event.effective_at, Event.payload)
+        .where(Event.outfall_id.in_(outfall_ids), Event.kind == EventKind.SAMPLED)
+        .order_by(Event.id)
+    ).all()
+    verdicts: dict[int, bool] = {}
+    for event_id, outfall_id, at, payload in sampled:
+        discharging = bool(payload.get("is_discharging"))
+        grade = grade_of[outfall_id]
+        results = []
+        if discharging:
+            values = {"ph": round(rng.uniform(6.4, 8.6), 1)}
+            values |= {p: round(rng.lognormvariate(math.log(m), sd), 2) for p, (m, sd) in _TYPICAL.items()}
+            for parameter, value in values.items():
+                lim = limits.get((grade, parameter))
+                exceeds = lim is not None and (
+                    (lim.max_value is not None and value > lim.max_value)
+                    or (lim.min_value is not None and value < lim.min_value)
+                )
+                results.append(SampleResult(
+                    parameter=parameter, value=value, unit="" if parameter == "ph" else "mg/L",
+                    method=SampleMethod.FIELD_QUICK, sampled_at=at, limit_min=lim.min_value if lim else None,
+                    limit_max=lim.max_value if lim else None, exceeds=exceeds,
+                ))  # fmt: skip
+            verdicts[outfall_id] = any(r.exceeds for r in results)
+        session.add(
+            MonitoringVisit(
+                outfall_id=outfall_id, event_id=event_id, visited_at=at,
+                discharge=DischargeState.DISCHARGING if discharging else DischargeState.DRY,
+                flow=FlowState.NOT_MEASURED, limit_standard="GB3838-2002", limit_grade=grade,
+                exceedances=sum(1 for r in results if r.exceeds), actor=DEMO_ACTOR, results=results,
+            )
+        )  # fmt: skip
+    for flag in (True, False):
+        chosen = [oid for oid, over in verdicts.items() if over is flag]
+        if chosen:
+            session.execute(
+                update(Outfall).where(Outfall.id.in_(chosen)).values(exceeds_limit=flag)
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
+    session.flush()
 
 
 def _river_lines(

@@ -239,3 +239,27 @@ def test_visits_and_results_are_append_only(session: Session, make_outfall):
         with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
             session.execute(sa.text(sql), {"id": visit.id})
     assert session.get(MonitoringVisit, visit.id) is not None
+
+
+def test_demo_catalogue_has_visits_behind_its_sampled_events(session: Session):
+    from outfalls.demo import seed_demo
+
+    seed_demo(session, yellow=60, handan=40, seed=5)
+    sampled = session.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.kind == EventKind.SAMPLED))
+    visits = session.scalar(sa.select(sa.func.count()).select_from(MonitoringVisit))
+    assert sampled and visits == sampled
+    orphans = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Event)
+        .outerjoin(MonitoringVisit, MonitoringVisit.event_id == Event.id)
+        .where(Event.kind == EventKind.SAMPLED, MonitoringVisit.id.is_(None))
+    )
+    assert orphans == 0
+    from outfalls.models import Outfall
+
+    for outfall in session.scalars(sa.select(Outfall).where(Outfall.last_sampled_on.is_not(None))):
+        state = monitoring_state(session, outfall.id, scope=ALL)
+        assert state.state in ("sampled", "dry") and state.limit_grade in ("III", "IV")
+        latest_judged = next((v for v in state.visits if v.results), None)
+        if latest_judged is not None:
+            assert outfall.exceeds_limit == any(r.exceeds for r in latest_judged.results)
