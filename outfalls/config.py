@@ -87,6 +87,13 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """Source tracing."""
+
+    traced_requires: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DemoSettings:
     """The generated demo catalogue."""
 
@@ -114,6 +121,7 @@ class Settings:
     map: MapSettings
     list: ListSettings
     reconcile: ReconcileSettings
+    tracing: TracingSettings
     demo: DemoSettings
     targets: tuple[TargetDefault, ...]
 
@@ -222,6 +230,19 @@ def _set_dotted(merged: dict[str, Any], dotted: str, value: Any) -> None:
     merged[section][key] = value
 
 
+TRACING_ITEMS = ("main_party", "source", "method_evidence")
+
+
+def _rule(items: list[Any]) -> tuple[str, ...]:
+    for item in items:
+        if item not in TRACING_ITEMS:
+            raise ConfigError(
+                f"configuration key 'tracing.traced_requires' has {item!r}; use any of {', '.join(TRACING_ITEMS)}",
+                key="tracing.traced_requires",
+            )
+    return tuple(items)
+
+
 def _build(m: dict[str, Any]) -> Settings:
     data_dir = Path(m["storage"]["data_dir"])
     if not data_dir.is_absolute():
@@ -249,6 +270,7 @@ def _build(m: dict[str, Any]) -> Settings:
         ),
         list=ListSettings(**m["list"]),
         reconcile=ReconcileSettings(match_radius_m=float(m["reconcile"]["match_radius_m"])),
+        tracing=TracingSettings(traced_requires=_rule(m["tracing"]["traced_requires"])),
         demo=DemoSettings(**m["demo"]),
         targets=tuple(targets),
     )

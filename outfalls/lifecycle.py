@@ -47,6 +47,7 @@ TRANSITIONS: dict[EventKind, tuple[frozenset[OutfallStatus], OutfallStatus | Non
     EventKind.CLOSED: (frozenset({OutfallStatus.REMEDIATED}), OutfallStatus.CLOSED),
     EventKind.MERGED: (ACTIVE | {OutfallStatus.CANDIDATE}, OutfallStatus.MERGED),
     EventKind.SAMPLED: (ACTIVE | {OutfallStatus.CANDIDATE}, None),
+    EventKind.TRACE_UPDATED: (ACTIVE, None),
 }
 
 

@@ -78,6 +78,7 @@ class EventKind(StrEnum):
     OBSERVATION_UNLINKED = "observation_unlinked"
     LOCATION_CHANGED = "location_changed"
     ATTRIBUTES_CHANGED = "attributes_changed"
+    TRACE_UPDATED = "trace_updated"  # a tracing recorded that did not (or no longer could) change the state
 
 
 class RemediationCategory(StrEnum):
@@ -148,3 +149,11 @@ class SampleMethod(StrEnum):
 
     FIELD_QUICK = "field_quick"  # 现场快检
     LAB = "lab"  # 实验室分析
+
+
+class TraceMethod(StrEnum):
+    """How the source was traced (溯源方法)."""
+
+    RECORDS = "records"  # 资料溯源
+    ON_SITE = "on_site"  # 人工排查
+    TECHNICAL = "technical"  # 技术溯源: pipe robot, dye, water-quality fingerprint

@@ -8,6 +8,7 @@ from outfalls.models.observation import Observation, ObservationBatch, Observati
 from outfalls.models.outfall import Outfall
 from outfalls.models.reference import AdminArea, AreaPart, Basin, CodeListEntry, River
 from outfalls.models.sampling import MonitoringVisit, Parameter, SampleResult, StandardLimit
+from outfalls.models.tracing import TraceParty, TraceRecord
 
 __all__ = [
     "ApiToken",
@@ -15,6 +16,8 @@ __all__ = [
     "Parameter",
     "SampleResult",
     "StandardLimit",
+    "TraceParty",
+    "TraceRecord",
     "AuditEntry",
     "User",
     "UserRole",

@@ -1,0 +1,203 @@
+"""Source tracing (溯源): record the sources and responsible parties behind an outfall, with exactly one main
+responsible party or, when none can be found, the local government (政府兜底) with the reason.
+
+"Traced" is a rule the programme configures (``[tracing] traced_requires``); by default the main responsible
+party is determined (the government default counts) and the sewage source is recorded. A tracing that meets it
+moves a surveyed outfall to ``traced``; one that does not is kept as a ``trace_updated`` event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outfalls.coding import is_valid_credit_code
+from outfalls.errors import InvalidInput, InvalidTransition, NotFound
+from outfalls.lifecycle import record_event
+from outfalls.models import Outfall, TraceParty, TraceRecord
+from outfalls.scope import Scope, require_visible
+from outfalls.types import EventKind, OutfallStatus, TraceMethod
+
+RULE_ITEMS = ("main_party", "source", "method_evidence")
+DEFAULT_RULE = ("main_party", "source")
+
+
+@dataclass(frozen=True, slots=True)
+class PartyInput:
+    """A source or responsible party."""
+
+    name: str
+    credit_code: str | None = None
+    industry: str | None = None
+    description: str | None = None
+    share_pct: float | None = None
+    is_main: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TraceInput:
+    """What a tracing found."""
+
+    traced_on: datetime
+    method: TraceMethod
+    parties: Sequence[PartyInput] = field(default_factory=tuple)
+    technique: str | None = None
+    sewage_source: str | None = None
+    use_status: str | None = None
+    environmental_risk: str | None = None
+    government_default: bool = False
+    government_reason: str | None = None
+    notes: str | None = None
+
+
+def missing_for_traced(trace: TraceInput, rule: Sequence[str] = DEFAULT_RULE) -> list[str]:
+    """What ``trace`` lacks to count as traced under ``rule`` (empty when it counts)."""
+    missing = []
+    if "main_party" in rule and not any(p.is_main for p in trace.parties):
+        missing.append("main_party")
+    if "source" in rule and not (trace.sewage_source or "").strip():
+        missing.append("source")
+    if "method_evidence" in rule and trace.method is TraceMethod.TECHNICAL and not (trace.technique or "").strip():
+        missing.append("method_evidence")
+    return missing
+
+
+def _clean(text: str | None) -> str | None:
+    return (text or "").strip() or None
+
+
+def _check(trace: TraceInput) -> None:
+    if trace.traced_on.tzinfo is None:
+        raise InvalidInput("the tracing time needs a time zone", field="traced_on")
+    if trace.traced_on > datetime.now(UTC):
+        raise InvalidInput("the tracing time is in the future", field="traced_on")
+    if trace.method is TraceMethod.TECHNICAL and not _clean(trace.technique):
+        raise InvalidInput("technical tracing names the technique (pipe robot, dye, fingerprint …)", field="technique")
+    names = set()
+    for i, p in enumerate(trace.parties):
+        where = f"parties[{i}]"
+        if not _clean(p.name):
+            raise InvalidInput("a party needs a name", field=f"{where}.name")
+        if p.name.strip() in names:
+            raise InvalidInput(f"{p.name.strip()} is listed twice", field=f"{where}.name")
+        names.add(p.name.strip())
+        if p.credit_code and not is_valid_credit_code(p.credit_code):
+            raise InvalidInput(
+                f"{p.credit_code!r} is not a valid unified social credit code (18 characters, GB 32100-2015)",
+                field=f"{where}.credit_code",
+                value=p.credit_code,
+            )
+        if p.share_pct is not None and not 0 <= p.share_pct <= 100:
+            raise InvalidInput("a share is between 0 and 100 %", field=f"{where}.share_pct", value=p.share_pct)
+    if sum(p.share_pct or 0 for p in trace.parties) > 100.0001:
+        raise InvalidInput("the shares add up to more than 100 %", field="parties")
+    mains = [p for p in trace.parties if p.is_main]
+    if len(mains) > 1:
+        raise InvalidInput("only one party can be the main responsible party", field="parties")
+    if trace.parties and not mains:
+        raise InvalidInput("mark one party as the main responsible party", field="parties")
+    if trace.government_default:
+        if not _clean(trace.government_reason):
+            raise InvalidInput("say why no responsible party could be determined", field="government_reason")
+        if len(trace.parties) != 1:
+            raise InvalidInput(
+                "with the government default, the one party is the local government that answers for the outfall",
+                field="parties",
+            )
+
+
+def record_trace(
+    session: Session,
+    outfall_id: int,
+    trace: TraceInput,
+    *,
+    actor: str,
+    scope: Scope,
+    expected_version: int,
+    rule: Sequence[str] = DEFAULT_RULE,
+) -> TraceRecord:
+    """Record a tracing result with its event in the same transaction.
+
+    Raises:
+        NotFound: no such outfall (in ``scope``).
+        StaleEdit: the outfall changed since ``expected_version``.
+        InvalidTransition: a candidate not yet verified on site, or an outfall that is rejected, merged or closed.
+        InvalidInput: inconsistent parties, an invalid credit code, a missing reason, an unknown rule item.
+    """
+    unknown = [item for item in rule if item not in RULE_ITEMS]
+    if unknown:
+        raise InvalidInput(f"unknown tracing rule item {unknown[0]!r}", field="traced_requires")
+    require_visible(session, outfall_id, scope)
+    _check(trace)
+    outfall = session.get(Outfall, outfall_id)
+    if outfall is None:  # pragma: no cover - require_visible found it
+        raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
+    if outfall.status is OutfallStatus.CANDIDATE:
+        raise InvalidTransition("verify the candidate on site before tracing it", status=outfall.status.value)
+    missing = missing_for_traced(trace, rule)
+    main = next((p for p in trace.parties if p.is_main), None)
+    complete = not missing
+    kind = (
+        EventKind.TRACED
+        if complete and outfall.status in (OutfallStatus.SURVEYED, OutfallStatus.TRACED)
+        else EventKind.TRACE_UPDATED
+    )
+    payload: dict[str, object] = {"method": trace.method.value, "complete": complete, "missing": missing,
+                                  "government_default": trace.government_default}  # fmt: skip
+    if main is not None:
+        payload["responsible_party"] = main.name.strip()
+    event = record_event(
+        session, outfall_id, kind, actor=actor, scope=scope, expected_version=expected_version,
+        on=trace.traced_on.date(), payload=payload,
+    )  # fmt: skip
+    if kind is EventKind.TRACE_UPDATED and main is not None:
+        outfall.responsible_party = main.name.strip()  # the latest finding, even before the rule is met
+    record = TraceRecord(
+        outfall_id=outfall_id,
+        event_id=event.id,
+        traced_on=trace.traced_on,
+        method=trace.method,
+        technique=_clean(trace.technique),
+        sewage_source=_clean(trace.sewage_source),
+        use_status=_clean(trace.use_status),
+        environmental_risk=_clean(trace.environmental_risk),
+        is_government_default=trace.government_default,
+        government_reason=_clean(trace.government_reason),
+        is_complete=complete,
+        notes=_clean(trace.notes),
+        actor=actor,
+        parties=[
+            TraceParty(
+                name=p.name.strip(),
+                credit_code=(p.credit_code or "").strip().upper() or None,
+                industry=_clean(p.industry),
+                description=_clean(p.description),
+                share_pct=p.share_pct,
+                is_main=p.is_main,
+            )
+            for p in trace.parties
+        ],  # fmt: skip
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def trace_history(session: Session, outfall_id: int, *, scope: Scope) -> list[TraceRecord]:
+    """Tracing records of an outfall, newest first (the first is the current finding).
+
+    Raises:
+        NotFound: no such outfall (in ``scope``).
+    """
+    require_visible(session, outfall_id, scope)
+    return list(
+        session.scalars(
+            select(TraceRecord)
+            .where(TraceRecord.outfall_id == outfall_id)
+            .order_by(TraceRecord.traced_on.desc(), TraceRecord.id.desc())
+        )
+    )
