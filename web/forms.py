@@ -16,7 +16,8 @@ from outfalls.config import Settings
 from outfalls.errors import InvalidInput
 from outfalls.queries import OutfallFilter
 from outfalls.sampling import ResultInput, VisitInput
-from outfalls.types import BBox, DischargeState, FlowState, OutfallStatus, SampleMethod
+from outfalls.tracing import PartyInput, TraceInput
+from outfalls.types import BBox, DischargeState, FlowState, OutfallStatus, SampleMethod, TraceMethod
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -155,4 +156,56 @@ def parse_visit(data: Mapping[str, Any], units: Mapping[str, str]) -> VisitInput
         oil_film=None if oil in (None, "", "unknown") else oil in (True, "yes", "true", "on"),
         notes=(data.get("notes") or "").strip() or None,
         results=tuple(results),
+    )
+
+
+MAX_PARTY_ROWS = 5
+
+
+def parse_trace(data: Mapping[str, Any]) -> TraceInput:
+    """A tracing from a form (``party-<n>-<field>`` rows, ``main`` = the main row's number) or JSON (``parties``)."""
+    parties: list[PartyInput] = []
+    if isinstance(data.get("parties"), list):  # JSON API
+        for i, p in enumerate(data["parties"]):
+            if not isinstance(p, dict):
+                raise InvalidInput("each party is an object", field=f"parties[{i}]")
+            share = p.get("share_pct")
+            parties.append(
+                PartyInput(
+                    name=str(p.get("name") or ""),
+                    credit_code=p.get("credit_code") or None,
+                    industry=p.get("industry") or None,
+                    description=p.get("description") or None,
+                    share_pct=_float(str(share) if share is not None else None, f"parties[{i}].share_pct"),
+                    is_main=bool(p.get("is_main", False)),
+                )
+            )
+    else:  # HTML form
+        main = (data.get("main") or "").strip()
+        for n in range(MAX_PARTY_ROWS):
+            name = (data.get(f"party-{n}-name") or "").strip()
+            if not name:
+                continue
+            parties.append(
+                PartyInput(
+                    name=name,
+                    credit_code=(data.get(f"party-{n}-credit_code") or "").strip() or None,
+                    industry=(data.get(f"party-{n}-industry") or "").strip() or None,
+                    description=(data.get(f"party-{n}-description") or "").strip() or None,
+                    share_pct=_float(data.get(f"party-{n}-share_pct"), f"party-{n}-share_pct"),
+                    is_main=main == str(n),
+                )
+            )
+    default = data.get("government_default")
+    return TraceInput(
+        traced_on=_moment(data.get("traced_on"), "traced_on"),
+        method=_choice(TraceMethod, data.get("method"), "method"),
+        parties=tuple(parties),
+        technique=data.get("technique") or None,
+        sewage_source=data.get("sewage_source") or None,
+        use_status=data.get("use_status") or None,
+        environmental_risk=data.get("environmental_risk") or None,
+        government_default=default in (True, "on", "yes", "true"),
+        government_reason=data.get("government_reason") or None,
+        notes=data.get("notes") or None,
     )

@@ -53,6 +53,7 @@ EVENT_LABELS = {
     "observation_unlinked": _l("Field record unlinked"),
     "location_changed": _l("Location changed"),
     "attributes_changed": _l("Attributes changed"),
+    "trace_updated": _l("Tracing recorded"),
 }
 REMEDIATION_LABELS = {
     "ban": _l("Ban (依法取缔)"),
@@ -97,6 +98,11 @@ PARAMETER_LABELS = {
     "codmn": _l("CODMn"), "do": _l("Dissolved oxygen"), "oil": _l("Petroleum oil"), "ss": _l("Suspended solids"),
     "water_temp": _l("Water temperature"), "conductivity": _l("Conductivity"), "fecal_coliform": _l("Fecal coliforms"),
 }  # fmt: skip
+TRACE_METHOD_LABELS = {
+    "records": _l("From records (资料溯源)"),
+    "on_site": _l("On-site investigation (人工排查)"),
+    "technical": _l("Technical tracing (技术溯源)"),
+}
 LEVEL_LABELS = {
     "basin": _l("Basin"),
     "sub_basin": _l("Sub-basin"),
@@ -135,6 +141,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             "flow_labels": FLOW_LABELS,
             "method_labels": METHOD_LABELS,
             "param_labels": PARAMETER_LABELS,
+            "trace_method_labels": TRACE_METHOD_LABELS,
             "local_tz": LOCAL_TIME,
         }
 

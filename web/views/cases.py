@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from outfalls import sampling
+from outfalls import sampling, tracing
 from outfalls.errors import InvalidInput
+from outfalls.models import TraceRecord
 from outfalls.scope import require_visible
 from outfalls.types import Role
 from web.auth import current_identity, current_scope, requires
-from web.db import db
-from web.forms import parse_int, parse_visit
+from web.db import db, settings
+from web.forms import parse_int, parse_trace, parse_visit
 
 bp = Blueprint("cases", __name__)
 
@@ -85,3 +86,45 @@ def api_add_visit(outfall_id: int) -> ResponseReturnValue:
     )  # fmt: skip
     db().commit()
     return jsonify(_visit_json(visit)), 201
+
+
+@bp.post("/outfalls/<int:outfall_id>/traces")
+@requires(Role.CASE_OFFICER)
+def add_trace(outfall_id: int) -> ResponseReturnValue:
+    require_visible(db(), outfall_id, current_scope())
+    tracing.record_trace(
+        db(), outfall_id, parse_trace(request.form), actor=current_identity().login, scope=current_scope(),
+        expected_version=parse_int(request.form, "version", 0, minimum=0),
+        rule=settings().tracing.traced_requires,
+    )  # fmt: skip
+    db().commit()
+    return redirect(url_for("catalogue.outfall_page", outfall_id=outfall_id, _anchor="tracing"))
+
+
+def _trace_json(t: TraceRecord) -> dict[str, object]:
+    data: dict[str, object] = {c.name: getattr(t, c.name) for c in t.__table__.columns}
+    data["parties"] = [{c.name: getattr(p, c.name) for c in p.__table__.columns} for p in t.parties]
+    return data
+
+
+@bp.get("/api/outfalls/<int:outfall_id>/traces")
+@requires()
+def traces(outfall_id: int) -> ResponseReturnValue:
+    """Tracing records, newest (current) first, with their parties."""
+    return jsonify([_trace_json(t) for t in tracing.trace_history(db(), outfall_id, scope=current_scope())])
+
+
+@bp.post("/api/outfalls/<int:outfall_id>/traces")
+@requires(Role.CASE_OFFICER)
+def api_add_trace(outfall_id: int) -> ResponseReturnValue:
+    """Record a tracing from JSON: ``{version, traced_on, method, sewage_source, parties: [...], ...}``."""
+    require_visible(db(), outfall_id, current_scope())
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("version"), int):
+        raise InvalidInput("send a JSON object with the outfall version the tracing is based on", field="version")
+    record = tracing.record_trace(
+        db(), outfall_id, parse_trace(body), actor=current_identity().login, scope=current_scope(),
+        expected_version=body["version"], rule=settings().tracing.traced_requires,
+    )  # fmt: skip
+    db().commit()
+    return jsonify(_trace_json(record)), 201

@@ -6,7 +6,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from outfalls import queries, sampling
+from outfalls import queries, sampling, tracing
 from web.auth import current_scope, public, requires
 from web.db import db, settings
 from web.forms import parse_filter, parse_paging
@@ -96,6 +96,8 @@ def outfall_page(outfall_id: int) -> ResponseReturnValue:
         monitoring=sampling.monitoring_state(db(), outfall_id, scope=current_scope()),
         parameters=sampling.parameters(db()),
         standards=sampling.standards(db()),
+        traces=tracing.trace_history(db(), outfall_id, scope=current_scope()),
+        party_rows=range(3),
         locale=current_locale(),
         map_config=script_json(config),
     )

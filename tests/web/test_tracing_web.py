@@ -1,0 +1,64 @@
+"""Case officers record source tracing on the web and through the JSON API."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from outfalls.models import Outfall
+from outfalls.types import OutfallStatus
+
+FORM = {
+    "traced_on": "2023-08-01T09:00", "method": "technical", "technique": "管道机器人",
+    "sewage_source": "食品厂生产废水", "use_status": "在用",
+    "party-0-name": "示例食品有限公司", "party-0-credit_code": "91110000802100433B",
+    "party-0-industry": "农副食品加工业",
+    "party-0-share_pct": "80", "party-1-name": "周边居民", "party-1-share_pct": "20", "main": "0",
+}  # fmt: skip
+
+
+def test_officer_records_a_tracing_on_the_page(session: Session, make_outfall, make_user, login_as):
+    outfall: Outfall = make_outfall()
+    client = login_as(make_user("officer", roles=("case_officer",), areas=("610100",)))
+    page = client.get(f"/outfalls/{outfall.id}").get_data(as_text=True)
+    assert 'id="trace-form"' in page and "尚未溯源" in page
+    saved = client.post(
+        f"/outfalls/{outfall.id}/traces", data=FORM | {"version": outfall.version, "csrf_token": client.csrf}
+    )
+    assert saved.status_code == 302 and saved.location.endswith("#tracing")
+    session.refresh(outfall)
+    assert outfall.status is OutfallStatus.TRACED and outfall.responsible_party == "示例食品有限公司"
+    page = client.get(f"/outfalls/{outfall.id}").get_data(as_text=True)
+    assert "主要责任主体" in page and "91110000802100433B" in page and "管道机器人" in page
+    bad = client.post(
+        f"/outfalls/{outfall.id}/traces",
+        data=FORM | {"party-0-credit_code": "123", "version": outfall.version, "csrf_token": client.csrf},
+    )
+    assert bad.status_code == 422 and "GB 32100" in bad.get_data(as_text=True)
+    viewer = login_as(make_user("viewer3", roles=("leader",), national=True))
+    page = viewer.get(f"/outfalls/{outfall.id}").get_data(as_text=True)
+    assert "示例食品有限公司" in page and 'id="trace-form"' not in page  # read-only for other roles
+
+
+def test_tracing_json_api(make_outfall, make_user, login_as):
+    outfall = make_outfall()
+    client = login_as(make_user("officer", roles=("case_officer",), areas=("610100",)))
+    body = {
+        "version": outfall.version,
+        "traced_on": "2023-08-01T09:00:00+08:00",
+        "method": "records",
+        "sewage_source": "雨污混接",
+        "government_default": True,
+        "government_reason": "管网混接，无法确定排放单位",
+        "parties": [{"name": "西安市未央区人民政府", "is_main": True}],
+    }
+    created = client.post(f"/api/outfalls/{outfall.id}/traces", json=body, headers={"X-CSRF-Token": client.csrf})
+    assert created.status_code == 201, created.json
+    assert created.json["is_government_default"] and created.json["parties"][0]["is_main"]
+    listed = client.get(f"/api/outfalls/{outfall.id}/traces").json
+    assert [t["id"] for t in listed] == [created.json["id"]]
+    stale = client.post(f"/api/outfalls/{outfall.id}/traces", json=body, headers={"X-CSRF-Token": client.csrf})
+    assert stale.status_code == 409
+    missing = client.post(
+        f"/api/outfalls/{outfall.id}/traces", json={"method": "records"}, headers={"X-CSRF-Token": client.csrf}
+    )
+    assert missing.status_code == 422 and missing.json["details"]["field"] == "version"
