@@ -107,6 +107,7 @@ def seed_demo(
         items += _make_outfalls(rng, lines, n, counties, types, start_seq=len(items))
     ids = create_outfalls(session, items, actor=DEMO_ACTOR, progress=progress)
     _seed_monitoring(session, rng, ids)
+    _seed_tracing(session, rng, ids)
     return DemoReport(created=len(items), existing=0, yellow=yellow, handan=handan)
 
 
@@ -374,3 +375,57 @@ def seed_demo_users(session: Session) -> list[str]:
         )  # fmt: skip
         created.append(login)
     return created
+
+
+_SOURCES = ["生产废水", "生活污水", "雨水混合生活污水", "养殖废水", "农田退水", "污水处理厂尾水"]
+_TECHNIQUES = ["管道机器人", "示踪剂", "水质指纹"]
+
+
+def _demo_credit_code(rng: random.Random) -> str:
+    """A well-formed (check character included) but invented unified social credit code."""
+    from outfalls.coding import credit_code_check_char
+
+    body = "91" + "61" + "".join(rng.choice("0123456789") for _ in range(4)) + "".join(
+        rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9)
+    )
+    body = body[:17]
+    return body + credit_code_check_char(body)
+
+
+def _seed_tracing(session: Session, rng: random.Random, outfall_ids: list[int]) -> None:
+    """Tracing records behind the demo's ``traced`` events (parties, main responsible party, government default)."""
+    from outfalls.models import Event, TraceParty, TraceRecord
+    from outfalls.types import TraceMethod
+
+    traced = session.execute(
+        select(Event.id, Event.outfall_id, Event.effective_at, Event.payload)
+        .where(Event.outfall_id.in_(outfall_ids), Event.kind == EventKind.TRACED)
+        .order_by(Event.id)
+    ).all()
+    for event_id, outfall_id, at, payload in traced:
+        government = bool(payload.get("government_default"))
+        main = str(payload.get("responsible_party") or "未知")
+        method = rng.choices(list(TraceMethod), weights=[0.3, 0.55, 0.15])[0]
+        parties = [
+            TraceParty(
+                name=main,
+                is_main=True,
+                credit_code=None if government else _demo_credit_code(rng),
+                industry=None if government else "示例行业",
+                share_pct=None if government else 100.0,
+            )
+        ]
+        if not government and rng.random() < 0.25:
+            parties[0].share_pct = 70.0
+            parties.append(TraceParty(name="周边居民生活污水（示例）", is_main=False, share_pct=30.0))
+        session.add(
+            TraceRecord(
+                outfall_id=outfall_id, event_id=event_id, traced_on=at, method=method,
+                technique=rng.choice(_TECHNIQUES) if method is TraceMethod.TECHNICAL else None,
+                sewage_source=rng.choice(_SOURCES), use_status="在用",
+                is_government_default=government,
+                government_reason="排放单位无法确定，由属地政府兜底（示例）" if government else None,
+                is_complete=True, actor=DEMO_ACTOR, parties=parties,
+            )
+        )  # fmt: skip
+    session.flush()

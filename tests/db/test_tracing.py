@@ -156,3 +156,24 @@ def test_trace_records_are_append_only(session: Session, make_outfall):
         with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
             session.execute(sa.text(sql), {"id": record.id})
     assert session.get(TraceRecord, record.id) is not None
+
+
+def test_demo_catalogue_has_trace_records_behind_its_traced_events(session: Session):
+    from outfalls.coding import is_valid_credit_code
+    from outfalls.demo import seed_demo
+    from outfalls.models import TraceParty
+
+    seed_demo(session, yellow=60, handan=40, seed=5)
+    traced = session.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.kind == EventKind.TRACED))
+    orphans = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Event)
+        .outerjoin(TraceRecord, TraceRecord.event_id == Event.id)
+        .where(Event.kind == EventKind.TRACED, TraceRecord.id.is_(None))
+    )
+    assert traced and orphans == 0
+    for record in session.scalars(sa.select(TraceRecord)):
+        assert sum(p.is_main for p in record.parties) == 1
+        assert record.is_government_default == (record.parties[0].credit_code is None)
+    codes = session.scalars(sa.select(TraceParty.credit_code).where(TraceParty.credit_code.is_not(None))).all()
+    assert codes and all(is_valid_credit_code(c) for c in codes)
