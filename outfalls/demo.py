@@ -108,6 +108,7 @@ def seed_demo(
     ids = create_outfalls(session, items, actor=DEMO_ACTOR, progress=progress)
     _seed_monitoring(session, rng, ids)
     _seed_tracing(session, rng, ids)
+    _seed_remediation(session, ids)
     return DemoReport(created=len(items), existing=0, yellow=yellow, handan=handan)
 
 
@@ -426,6 +427,44 @@ def _seed_tracing(session: Session, rng: random.Random, outfall_ids: list[int]) 
                 is_government_default=government,
                 government_reason="排放单位无法确定，由属地政府兜底（示例）" if government else None,
                 is_complete=True, actor=DEMO_ACTOR, parties=parties,
+            )
+        )  # fmt: skip
+    session.flush()
+
+
+_MEASURES = {
+    "ban": "依法封堵取缔（示例）",
+    "merge": "截污纳管，并入市政污水管网（示例）",
+    "standardise": "规范化建设：设置采样井、标识牌，达标排放（示例）",
+    "none_needed": "雨洪排口，经核查无需整治（示例）",
+}
+_STEP_OF = {"remediation_planned": "plan", "remediated": "completion", "closed": "acceptance"}
+
+
+def _seed_remediation(session: Session, outfall_ids: list[int]) -> None:
+    """Remediation records behind the demo's plan, completion and closing events."""
+    from outfalls.models import Event, RemediationRecord
+    from outfalls.types import RemediationStep
+
+    rows = session.execute(
+        select(Event.id, Event.outfall_id, Event.kind, Event.effective_at, Event.payload)
+        .where(Event.outfall_id.in_(outfall_ids), Event.kind.in_(
+            [EventKind.REMEDIATION_PLANNED, EventKind.REMEDIATED, EventKind.CLOSED]))
+        .order_by(Event.id)
+    ).all()  # fmt: skip
+    category_of: dict[int, str] = {}
+    for event_id, outfall_id, kind, at, payload in rows:
+        if kind is EventKind.REMEDIATION_PLANNED:
+            category_of[outfall_id] = payload["category"]
+        category = category_of.get(outfall_id)
+        step = RemediationStep(_STEP_OF[kind.value])
+        session.add(
+            RemediationRecord(
+                outfall_id=outfall_id, event_id=event_id, step=step, on=at.date(),
+                category=RemediationCategory(category) if category else None,
+                measures=_MEASURES.get(category or "") if step is RemediationStep.PLAN else None,
+                note="示例数据：验收材料为纸质档案" if step is not RemediationStep.PLAN else None,
+                actor=DEMO_ACTOR,
             )
         )  # fmt: skip
     session.flush()

@@ -48,6 +48,7 @@ TRANSITIONS: dict[EventKind, tuple[frozenset[OutfallStatus], OutfallStatus | Non
     EventKind.MERGED: (ACTIVE | {OutfallStatus.CANDIDATE}, OutfallStatus.MERGED),
     EventKind.SAMPLED: (ACTIVE | {OutfallStatus.CANDIDATE}, None),
     EventKind.TRACE_UPDATED: (ACTIVE, None),
+    EventKind.REMEDIATION_PROGRESS: (frozenset({OutfallStatus.REMEDIATING}), None),
 }
 
 

@@ -22,8 +22,17 @@ from sqlalchemy.orm import Session
 from outfalls.config import PROJECT_DIR
 from outfalls.errors import InvalidInput
 from outfalls.geo import transform_geometry
-from outfalls.models import AdminArea, AreaPart, Basin, CodeListEntry, Parameter, River, StandardLimit
-from outfalls.types import CGCS2000, AdminLevel, BasinLevel
+from outfalls.models import (
+    AdminArea,
+    AreaPart,
+    Basin,
+    ClosingRule,
+    CodeListEntry,
+    Parameter,
+    River,
+    StandardLimit,
+)
+from outfalls.types import CGCS2000, AdminLevel, BasinLevel, RemediationCategory
 
 DEFAULT_DIR = PROJECT_DIR / "data" / "reference"
 GEOD = Geod(ellps="GRS80")
@@ -50,6 +59,7 @@ RIVERS_FILE = "derived_shaanxi_rivers_hyd2_4l.geojson"
 TYPES_FILE = "outfall_types.csv"
 PARAMETERS_FILE = "parameters.csv"
 LIMITS_FILE = "standard_limits.csv"
+CLOSING_RULES_FILE = "closing_rules.csv"
 UNNAMED_RIVER = "未命名河段"
 
 
@@ -104,6 +114,7 @@ def load_reference(
     say("monitoring parameters and standard limits")
     report.tables["parameters"] = _load_parameters(session, directory / PARAMETERS_FILE)
     report.tables["standard_limits"] = _load_limits(session, directory / LIMITS_FILE)
+    report.tables["closing_rules"] = _load_closing_rules(session, directory / CLOSING_RULES_FILE)
     say("basins and sub-basins")
     report.tables["basins"] = _load_basins(session, directory)
     say("rivers")
@@ -387,3 +398,11 @@ def _load_limits(session: Session, path: Path) -> TableCounts:
         for r in _csv_rows(path)
     ]
     return _upsert(session, StandardLimit, ("standard", "grade", "parameter"), rows)
+
+
+def _load_closing_rules(session: Session, path: Path) -> TableCounts:
+    flags = ("needs_traced", "needs_completion_evidence", "needs_followup_sample", "needs_acceptance")
+    rows = [
+        {"category": RemediationCategory(r["category"]), **{f: r[f] == "true" for f in flags}} for r in _csv_rows(path)
+    ]
+    return _upsert(session, ClosingRule, ("category",), rows)

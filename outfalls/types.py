@@ -78,6 +78,7 @@ class EventKind(StrEnum):
     OBSERVATION_UNLINKED = "observation_unlinked"
     LOCATION_CHANGED = "location_changed"
     ATTRIBUTES_CHANGED = "attributes_changed"
+    REMEDIATION_PROGRESS = "remediation_progress"
     TRACE_UPDATED = "trace_updated"  # a tracing recorded that did not (or no longer could) change the state
 
 
@@ -157,3 +158,12 @@ class TraceMethod(StrEnum):
     RECORDS = "records"  # 资料溯源
     ON_SITE = "on_site"  # 人工排查
     TECHNICAL = "technical"  # 技术溯源: pipe robot, dye, water-quality fingerprint
+
+
+class RemediationStep(StrEnum):
+    """What a remediation record says."""
+
+    PLAN = "plan"  # category, measures, responsible party, deadline
+    PROGRESS = "progress"  # an update on the works
+    COMPLETION = "completion"  # the works are done, with evidence
+    ACCEPTANCE = "acceptance"  # a second person checked and accepted: the outfall is closed out (销号)

@@ -7,11 +7,14 @@ from outfalls.models.event import Event
 from outfalls.models.observation import Observation, ObservationBatch, ObservationLink
 from outfalls.models.outfall import Outfall
 from outfalls.models.reference import AdminArea, AreaPart, Basin, CodeListEntry, River
+from outfalls.models.remediation import ClosingRule, RemediationRecord
 from outfalls.models.sampling import MonitoringVisit, Parameter, SampleResult, StandardLimit
 from outfalls.models.tracing import TraceParty, TraceRecord
 
 __all__ = [
     "ApiToken",
+    "ClosingRule",
+    "RemediationRecord",
     "MonitoringVisit",
     "Parameter",
     "SampleResult",

@@ -185,7 +185,9 @@ def test_second_load_changes_nothing(session: Session) -> None:
     report = load_reference(session)
 
     assert report.changed == 0
-    assert set(report.tables) == {"code_lists", "parameters", "standard_limits", "basins", "rivers", "admin_areas"}
+    assert set(report.tables) == {
+        "code_lists", "parameters", "standard_limits", "closing_rules", "basins", "rivers", "admin_areas"
+    }
     assert all(t.inserted == 0 and t.updated == 0 for t in report.tables.values())
     assert report.as_dict()["admin_areas"] == {"inserted": 0, "updated": 0, "unchanged": 118}
     assert report.as_dict()["basins"]["unchanged"] == 37
@@ -245,7 +247,7 @@ def test_missing_directory_is_invalid_input(session: Session, tmp_path: Path) ->
 
 
 def test_missing_file_is_invalid_input(session: Session, tmp_path: Path) -> None:
-    for name in ("outfall_types.csv", "parameters.csv", "standard_limits.csv"):
+    for name in ("outfall_types.csv", "parameters.csv", "standard_limits.csv", "closing_rules.csv"):
         (tmp_path / name).write_bytes((DEFAULT_DIR / name).read_bytes())
     with pytest.raises(InvalidInput) as info:
         load_reference(session, tmp_path)
