@@ -54,6 +54,7 @@ EVENT_LABELS = {
     "location_changed": _l("Location changed"),
     "attributes_changed": _l("Attributes changed"),
     "trace_updated": _l("Tracing recorded"),
+    "remediation_progress": _l("Remediation progress"),
 }
 REMEDIATION_LABELS = {
     "ban": _l("Ban (依法取缔)"),
@@ -103,6 +104,20 @@ TRACE_METHOD_LABELS = {
     "on_site": _l("On-site investigation (人工排查)"),
     "technical": _l("Technical tracing (技术溯源)"),
 }
+STEP_LABELS = {
+    "plan": _l("Plan"),
+    "progress": _l("Progress"),
+    "completion": _l("Completion"),
+    "acceptance": _l("Accepted and closed out"),
+}
+GAP_LABELS = {
+    "plan": _l("a remediation plan"),
+    "traced": _l("a completed source tracing"),
+    "completion": _l("the completion of the works"),
+    "completion_evidence": _l("evidence of completion"),
+    "followup_sample": _l("a follow-up sample after completion"),
+    "acceptance_by_other": _l("acceptance by someone other than who completed it"),
+}
 LEVEL_LABELS = {
     "basin": _l("Basin"),
     "sub_basin": _l("Sub-basin"),
@@ -142,6 +157,8 @@ def init_app(app: Flask, settings: Settings) -> None:
             "method_labels": METHOD_LABELS,
             "param_labels": PARAMETER_LABELS,
             "trace_method_labels": TRACE_METHOD_LABELS,
+            "step_labels": STEP_LABELS,
+            "gap_labels": GAP_LABELS,
             "local_tz": LOCAL_TIME,
         }
 

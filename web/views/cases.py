@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Blueprint, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from outfalls import sampling, tracing
+from outfalls import remediation, sampling, tracing
 from outfalls.errors import InvalidInput
 from outfalls.models import TraceRecord
 from outfalls.scope import require_visible
-from outfalls.types import Role
+from outfalls.store import FileStore, attach_file
+from outfalls.types import RemediationCategory, Role
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
 from web.forms import parse_int, parse_trace, parse_visit
@@ -128,3 +131,101 @@ def api_add_trace(outfall_id: int) -> ResponseReturnValue:
     )  # fmt: skip
     db().commit()
     return jsonify(_trace_json(record)), 201
+
+
+def _day(name: str) -> date:
+    raw = (request.form.get(name) or "").strip()
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as err:
+        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD), not {raw!r}", field=name, value=raw) from err
+
+
+def _back(outfall_id: int) -> ResponseReturnValue:
+    return redirect(url_for("catalogue.outfall_page", outfall_id=outfall_id, _anchor="remediation"))
+
+
+@bp.post("/outfalls/<int:outfall_id>/remediation/plan")
+@requires(Role.CASE_OFFICER)
+def plan(outfall_id: int) -> ResponseReturnValue:
+    require_visible(db(), outfall_id, current_scope())
+    try:
+        category = RemediationCategory(request.form.get("category") or "")
+    except ValueError as err:
+        raise InvalidInput("choose a remediation category", field="category") from err
+    merge_raw = (request.form.get("merge_into_id") or "").strip()
+    deadline_raw = (request.form.get("deadline") or "").strip()
+    remediation.plan_remediation(
+        db(), outfall_id,
+        remediation.PlanInput(
+            category=category, on=_day("on"), measures=request.form.get("measures"),
+            responsible_party=request.form.get("responsible_party"),
+            deadline=_day("deadline") if deadline_raw else None,
+            is_quick_fix=request.form.get("is_quick_fix") == "on",
+            merge_into_id=parse_int(request.form, "merge_into_id", 0) if merge_raw else None,
+            reason=request.form.get("reason"),
+        ),
+        actor=current_identity().login, scope=current_scope(),
+        expected_version=parse_int(request.form, "version", 0, minimum=0),
+    )  # fmt: skip
+    db().commit()
+    return _back(outfall_id)
+
+
+@bp.post("/outfalls/<int:outfall_id>/remediation/progress")
+@requires(Role.CASE_OFFICER)
+def progress(outfall_id: int) -> ResponseReturnValue:
+    require_visible(db(), outfall_id, current_scope())
+    remediation.record_progress(
+        db(), outfall_id, _day("on"), parse_int(request.form, "progress_pct", 0, minimum=0, maximum=100),
+        request.form.get("note") or "", actor=current_identity().login, scope=current_scope(),
+        expected_version=parse_int(request.form, "version", 0, minimum=0),
+    )  # fmt: skip
+    db().commit()
+    return _back(outfall_id)
+
+
+@bp.post("/outfalls/<int:outfall_id>/remediation/complete")
+@requires(Role.CASE_OFFICER)
+def complete(outfall_id: int) -> ResponseReturnValue:
+    scope = current_scope()
+    require_visible(db(), outfall_id, scope)
+    store = FileStore(settings().storage.store_dir)
+    me = current_identity().login
+    evidence = [
+        attach_file(db(), store, f.stream, name=f.filename or "evidence", kind="evidence", actor=me, scope=scope,
+                    outfall_id=outfall_id, media_type=f.mimetype or None).id
+        for f in request.files.getlist("evidence") if f and f.filename
+    ]  # fmt: skip
+    remediation.complete_remediation(
+        db(), outfall_id, _day("on"), evidence=evidence, note=request.form.get("note"), actor=me, scope=scope,
+        expected_version=parse_int(request.form, "version", 0, minimum=0),
+    )  # fmt: skip
+    db().commit()
+    return _back(outfall_id)
+
+
+@bp.post("/outfalls/<int:outfall_id>/remediation/close")
+@requires(Role.CASE_OFFICER)
+def close(outfall_id: int) -> ResponseReturnValue:
+    require_visible(db(), outfall_id, current_scope())
+    remediation.accept_and_close(
+        db(), outfall_id, _day("on"), note=request.form.get("note"), actor=current_identity().login,
+        scope=current_scope(), expected_version=parse_int(request.form, "version", 0, minimum=0),
+    )  # fmt: skip
+    db().commit()
+    return _back(outfall_id)
+
+
+@bp.get("/api/outfalls/<int:outfall_id>/remediation")
+@requires()
+def remediation_json(outfall_id: int) -> ResponseReturnValue:
+    """Remediation records in order and what closing out still needs."""
+    scope = current_scope()
+    records = remediation.remediation_history(db(), outfall_id, scope=scope)
+    gaps = remediation.closing_gaps(db(), outfall_id, scope=scope, acceptor=current_identity().login)
+    return jsonify(
+        records=[{c.name: getattr(r, c.name) for c in r.__table__.columns} for r in records],
+        category=gaps.category.value if gaps.category else None,
+        missing=gaps.missing,
+    )

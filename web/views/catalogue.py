@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from outfalls import queries, sampling, tracing
+from outfalls import queries, remediation, sampling, tracing
 from web.auth import current_scope, public, requires
 from web.db import db, settings
 from web.forms import parse_filter, parse_paging
@@ -98,6 +98,10 @@ def outfall_page(outfall_id: int) -> ResponseReturnValue:
         standards=sampling.standards(db()),
         traces=tracing.trace_history(db(), outfall_id, scope=current_scope()),
         party_rows=range(3),
+        remedies=remediation.remediation_history(db(), outfall_id, scope=current_scope()),
+        gaps=remediation.closing_gaps(
+            db(), outfall_id, scope=current_scope(), acceptor=g.identity.login if g.get("identity") else None
+        ),
         locale=current_locale(),
         map_config=script_json(config),
     )
