@@ -90,7 +90,11 @@ MONITORING_LABELS = {
     "dry": _l("Dry at the last visit"),
     "not_possible": _l("Not possible at the last visit"),
 }
-DISCHARGE_LABELS = {"discharging": _l("Discharging"), "dry": _l("Dry (no flow)"), "not_possible": _l("Not possible")}
+DISCHARGE_LABELS = {
+    "discharging": _l("Discharging water"),
+    "dry": _l("Dry (no flow)"),
+    "not_possible": _l("Not possible"),
+}
 FLOW_LABELS = {"measured": _l("Flow measured"), "not_measured": _l("Flow not measured"),
                "not_measurable": _l("Flow not measurable")}  # fmt: skip
 METHOD_LABELS = {"field_quick": _l("Field quick test"), "lab": _l("Laboratory")}
