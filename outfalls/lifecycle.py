@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -344,3 +344,27 @@ def assign_locations(session: Session, outfall_ids: Sequence[int]) -> None:
     """
     if outfall_ids:
         session.execute(_ASSIGN_SQL, {"ids": list(outfall_ids)})
+
+
+def status_as_of(session: Session, outfall_id: int, as_of: date | None = None, *, scope: Scope) -> OutfallStatus | None:
+    """The outfall's state recomputed from its events up to the end of ``as_of`` (all events when None); None
+    when it did not exist yet. Replays the same transition table, so it equals the denormalised state today.
+
+    Raises:
+        NotFound: no such outfall (in ``scope``).
+    """
+    require_visible(session, outfall_id, scope)
+    query = select(Event.kind, Event.payload, Event.effective_at).where(Event.outfall_id == outfall_id)
+    if as_of is not None:
+        query = query.where(Event.effective_at < datetime.combine(as_of, time(0, 0), tzinfo=UTC) + _ONE_DAY)
+    status: OutfallStatus | None = None
+    # replay in recording order: each event was checked against the state when it was written
+    for kind, payload, _at in session.execute(query.order_by(Event.id)):
+        if kind is EventKind.CREATED:
+            status = OutfallStatus(payload.get("status", OutfallStatus.SURVEYED.value))
+        elif status is not None:
+            status = apply_transition(status, kind)
+    return status
+
+
+_ONE_DAY = timedelta(days=1)
