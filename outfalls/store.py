@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outfalls.errors import InvalidInput, NotFound
@@ -91,6 +92,7 @@ def attach_file(
     scope: Scope,
     outfall_id: int | None = None,
     observation_id: int | None = None,
+    event_id: int | None = None,
     media_type: str | None = None,
     meta: dict[str, object] | None = None,
 ) -> Attachment:
@@ -117,9 +119,39 @@ def attach_file(
         kind=kind,
         outfall_id=outfall_id,
         observation_id=observation_id,
+        event_id=event_id,
         created_by=actor,
         meta=dict(meta or {}),
     )
     session.add(attachment)
     session.flush()
     return attachment
+
+
+def get_attachment(session: Session, attachment_id: int, *, scope: Scope) -> Attachment:
+    """An attachment whose outfall lies in ``scope`` (attachments of observations only: national scope).
+
+    Raises:
+        NotFound: no such attachment, or one outside the scope (the same message).
+    """
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None:
+        raise NotFound("the file does not exist", entity="attachment", id=attachment_id)
+    if attachment.outfall_id is not None:
+        try:
+            require_visible(session, attachment.outfall_id, scope)
+        except NotFound as err:
+            raise NotFound("the file does not exist", entity="attachment", id=attachment_id) from err
+    elif not scope.is_national:
+        raise NotFound("the file does not exist", entity="attachment", id=attachment_id)
+    return attachment
+
+
+def list_attachments(session: Session, outfall_id: int, *, scope: Scope) -> list[Attachment]:
+    """The files of an outfall, oldest first.
+
+    Raises:
+        NotFound: no such outfall (in ``scope``).
+    """
+    require_visible(session, outfall_id, scope)
+    return list(session.scalars(select(Attachment).where(Attachment.outfall_id == outfall_id).order_by(Attachment.id)))

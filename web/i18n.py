@@ -122,6 +122,12 @@ GAP_LABELS = {
     "followup_sample": _l("a follow-up sample after completion"),
     "acceptance_by_other": _l("acceptance by someone other than who completed it"),
 }
+PHOTO_LABELS = {
+    "sampling_point": _l("Photo: sampling point"),
+    "operation": _l("Photo: sampling and flow work"),
+    "sample": _l("Photo: water sample"),
+    "quick_test": _l("Photo: quick-test result"),
+}
 LEVEL_LABELS = {
     "basin": _l("Basin"),
     "sub_basin": _l("Sub-basin"),
@@ -163,6 +169,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             "trace_method_labels": TRACE_METHOD_LABELS,
             "step_labels": STEP_LABELS,
             "gap_labels": GAP_LABELS,
+            "photo_labels": PHOTO_LABELS,
             "local_tz": LOCAL_TIME,
         }
 

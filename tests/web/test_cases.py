@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -80,3 +82,44 @@ def test_json_api_for_monitoring(make_outfall, make_user, login_as):
     viewer = login_as(make_user("viewer2", roles=("leader",), national=True))
     assert viewer.post(f"/api/outfalls/{outfall.id}/visits", json=body,
                        headers={"X-CSRF-Token": viewer.csrf}).status_code == 403  # fmt: skip
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 160)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def test_visit_photos_are_stored_and_served_within_scope(make_outfall, make_user, login_as):
+    import io
+
+    outfall = make_outfall()
+    client = officer(make_user, login_as)
+    jpeg = _jpeg()
+    saved = client.post(
+        f"/outfalls/{outfall.id}/visits",
+        data=VISIT_FORM | {"version": outfall.version, "csrf_token": client.csrf,
+                           "photo-sampling_point": (io.BytesIO(jpeg), "point.jpg"),
+                           "photo-quick_test": (io.BytesIO(b"<script>alert(1)</script>"), "x.html")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert saved.status_code == 302
+    page = client.get(f"/outfalls/{outfall.id}").get_data(as_text=True)
+    links = sorted(set(re.findall(r'/attachments/(\d+)"', page)))
+    assert len(links) == 2 and "照片：采样点" in page
+    served = []
+    for i in links:
+        with client.get(f"/attachments/{i}") as response:
+            served.append((response.status_code, response.mimetype, response.headers.get("Content-Disposition"),
+                           response.data))  # fmt: skip
+    assert (200, "image/jpeg") == next(r[:2] for r in served if r[1] == "image/jpeg")
+    assert next(r[3] for r in served if r[1] == "image/jpeg") == jpeg
+    script = next(r for r in served if r[1] != "image/jpeg")
+    assert script[1] == "application/octet-stream" and "attachment" in script[2]
+    stranger = login_as(make_user("hanbin", roles=("case_officer",), areas=("610902",)))
+    assert stranger.get(f"/attachments/{links[0]}").status_code == 404
+    assert client.get("/attachments/999999").status_code == 404

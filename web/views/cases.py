@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, jsonify, redirect, request, url_for
+from flask import Blueprint, jsonify, redirect, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 
 from outfalls import remediation, sampling, tracing
-from outfalls.errors import InvalidInput
+from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import TraceRecord
 from outfalls.scope import require_visible
-from outfalls.store import FileStore, attach_file
+from outfalls.store import FileStore, attach_file, get_attachment
 from outfalls.types import RemediationCategory, Role
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
 from web.forms import parse_int, parse_trace, parse_visit
 
 bp = Blueprint("cases", __name__)
+
+# The four standard monitoring photos: sampling point, sampling/flow work, the sample, the quick-test result.
+MONITORING_VIEWS = ("sampling_point", "operation", "sample", "quick_test")
+# Uploaded files are shown inline only when they are images or PDFs; anything else downloads, so an uploaded
+# HTML or script file can never run in the application's origin.
+INLINE_TYPES = {"image/jpeg", "image/png", "image/webp", "application/pdf"}
 
 
 def _units() -> dict[str, str]:
@@ -27,12 +33,21 @@ def _units() -> dict[str, str]:
 @bp.post("/outfalls/<int:outfall_id>/visits")
 @requires(Role.CASE_OFFICER)
 def add_visit(outfall_id: int) -> ResponseReturnValue:
-    require_visible(db(), outfall_id, current_scope())  # out of scope is "not found", whatever the form says
+    scope = current_scope()
+    require_visible(db(), outfall_id, scope)  # out of scope is "not found", whatever the form says
     visit = parse_visit(request.form, _units())
-    sampling.record_visit(
-        db(), outfall_id, visit, actor=current_identity().login, scope=current_scope(),
+    me = current_identity().login
+    row = sampling.record_visit(
+        db(), outfall_id, visit, actor=me, scope=scope,
         expected_version=parse_int(request.form, "version", 0, minimum=0),
     )  # fmt: skip
+    store = FileStore(settings().storage.store_dir)
+    for view in MONITORING_VIEWS:  # the four standard monitoring photos
+        f = request.files.get(f"photo-{view}")
+        if f and f.filename:
+            attach_file(db(), store, f.stream, name=f.filename, kind="photo", actor=me, scope=scope,
+                        outfall_id=outfall_id, event_id=row.event_id, media_type=f.mimetype or None,
+                        meta={"view": view})  # fmt: skip
     db().commit()
     return redirect(url_for("catalogue.outfall_page", outfall_id=outfall_id, _anchor="monitoring"))
 
@@ -229,3 +244,20 @@ def remediation_json(outfall_id: int) -> ResponseReturnValue:
         category=gaps.category.value if gaps.category else None,
         missing=gaps.missing,
     )
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@requires()
+def attachment(attachment_id: int) -> ResponseReturnValue:
+    """A stored file (photo, evidence) of an outfall in the user's scope."""
+    a = get_attachment(db(), attachment_id, scope=current_scope())
+    path = FileStore(settings().storage.store_dir).path_of(a.sha256)
+    if not path.exists():
+        raise NotFound("the file is missing from the store", entity="attachment", id=attachment_id)
+    inline = a.media_type in INLINE_TYPES
+    response = send_file(
+        path, mimetype=a.media_type if inline else "application/octet-stream", as_attachment=not inline,
+        download_name=a.original_name, max_age=3600, etag=a.sha256,
+    )  # fmt: skip
+    response.cache_control.private = True
+    return response

@@ -7,6 +7,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from outfalls import queries, remediation, sampling, tracing
+from outfalls.models import Attachment
+from outfalls.store import list_attachments
 from web.auth import current_scope, public, requires
 from web.db import db, settings
 from web.forms import parse_filter, parse_paging
@@ -80,6 +82,13 @@ def list_page() -> ResponseReturnValue:
     )
 
 
+def _files_by_event(outfall_id: int) -> dict[int | None, list[Attachment]]:
+    files: dict[int | None, list[Attachment]] = {}
+    for a in list_attachments(db(), outfall_id, scope=current_scope()):
+        files.setdefault(a.event_id, []).append(a)
+    return files
+
+
 @bp.get("/outfalls/<int:outfall_id>")
 @requires()
 def outfall_page(outfall_id: int) -> ResponseReturnValue:
@@ -98,6 +107,7 @@ def outfall_page(outfall_id: int) -> ResponseReturnValue:
         standards=sampling.standards(db()),
         traces=tracing.trace_history(db(), outfall_id, scope=current_scope()),
         party_rows=range(3),
+        files_by_event=_files_by_event(outfall_id),
         remedies=remediation.remediation_history(db(), outfall_id, scope=current_scope()),
         gaps=remediation.closing_gaps(
             db(), outfall_id, scope=current_scope(), acceptor=g.identity.login if g.get("identity") else None
