@@ -48,6 +48,8 @@ TRANSITIONS: dict[EventKind, tuple[frozenset[OutfallStatus], OutfallStatus | Non
     EventKind.MERGED: (ACTIVE | {OutfallStatus.CANDIDATE}, OutfallStatus.MERGED),
     EventKind.SAMPLED: (ACTIVE | {OutfallStatus.CANDIDATE}, None),
     EventKind.TRACE_UPDATED: (ACTIVE, None),
+    # the checklist concerns outfalls that stay: it is kept up after closing out too
+    EventKind.STANDARDISATION_CHECKED: (ACTIVE | {OutfallStatus.CLOSED}, None),
     EventKind.REMEDIATION_PROGRESS: (frozenset({OutfallStatus.REMEDIATING}), None),
 }
 

@@ -79,6 +79,7 @@ class EventKind(StrEnum):
     LOCATION_CHANGED = "location_changed"
     ATTRIBUTES_CHANGED = "attributes_changed"
     REMEDIATION_PROGRESS = "remediation_progress"
+    STANDARDISATION_CHECKED = "standardisation_checked"
     TRACE_UPDATED = "trace_updated"  # a tracing recorded that did not (or no longer could) change the state
 
 
@@ -167,3 +168,13 @@ class RemediationStep(StrEnum):
     PROGRESS = "progress"  # an update on the works
     COMPLETION = "completion"  # the works are done, with evidence
     ACCEPTANCE = "acceptance"  # a second person checked and accepted: the outfall is closed out (销号)
+
+
+class StandardisationItem(StrEnum):
+    """The HJ 1309-2023 规范化建设 checklist of an outfall that is kept."""
+
+    SAMPLING_POINT = "sampling_point"  # 监测采样点
+    INSPECTION_WELL = "inspection_well"  # 检查井
+    SIGN_BOARD = "sign_board"  # 标识牌
+    MONITORING = "monitoring"  # 视频监控 / 在线监测
+    ARCHIVE = "archive"  # 档案

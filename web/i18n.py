@@ -55,6 +55,7 @@ EVENT_LABELS = {
     "attributes_changed": _l("Attributes changed"),
     "trace_updated": _l("Tracing recorded"),
     "remediation_progress": _l("Remediation progress"),
+    "standardisation_checked": _l("Standardisation checked"),
 }
 REMEDIATION_LABELS = {
     "ban": _l("Ban (依法取缔)"),
@@ -128,6 +129,13 @@ PHOTO_LABELS = {
     "sample": _l("Photo: water sample"),
     "quick_test": _l("Photo: quick-test result"),
 }
+CHECKLIST_LABELS = {
+    "sampling_point": _l("Sampling point"),
+    "inspection_well": _l("Inspection well"),
+    "sign_board": _l("Sign board"),
+    "monitoring": _l("Video or online monitoring"),
+    "archive": _l("Archive"),
+}
 LEVEL_LABELS = {
     "basin": _l("Basin"),
     "sub_basin": _l("Sub-basin"),
@@ -170,6 +178,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             "step_labels": STEP_LABELS,
             "gap_labels": GAP_LABELS,
             "photo_labels": PHOTO_LABELS,
+            "checklist_labels": CHECKLIST_LABELS,
             "local_tz": LOCAL_TIME,
         }
 

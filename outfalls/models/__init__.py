@@ -9,6 +9,7 @@ from outfalls.models.outfall import Outfall
 from outfalls.models.reference import AdminArea, AreaPart, Basin, CodeListEntry, River
 from outfalls.models.remediation import ClosingRule, RemediationRecord
 from outfalls.models.sampling import MonitoringVisit, Parameter, SampleResult, StandardLimit
+from outfalls.models.standardisation import StandardisationCheck
 from outfalls.models.tracing import TraceParty, TraceRecord
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Parameter",
     "SampleResult",
     "StandardLimit",
+    "StandardisationCheck",
     "TraceParty",
     "TraceRecord",
     "AuditEntry",

@@ -7,12 +7,12 @@ from datetime import date
 from flask import Blueprint, jsonify, redirect, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 
-from outfalls import remediation, sampling, tracing
+from outfalls import remediation, sampling, standardisation, tracing
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import TraceRecord
 from outfalls.scope import require_visible
 from outfalls.store import FileStore, attach_file, get_attachment
-from outfalls.types import RemediationCategory, Role
+from outfalls.types import RemediationCategory, Role, StandardisationItem
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
 from web.forms import parse_int, parse_trace, parse_visit
@@ -261,3 +261,28 @@ def attachment(attachment_id: int) -> ResponseReturnValue:
     )  # fmt: skip
     response.cache_control.private = True
     return response
+
+
+@bp.post("/outfalls/<int:outfall_id>/standardisation")
+@requires(Role.CASE_OFFICER)
+def standardisation_check(outfall_id: int) -> ResponseReturnValue:
+    scope = current_scope()
+    require_visible(db(), outfall_id, scope)
+    try:
+        item = StandardisationItem(request.form.get("item") or "")
+    except ValueError as err:
+        raise InvalidInput("choose a checklist item", field="item") from err
+    me = current_identity().login
+    store = FileStore(settings().storage.store_dir)
+    evidence = [
+        attach_file(db(), store, f.stream, name=f.filename or "evidence", kind="evidence", actor=me, scope=scope,
+                    outfall_id=outfall_id, media_type=f.mimetype or None, meta={"item": item.value}).id
+        for f in request.files.getlist("evidence") if f and f.filename
+    ]  # fmt: skip
+    standardisation.record_check(
+        db(), outfall_id, item, request.form.get("is_done") == "on", _day("on"), evidence=evidence,
+        note=request.form.get("note"), actor=me, scope=scope,
+        expected_version=parse_int(request.form, "version", 0, minimum=0),
+    )  # fmt: skip
+    db().commit()
+    return _back(outfall_id)

@@ -6,7 +6,7 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from outfalls import queries, remediation, sampling, tracing
+from outfalls import queries, remediation, sampling, standardisation, tracing
 from outfalls.models import Attachment
 from outfalls.store import list_attachments
 from web.auth import current_scope, public, requires
@@ -108,6 +108,7 @@ def outfall_page(outfall_id: int) -> ResponseReturnValue:
         traces=tracing.trace_history(db(), outfall_id, scope=current_scope()),
         party_rows=range(3),
         files_by_event=_files_by_event(outfall_id),
+        checklist=standardisation.checklist(db(), outfall_id, scope=current_scope()),
         remedies=remediation.remediation_history(db(), outfall_id, scope=current_scope()),
         gaps=remediation.closing_gaps(
             db(), outfall_id, scope=current_scope(), acceptor=g.identity.login if g.get("identity") else None
