@@ -5,7 +5,7 @@ parameter, which the error table turns into a 422.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -64,6 +64,17 @@ def parse_paging(args: MultiDict[str, str], settings: Settings) -> tuple[int, in
     page = parse_int(args, "page", 1)
     size = parse_int(args, "page_size", settings.list.page_size, maximum=settings.list.max_page_size)
     return page, size
+
+
+def parse_date(args: MultiDict[str, str], name: str) -> date | None:
+    """An optional ``YYYY-MM-DD`` parameter."""
+    raw = _clean(args, name)
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as err:
+        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD), not {raw!r}", field=name, value=raw) from err
 
 
 def parse_bbox(args: MultiDict[str, str]) -> BBox | None:

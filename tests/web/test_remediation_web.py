@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -92,3 +93,22 @@ def test_bad_plan_input_is_a_clear_422(make_outfall, make_user, login_as):
         data={"on": "2023-04-01", "category": "", "version": outfall.version, "csrf_token": client.csrf},
     )
     assert no_category.status_code == 422
+
+
+def test_the_case_page_shows_the_state_as_of_a_date(session: Session, make_outfall, client):
+    from outfalls.lifecycle import HistoryItem
+    from outfalls.types import EventKind
+
+    outfall = make_outfall(
+        found_on=date(2021, 3, 1),
+        history=(
+            HistoryItem(EventKind.TRACED, date(2022, 5, 1), {"responsible_party": "示例厂"}),
+            HistoryItem(EventKind.REMEDIATION_PLANNED, date(2023, 2, 1), {"category": "ban"}),
+        ),
+    )
+    then = client.get(f"/outfalls/{outfall.id}?as_of=2022-06-30").get_data(as_text=True)
+    assert "2022-06-30 时该排污口状态：" in then and "<strong>已溯源</strong>" in then
+    assert then.count('class="later"') == 1  # the plan of 2023 lies after the chosen day
+    before = client.get(f"/outfalls/{outfall.id}?as_of=2020-01-01").get_data(as_text=True)
+    assert "<strong>尚未录入</strong>" in before
+    assert client.get(f"/outfalls/{outfall.id}?as_of=June").status_code == 422

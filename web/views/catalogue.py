@@ -6,12 +6,12 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from outfalls import queries, remediation, sampling, standardisation, tracing
+from outfalls import lifecycle, queries, remediation, sampling, standardisation, tracing
 from outfalls.models import Attachment
 from outfalls.store import list_attachments
 from web.auth import current_scope, public, requires
 from web.db import db, settings
-from web.forms import parse_filter, parse_paging
+from web.forms import parse_date, parse_filter, parse_paging
 from web.i18n import STATUS_LABELS, current_locale
 from web.maps import script_json
 
@@ -93,6 +93,8 @@ def _files_by_event(outfall_id: int) -> dict[int | None, list[Attachment]]:
 @requires()
 def outfall_page(outfall_id: int) -> ResponseReturnValue:
     detail = queries.get_outfall(db(), outfall_id, scope=current_scope())
+    as_of = parse_date(request.args, "as_of")
+    status_then = lifecycle.status_as_of(db(), outfall_id, as_of, scope=current_scope()) if as_of else None
     config = {
         "point": [detail.row.lon, detail.row.lat],
         "status": detail.row.status,
@@ -108,6 +110,8 @@ def outfall_page(outfall_id: int) -> ResponseReturnValue:
         traces=tracing.trace_history(db(), outfall_id, scope=current_scope()),
         party_rows=range(3),
         files_by_event=_files_by_event(outfall_id),
+        as_of=as_of,
+        status_then=status_then,
         checklist=standardisation.checklist(db(), outfall_id, scope=current_scope()),
         remedies=remediation.remediation_history(db(), outfall_id, scope=current_scope()),
         gaps=remediation.closing_gaps(
