@@ -1,4 +1,6 @@
-"""Case officers' work on an outfall: monitoring visits and the limits results are judged against."""
+"""Case officers' work on an outfall: monitoring visits and limits, source tracing, remediation and closing out,
+the 规范化建设 checklist, and the stored files (photos, evidence) behind them.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from flask import Blueprint, jsonify, redirect, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 
 from outfalls import remediation, sampling, standardisation, tracing
+from outfalls.db.base import Base
 from outfalls.errors import InvalidInput, NotFound
-from outfalls.models import TraceRecord
+from outfalls.models import MonitoringVisit, TraceRecord
 from outfalls.scope import require_visible
 from outfalls.store import FileStore, attach_file, get_attachment
 from outfalls.types import RemediationCategory, Role, StandardisationItem
@@ -65,13 +68,13 @@ def set_limit(outfall_id: int) -> ResponseReturnValue:
     return redirect(url_for("catalogue.outfall_page", outfall_id=outfall_id, _anchor="monitoring"))
 
 
-def _visit_json(v: object) -> dict[str, object]:
-    data = {
-        f.name: getattr(v, f.name)
-        for f in v.__table__.columns  # type: ignore[attr-defined]
-    }
-    data["results"] = [{c.name: getattr(r, c.name) for c in r.__table__.columns} for r in v.results]  # type: ignore[attr-defined]
-    return data
+def _row(obj: Base) -> dict[str, object]:
+    """A model row as plain values, for the JSON API."""
+    return {c.name: getattr(obj, c.name) for c in obj.__table__.columns}
+
+
+def _visit_json(v: MonitoringVisit) -> dict[str, object]:
+    return _row(v) | {"results": [_row(r) for r in v.results]}
 
 
 @bp.get("/api/outfalls/<int:outfall_id>/monitoring")
@@ -120,9 +123,7 @@ def add_trace(outfall_id: int) -> ResponseReturnValue:
 
 
 def _trace_json(t: TraceRecord) -> dict[str, object]:
-    data: dict[str, object] = {c.name: getattr(t, c.name) for c in t.__table__.columns}
-    data["parties"] = [{c.name: getattr(p, c.name) for c in p.__table__.columns} for p in t.parties]
-    return data
+    return _row(t) | {"parties": [_row(p) for p in t.parties]}
 
 
 @bp.get("/api/outfalls/<int:outfall_id>/traces")
@@ -240,7 +241,7 @@ def remediation_json(outfall_id: int) -> ResponseReturnValue:
     records = remediation.remediation_history(db(), outfall_id, scope=scope)
     gaps = remediation.closing_gaps(db(), outfall_id, scope=scope, acceptor=current_identity().login)
     return jsonify(
-        records=[{c.name: getattr(r, c.name) for c in r.__table__.columns} for r in records],
+        records=[_row(r) for r in records],
         category=gaps.category.value if gaps.category else None,
         missing=gaps.missing,
     )
