@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -61,10 +62,14 @@ def ensure_database(settings: Settings, *, progress: Callable[[str], None] | Non
     return cluster.url(settings.database.name)
 
 
-def make_engine(url: str, **kw: object) -> Engine:
+def make_engine(url: str, **kw: Any) -> Engine:
     """An engine for ``url`` (psycopg 3)."""
+    # No server-side prepared statements: after a few executions PostgreSQL may switch a prepared query to a
+    # generic plan, and for the map's "first 20,000 in this box" that plan sorts the whole table (seconds at
+    # national scale) instead of walking the primary key (milliseconds).
+    connect_args = {"prepare_threshold": None, **kw.pop("connect_args", {})}
     try:
-        return sa.create_engine(url, pool_pre_ping=True, **kw)
+        return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kw)
     except (ArgumentError, ImportError) as err:
         raise DatabaseUnavailable(f"invalid database URL {redact(url)}: {err}") from err
 
