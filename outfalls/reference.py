@@ -210,34 +210,20 @@ def _sync(
 
 
 def _load_code_lists(session: Session, path: Path) -> TableCounts:
-    if not path.exists():
-        raise InvalidInput(f"reference file {path} is missing", path=str(path))
-    counts = TableCounts()
-    existing = {(e.scheme, e.code): e for e in session.scalars(select(CodeListEntry))}
-    with path.open(encoding="utf-8") as f:
-        for order, row in enumerate(csv.DictReader(f)):
-            values = {
-                "scheme": row["scheme"],
-                "version": row["version"],
-                "code": row["code"],
-                "parent_code": row["parent_code"] or None,
-                "level": int(row["level"]),
-                "label_zh": row["label_zh"],
-                "label_en": row["label_en"],
-                "sort_order": order,
-            }
-            current = existing.get((row["scheme"], row["code"]))
-            if current is None:
-                session.add(CodeListEntry(**values))
-                counts.inserted += 1
-            elif any(getattr(current, k) != v for k, v in values.items()):
-                for k, v in values.items():
-                    setattr(current, k, v)
-                counts.updated += 1
-            else:
-                counts.unchanged += 1
-    session.flush()
-    return counts
+    rows = [
+        {
+            "scheme": r["scheme"],
+            "version": r["version"],
+            "code": r["code"],
+            "parent_code": r["parent_code"] or None,
+            "level": int(r["level"]),
+            "label_zh": r["label_zh"],
+            "label_en": r["label_en"],
+            "sort_order": order,
+        }
+        for order, r in enumerate(_csv_rows(path))
+    ]
+    return _upsert(session, CodeListEntry, ("scheme", "code"), rows)
 
 
 def _load_basins(session: Session, directory: Path) -> TableCounts:
