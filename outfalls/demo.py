@@ -386,8 +386,11 @@ def _demo_credit_code(rng: random.Random) -> str:
     """A well-formed (check character included) but invented unified social credit code."""
     from outfalls.coding import credit_code_check_char
 
-    body = "91" + "61" + "".join(rng.choice("0123456789") for _ in range(4)) + "".join(
-        rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9)
+    body = (
+        "91"
+        + "61"
+        + "".join(rng.choice("0123456789") for _ in range(4))
+        + "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
     )
     body = body[:17]
     return body + credit_code_check_char(body)

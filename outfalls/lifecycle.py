@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import String, any_, bindparam, select, text
+from sqlalchemy import String, any_, bindparam, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -154,11 +154,12 @@ def create_outfalls(
                     "payload": Jsonb({"found_by": item.found_by.value, "status": _initial_status(item).value}),
                     "actor": actor,
                     "effective_at": _at(item.found_on),
+                    "outfall_version": 1,
                 }
             )
             events += [
                 {"outfall_id": oid, "kind": h.kind.value, "payload": Jsonb(h.payload), "actor": actor,
-                 "effective_at": _at(h.on)}
+                 "effective_at": _at(h.on), "outfall_version": 1}
                 for h in item.history
             ]  # fmt: skip
         _copy(session, "events", events)
@@ -290,8 +291,9 @@ def record_event(
         # This session holds an older copy than the locked row: someone else changed the outfall since.
         current = session.scalar(select(Outfall.version).where(Outfall.id == outfall_id))
         raise StaleEdit(
-            "the outfall was changed by someone else; reload it and try again", id=outfall_id, current=current
-        ) from err
+            "the outfall was changed by someone else; reload it and try again", id=outfall_id, current=current,
+            changes=[c.as_dict() for c in changes_since(session, outfall_id, expected_version)],
+        ) from err  # fmt: skip
     if outfall is None:
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
     if outfall.version != expected_version:
@@ -299,6 +301,7 @@ def record_event(
             "the outfall was changed by someone else; reload it and try again",
             id=outfall_id,
             current=outfall.version,
+            changes=[c.as_dict() for c in changes_since(session, outfall_id, expected_version)],
         )
     day = on or datetime.now(UTC).date()
     if day < outfall.found_on:
@@ -316,10 +319,55 @@ def record_event(
     if new_status is not outfall.status:
         outfall.status = new_status
         outfall.status_since = day
-    event = Event(outfall_id=outfall.id, kind=kind, payload=item.payload, actor=actor, effective_at=_at(day))
+    outfall.updated_at = datetime.now(UTC)  # every event is a new version, even one that changes no column
+    event = Event(
+        outfall_id=outfall.id, kind=kind, payload=item.payload, actor=actor, effective_at=_at(day),
+        outfall_version=expected_version + 1,
+    )  # fmt: skip
     session.add(event)
     session.flush()
     return event
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An event that happened after the version an edit was based on: what a refused edit shows."""
+
+    kind: str
+    actor: str
+    recorded_at: datetime
+    effective_on: date
+    version: int | None
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain values, for an API response."""
+        return {
+            "kind": self.kind,
+            "actor": self.actor,
+            "recorded_at": self.recorded_at.isoformat(),
+            "effective_on": self.effective_on.isoformat(),
+            "version": self.version,
+        }
+
+
+def changes_since(session: Session, outfall_id: int, version: int, *, limit: int = 20) -> list[Change]:
+    """The events recorded on an outfall after ``version``, oldest first (at most ``limit``, the newest ones).
+
+    Events recorded before versions were kept on events have no version; when none of the changes carries
+    one, the newest events stand in for them.
+    """
+    rows = session.execute(
+        select(Event.kind, Event.actor, Event.recorded_at, Event.effective_at, Event.outfall_version)
+        .where(Event.outfall_id == outfall_id, or_(Event.outfall_version > version, Event.outfall_version.is_(None)))
+        .order_by(Event.id.desc())
+        .limit(limit)
+    ).all()
+    versioned = [r for r in rows if r.outfall_version is not None]
+    chosen = versioned or rows[:1]
+    return [
+        Change(EventKind(r.kind).value, r.actor, r.recorded_at, r.effective_at.date(), r.outfall_version)
+        for r in reversed(chosen)
+    ]
 
 
 # Spatial derivation: the containing sub-basin, basin and most detailed administrative area (from the

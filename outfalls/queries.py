@@ -275,9 +275,7 @@ def _admin_path(session: Session, area_id: int | None) -> list[tuple[str, str]]:
     return path
 
 
-def map_outfalls_geojson(
-    session: Session, f: OutfallFilter, bbox: BBox | None, *, scope: Scope, limit: int
-) -> str:
+def map_outfalls_geojson(session: Session, f: OutfallFilter, bbox: BBox | None, *, scope: Scope, limit: int) -> str:
     """Outfalls as GeoJSON text (a FeatureCollection in CGCS2000 lon/lat), built entirely in PostGIS and
     passed through as text, because parsing and re-serialising tens of thousands of features in Python
     costs more than the query.
@@ -320,9 +318,7 @@ def map_outfalls_geojson(
     return str(session.execute(select(collection.cast(Text)).select_from(ranked)).scalar_one())
 
 
-def map_outfalls(
-    session: Session, f: OutfallFilter, bbox: BBox | None, *, scope: Scope, limit: int
-) -> dict[str, Any]:
+def map_outfalls(session: Session, f: OutfallFilter, bbox: BBox | None, *, scope: Scope, limit: int) -> dict[str, Any]:
     """:func:`map_outfalls_geojson` parsed into a dict (for callers that inspect the features)."""
     result: dict[str, Any] = json.loads(map_outfalls_geojson(session, f, bbox, scope=scope, limit=limit))
     return result

@@ -78,7 +78,12 @@ def checklist(session: Session, outfall_id: int, *, scope: Scope) -> list[Checkl
     for item in StandardisationItem:
         c = latest.get(item)
         lines.append(
-            ChecklistLine(item, c.is_done if c else False, c.on if c else None, c.actor if c else None,
-                          list(c.evidence) if c else [])  # fmt: skip
+            ChecklistLine(
+                item,
+                c.is_done if c else False,
+                c.on if c else None,
+                c.actor if c else None,
+                list(c.evidence) if c else [],
+            )  # fmt: skip
         )
     return lines

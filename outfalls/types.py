@@ -81,6 +81,8 @@ class EventKind(StrEnum):
     REMEDIATION_PROGRESS = "remediation_progress"
     STANDARDISATION_CHECKED = "standardisation_checked"
     TRACE_UPDATED = "trace_updated"  # a tracing recorded that did not (or no longer could) change the state
+    ASSIGNED = "assigned"  # the case was given to a case officer (or unassigned)
+    DEADLINE_SET = "deadline_set"  # the case deadline was set or cleared
 
 
 class RemediationCategory(StrEnum):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from functools import partial
 
 from flask import Flask, jsonify, render_template, request
@@ -24,6 +25,7 @@ from outfalls.errors import (
     PermissionDenied,
     StaleEdit,
 )
+from web.forms import LOCAL_TIME
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +87,41 @@ def render_error(err: OutfallsError, status: int) -> ResponseReturnValue:
         title=title,
         message=message or err.message,
         detail=err.message if message else None,
+        changes=_local_times(err.params.get("changes")),  # a stale edit lists what changed meanwhile
+        back=_same_site_referrer(),
     ), status
 
 
+def _local_times(changes: object) -> list[dict[str, object]]:
+    """A stale edit's changes with their recording time in local time, for the page."""
+    if not isinstance(changes, list):
+        return []
+    return [
+        c | {"recorded_local": datetime.fromisoformat(str(c["recorded_at"])).astimezone(LOCAL_TIME)
+             .strftime("%Y-%m-%d %H:%M")}
+        for c in changes if isinstance(c, dict)
+    ]  # fmt: skip
+
+
+def _same_site_referrer() -> str | None:
+    """The page the refused form was on, so the user can reload it (only a path on this site)."""
+    ref = request.referrer or ""
+    host = request.host_url
+    return ref if ref.startswith(host) else None
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, str | int | float | bool | type(None)):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)
+
+
 def _jsonable(params: dict[str, object]) -> dict[str, object]:
-    return {k: v if isinstance(v, str | int | float | bool | type(None)) else str(v) for k, v in params.items()}
+    return {k: _plain(v) for k, v in params.items()}
 
 
 def render_http_error(err: HTTPException) -> ResponseReturnValue:

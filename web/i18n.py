@@ -56,6 +56,8 @@ EVENT_LABELS = {
     "trace_updated": _l("Tracing recorded"),
     "remediation_progress": _l("Remediation progress"),
     "standardisation_checked": _l("Standardisation checked"),
+    "assigned": _l("Case assigned"),
+    "deadline_set": _l("Case deadline set"),
 }
 REMEDIATION_LABELS = {
     "ban": _l("Ban (依法取缔)"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -28,5 +28,8 @@ class Event(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     # When the change happened in the world (a survey date, say); as-of queries use this.
     effective_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The outfall's version after this event (1 for ``created``); NULL for events recorded before it was kept.
+    # A refused stale edit lists the events with a version above the one the edit was based on.
+    outfall_version: Mapped[int | None] = mapped_column(Integer)
 
     outfall: Mapped[Outfall] = relationship()

@@ -68,6 +68,10 @@ class Outfall(Base):
     remediation_category: Mapped[RemediationCategory | None] = mapped_column(str_enum(RemediationCategory))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("outfalls.id"))
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false", index=True)
+    # The case officer (login) who works the case and the deadline they were given; set by ``assigned`` and
+    # ``deadline_set`` events.
+    assigned_to: Mapped[str | None] = mapped_column(String(64), index=True)
+    case_deadline: Mapped[date | None] = mapped_column(Date, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

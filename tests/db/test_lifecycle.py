@@ -328,7 +328,13 @@ def test_stale_version_is_refused(session: Session, make_outfall: Callable[..., 
         )
 
     assert "changed by someone else" in str(info.value) and "reload" in str(info.value)
-    assert info.value.params == {"id": outfall.id, "current": 2}
+    assert info.value.params["id"] == outfall.id and info.value.params["current"] == 2
+    # What changed meanwhile: the tracing by "a", the event that made version 2.
+    changes = info.value.params["changes"]
+    assert isinstance(changes, list) and [(c["kind"], c["actor"], c["version"]) for c in changes] == [
+        ("traced", "a", 2)
+    ]
+    assert changes[0]["effective_on"] == "2022-06-01"
     assert info.value.code == "stale_edit"
     assert outfall.status is OutfallStatus.TRACED and outfall.version == 2
     assert _count(session, Event) == events_before
