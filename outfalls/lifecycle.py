@@ -84,7 +84,8 @@ class NewOutfall:
     history: tuple[HistoryItem, ...] = ()
 
 
-def _at(day: date) -> datetime:
+def event_time(day: date) -> datetime:
+    """The moment recorded for an event of the local day ``day``."""
     # Dates of field work are local days; 04:00 UTC is noon in China (UTC+8), so both read the same day.
     return datetime.combine(day, time(4, 0), tzinfo=UTC)
 
@@ -107,15 +108,22 @@ def apply_transition(status: OutfallStatus, kind: EventKind) -> OutfallStatus:
 
 
 def _denormalise(values: dict[str, Any], item: HistoryItem) -> None:
+    """The outfall columns (besides the state) that ``item`` sets: the same function writes them and replays them."""
     p = item.payload
     if item.kind is EventKind.SAMPLED:
         values["last_sampled_on"] = item.on
         if "is_discharging" in p:
             values["is_discharging"] = p["is_discharging"]
-    elif item.kind is EventKind.TRACED and p.get("responsible_party"):
-        values["responsible_party"] = p["responsible_party"]
+    elif item.kind in (EventKind.TRACED, EventKind.TRACE_UPDATED) and p.get("responsible_party"):
+        values["responsible_party"] = p["responsible_party"]  # the latest finding, even before it counts as traced
     elif item.kind is EventKind.REMEDIATION_PLANNED and p.get("category"):
         values["remediation_category"] = RemediationCategory(p["category"])
+    elif item.kind is EventKind.CLOSED and p.get("merge_into_id") is not None:
+        values["merged_into_id"] = p["merge_into_id"]
+    elif item.kind is EventKind.ASSIGNED:
+        values["assigned_to"] = p.get("officer")
+    elif item.kind is EventKind.DEADLINE_SET:
+        values["case_deadline"] = date.fromisoformat(p["deadline"]) if p.get("deadline") else None
 
 
 def create_outfalls(
@@ -153,13 +161,13 @@ def create_outfalls(
                     "kind": EventKind.CREATED.value,
                     "payload": Jsonb({"found_by": item.found_by.value, "status": _initial_status(item).value}),
                     "actor": actor,
-                    "effective_at": _at(item.found_on),
+                    "effective_at": event_time(item.found_on),
                     "outfall_version": 1,
                 }
             )
             events += [
                 {"outfall_id": oid, "kind": h.kind.value, "payload": Jsonb(h.payload), "actor": actor,
-                 "effective_at": _at(h.on), "outfall_version": 1}
+                 "effective_at": event_time(h.on), "outfall_version": 1}
                 for h in item.history
             ]  # fmt: skip
         _copy(session, "events", events)
@@ -321,7 +329,7 @@ def record_event(
         outfall.status_since = day
     outfall.updated_at = datetime.now(UTC)  # every event is a new version, even one that changes no column
     event = Event(
-        outfall_id=outfall.id, kind=kind, payload=item.payload, actor=actor, effective_at=_at(day),
+        outfall_id=outfall.id, kind=kind, payload=item.payload, actor=actor, effective_at=event_time(day),
         outfall_version=expected_version + 1,
     )  # fmt: skip
     session.add(event)
@@ -396,9 +404,30 @@ def assign_locations(session: Session, outfall_ids: Sequence[int]) -> None:
         session.execute(_ASSIGN_SQL, {"ids": list(outfall_ids)})
 
 
-def status_as_of(session: Session, outfall_id: int, as_of: date | None = None, *, scope: Scope) -> OutfallStatus | None:
+@dataclass(frozen=True, slots=True)
+class CaseState:
+    """An outfall's state and the columns its events set, as recomputed from the events."""
+
+    status: OutfallStatus
+    status_since: date
+    last_sampled_on: date | None = None
+    is_discharging: bool | None = None
+    responsible_party: str | None = None
+    remediation_category: RemediationCategory | None = None
+    merged_into_id: int | None = None
+    assigned_to: str | None = None
+    case_deadline: date | None = None
+
+    @classmethod
+    def of(cls, outfall: Outfall) -> CaseState:
+        """The denormalised state held on the outfall row (what a replay must equal)."""
+        return cls(**{f: getattr(outfall, f) for f in cls.__slots__})
+
+
+def state_as_of(session: Session, outfall_id: int, as_of: date | None = None, *, scope: Scope) -> CaseState | None:
     """The outfall's state recomputed from its events up to the end of ``as_of`` (all events when None); None
-    when it did not exist yet. Replays the same transition table, so it equals the denormalised state today.
+    when it did not exist yet. Replays the same transition table and column rules as the writes, so with no
+    date it equals the denormalised state on the outfall row.
 
     Raises:
         NotFound: no such outfall (in ``scope``).
@@ -408,13 +437,31 @@ def status_as_of(session: Session, outfall_id: int, as_of: date | None = None, *
     if as_of is not None:
         query = query.where(Event.effective_at < datetime.combine(as_of, time(0, 0), tzinfo=UTC) + _ONE_DAY)
     status: OutfallStatus | None = None
+    since: date | None = None
+    values: dict[str, Any] = {}
     # replay in recording order: each event was checked against the state when it was written
-    for kind, payload, _at in session.execute(query.order_by(Event.id)):
+    for kind, payload, effective_at in session.execute(query.order_by(Event.id)):
+        day = effective_at.astimezone(UTC).date()
         if kind is EventKind.CREATED:
-            status = OutfallStatus(payload.get("status", OutfallStatus.SURVEYED.value))
+            status, since = OutfallStatus(payload.get("status", OutfallStatus.SURVEYED.value)), day
         elif status is not None:
-            status = apply_transition(status, kind)
-    return status
+            new_status = apply_transition(status, kind)
+            if new_status is not status:
+                status, since = new_status, day
+            _denormalise(values, HistoryItem(kind, day, payload))
+    if status is None or since is None:
+        return None
+    return CaseState(status=status, status_since=since, **values)
+
+
+def status_as_of(session: Session, outfall_id: int, as_of: date | None = None, *, scope: Scope) -> OutfallStatus | None:
+    """The outfall's state as of the end of ``as_of`` (see ``state_as_of``); None when it did not exist yet.
+
+    Raises:
+        NotFound: no such outfall (in ``scope``).
+    """
+    state = state_as_of(session, outfall_id, as_of, scope=scope)
+    return state.status if state else None
 
 
 _ONE_DAY = timedelta(days=1)

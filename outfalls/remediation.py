@@ -243,15 +243,12 @@ def accept_and_close(
     if gaps.missing:
         raise InvalidTransition(f"closing out needs: {', '.join(gaps.missing)}", missing=",".join(gaps.missing))
     _check_day(on, "on")
-    event = record_event(
-        session, outfall_id, EventKind.CLOSED, actor=actor, scope=scope, expected_version=expected_version, on=on,
-        payload={"category": gaps.category.value if gaps.category else None},
-    )  # fmt: skip
     plan = _latest(_records(session, outfall_id), RemediationStep.PLAN)
-    if plan is not None and plan.merge_into_id is not None:
-        outfall = session.get(Outfall, outfall_id)
-        if outfall is not None:
-            outfall.merged_into_id = plan.merge_into_id
+    event = record_event(  # a merge ends with the outfall pointing at the one that takes its discharge
+        session, outfall_id, EventKind.CLOSED, actor=actor, scope=scope, expected_version=expected_version, on=on,
+        payload={"category": gaps.category.value if gaps.category else None,
+                 "merge_into_id": plan.merge_into_id if plan is not None else None},
+    )  # fmt: skip
     record = RemediationRecord(outfall_id=outfall_id, event_id=event.id, step=RemediationStep.ACCEPTANCE, on=on,
                                category=gaps.category, note=(note or "").strip() or None, actor=actor)  # fmt: skip
     session.add(record)

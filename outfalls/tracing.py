@@ -154,8 +154,6 @@ def record_trace(
         session, outfall_id, kind, actor=actor, scope=scope, expected_version=expected_version,
         on=trace.traced_on.date(), payload=payload,
     )  # fmt: skip
-    if kind is EventKind.TRACE_UPDATED and main is not None:
-        outfall.responsible_party = main.name.strip()  # the latest finding, even before the rule is met
     record = TraceRecord(
         outfall_id=outfall_id,
         event_id=event.id,

@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from outfalls.errors import InvalidInput, InvalidTransition
-from outfalls.lifecycle import record_event, status_as_of
+from outfalls.assignment import assign_cases, set_deadlines
+from outfalls.lifecycle import CaseState, record_event, state_as_of, status_as_of
 from outfalls.remediation import PlanInput, accept_and_close, complete_remediation, plan_remediation
 from outfalls.sampling import VisitInput, record_visit
 from outfalls.scope import Scope
@@ -19,7 +20,8 @@ from outfalls.types import DischargeState, EventKind, RemediationCategory, Surve
 ALL = Scope.national()
 
 
-def test_random_operation_sequences_replay_to_the_same_state(session: Session, make_outfall):
+def test_random_operation_sequences_replay_to_the_same_state(session: Session, make_outfall, make_user):
+    make_user("officer", roles=("case_officer",))
     rng = random.Random(20231231)
     finals: set[str] = set()
     for n in range(12):
@@ -29,7 +31,9 @@ def test_random_operation_sequences_replay_to_the_same_state(session: Session, m
         for _step in range(rng.randrange(3, 12)):
             day += timedelta(days=rng.randrange(1, 40))
             at = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=3)
-            op = rng.choice(["survey", "reject", "visit", "trace", "plan", "complete", "close", "merge"])
+            op = rng.choice(
+                ["survey", "reject", "visit", "trace", "plan", "complete", "close", "merge", "assign", "deadline"]
+            )
             v, actor = outfall.version, rng.choice(["a", "b"])
             try:
                 if op == "survey":
@@ -40,6 +44,13 @@ def test_random_operation_sequences_replay_to_the_same_state(session: Session, m
                     record_event(
                         session, outfall.id, EventKind.REJECTED, actor=actor, scope=ALL, expected_version=v, on=day
                     )
+                elif op == "assign":
+                    assign_cases(session, [outfall.id], rng.choice(["officer", None]), actor=actor, scope=ALL, on=day)
+                    session.refresh(outfall)
+                elif op == "deadline":
+                    when = rng.choice([None, day + timedelta(days=90)])
+                    set_deadlines(session, [outfall.id], when, actor=actor, scope=ALL, on=day)
+                    session.refresh(outfall)
                 elif op == "merge":
                     record_event(
                         session, outfall.id, EventKind.MERGED, actor=actor, scope=ALL, expected_version=v, on=day
@@ -86,6 +97,8 @@ def test_random_operation_sequences_replay_to_the_same_state(session: Session, m
                 assert outfall.version == v  # a refused operation changes nothing
             seen.append((day, outfall.status.value))
             assert status_as_of(session, outfall.id, scope=ALL) is outfall.status, (n, op)
+            # every denormalised column, not only the state, equals the replay of the events
+            assert state_as_of(session, outfall.id, scope=ALL) == CaseState.of(outfall), (n, op)
         # as of every day seen, the replay gives the state that held at the end of that day
         last_by_day: dict[date, str] = {}
         for d, state in seen:
