@@ -307,3 +307,24 @@ def set_categories(
             continue
         results.append(ItemResult(oid, True, None, None, version + 1))
     return BulkReport(EventKind.REMEDIATION_PLANNED.value, results)
+
+
+def officers_for(session: Session, scope: Scope) -> list[User]:
+    """The active case officers whose area overlaps ``scope``: the people a case in it can be given to."""
+    users = session.scalars(select(User).where(User.is_active).order_by(User.login)).all()
+    chosen = []
+    for user in users:
+        if Role.CASE_OFFICER not in user.role_set:
+            continue
+        theirs = scope_of(user)
+        if (
+            scope.is_national
+            or theirs.is_national
+            or any(
+                scope.covers_area(code) or theirs.covers_area(mine)
+                for code in theirs.area_codes
+                for mine in scope.area_codes
+            )
+        ):
+            chosen.append(user)
+    return chosen

@@ -17,7 +17,7 @@ from sqlalchemy.types import JSON as JSON_TYPE
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import AdminArea, Basin, CodeListEntry, Event, ObservationLink, Outfall, River
 from outfalls.scope import Scope, area_prefix
-from outfalls.types import AdminLevel, BasinLevel, BBox, OutfallStatus
+from outfalls.types import AdminLevel, BasinLevel, BBox, OutfallStatus, RemediationCategory
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,14 @@ class OutfallFilter:
     type_code: str | None = None  # a code of the HJ 1312 type tree; matches its descendants too
     status: OutfallStatus | None = None
     q: str | None = None  # text in the name or either code
+    assigned_to: str | None = None  # login of the case officer
+    unassigned: bool = False  # only cases nobody has been given
+    category: RemediationCategory | None = None  # remediation category (整治类型)
+    keep: bool = False  # only the outfalls that stay (需保留): brought up to standard or needing no remediation
+
+
+# The outfalls that remain after remediation (需保留清单): not banned, not merged away, not rejected.
+KEEP_CATEGORIES = (RemediationCategory.STANDARDISE, RemediationCategory.NONE_NEEDED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +63,10 @@ class OutfallRow:
     lat: float
     is_demo: bool
     exceeds_limit: bool | None  # the latest judged results were over the applicable limit
+    version: int
+    assigned_to: str | None
+    case_deadline: date | None
+    remediation_category: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +151,15 @@ def _conditions(session: Session, f: OutfallFilter, scope: Scope) -> list[Column
         )
     if f.status:
         cond.append(Outfall.status == f.status)
+    if f.assigned_to:
+        cond.append(Outfall.assigned_to == f.assigned_to)
+    if f.unassigned:
+        cond.append(Outfall.assigned_to.is_(None))
+    if f.category:
+        cond.append(Outfall.remediation_category == f.category)
+    if f.keep:
+        cond.append(Outfall.remediation_category.in_(KEEP_CATEGORIES))
+        cond.append(Outfall.status.not_in((OutfallStatus.REJECTED, OutfallStatus.MERGED)))
     if f.q and f.q.strip():
         q = f.q.strip()  # literal text: '%' and '_' typed by a user are not wildcards
         cond.append(
@@ -174,6 +195,10 @@ def _row_select() -> Select[*tuple[Any, ...]]:
             func.ST_Y(Outfall.geom),
             Outfall.is_demo,
             Outfall.exceeds_limit,
+            Outfall.version,
+            Outfall.assigned_to,
+            Outfall.case_deadline,
+            Outfall.remediation_category,
         )
         .outerjoin(
             CodeListEntry,
@@ -191,7 +216,8 @@ def _to_row(r: Any) -> OutfallRow:
         id=r[0], name=r[1], national_code=r[2], local_code=r[3], type_code=r[4], type_zh=r[5], type_en=r[6],
         status=str(r[7].value if hasattr(r[7], "value") else r[7]), status_since=r[8], basin=r[9], sub_basin=r[10],
         river=r[11], area_code=r[12], area=r[13], found_by=str(r[14].value if hasattr(r[14], "value") else r[14]),
-        found_on=r[15], lon=float(r[16]), lat=float(r[17]), is_demo=r[18], exceeds_limit=r[19],
+        found_on=r[15], lon=float(r[16]), lat=float(r[17]), is_demo=r[18], exceeds_limit=r[19], version=r[20],
+        assigned_to=r[21], case_deadline=r[22], remediation_category=r[23].value if r[23] is not None else None,
     )  # fmt: skip
 
 
@@ -211,6 +237,16 @@ def list_outfalls(
         _row_select().where(*cond).order_by(Outfall.id.desc()).limit(page_size).offset((page - 1) * page_size)
     ).all()
     return OutfallPage(items=[_to_row(r) for r in rows], total=total, page=page, page_size=page_size)
+
+
+def matching_ids(session: Session, f: OutfallFilter, *, scope: Scope, limit: int) -> list[int]:
+    """The ids of the outfalls matching ``f`` (at most ``limit``, oldest first): a selection for bulk work.
+
+    Raises:
+        InvalidInput: an unknown basin code or a malformed area code.
+    """
+    return list(session.scalars(select(Outfall.id).where(*_conditions(session, f, scope)).order_by(Outfall.id)
+                                .limit(limit)))  # fmt: skip
 
 
 def get_outfall(session: Session, outfall_id: int, *, scope: Scope) -> OutfallDetail:

@@ -17,7 +17,15 @@ from outfalls.errors import InvalidInput
 from outfalls.queries import OutfallFilter
 from outfalls.sampling import ResultInput, VisitInput
 from outfalls.tracing import PartyInput, TraceInput
-from outfalls.types import BBox, DischargeState, FlowState, OutfallStatus, SampleMethod, TraceMethod
+from outfalls.types import (
+    BBox,
+    DischargeState,
+    FlowState,
+    OutfallStatus,
+    RemediationCategory,
+    SampleMethod,
+    TraceMethod,
+)
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -27,18 +35,29 @@ def _clean(args: MultiDict[str, str], name: str) -> str | None:
     return value or None
 
 
-def parse_filter(args: MultiDict[str, str]) -> OutfallFilter:
-    """Filters from ``basin``, ``area``, ``type``, ``status`` and ``q``."""
+def parse_filter(args: MultiDict[str, str], *, me: str | None = None) -> OutfallFilter:
+    """Filters from ``basin``, ``area``, ``type``, ``status``, ``q``, ``assigned`` (a login, ``me`` or ``none``),
+    ``category`` and ``keep``.
+    """
     status = _clean(args, "status")
     if status is not None and status not in OutfallStatus.__members__.values():
         choices = ", ".join(s.value for s in OutfallStatus)
         raise InvalidInput(f"unknown status {status!r}; use one of {choices}", field="status", value=status)
+    category = _clean(args, "category")
+    if category is not None and category not in RemediationCategory.__members__.values():
+        choices = ", ".join(c.value for c in RemediationCategory)
+        raise InvalidInput(f"unknown category {category!r}; use one of {choices}", field="category", value=category)
+    assigned = _clean(args, "assigned")
     return OutfallFilter(
         basin=_clean(args, "basin"),
         area=_clean(args, "area"),
         type_code=_clean(args, "type"),
         status=OutfallStatus(status) if status else None,
         q=_clean(args, "q"),
+        assigned_to=(me if assigned == "me" else assigned) if assigned not in (None, "none") else None,
+        unassigned=assigned == "none",
+        category=RemediationCategory(category) if category else None,
+        keep=_clean(args, "keep") in ("1", "on", "true"),
     )
 
 

@@ -138,6 +138,13 @@ CHECKLIST_LABELS = {
     "monitoring": _l("Video or online monitoring"),
     "archive": _l("Archive"),
 }
+BULK_REASONS = {
+    "not_found": _l("Not found (or outside your area)"),
+    "stale_edit": _l("Changed by someone else since the list was loaded"),
+    "invalid_transition": _l("Not possible in the outfall's current state"),
+    "outside_officer_scope": _l("Outside the case officer's area"),
+    "invalid_input": _l("Not valid for this outfall"),
+}
 LEVEL_LABELS = {
     "basin": _l("Basin"),
     "sub_basin": _l("Sub-basin"),
@@ -181,6 +188,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             "gap_labels": GAP_LABELS,
             "photo_labels": PHOTO_LABELS,
             "checklist_labels": CHECKLIST_LABELS,
+            "bulk_reasons": BULK_REASONS,
             "local_tz": LOCAL_TIME,
         }
 

@@ -75,6 +75,10 @@ def test_help_everywhere():
         ["token", "revoke", "--help"],
         ["outfall", "list", "--help"],
         ["outfall", "show", "--help"],
+        ["case", "assign", "--help"],
+        ["case", "deadline", "--help"],
+        ["case", "plan", "--help"],
+        ["case", "keep-list", "--help"],
         ["serve", "--help"],
     ):
         out = runner.invoke(main, args)
@@ -253,3 +257,39 @@ def test_cli_applies_a_users_scope(external_db: dict[str, str]):
     assert run("outfall", "show", str(b_ids[0]), env=env).returncode == 0  # the operator sees everything
     unknown = run("outfall", "list", "--as", "nobody", env=env, check=False)
     assert unknown.returncode == 1 and "no user 'nobody'" in unknown.stderr
+
+
+def test_case_bulk_work_and_keep_list_from_the_command_line(external_db: dict[str, str], tmp_path: Path):
+    env = {**external_db, "OUTFALLS_DATA_DIR": str(tmp_path / "data")}
+    run("demo", "seed", "--outfalls", "60", "--seed", "3", env=env)
+    run(
+        "user",
+        "add",
+        "officer_sx",
+        "--role",
+        "case_officer",
+        "--area",
+        "610000",
+        "--password-stdin",
+        env=env,
+        input_text="a long enough password\n",
+    )
+    listed = json.loads(run("outfall", "list", "--area", "610000", "--page-size", "500", "--json", env=env).stdout)
+    open_ids = [i["id"] for i in listed["items"] if i["status"] not in ("closed", "rejected", "merged")]
+    assert open_ids, "the demo puts outfalls in Shaanxi"
+    report = json.loads(run("case", "assign", "--to", "officer_sx", *map(str, open_ids), "--json", env=env).stdout)
+    assert report["action"] == "assigned" and report["changed"] == len(open_ids) and report["refused"] == 0
+    mixed = run("case", "deadline", "2099-12-31", str(open_ids[0]), "99999999", env=env, check=False)
+    assert mixed.returncode == 1 and "99999999  refused  not_found" in mixed.stdout
+    assert "1 changed, 0 already so, 1 refused" in mixed.stderr
+    bad = run("case", "deadline", "soon", str(open_ids[0]), env=env, check=False)
+    assert bad.returncode == 1 and "YYYY-MM-DD" in bad.stderr
+    no_traceback(bad)
+    neither = run("case", "assign", str(open_ids[0]), env=env, check=False)
+    assert neither.returncode == 1 and "--to LOGIN, or --unassign" in neither.stderr
+    keep = json.loads(run("case", "keep-list", "--json", env=env).stdout)
+    assert all(r["remediation_category"] in ("standardise", "none_needed") for r in keep)
+    out_csv = tmp_path / "keep.csv"
+    run("case", "keep-list", "-o", str(out_csv), env=env)
+    assert out_csv.read_bytes().startswith("\ufeffid,national_code".encode())
+    assert len(out_csv.read_text(encoding="utf-8-sig").splitlines()) == len(keep) + 1

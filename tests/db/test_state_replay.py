@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from outfalls.errors import InvalidInput, InvalidTransition
 from outfalls.assignment import assign_cases, set_deadlines
+from outfalls.errors import InvalidInput, InvalidTransition
 from outfalls.lifecycle import CaseState, record_event, state_as_of, status_as_of
 from outfalls.remediation import PlanInput, accept_and_close, complete_remediation, plan_remediation
 from outfalls.sampling import VisitInput, record_visit

@@ -9,7 +9,8 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from outfalls import queries
-from web.auth import current_scope, requires
+from outfalls.queries import OutfallFilter
+from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
 from web.forms import parse_bbox, parse_filter, parse_int, parse_paging
 
@@ -28,12 +29,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _filter() -> OutfallFilter:
+    return parse_filter(request.args, me=current_identity().login)
+
+
 @bp.get("/outfalls")
 @requires()
 def outfalls() -> ResponseReturnValue:
     """A page of the outfall list: ``items``, ``total``, ``page``, ``page_size``, ``pages``."""
     page, size = parse_paging(request.args, settings())
-    result = queries.list_outfalls(db(), parse_filter(request.args), scope=current_scope(), page=page, page_size=size)
+    result = queries.list_outfalls(db(), _filter(), scope=current_scope(), page=page, page_size=size)
     return jsonify(
         items=_plain(result.items), total=result.total, page=result.page, page_size=result.page_size, pages=result.pages
     )
@@ -53,7 +58,11 @@ def map_outfalls() -> ResponseReturnValue:
     s = settings()
     limit = parse_int(request.args, "limit", s.map.max_features, maximum=s.map.max_features)
     geojson = queries.map_outfalls_geojson(
-        db(), parse_filter(request.args), parse_bbox(request.args), scope=current_scope(), limit=limit
+        db(),
+        _filter(),
+        parse_bbox(request.args),
+        scope=current_scope(),
+        limit=limit,
     )
     return Response(geojson, mimetype="application/geo+json")
 
@@ -79,5 +88,5 @@ def facets() -> ResponseReturnValue:
 @requires()
 def summary() -> ResponseReturnValue:
     """Outfalls per lifecycle state, for the filters given."""
-    counts = queries.status_counts(db(), parse_filter(request.args), scope=current_scope())
+    counts = queries.status_counts(db(), _filter(), scope=current_scope())
     return jsonify(total=sum(counts.values()), by_status=counts)

@@ -6,19 +6,22 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, jsonify, redirect, request, send_file, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
-from outfalls import remediation, sampling, standardisation, tracing
+from outfalls import assignment, queries, remediation, sampling, standardisation, tracing
 from outfalls.db.base import Base
 from outfalls.errors import InvalidInput, NotFound
-from outfalls.models import MonitoringVisit, TraceRecord
+from outfalls.models import MonitoringVisit, Outfall, TraceRecord
 from outfalls.scope import require_visible
 from outfalls.store import FileStore, attach_file, get_attachment
 from outfalls.types import RemediationCategory, Role, StandardisationItem
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
-from web.forms import parse_int, parse_trace, parse_visit
+from web.forms import parse_filter, parse_int, parse_trace, parse_visit
+from web.i18n import is_local_path
 
 bp = Blueprint("cases", __name__)
 
@@ -287,3 +290,97 @@ def standardisation_check(outfall_id: int) -> ResponseReturnValue:
     )  # fmt: skip
     db().commit()
     return _back(outfall_id)
+
+
+BULK_ACTIONS = ("assign", "unassign", "deadline", "category")
+
+
+def _optional_day(args: MultiDict[str, str], name: str) -> date | None:
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as err:
+        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD), not {raw!r}", field=name, value=raw) from err
+
+
+def _run_bulk(args: MultiDict[str, str], ids: list[int], versions: dict[int, int] | None) -> assignment.BulkReport:
+    """One bulk operation from form or JSON values; the caller commits."""
+    action = args.get("action") or ""
+    if action not in BULK_ACTIONS:
+        raise InvalidInput(f"choose an action: {', '.join(BULK_ACTIONS)}", field="action", value=action)
+    me, scope, on = current_identity().login, current_scope(), _optional_day(args, "on")
+    if action in ("assign", "unassign"):
+        officer = (args.get("officer") or "").strip() or None
+        if action == "assign" and officer is None:
+            raise InvalidInput("choose the case officer to give the cases to", field="officer")
+        return assignment.assign_cases(db(), ids, officer if action == "assign" else None, actor=me, scope=scope,
+                                       on=on, expected_versions=versions)  # fmt: skip
+    if action == "deadline":
+        return assignment.set_deadlines(db(), ids, _optional_day(args, "deadline"), actor=me, scope=scope, on=on,
+                                        expected_versions=versions)  # fmt: skip
+    try:
+        category = RemediationCategory(args.get("category") or "")
+    except ValueError as err:
+        raise InvalidInput("choose a remediation category", field="category") from err
+    plan = remediation.PlanInput(
+        category=category, on=on or date.today(), measures=args.get("measures"), reason=args.get("reason"),
+        responsible_party=args.get("responsible_party"), deadline=_optional_day(args, "deadline"),
+        is_quick_fix=args.get("is_quick_fix") in ("on", "true", "1"),
+    )  # fmt: skip
+    return assignment.set_categories(db(), ids, plan, actor=me, scope=scope, expected_versions=versions)
+
+
+def _selected(form: MultiDict[str, str]) -> tuple[list[int], dict[int, int] | None]:
+    """The outfalls a bulk form names: the ticked rows (with the versions shown), or every outfall matching the
+    filters it carries (``all_matching``).
+    """
+    if form.get("all_matching") == "1":
+        filters = MultiDict([(k[2:], v) for k, v in form.items(multi=True) if k.startswith("f-")])
+        f = parse_filter(filters, me=current_identity().login)
+        return queries.matching_ids(db(), f, scope=current_scope(), limit=assignment.MAX_SELECTION + 1), None
+    ids = [parse_int(MultiDict({"id": raw}), "id", 0) for raw in form.getlist("id")]
+    versions = {i: parse_int(form, f"v-{i}", 0, minimum=0) for i in ids if form.get(f"v-{i}")}
+    return ids, versions
+
+
+@bp.post("/outfalls/bulk")
+@requires(Role.CASE_OFFICER)
+def bulk() -> ResponseReturnValue:
+    """Bulk work from the outfall list (or one outfall's page): the per-outfall results on a page."""
+    ids, versions = _selected(request.form)
+    report = _run_bulk(request.form, ids, versions)
+    db().commit()
+    back = request.form.get("next")
+    if back and is_local_path(back) and not report.refused:
+        return redirect(back)
+    rows = db().execute(select(Outfall.id, Outfall.name).where(Outfall.id.in_(ids[:2000])))
+    names = {oid: name for oid, name in rows}
+    return render_template("catalogue/bulk_result.html", report=report, names=names,
+                           back=back if back and is_local_path(back) else url_for("catalogue.list_page"))  # fmt: skip
+
+
+@bp.post("/api/outfalls/bulk")
+@requires(Role.CASE_OFFICER)
+def api_bulk() -> ResponseReturnValue:
+    """Bulk work from JSON: ``{action, outfall_ids, versions?: {id: version}, officer?, deadline?, category?,
+    measures?, reason?, on?}``; answers ``{action, changed, refused, results: [{outfall_id, ok, code, message,
+    version}]}``.
+    """
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("outfall_ids"), list):
+        raise InvalidInput("send a JSON object with outfall_ids (a list of ids)", field="outfall_ids")
+    if not all(isinstance(i, int) for i in body["outfall_ids"]):
+        raise InvalidInput("outfall_ids are whole numbers", field="outfall_ids")
+    raw_versions = body.get("versions") or {}
+    if not isinstance(raw_versions, dict):
+        raise InvalidInput("versions maps outfall ids to the versions the change is based on", field="versions")
+    try:
+        versions = {int(k): int(v) for k, v in raw_versions.items()}
+    except (TypeError, ValueError) as err:
+        raise InvalidInput("versions maps outfall ids to whole-number versions", field="versions") from err
+    args = MultiDict({k: str(v) for k, v in body.items() if isinstance(v, str | int | bool) and k != "versions"})
+    report = _run_bulk(args, body["outfall_ids"], versions or None)
+    db().commit()
+    return jsonify(report.as_dict())

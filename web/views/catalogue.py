@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date
+from itertools import chain
+
+from flask import Blueprint, Response, g, redirect, render_template, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from outfalls import lifecycle, queries, remediation, sampling, standardisation, tracing
+from outfalls import assignment, lifecycle, queries, remediation, sampling, standardisation, tracing
 from outfalls.models import Attachment
 from outfalls.store import list_attachments
-from web.auth import current_scope, public, requires
+from outfalls.types import Role
+from web.auth import current_identity, current_scope, public, requires
 from web.db import db, settings
 from web.forms import parse_date, parse_filter, parse_paging
 from web.i18n import STATUS_LABELS, current_locale
@@ -22,7 +29,7 @@ bp = Blueprint("catalogue", __name__)
 @requires()
 def map_page() -> ResponseReturnValue:
     s = settings()
-    f = parse_filter(request.args)
+    f = parse_filter(request.args, me=current_identity().login)
     facets = queries.facets(db(), scope=current_scope())
     config = {
         "extent": queries.scope_extent(db(), current_scope()) or s.map.extent,
@@ -68,10 +75,11 @@ def favicon() -> ResponseReturnValue:
 @bp.get("/outfalls")
 @requires()
 def list_page() -> ResponseReturnValue:
-    f = parse_filter(request.args)
+    f = parse_filter(request.args, me=current_identity().login)
     page, size = parse_paging(request.args, settings())
     result = queries.list_outfalls(db(), f, scope=current_scope(), page=page, page_size=size)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
+    can_bulk = Role.CASE_OFFICER in current_identity().roles
     return render_template(
         "catalogue/list.html",
         filters=f,
@@ -79,7 +87,59 @@ def list_page() -> ResponseReturnValue:
         result=result,
         args=args,
         locale=current_locale(),
+        can_bulk=can_bulk,
+        officers=assignment.officers_for(db(), current_scope()) if can_bulk else [],
+        today=date.today(),
     )
+
+
+@bp.get("/keep-list")
+@requires()
+def keep_list() -> ResponseReturnValue:
+    """The outfalls that stay (需保留清单): the list page with that filter."""
+    return redirect(url_for("catalogue.list_page", keep=1, **request.args))
+
+
+CSV_COLUMNS = (
+    "id", "national_code", "local_code", "name", "type_code", "type_zh", "status", "status_since",
+    "remediation_category", "basin", "sub_basin", "river", "area_code", "area", "found_by", "found_on",
+    "lon", "lat", "assigned_to", "case_deadline", "exceeds_limit", "is_demo",
+)  # fmt: skip
+
+
+@bp.get("/outfalls.csv")
+@requires()
+def list_csv() -> ResponseReturnValue:
+    """The outfalls matching the list's filters as CSV (UTF-8 with BOM, so Excel shows Chinese correctly)."""
+    f = parse_filter(request.args, me=current_identity().login)
+    scope = current_scope()
+    first = queries.list_outfalls(db(), f, scope=scope, page=1, page_size=CSV_PAGE)
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        out = csv.writer(buffer)
+        out.writerow(CSV_COLUMNS)
+        page, result = 1, first
+        while result.items:
+            for row in result.items:
+                out.writerow(["" if (v := getattr(row, c)) is None else v for c in CSV_COLUMNS])
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            if page >= result.pages:
+                break
+            page += 1
+            result = queries.list_outfalls(db(), f, scope=scope, page=page, page_size=CSV_PAGE)
+
+    name = "keep-list" if f.keep else "outfalls"
+    return Response(
+        stream_with_context(chain(["\ufeff"], lines())),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}-{date.today().isoformat()}.csv"'},
+    )
+
+
+CSV_PAGE = 5000
 
 
 def _files_by_event(outfall_id: int) -> dict[int | None, list[Attachment]]:
@@ -94,7 +154,8 @@ def _files_by_event(outfall_id: int) -> dict[int | None, list[Attachment]]:
 def outfall_page(outfall_id: int) -> ResponseReturnValue:
     detail = queries.get_outfall(db(), outfall_id, scope=current_scope())
     as_of = parse_date(request.args, "as_of")
-    status_then = lifecycle.status_as_of(db(), outfall_id, as_of, scope=current_scope()) if as_of else None
+    state_then = lifecycle.state_as_of(db(), outfall_id, as_of, scope=current_scope()) if as_of else None
+    is_officer = Role.CASE_OFFICER in current_identity().roles
     config = {
         "point": [detail.row.lon, detail.row.lat],
         "status": detail.row.status,
@@ -111,7 +172,8 @@ def outfall_page(outfall_id: int) -> ResponseReturnValue:
         party_rows=range(3),
         files_by_event=_files_by_event(outfall_id),
         as_of=as_of,
-        status_then=status_then,
+        state_then=state_then,
+        officers=assignment.officers_for(db(), current_scope()) if is_officer else [],
         checklist=standardisation.checklist(db(), outfall_id, scope=current_scope()),
         remedies=remediation.remediation_history(db(), outfall_id, scope=current_scope()),
         gaps=remediation.closing_gaps(
