@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,7 @@ from outfalls.models import Attachment, Observation
 from outfalls.scope import Scope, require_visible
 
 CHUNK = 1 << 20
+THUMB_SIZE = 320  # pixels on the longer side: a photo strip on the case page
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,38 @@ class FileStore:
                 os.unlink(tmp_name)
             raise
         return StoredFile(digest.hexdigest(), size, target)
+
+    def thumbnail(self, sha256: str, size: int = THUMB_SIZE) -> Path:
+        """A JPEG of at most ``size`` pixels on its longer side, upright (EXIF orientation applied), made once
+        and kept under ``thumbs/<size>/``; the original is never changed.
+
+        Raises:
+            NotFound: no file with this digest.
+            InvalidInput: the file is not an image Pillow can read.
+        """
+        target = self.root / "thumbs" / str(size) / f"{sha256}.jpg"
+        if target.exists():
+            return target
+        with self.open(sha256) as original:
+            try:
+                with Image.open(original) as image:
+                    image.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster for big photos
+                    upright = ImageOps.exif_transpose(image)
+                    upright.thumbnail((size, size))
+                    rgb = upright.convert("RGB")
+            except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
+                raise InvalidInput("the file is not an image that can be previewed", field="file") from err
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".thumb-")
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                rgb.save(tmp, "JPEG", quality=82, optimize=True)
+            os.replace(tmp_name, target)
+        except BaseException:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+            raise
+        return target
 
     def open(self, sha256: str) -> BinaryIO:
         """Open a stored file for reading.

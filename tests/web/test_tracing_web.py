@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 from sqlalchemy.orm import Session
 
 from outfalls.models import Outfall
@@ -62,3 +65,32 @@ def test_tracing_json_api(make_outfall, make_user, login_as):
         f"/api/outfalls/{outfall.id}/traces", json={"method": "records"}, headers={"X-CSRF-Token": client.csrf}
     )
     assert missing.status_code == 422 and missing.json["details"]["field"] == "version"
+
+
+PHOTO = Path(__file__).resolve().parents[1] / "fixtures" / "photos" / "geoapi_flipped_image.jpg"
+
+
+def test_tracing_evidence_is_stored_shown_as_thumbnails_and_listed_in_the_api(
+    session: Session, make_outfall, make_user, login_as
+):
+    outfall = make_outfall()
+    officer = login_as(make_user("tracer", roles=("case_officer",), areas=("610100",)))
+    response = officer.post(
+        f"/outfalls/{outfall.id}/traces",
+        data={"csrf_token": officer.csrf, "version": "1", "traced_on": "2023-03-01T09:00", "method": "technical",
+              "technique": "管道机器人", "sewage_source": "生活污水", "party-0-name": "某小区物业", "main": "0",
+              "evidence": [(io.BytesIO(PHOTO.read_bytes()), "robot.jpg"), (io.BytesIO(b"%PDF-1.4 report"), "report.pdf")]},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    [trace] = officer.get(f"/api/outfalls/{outfall.id}/traces").get_json()
+    photo_id, pdf_id = trace["evidence"]
+    page = officer.get(f"/outfalls/{outfall.id}").get_data(as_text=True)
+    assert f"/attachments/{photo_id}/thumb" in page and "report.pdf" in page
+    with officer.get(f"/attachments/{photo_id}/thumb") as thumb:
+        assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg" and len(thumb.data) < 60_000
+    assert officer.get(f"/attachments/{pdf_id}/thumb").status_code == 404
+    with officer.get(f"/attachments/{pdf_id}") as pdf:
+        assert pdf.mimetype == "application/pdf"
+    stranger = login_as(make_user("hanbin_officer", roles=("case_officer",), areas=("610902",)))
+    assert stranger.get(f"/attachments/{photo_id}/thumb").status_code == 404  # out of scope: not found

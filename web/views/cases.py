@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 from outfalls import assignment, queries, remediation, sampling, standardisation, tracing
 from outfalls.db.base import Base
 from outfalls.errors import InvalidInput, NotFound
-from outfalls.models import MonitoringVisit, Outfall, TraceRecord
+from outfalls.models import Attachment, MonitoringVisit, Outfall, TraceRecord
 from outfalls.scope import require_visible
 from outfalls.store import FileStore, attach_file, get_attachment
 from outfalls.types import RemediationCategory, Role, StandardisationItem
@@ -115,18 +115,25 @@ def api_add_visit(outfall_id: int) -> ResponseReturnValue:
 @bp.post("/outfalls/<int:outfall_id>/traces")
 @requires(Role.CASE_OFFICER)
 def add_trace(outfall_id: int) -> ResponseReturnValue:
-    require_visible(db(), outfall_id, current_scope())
-    tracing.record_trace(
-        db(), outfall_id, parse_trace(request.form), actor=current_identity().login, scope=current_scope(),
+    scope, me = current_scope(), current_identity().login
+    require_visible(db(), outfall_id, scope)
+    record = tracing.record_trace(
+        db(), outfall_id, parse_trace(request.form), actor=me, scope=scope,
         expected_version=parse_int(request.form, "version", 0, minimum=0),
         rule=settings().tracing.traced_requires,
     )  # fmt: skip
+    store = FileStore(settings().storage.store_dir)
+    for f in request.files.getlist("evidence"):  # pipe-robot video stills, dye photos, permits, lab reports …
+        if f and f.filename:
+            attach_file(db(), store, f.stream, name=f.filename, kind="evidence", actor=me, scope=scope,
+                        outfall_id=outfall_id, event_id=record.event_id, media_type=f.mimetype or None)  # fmt: skip
     db().commit()
     return redirect(url_for("catalogue.outfall_page", outfall_id=outfall_id, _anchor="tracing"))
 
 
 def _trace_json(t: TraceRecord) -> dict[str, object]:
-    return _row(t) | {"parties": [_row(p) for p in t.parties]}
+    evidence = db().scalars(select(Attachment.id).where(Attachment.event_id == t.event_id).order_by(Attachment.id))
+    return _row(t) | {"parties": [_row(p) for p in t.parties], "evidence": list(evidence)}
 
 
 @bp.get("/api/outfalls/<int:outfall_id>/traces")
@@ -263,6 +270,22 @@ def attachment(attachment_id: int) -> ResponseReturnValue:
         path, mimetype=a.media_type if inline else "application/octet-stream", as_attachment=not inline,
         download_name=a.original_name, max_age=3600, etag=a.sha256,
     )  # fmt: skip
+    response.cache_control.private = True
+    return response
+
+
+@bp.get("/attachments/<int:attachment_id>/thumb")
+@requires()
+def thumbnail(attachment_id: int) -> ResponseReturnValue:
+    """A small upright JPEG of a stored photo (404 for files that are not images)."""
+    a = get_attachment(db(), attachment_id, scope=current_scope())
+    if not a.media_type.startswith("image/"):
+        raise NotFound("this file has no preview", entity="attachment", id=attachment_id)
+    try:
+        path = FileStore(settings().storage.store_dir).thumbnail(a.sha256)
+    except InvalidInput as err:
+        raise NotFound("this file has no preview", entity="attachment", id=attachment_id) from err
+    response = send_file(path, mimetype="image/jpeg", max_age=86400, etag=f"{a.sha256}-thumb")
     response.cache_control.private = True
     return response
 

@@ -142,11 +142,11 @@ def list_csv() -> ResponseReturnValue:
 CSV_PAGE = 5000
 
 
-def _files_by_event(outfall_id: int) -> dict[int | None, list[Attachment]]:
-    files: dict[int | None, list[Attachment]] = {}
-    for a in list_attachments(db(), outfall_id, scope=current_scope()):
-        files.setdefault(a.event_id, []).append(a)
-    return files
+def _files_by_event(files: list[Attachment]) -> dict[int | None, list[Attachment]]:
+    by_event: dict[int | None, list[Attachment]] = {}
+    for a in files:
+        by_event.setdefault(a.event_id, []).append(a)
+    return by_event
 
 
 @bp.get("/outfalls/<int:outfall_id>")
@@ -154,6 +154,7 @@ def _files_by_event(outfall_id: int) -> dict[int | None, list[Attachment]]:
 def outfall_page(outfall_id: int) -> ResponseReturnValue:
     detail = queries.get_outfall(db(), outfall_id, scope=current_scope())
     as_of = parse_date(request.args, "as_of")
+    files = list_attachments(db(), outfall_id, scope=current_scope())
     state_then = lifecycle.state_as_of(db(), outfall_id, as_of, scope=current_scope()) if as_of else None
     is_officer = Role.CASE_OFFICER in current_identity().roles
     config = {
@@ -170,7 +171,8 @@ def outfall_page(outfall_id: int) -> ResponseReturnValue:
         standards=sampling.standards(db()),
         traces=tracing.trace_history(db(), outfall_id, scope=current_scope()),
         party_rows=range(3),
-        files_by_event=_files_by_event(outfall_id),
+        files_by_event=_files_by_event(files),
+        files_by_id={a.id: a for a in files},
         as_of=as_of,
         state_then=state_then,
         officers=assignment.officers_for(db(), current_scope()) if is_officer else [],
