@@ -21,7 +21,16 @@ from sqlalchemy.orm import Session
 from outfalls.errors import InvalidInput
 from outfalls.lifecycle import HistoryItem, NewOutfall, create_outfalls
 from outfalls.models import AdminArea, Basin, CodeListEntry, Outfall, River
-from outfalls.types import AdminLevel, CodeProvenance, EventKind, RemediationCategory, SurveyLevel
+from outfalls.scope import Scope
+from outfalls.types import (
+    AdminLevel,
+    CodeProvenance,
+    EventKind,
+    OutfallStatus,
+    RemediationCategory,
+    Role,
+    SurveyLevel,
+)
 
 DEMO_ACTOR = "demo"
 PROVINCE_CODE = "610000"
@@ -375,7 +384,36 @@ def seed_demo_users(session: Session) -> list[str]:
             password=DEMO_PASSWORD, display_name=name, actor=DEMO_ACTOR,
         )  # fmt: skip
         created.append(login)
+    _assign_demo_cases(session, created)
     return created
+
+
+def _assign_demo_cases(session: Session, logins: list[str]) -> None:
+    """Give the open demo cases of each new demo case officer's area to them (county officers first), with the
+    a deadline three months out on the cases being remediated, so "My cases" has something true to show.
+    """
+    from outfalls.accounts import scope_of
+    from outfalls.assignment import FINISHED, assign_cases, set_deadlines
+    from outfalls.models import Outfall, User
+    from outfalls.scope import area_prefix
+
+    officers = [
+        u for u in session.scalars(select(User).where(User.login.in_(logins))) if Role.CASE_OFFICER in u.role_set
+    ]
+    officers.sort(key=lambda u: -max((len(area_prefix(c)) for c in scope_of(u).area_codes), default=0))
+    for user in officers:
+        ids = list(session.scalars(
+            select(Outfall.id).where(Outfall.is_demo, Outfall.assigned_to.is_(None), Outfall.status.not_in(FINISHED),
+                                     Outfall.status != OutfallStatus.CANDIDATE, *scope_of(user).conditions())
+        ))  # fmt: skip
+        if ids:
+            assign_cases(session, ids, user.login, actor=DEMO_ACTOR, scope=Scope.national())
+    remediating = list(session.scalars(select(Outfall.id).where(
+        Outfall.is_demo, Outfall.status == OutfallStatus.REMEDIATING, Outfall.case_deadline.is_(None),
+        Outfall.assigned_to.in_([u.login for u in officers]))))  # fmt: skip
+    if remediating:
+        deadline = date.today() + timedelta(days=90)
+        set_deadlines(session, remediating, deadline, actor=DEMO_ACTOR, scope=Scope.national())
 
 
 _SOURCES = ["生产废水", "生活污水", "雨水混合生活污水", "养殖废水", "农田退水", "污水处理厂尾水"]

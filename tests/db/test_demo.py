@@ -227,3 +227,26 @@ def test_without_reference_data_is_invalid_input(session: Session) -> None:
     with pytest.raises(InvalidInput) as info:
         seed_demo(session, yellow=1, handan=1)
     assert "reference" in str(info.value)
+
+
+def test_demo_officers_get_the_open_cases_of_their_area(demo_session: Session) -> None:
+    from outfalls.demo import seed_demo_users
+    from outfalls.scope import Scope
+
+    created = seed_demo_users(demo_session)
+    assert {"officer_xian", "lintong", "hanbin"} <= set(created)
+    rows = demo_session.execute(select(Outfall.assigned_to, func.count()).group_by(Outfall.assigned_to))
+    by_officer = {who: n for who, n in rows}
+    assert by_officer.get("officer_xian", 0) > 0
+    # county officers first: a Lintong case goes to lintong, not to the Xi'an officer above them
+    lintong = Scope(area_codes=("610115",)).conditions()
+    assert set(demo_session.scalars(select(Outfall.assigned_to).where(*lintong, Outfall.assigned_to.is_not(None)))) <= {
+        "lintong"
+    }
+    finished = (OutfallStatus.CLOSED, OutfallStatus.REJECTED, OutfallStatus.MERGED, OutfallStatus.CANDIDATE)
+    assert not demo_session.scalar(
+        select(func.count()).where(Outfall.status.in_(finished), Outfall.assigned_to.is_not(None))
+    )
+    # every assignment is an event with the demo actor
+    assigned = demo_session.scalar(select(func.count()).where(Event.kind == EventKind.ASSIGNED))
+    assert assigned == sum(n for who, n in by_officer.items() if who is not None)
