@@ -83,7 +83,25 @@ class ListSettings:
 class ReconcileSettings:
     """Reconciliation of observations into outfalls."""
 
-    match_radius_m: float
+    radius_m: float  # an observation this close (on the ellipsoid) to one outfall is linked to it
+
+
+@dataclass(frozen=True, slots=True)
+class RegionSettings:
+    """The deployment's territory: survey rows outside ``bbox`` (west, south, east, north in degrees) are refused."""
+
+    bbox: tuple[float, float, float, float]
+    outlier_km: float  # a row this far from the rest of its batch is refused as a likely coordinate mistake
+
+
+@dataclass(frozen=True, slots=True)
+class SurveySettings:
+    """Foot-survey intake: photos matched to records, walked tracks counted along rivers."""
+
+    photo_max_distance_m: float
+    photo_max_minutes: float
+    corridor_m: float  # a track point this close to a river line counts as walking its bank
+    background_rows: int  # uploads with more rows than this run as a background job
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +130,15 @@ class TargetDefault:
 
 
 @dataclass(frozen=True, slots=True)
+class ProgressSettings:
+    """Progress against targets: the dashboard's tiles and the printed report."""
+
+    cluster_below_zoom: int  # vector tiles below this zoom carry clusters, not single outfalls
+    chromium: str  # headless Chromium that prints the report to PDF
+    pdf_timeout_s: int
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, immutable."""
 
@@ -121,9 +148,12 @@ class Settings:
     map: MapSettings
     list: ListSettings
     reconcile: ReconcileSettings
+    region: RegionSettings
+    survey: SurveySettings
     tracing: TracingSettings
     demo: DemoSettings
     targets: tuple[TargetDefault, ...]
+    progress: ProgressSettings
 
 
 def load_settings(
@@ -231,6 +261,8 @@ def _set_dotted(merged: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 TRACING_ITEMS = ("main_party", "source", "method_evidence")
+# What a target can count: the stages of the lifecycle an outfall reaches, and sampling.
+PROGRESS_METRICS = ("surveyed", "sampled", "traced", "remediating", "remediated", "closed")
 
 
 def _rule(items: list[Any]) -> tuple[str, ...]:
@@ -241,6 +273,16 @@ def _rule(items: list[Any]) -> tuple[str, ...]:
                 key="tracing.traced_requires",
             )
     return tuple(items)
+
+
+def _bbox(value: Any, key: str) -> tuple[float, float, float, float]:
+    """Four numbers west, south, east, north in degrees, in order."""
+    if not isinstance(value, list) or len(value) != 4 or not all(isinstance(v, int | float) for v in value):
+        raise ConfigError(f"configuration key '{key}' must be four numbers [west, south, east, north]", key=key)
+    west, south, east, north = (float(v) for v in value)
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise ConfigError(f"configuration key '{key}' must be [west, south, east, north] in degrees", key=key)
+    return west, south, east, north
 
 
 def _build(m: dict[str, Any]) -> Settings:
@@ -256,7 +298,12 @@ def _build(m: dict[str, Any]) -> Settings:
     targets = []
     for i, t in enumerate(m["targets"]):
         try:
-            targets.append(TargetDefault(date.fromisoformat(str(t["deadline"])), str(t["metric"]), float(t["share"])))
+            target = TargetDefault(date.fromisoformat(str(t["deadline"])), str(t["metric"]), float(t["share"]))
+            if target.metric not in PROGRESS_METRICS:
+                raise ValueError(f"metric {target.metric!r} is not one of {', '.join(PROGRESS_METRICS)}")
+            if not 0 <= target.share <= 1:
+                raise ValueError(f"share {target.share} is not between 0 and 1")
+            targets.append(target)
         except (KeyError, ValueError) as err:
             raise ConfigError(f"configuration key 'targets[{i}]' is invalid: {err}", key=f"targets[{i}]") from err
     return Settings(
@@ -269,8 +316,18 @@ def _build(m: dict[str, Any]) -> Settings:
             max_features=m["map"]["max_features"],
         ),
         list=ListSettings(**m["list"]),
-        reconcile=ReconcileSettings(match_radius_m=float(m["reconcile"]["match_radius_m"])),
+        reconcile=ReconcileSettings(radius_m=float(m["reconcile"]["radius_m"])),
+        region=RegionSettings(
+            bbox=_bbox(m["region"]["bbox"], "region.bbox"), outlier_km=float(m["region"]["outlier_km"])
+        ),
+        survey=SurveySettings(
+            photo_max_distance_m=float(m["survey"]["photo_max_distance_m"]),
+            photo_max_minutes=float(m["survey"]["photo_max_minutes"]),
+            corridor_m=float(m["survey"]["corridor_m"]),
+            background_rows=int(m["survey"]["background_rows"]),
+        ),
         tracing=TracingSettings(traced_requires=_rule(m["tracing"]["traced_requires"])),
         demo=DemoSettings(**m["demo"]),
         targets=tuple(targets),
+        progress=ProgressSettings(**m["progress"]),
     )
