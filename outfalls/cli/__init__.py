@@ -91,7 +91,7 @@ def echo_json(value: Any) -> None:
 
 
 def _register() -> None:
-    from outfalls.cli import case, db, demo, outfall, reference, user
+    from outfalls.cli import case, db, demo, outfall, progress, reference, user
 
     main.add_command(db.db)
     main.add_command(user.user)
@@ -99,6 +99,8 @@ def _register() -> None:
     main.add_command(outfall.outfall)
     main.add_command(reference.reference)
     main.add_command(demo.demo)
+    main.add_command(progress.progress)
+    main.add_command(progress.target)
     main.add_command(case.case)
     for ep in entry_points(group="outfalls.commands"):
         try:

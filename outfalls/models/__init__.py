@@ -10,6 +10,7 @@ from outfalls.models.reference import AdminArea, AreaPart, Basin, CodeListEntry,
 from outfalls.models.remediation import ClosingRule, RemediationRecord
 from outfalls.models.sampling import MonitoringVisit, Parameter, SampleResult, StandardLimit
 from outfalls.models.standardisation import StandardisationCheck
+from outfalls.models.target import OutfallMilestone, ProgressTarget
 from outfalls.models.tracing import TraceParty, TraceRecord
 
 __all__ = [
@@ -39,5 +40,7 @@ __all__ = [
     "ObservationBatch",
     "ObservationLink",
     "Outfall",
+    "OutfallMilestone",
+    "ProgressTarget",
     "River",
 ]

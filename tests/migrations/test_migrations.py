@@ -158,7 +158,7 @@ def test_downgrade_to_base_and_upgrade_again(clone_db: Callable[[str], str], scr
 APPEND_ONLY_TRIGGERS = {
     f"{table}_append_only"
     for table in ("events", "observations", "audit_log", "monitoring_visits", "sample_results", "trace_records",
-                  "trace_parties", "remediation_records", "standardisation_checks")
+                  "trace_parties", "remediation_records", "standardisation_checks", "progress_targets")
 }
 
 

@@ -1,0 +1,60 @@
+"""Progress: targets (目标任务) with their history, and the milestones of each outfall that progress counts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, DateTime, Float, Index, Integer, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from outfalls.db.base import Base
+
+
+class ProgressTarget(Base):
+    """One version of a target: ``share`` of the outfalls in a scope reach ``metric`` by ``deadline``.
+
+    Append-only (a database trigger refuses UPDATE and DELETE): a changed target is a new row with a later
+    ``effective_on``, so progress as of an earlier date still uses the target then in force. A row without a
+    share withdraws the target from its ``effective_on``.
+    """
+
+    __tablename__ = "progress_targets"
+    __table_args__ = (Index("ix_progress_targets_scope", "scope_kind", "scope_code", "metric", "deadline"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    scope_kind: Mapped[str] = mapped_column(String(16))  # all, basin, sub_basin, river, area
+    scope_code: Mapped[str | None] = mapped_column(String(64))  # basin, river or GB/T 2260 code; NULL for all
+    metric: Mapped[str] = mapped_column(String(32))
+    deadline: Mapped[date] = mapped_column(Date)
+    share: Mapped[float | None] = mapped_column(Float)  # 0..1; NULL withdraws the target
+    effective_on: Mapped[date] = mapped_column(Date)  # as-of dates from this day on use this version
+    note: Mapped[str | None] = mapped_column(Text)  # the document that set it, say
+    actor: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OutfallMilestone(Base):
+    """The first day each outfall reached each stage, derived from its events by database triggers (on
+    ``events`` inserts and on changes of the outfall's location), so that progress as of any date is one scan
+    of one narrow row per outfall instead of a replay of tens of millions of events.
+
+    No foreign key: rows come only from events, which reference their outfall and are never deleted.
+    Days are UTC calendar days of ``events.effective_at`` (field dates are stored at 04:00 UTC, noon in China).
+    """
+
+    __tablename__ = "outfall_milestones"
+
+    outfall_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    basin_id: Mapped[int | None] = mapped_column(Integer)
+    sub_basin_id: Mapped[int | None] = mapped_column(Integer)
+    river_id: Mapped[int | None] = mapped_column(Integer)
+    admin_area_id: Mapped[int | None] = mapped_column(Integer)
+    found_on: Mapped[date | None] = mapped_column(Date)  # the created event
+    rejected_on: Mapped[date | None] = mapped_column(Date)
+    merged_on: Mapped[date | None] = mapped_column(Date)
+    surveyed_on: Mapped[date | None] = mapped_column(Date)  # surveyed or any later stage
+    sampled_on: Mapped[date | None] = mapped_column(Date)  # first sampling visit
+    traced_on: Mapped[date | None] = mapped_column(Date)  # traced or any later stage
+    remediating_on: Mapped[date | None] = mapped_column(Date)
+    remediated_on: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
