@@ -499,3 +499,43 @@ def distance_m(a: LonLat, b: LonLat) -> float:
     """
     _, _, dist = _GEOD.inv(a[0], a[1], b[0], b[1])
     return float(dist)
+
+
+def to_cgcs2000_many(x: Any, y: Any, crs: str) -> tuple[_Array, _Array, NDArray[np.bool_]]:
+    """Convert many coordinates at once, marking the bad ones instead of raising (for row-by-row reports).
+
+    Args:
+        x: Eastings or longitudes (NaN where a row has none).
+        y: Northings or latitudes.
+        crs: The declared CRS, in any spelling :func:`parse_crs` accepts.
+
+    Returns:
+        (lon, lat, ok): CGCS2000 degrees, NaN where ``ok`` is False (not finite, not transformable, or not a
+        valid lon/lat — typically metres declared as degrees).
+
+    Raises:
+        InvalidInput: The CRS itself is unknown or cannot be transformed to CGCS2000.
+    """
+    canonical = parse_crs(crs)
+    xs, ys = _as_arrays(x, y)
+    lon = np.full(xs.shape, np.nan)
+    lat = np.full(xs.shape, np.nan)
+    finite = np.isfinite(xs) & np.isfinite(ys)
+    if canonical not in (Datum.WGS84, Datum.CGCS2000, Datum.GCJ02, Datum.BD09):
+        pass  # projected or other geographic systems: PROJ handles any value
+    elif finite.any():
+        finite &= (np.abs(xs) <= 180.0) & (np.abs(ys) <= 90.0)  # degrees must be degrees before any datum math
+    if finite.any():
+        if canonical in (Datum.WGS84, Datum.CGCS2000):
+            lon[finite], lat[finite] = xs[finite], ys[finite]
+        elif canonical == Datum.GCJ02:
+            lon[finite], lat[finite] = _gcj_to_wgs(xs[finite], ys[finite])
+        elif canonical == Datum.BD09:
+            lon[finite], lat[finite] = _bd_to_wgs(xs[finite], ys[finite])
+        else:
+            tx, ty = _as_arrays(*_transformer(canonical, Datum.CGCS2000.value).transform(xs[finite], ys[finite]))
+            lon[finite], lat[finite] = tx, ty
+    ok = finite & np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180.0) & (np.abs(lat) <= 90.0)
+    lon[~ok] = np.nan
+    lat[~ok] = np.nan
+    return lon, lat, ok

@@ -1,0 +1,166 @@
+"""Column mapping: which column of a crew's file holds which field of the national field record.
+
+Common Chinese and English names are recognised (经度/纬度/lon/lat/x/y, 排污口名称, 排污口编码, 排口类型, 排入水体,
+所在乡镇, 调查人员, 调查时间, 照片 …), as are the exports of the field apps crews use: KoBoToolbox and ODK Central
+(geopoint columns such as ``_location_latitude`` or ``location-Latitude``, group prefixes like ``group/field``)
+and QField/QGIS GeoPackages. The rest is mapped by the user on the preview screen; a mapping can be saved under
+a name and reused for the next upload from the same tool.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outfalls.errors import InvalidInput, NotFound
+from outfalls.models import SurveyMapping
+
+# The fields of a survey row, in the order the preview shows them.
+FIELDS: tuple[str, ...] = (
+    "lon", "lat", "x", "y", "client_id", "name", "national_code", "local_code", "type", "receiving_water",
+    "township", "surveyor", "surveyed_at", "photos", "discharge", "notes",
+)  # fmt: skip
+
+# Recognised header spellings per field, compared after normalising (lower case, no spaces, punctuation or
+# group prefixes). Order matters only within a field.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "lon": ("经度", "东经", "lon", "lng", "long", "longitude", "locationlongitude", "geopointlongitude",
+            "gpslongitude", "坐标经度", "经度e", "经度度"),
+    "lat": ("纬度", "北纬", "lat", "latitude", "locationlatitude", "geopointlatitude", "gpslatitude", "坐标纬度",
+            "纬度n", "纬度度"),
+    "x": ("x", "x坐标", "横坐标", "easting", "东坐标", "pointx", "coordx"),
+    "y": ("y", "y坐标", "纵坐标", "northing", "北坐标", "pointy", "coordy"),
+    "client_id": ("id", "uuid", "instanceid", "metainstanceid", "key", "记录编号", "记录id", "序号id", "fid",
+                  "globalid", "objectid", "submissionid"),
+    "name": ("排污口名称", "排口名称", "名称", "name", "outfallname", "排放口名称"),
+    "national_code": ("排污口编码", "排污口编号", "国家编码", "统一编码", "nationalcode", "code", "outfallcode",
+                      "编码"),
+    "local_code": ("地方编码", "本地编码", "省编码", "排口编号", "localcode", "编号"),
+    "type": ("排口类型", "排污口类型", "排污口类别", "类型", "类别", "type", "outfalltype", "排口类别"),
+    "receiving_water": ("排入水体", "受纳水体", "所在水体", "入河水体", "河流", "河流名称", "receivingwater",
+                        "waterbody", "river"),
+    "township": ("所在乡镇", "乡镇", "乡镇街道", "街道", "township", "town"),
+    "surveyor": ("调查人员", "调查人", "排查人员", "排查人", "记录人", "surveyor", "crew", "enumerator", "username"),
+    "surveyed_at": ("调查时间", "调查日期", "排查时间", "排查日期", "时间", "日期", "surveyedat", "date", "datetime",
+                    "time", "start", "today", "submissiontime", "拍摄时间"),
+    "photos": ("照片", "照片名称", "照片文件", "现场照片", "图片", "photo", "photos", "image", "picture", "photofile"),
+    "discharge": ("排放状态", "是否排水", "排水情况", "discharge", "flowing"),
+    "notes": ("备注", "说明", "notes", "note", "remarks", "comment"),
+}  # fmt: skip
+
+_PUNCT = re.compile(r"[\s_\-\.\(\)（）:：/\\°]+")
+
+
+def normalise(header: str) -> str:
+    """A header as compared with the synonyms: the last ``group/`` segment, lower case, no punctuation."""
+    last = header.replace("\\", "/").rsplit("/", 1)[-1]
+    return _PUNCT.sub("", last.strip().lower())
+
+
+def _kobo_geopoint(columns: Sequence[str]) -> dict[str, str]:
+    """KoBo/ODK geopoints: ``_<q>_latitude``/``_<q>_longitude`` or ``<q>-Latitude``/``<q>-Longitude``."""
+    found: dict[str, str] = {}
+    for c in columns:
+        low = c.lower()
+        if low.endswith(("_latitude", "-latitude")) and "lat" not in found:
+            found["lat"] = c
+        elif low.endswith(("_longitude", "-longitude")) and "lon" not in found:
+            found["lon"] = c
+    return found
+
+
+def guess(columns: Sequence[str]) -> dict[str, str]:
+    """A mapping field → column from the header names (only fields recognised with certainty)."""
+    mapping = _kobo_geopoint(columns)
+    normalised = {c: normalise(c) for c in columns}
+    taken = set(mapping.values())
+    for field_name in FIELDS:
+        if field_name in mapping:
+            continue
+        for synonym in SYNONYMS[field_name]:
+            target = normalise(synonym)
+            match = next((c for c in columns if c not in taken and normalised[c] == target), None)
+            if match is not None:
+                mapping[field_name] = match
+                taken.add(match)
+                break
+    return mapping
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMapping:
+    """Field → column, checked against the table's columns."""
+
+    fields: Mapping[str, str]
+
+    @classmethod
+    def build(cls, columns: Sequence[str], given: Mapping[str, str] | None = None) -> ColumnMapping:
+        """The recognised columns, overridden by ``given`` (a field mapped to "" is left unmapped).
+
+        Raises:
+            InvalidInput: an unknown field, or a column the table does not have.
+        """
+        result = guess(columns)
+        for field_name, column in (given or {}).items():
+            if field_name not in FIELDS:
+                raise InvalidInput(f"unknown survey field {field_name!r}; fields: {', '.join(FIELDS)}",
+                                   field="mapping", value=field_name)  # fmt: skip
+            if not column:
+                result.pop(field_name, None)
+                continue
+            if column not in columns:
+                raise InvalidInput(f"the file has no column {column!r} (for {field_name}); columns: "
+                                   f"{', '.join(columns)}", field="mapping", value=column)  # fmt: skip
+            result[field_name] = column
+        return cls(result)
+
+    def get(self, row: Mapping[str, object], field_name: str) -> object:
+        """The value of ``field_name`` in ``row`` (None when unmapped)."""
+        column = self.fields.get(field_name)
+        return row.get(column) if column is not None else None
+
+
+def save_template(session: Session, name: str, mapping: Mapping[str, str], *, actor: str) -> SurveyMapping:
+    """Save (or replace) a named mapping for the next upload from the same tool.
+
+    Raises:
+        InvalidInput: an empty name or an unknown field.
+    """
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a mapping template needs a name", field="name")
+    unknown = [f for f in mapping if f not in FIELDS]
+    if unknown:
+        raise InvalidInput(f"unknown survey field {unknown[0]!r}", field="mapping", value=unknown[0])
+    template = session.scalar(select(SurveyMapping).where(SurveyMapping.name == name))
+    clean = {k: v for k, v in mapping.items() if v}
+    if template is None:
+        template = SurveyMapping(name=name, fields=clean, created_by=actor)
+        session.add(template)
+    else:
+        template.fields = clean
+        template.created_by = actor
+    session.flush()
+    return template
+
+
+def load_template(session: Session, name: str) -> dict[str, str]:
+    """The fields of a saved mapping.
+
+    Raises:
+        NotFound: no template of that name.
+    """
+    template = session.scalar(select(SurveyMapping).where(SurveyMapping.name == name.strip()))
+    if template is None:
+        names = ", ".join(session.scalars(select(SurveyMapping.name).order_by(SurveyMapping.name))) or "none yet"
+        raise NotFound(f"no mapping template {name!r} (saved: {names})", entity="mapping", id=name)
+    return dict(template.fields)
+
+
+def template_names(session: Session) -> list[str]:
+    """The saved mapping templates, by name."""
+    return list(session.scalars(select(SurveyMapping.name).order_by(SurveyMapping.name)))

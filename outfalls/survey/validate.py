@@ -1,0 +1,438 @@
+"""Row-by-row validation of a survey table: every row is either a clean ``SurveyRow`` or one or more
+``RowProblem``s with a row number, a field, a stable code and a message; warnings (an unknown type kept raw)
+do not reject a row.
+
+Codes (stable, shown to users translated): ``missing_coordinates``, ``bad_coordinates``, ``outside_region``,
+``swapped_lat_lon``, ``longitude_sign``, ``latitude_sign``, ``far_from_batch``, ``impossible_date``,
+``duplicate_row``, ``duplicate_id``; warning ``unknown_type``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
+
+import numpy as np
+
+from outfalls.config import RegionSettings
+from outfalls.errors import InvalidInput
+from outfalls.geo import distance_m, parse_crs, to_cgcs2000_many
+from outfalls.survey.mapping import ColumnMapping
+from outfalls.survey.readers import RawTable, UnusableFile
+
+CHINA_TIME = timezone(timedelta(hours=8))
+EARLIEST = date(1990, 1, 1)  # no outfall survey record is older
+UNKNOWN_TYPE = ("HJ1312", "9")  # 暂无法确定
+MIN_ROWS_FOR_OUTLIERS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """Why a row was rejected (or, for warnings, what was changed about it)."""
+
+    row: int
+    field: str
+    code: str
+    message: str
+    params: Mapping[str, Any] = dc_field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of the contract: ``{row, field, code, message}`` (plus the message parameters)."""
+        return {"row": self.row, "field": self.field, "code": self.code, "message": self.message,
+                "params": dict(self.params)}  # fmt: skip
+
+
+@dataclass(slots=True)
+class SurveyRow:
+    """A valid survey row, ready to be stored as an observation."""
+
+    row: int
+    client_id: str
+    x: float  # as written, in ``crs``
+    y: float
+    crs: str
+    lon: float  # CGCS2000
+    lat: float
+    name: str | None
+    national_code: str | None
+    local_code: str | None
+    type_scheme: str
+    type_code: str
+    type_raw: str | None
+    receiving_water: str | None
+    township: str | None
+    surveyor: str | None
+    captured_at: datetime | None
+    photo_names: tuple[str, ...]
+    attributes: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Validation:
+    """The outcome for a whole table."""
+
+    rows: list[SurveyRow]
+    rejected: list[RowProblem]
+    warnings: list[RowProblem]
+    crs: str
+    total: int
+    notes: list[str] = dc_field(default_factory=list)
+
+
+class TypeResolver:
+    """Maps what crews write in the type column to a code list entry: an HJ 1312-2023 code ("4.8"), an explicit
+    ``SCHEME:code``, or a label in Chinese or English of HJ 1312 or of the legacy provincial lists.
+    """
+
+    def __init__(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
+        """``entries``: (scheme, code, label_zh, label_en); HJ 1312 first so its labels win."""
+        self._codes: dict[tuple[str, str], tuple[str, str]] = {}
+        self._labels: dict[str, tuple[str, str]] = {}
+        ordered = sorted(entries, key=lambda e: (e[0] != "HJ1312", e[0], -len(e[1])))
+        for scheme, code, zh, en in ordered:
+            self._codes[(scheme.upper(), code)] = (scheme, code)
+            for label in (zh, en):
+                self._labels.setdefault(_type_key(label), (scheme, code))
+
+    def resolve(self, raw: str) -> tuple[str, str] | None:
+        """(scheme, code), or None when the value names no known type."""
+        text = raw.strip()
+        if ":" in text:
+            scheme, code = text.split(":", 1)
+            return self._codes.get((scheme.strip().upper(), code.strip()))
+        hit = self._codes.get(("HJ1312", text)) or self._codes.get(("HJ1312", text.rstrip(".0") or text))
+        return hit or self._labels.get(_type_key(text))
+
+
+def _type_key(label: str) -> str:
+    return re.sub(r"[\s（）()、，,·\-]", "", label).lower()
+
+
+# --- values ------------------------------------------------------------------------------------------------
+
+_DMS = re.compile(
+    r"^\s*([NSEW东西南北])?\s*(-?\d+(?:\.\d+)?)\s*(?:°|度|d|\s)\s*(?:(\d+(?:\.\d+)?)\s*(?:'|′|分|m|\s)\s*)?"
+    r"(?:(\d+(?:\.\d+)?)\s*(?:\"|″|''|秒|s)?\s*)?([NSEW东西南北])?\s*$",
+    re.IGNORECASE,
+)
+_HEMI_NEG = {"S", "W", "南", "西"}
+
+
+def parse_coordinate(value: Any) -> float | None:
+    """A coordinate number from a cell: a number, decimal text (a decimal comma is accepted), or degrees-minutes-
+    seconds (``108°57'30.5"E``, ``东经108度57分30秒``, ``N34 24.6``). None when empty; ValueError when unreadable.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(str(value))
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip().replace("东经", "E").replace("北纬", "N").replace("西经", "W").replace("南纬", "S")
+    if not text:
+        return None
+    plain = text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
+    try:
+        return float(plain)
+    except ValueError:
+        pass
+    match = _DMS.match(text)
+    if not match:
+        raise ValueError(text)
+    hemi_a, deg, minutes, seconds, hemi_b = match.groups()
+    result = abs(float(deg)) + float(minutes or 0) / 60 + float(seconds or 0) / 3600
+    if (minutes and float(minutes) >= 60) or (seconds and float(seconds) >= 60):
+        raise ValueError(text)
+    hemi = (hemi_a or hemi_b or "").upper()
+    return -result if deg.startswith("-") or hemi in _HEMI_NEG else result
+
+
+_DATE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d",
+    "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日%H:%M", "%Y年%m月%d日", "%d/%m/%Y", "%m/%d/%Y",
+)  # fmt: skip
+
+
+def parse_when(value: Any) -> datetime | None:
+    """A survey time from a cell (timezone-aware; a time without zone is China time). None when empty;
+    ValueError when it is not a real date.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=CHINA_TIME)
+    if isinstance(value, date):
+        return datetime.combine(value, time(12, 0), tzinfo=CHINA_TIME)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if 20000 < value < 80000:  # an Excel serial day number that lost its date format
+            return datetime(1899, 12, 30, 12, tzinfo=CHINA_TIME) + timedelta(days=float(value))
+        raise ValueError(str(value))
+    text = str(value).strip()
+    iso = text.replace("Z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(iso)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_TIME)
+    except ValueError:
+        pass
+    for fmt in _DATE_FORMATS:
+        try:
+            parsed = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        if "%H" not in fmt:
+            parsed = parsed.replace(hour=12)
+        return parsed.replace(tzinfo=CHINA_TIME)
+    raise ValueError(text)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+_PHOTO_SPLIT = re.compile(r"[;,，；、\s]+")
+
+
+def photo_names(value: Any) -> tuple[str, ...]:
+    """The photo file names in a cell (several may be listed); directories are dropped."""
+    text = _text(value)
+    if not text:
+        return ()
+    return tuple(part.replace("\\", "/").rsplit("/", 1)[-1] for part in _PHOTO_SPLIT.split(text) if part)
+
+
+# --- the table ---------------------------------------------------------------------------------------------
+
+
+def _content_id(row: Mapping[str, Any]) -> str:
+    """An id for a row without one: the hash of all its values, so the same row sent again is recognised."""
+    content = {str(k): _json_safe(v) for k, v in row.items()}
+    digest = hashlib.sha256(json.dumps(content, ensure_ascii=False, sort_keys=True, default=str).encode())
+    return "sha256:" + digest.hexdigest()[:32]
+
+
+def _in_box(lon: float, lat: float, box: tuple[float, float, float, float]) -> bool:
+    west, south, east, north = box
+    return west <= lon <= east and south <= lat <= north
+
+
+def _valid_in(x: float, y: float, crs: str, box: tuple[float, float, float, float]) -> bool:
+    lon, lat, ok = to_cgcs2000_many([x], [y], crs)
+    return bool(ok[0]) and _in_box(float(lon[0]), float(lat[0]), box)
+
+
+def _diagnose(x: float, y: float, near: Any) -> str | None:
+    """The likely mistake when (x, y) is wrong but a simple fix puts it where ``near(lon, lat)`` says it belongs."""
+    for code, lon, lat in (("swapped_lat_lon", y, x), ("longitude_sign", -x, y), ("latitude_sign", x, -y)):
+        if near(lon, lat):
+            return code
+    return None
+
+
+_FIX_HINT = {
+    "swapped_lat_lon": "latitude and longitude look swapped",
+    "longitude_sign": "the longitude looks like it has the wrong sign",
+    "latitude_sign": "the latitude looks like it has the wrong sign",
+}
+
+
+def validate(
+    table: RawTable,
+    mapping: ColumnMapping,
+    *,
+    crs: str | None,
+    region: RegionSettings,
+    types: TypeResolver,
+    today: date | None = None,
+) -> Validation:
+    """Check every row of ``table``; nothing is written.
+
+    Raises:
+        UnusableFile: no coordinate columns are mapped and the file has no points, or a GIS file without a
+            CRS and none declared.
+        InvalidInput: the declared CRS is unknown.
+    """
+    today = today or datetime.now(UTC).date()
+    notes: list[str] = []
+    columns = mapping.fields
+    if "lon" in columns and "lat" in columns:
+        use = ("lon", "lat")
+    elif "x" in columns and "y" in columns:
+        use = ("x", "y")
+    elif table.points is not None:
+        use = None
+    else:
+        raise UnusableFile(
+            "no coordinate columns found: map the longitude and latitude (or x and y) columns",
+            field="mapping", columns=", ".join(table.columns),
+        )  # fmt: skip
+    if use is None and table.crs is not None:
+        declared = table.crs if crs is None else crs
+        if crs is not None and parse_crs(crs) != parse_crs(table.crs):
+            notes.append(f"the file declares {table.crs}; {crs} was used as requested")
+    elif crs is not None:
+        declared = crs
+    elif use is None:
+        raise UnusableFile("the file does not say its coordinate system (no .prj): declare it (datum or EPSG code)",
+                           field="crs")  # fmt: skip
+    else:
+        declared = "EPSG:4326"
+        notes.append("coordinates read as WGS84 (no datum declared)")
+    try:
+        declared = parse_crs(declared)
+    except InvalidInput:
+        if declared.startswith(("GEOGCS", "PROJCS", "GEOGCRS", "PROJCRS")):  # a .prj with no EPSG code
+            raise UnusableFile("the file's coordinate system has no EPSG code; declare it", field="crs") from None
+        raise
+
+    n = len(table.rows)
+    problems: dict[int, list[RowProblem]] = {}
+    xs = np.full(n, np.nan)
+    ys = np.full(n, np.nan)
+
+    def reject(i: int, field_name: str, code: str, message: str, **params: Any) -> None:
+        problems.setdefault(i, []).append(RowProblem(table.row_numbers[i], field_name, code, message, params))
+
+    for i, row in enumerate(table.rows):
+        if use is None:
+            point = table.points[i] if table.points else None
+            if point is None:
+                reject(i, "geometry", "missing_coordinates", "the feature is not a point")
+                continue
+            xs[i], ys[i] = point
+            continue
+        values = []
+        for f in use:
+            raw = mapping.get(row, f)
+            try:
+                values.append(parse_coordinate(raw))
+            except ValueError:
+                reject(i, f, "bad_coordinates", f"{f} {raw!r} is not a number or degrees-minutes-seconds", value=raw)
+                values.append(None)
+        if i in problems:
+            continue
+        if values[0] is None or values[1] is None:
+            missing = use[0] if values[0] is None else use[1]
+            reject(i, missing, "missing_coordinates", f"{missing} is empty")
+            continue
+        xs[i], ys[i] = values[0], values[1]
+
+    lon, lat, ok = to_cgcs2000_many(xs, ys, declared)
+    box = region.bbox
+    for i in range(n):
+        if i in problems:
+            continue
+        if not ok[i]:
+            fix = _diagnose(float(xs[i]), float(ys[i]), lambda a, b: _valid_in(a, b, declared, box))
+            hint = (
+                f": {_FIX_HINT[fix]}"
+                if fix
+                else "; check the declared coordinate system and that x is the longitude or easting"
+            )
+            reject(i, use[0] if use else "geometry", fix or "bad_coordinates",
+                   f"({xs[i]:g}, {ys[i]:g}) is not a valid position in {declared}{hint}",
+                   x=float(xs[i]), y=float(ys[i]))  # fmt: skip
+        elif not _in_box(lon[i], lat[i], box):
+            fix = _diagnose(lon[i], lat[i], lambda a, b: _in_box(a, b, box))
+            code = fix or "outside_region"
+            hint = f": {_FIX_HINT[fix]}" if fix else ""
+            reject(i, use[0] if use else "geometry", code,
+                   f"({lon[i]:.6f}, {lat[i]:.6f}) is outside the region {list(box)}{hint}",
+                   lon=round(float(lon[i]), 6), lat=round(float(lat[i]), 6))  # fmt: skip
+
+    # a point far from the rest of its batch: likely a typing mistake even inside the region
+    good = [i for i in range(n) if i not in problems]
+    if len(good) >= MIN_ROWS_FOR_OUTLIERS:
+        centre = (statistics.median(lon[i] for i in good), statistics.median(lat[i] for i in good))
+        limit = region.outlier_km * 1000
+        spread = sorted(distance_m((lon[i], lat[i]), centre) for i in good)
+        typical = spread[len(spread) // 2]
+        for i in good:
+            d = distance_m((lon[i], lat[i]), centre)
+            if d > limit and d > 5 * typical:
+                fix = _diagnose(lon[i], lat[i], lambda a, b: distance_m((a, b), centre) <= max(limit, 5 * typical))
+                hint = f"; {_FIX_HINT[fix]}" if fix else ""
+                reject(i, use[0] if use else "geometry", "far_from_batch",
+                       f"({lon[i]:.6f}, {lat[i]:.6f}) is {d / 1000:.0f} km from the rest of the batch{hint}",
+                       km=round(d / 1000), fix=fix)  # fmt: skip
+
+    rows: list[SurveyRow] = []
+    warnings: list[RowProblem] = []
+    seen_content: dict[str, int] = {}
+    seen_ids: dict[str, tuple[int, str]] = {}
+    for i, raw_row in enumerate(table.rows):
+        number = table.row_numbers[i]
+        when = None
+        raw_when = mapping.get(raw_row, "surveyed_at")
+        try:
+            when = parse_when(raw_when)
+        except ValueError:
+            reject(i, "surveyed_at", "impossible_date", f"{raw_when!r} is not a real date", value=str(raw_when))
+        else:
+            if when is not None and not (EARLIEST <= when.astimezone(CHINA_TIME).date() <= today):
+                reject(i, "surveyed_at", "impossible_date",
+                       f"{when.date().isoformat()} is {'in the future' if when.date() > today else 'before 1990'}",
+                       value=when.date().isoformat())  # fmt: skip
+        content = _content_id(raw_row)
+        if content in seen_content:
+            reject(i, "row", "duplicate_row", f"the same as row {seen_content[content]}", same_as=seen_content[content])
+        else:
+            seen_content[content] = number
+        given_id = _text(mapping.get(raw_row, "client_id"))
+        client_id = given_id or content
+        if given_id and given_id in seen_ids and seen_ids[given_id][1] != content:
+            first = seen_ids[given_id][0]
+            reject(i, "client_id", "duplicate_id", f"id {given_id} is also used by row {first} with other values",
+                   same_as=first)  # fmt: skip
+        elif given_id:
+            seen_ids.setdefault(given_id, (number, content))
+        if i in problems:
+            continue
+        raw_type = _text(mapping.get(raw_row, "type"))
+        resolved = types.resolve(raw_type) if raw_type else None
+        if raw_type and resolved is None:
+            warnings.append(RowProblem(number, "type", "unknown_type",
+                                       f"type {raw_type!r} is not in the code lists: kept as written, recorded as "
+                                       "暂无法确定 (not yet determined)", {"value": raw_type}))  # fmt: skip
+        scheme, code = resolved or UNKNOWN_TYPE
+        attributes = {k: _json_safe(v) for k, v in raw_row.items()}
+        attributes["_row"] = number
+        attributes["_source"] = table.source
+        rows.append(
+            SurveyRow(
+                row=number, client_id=client_id, x=float(xs[i]), y=float(ys[i]), crs=declared,
+                lon=float(lon[i]), lat=float(lat[i]), name=_text(mapping.get(raw_row, "name")),
+                national_code=_text(mapping.get(raw_row, "national_code")),
+                local_code=_text(mapping.get(raw_row, "local_code")), type_scheme=scheme, type_code=code,
+                type_raw=raw_type, receiving_water=_text(mapping.get(raw_row, "receiving_water")),
+                township=_text(mapping.get(raw_row, "township")), surveyor=_text(mapping.get(raw_row, "surveyor")),
+                captured_at=when, photo_names=photo_names(mapping.get(raw_row, "photos")), attributes=attributes,
+            )
+        )  # fmt: skip
+    rejected = [p for i in sorted(problems) for p in problems[i]]
+    return Validation(rows=rows, rejected=rejected, warnings=warnings, crs=declared, total=n, notes=notes)
+
+
+def rejected_rows(problems: Sequence[RowProblem]) -> int:
+    """How many distinct rows the problems reject."""
+    return len({p.row for p in problems})

@@ -1,0 +1,219 @@
+"""Reading survey files and validating their rows, without a database: real files (a US outfall register, a
+GBK Shapefile without .cpg) and generated ones with each defect the crews' files have."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from outfalls.config import RegionSettings
+from outfalls.survey.mapping import ColumnMapping, guess, normalise
+from outfalls.survey.readers import UnusableFile, read_path, read_upload
+from outfalls.survey.validate import CHINA_TIME, TypeResolver, parse_coordinate, parse_when, validate
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "survey"
+CHINA = RegionSettings(bbox=(73.5, 18.0, 135.1, 53.6), outlier_km=150.0)
+MASSACHUSETTS = RegionSettings(bbox=(-73.6, 41.2, -69.8, 42.9), outlier_km=150.0)
+TYPES = TypeResolver([
+    ("HJ1312", "4.8", "城镇雨洪排口", "Urban storm outlet"),
+    ("HJ1312", "4", "其他排口", "Other outlet"),
+    ("HJ1312", "1.1.1", "工业企业排污口", "Industrial enterprise outfall"),
+    ("HJ1312", "9", "暂无法确定", "Not yet determined"),
+    ("SX2020", "4", "雨洪排口", "Storm outlet"),
+])  # fmt: skip
+TODAY = date(2024, 6, 1)
+
+
+def _csv(rows: list[list[object]], encoding: str = "utf-8") -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue().encode(encoding)
+
+
+HEADER = ["排污口名称", "经度", "纬度", "排口类型", "排入水体", "调查时间", "调查人员", "照片"]
+
+
+def _table(rows: list[list[object]], name: str = "crew.csv", encoding: str = "utf-8"):
+    return read_upload(_csv([HEADER, *rows], encoding), name)
+
+
+def _check(table, region: RegionSettings = CHINA, crs: str | None = "wgs84"):
+    return validate(table, ColumnMapping.build(table.columns), crs=crs, region=region, types=TYPES, today=TODAY)
+
+
+def test_the_real_register_reads_and_validates_in_its_own_region() -> None:
+    table = read_path(FIXTURES / "MAEEADP_2022_data_cso.csv", "MAEEADP_2022_data_cso.csv")
+    assert len(table.rows) == 132 and table.encoding == "utf-8" and table.columns[0] == "column_1"
+    mapping = ColumnMapping.build(table.columns, {"client_id": "column_1", "name": "location"})
+    assert mapping.fields["lat"] == "latitude" and mapping.fields["lon"] == "longitude"
+    result = validate(table, mapping, crs="wgs84", region=MASSACHUSETTS, types=TYPES, today=TODAY)
+    assert len(result.rows) == 132 and result.rejected == []
+    assert result.rows[0].row == 2 and result.rows[0].client_id == "0"  # the header is line 1
+    assert (result.rows[0].lon, result.rows[0].lat) == (-71.19565643, 41.67729239)
+    # in a deployment for China every row is outside the region, and each is reported
+    china = validate(table, mapping, crs="wgs84", region=CHINA, types=TYPES, today=TODAY)
+    assert china.rows == [] and len(china.rejected) == 132
+    assert {p.code for p in china.rejected} == {"outside_region"}
+
+
+def test_gbk_shapefile_without_cpg_is_read_without_mojibake() -> None:
+    table = read_path(FIXTURES / "hyd2_4l_shaanxi_gbk.shp", "hyd2_4l_shaanxi_gbk.shp")
+    assert table.encoding == "GB18030" and any("GBK" in n for n in table.notes)
+    assert table.rows[0]["NAME"] == "黄河" and len(table.rows) == 195
+    assert table.crs is None  # no .prj
+    with pytest.raises(UnusableFile, match="no .prj"):
+        validate(table, ColumnMapping.build(table.columns), crs=None, region=CHINA, types=TYPES, today=TODAY)
+    lines = validate(table, ColumnMapping.build(table.columns), crs="cgcs2000", region=CHINA, types=TYPES)
+    assert lines.rows == [] and {p.code for p in lines.rejected} == {"missing_coordinates"}  # lines, not points
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
+def test_csv_encodings_are_detected(encoding: str) -> None:
+    table = _table([["渭河北岸1号口", "108.95", "34.41", "城镇雨洪排口", "渭河", "2023-05-06", "张三", ""]],
+                   encoding=encoding)  # fmt: skip
+    assert table.rows[0]["排污口名称"] == "渭河北岸1号口"
+    result = _check(table)
+    assert result.rejected == [] and result.rows[0].type_code == "4.8" and result.rows[0].name == "渭河北岸1号口"
+
+
+def test_each_defect_is_reported_with_row_field_and_code() -> None:
+    table = _table([
+        ["ok", "108.95", "34.41", "4.8", "渭河", "2023-05-06 10:30", "张三", "a.jpg"],  # row 2
+        ["no lat", "108.95", "", "4.8", "渭河", "", "", ""],  # row 3
+        ["text", "east", "34.4", "4.8", "渭河", "", "", ""],  # row 4
+        ["swapped", "34.42", "108.96", "4.8", "渭河", "", "", ""],  # row 5
+        ["sign", "-108.97", "34.43", "4.8", "渭河", "", "", ""],  # row 6
+        ["far", "118.9", "34.4", "4.8", "渭河", "", "", ""],  # row 7: in China, 900 km away from the others
+        ["date", "108.94", "34.40", "4.8", "渭河", "2023-02-30", "", ""],  # row 8
+        ["future", "108.93", "34.40", "4.8", "渭河", "2025-01-01", "", ""],  # row 9
+        ["ok", "108.95", "34.41", "4.8", "渭河", "2023-05-06 10:30", "张三", "a.jpg"],  # row 10: same as row 2
+        ["odd type", "108.92", "34.39", "水泥管", "渭河", "2023年5月7日", "李四", ""],  # row 11: warning only
+        ["dms", "108°57'00\"E", "N34°24'36\"", "雨洪排口", "渭河", "2023/5/8", "", ""],  # row 12
+    ])  # fmt: skip
+    result = _check(table)
+    got = [(p.row, p.field, p.code) for p in result.rejected]
+    assert got == [
+        (3, "lat", "missing_coordinates"),
+        (4, "lon", "bad_coordinates"),
+        (5, "lon", "swapped_lat_lon"),
+        (6, "lon", "longitude_sign"),
+        (7, "lon", "far_from_batch"),
+        (8, "surveyed_at", "impossible_date"),
+        (9, "surveyed_at", "impossible_date"),
+        (10, "row", "duplicate_row"),
+    ]
+    messages = {p.row: p.message for p in result.rejected}
+    assert "latitude and longitude look swapped" in messages[5]
+    assert "wrong sign" in messages[6] and "km from the rest of the batch" in messages[7]
+    assert "the same as row 2" in messages[10] and "in the future" in messages[9]
+    assert [r.row for r in result.rows] == [2, 11, 12]
+    assert [(w.row, w.code) for w in result.warnings] == [(11, "unknown_type")]
+    odd = result.rows[1]
+    assert (odd.type_scheme, odd.type_code, odd.type_raw) == ("HJ1312", "9", "水泥管")
+    dms = result.rows[2]
+    assert dms.lon == pytest.approx(108.95) and dms.lat == pytest.approx(34.41)
+    assert (dms.type_scheme, dms.type_code) == ("SX2020", "4")  # a legacy provincial label, kept in its list
+    assert result.rows[0].captured_at == datetime(2023, 5, 6, 10, 30, tzinfo=CHINA_TIME)
+    assert result.rows[0].photo_names == ("a.jpg",)
+    assert result.rows[0].attributes["_row"] == 2
+
+
+def test_same_content_gets_the_same_id_and_ids_must_be_unique() -> None:
+    first = _check(_table([["a", "108.95", "34.41", "", "", "", "", ""]]))
+    again = _check(_table([["a", "108.95", "34.41", "", "", "", "", ""]]))
+    assert first.rows[0].client_id == again.rows[0].client_id and first.rows[0].client_id.startswith("sha256:")
+    table = read_upload(_csv([["id", "lon", "lat", "name"], ["k1", 108.9, 34.4, "a"], ["k1", 108.8, 34.3, "b"]]),
+                        "ids.csv")  # fmt: skip
+    result = _check(table)
+    assert [(p.row, p.code) for p in result.rejected] == [(3, "duplicate_id")]
+
+
+def test_datums_and_projected_coordinates() -> None:
+    gcj = _check(_table([["a", "108.955", "34.412", "", "", "", "", ""]]), crs="gcj02")
+    assert abs(gcj.rows[0].lon - 108.955) > 1e-4  # the offset datum was removed
+    assert (gcj.rows[0].x, gcj.rows[0].y, gcj.rows[0].crs) == (108.955, 34.412, "GCJ-02")  # the original is kept
+    table = read_upload(_csv([["X", "Y", "名称"], [36_495_000, 3_808_000, "a"]]), "gk.csv")
+    projected = validate(table, ColumnMapping.build(table.columns), crs="EPSG:4524", region=CHINA, types=TYPES)
+    assert projected.rows and projected.rows[0].lon == pytest.approx(107.9456, abs=1e-3)  # 5 km west of 108°E
+    degrees_as_metres = validate(table, ColumnMapping.build(table.columns), crs="wgs84", region=CHINA, types=TYPES)
+    assert [p.code for p in degrees_as_metres.rejected] == ["bad_coordinates"]
+
+
+def test_kobo_and_odk_exports_are_recognised() -> None:
+    kobo = ["start", "group_a/排污口名称", "_location_latitude", "_location_longitude", "_location_altitude",
+            "_location_precision", "_uuid", "_submission_time"]  # fmt: skip
+    m = guess(kobo)
+    assert m["lat"] == "_location_latitude" and m["lon"] == "_location_longitude"
+    assert m["name"] == "group_a/排污口名称" and m["client_id"] == "_uuid"
+    odk = ["SubmissionDate", "meta-instanceID", "outfall-location-Latitude", "outfall-location-Longitude", "KEY"]
+    m = guess(odk)
+    assert m["lat"] == "outfall-location-Latitude" and m["lon"] == "outfall-location-Longitude"
+    assert normalise("group/排口 类型") == "排口类型"
+
+
+def test_xlsx_sheets_and_unusable_files(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "排查"
+    book.active.append(["名称", "经度", "纬度", "调查日期"])
+    book.active.append(["a", 108.95, 34.41, datetime(2023, 5, 6)])
+    book.create_sheet("说明").append(["x"])
+    path = tmp_path / "crew.xlsx"
+    book.save(path)
+    with pytest.raises(UnusableFile, match="2 sheets .*--sheet"):
+        read_path(path, "crew.xlsx")
+    table = read_path(path, "crew.xlsx", sheet="排查")
+    result = _check(table)
+    assert result.rows[0].row == 2 and result.rows[0].captured_at.date() == date(2023, 5, 6)
+    with pytest.raises(UnusableFile, match="no sheet 'x'"):
+        read_path(path, "crew.xlsx", sheet="x")
+    for data, name, words in (
+        (b"", "e.csv", "empty"),
+        (b"a,b\n", "h.csv", "no rows"),
+        (b"x", "f.doc", "unsupported"),
+        (b"not a zip", "z.zip", "not a valid ZIP"),
+        (b"\xff\xfe\x00", "bin.csv", "neither"),
+    ):
+        with pytest.raises(UnusableFile, match=words):
+            read_upload(data, name)
+    with pytest.raises(UnusableFile, match="no coordinate columns"):
+        _check(read_upload(_csv([["名称"], ["a"]]), "n.csv"))
+
+
+def test_zip_bundle_of_a_table_and_photos() -> None:
+    photo = (Path(__file__).resolve().parents[1] / "fixtures" / "photos" / "geoapi_flipped_image.jpg").read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("survey/crew.csv", _csv([HEADER, ["a", "108.95", "34.41", "", "", "", "", "IMG_1.jpg"]]))
+        z.writestr("survey/photos/IMG_1.jpg", photo)
+        z.writestr("../evil.csv", b"x")  # never written outside the folder, never read
+    table = read_upload(buffer.getvalue(), "bundle.zip")
+    assert table.source == "bundle.zip › crew.csv" and [p.name for p in table.photos] == ["IMG_1.jpg"]
+    assert _check(table).rows[0].photo_names == ("IMG_1.jpg",)
+    geo = io.BytesIO()
+    with zipfile.ZipFile(geo, "w") as z:
+        z.writestr("a.geojson", json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [108.95, 34.41]},
+             "properties": {"名称": "a"}}]}))  # fmt: skip
+        z.writestr("b.csv", _csv([HEADER]))
+    with pytest.raises(UnusableFile, match="2 tables"):
+        read_upload(geo.getvalue(), "two.zip")
+
+
+def test_coordinate_and_date_parsing() -> None:
+    assert parse_coordinate("108,95") == 108.95
+    assert parse_coordinate("东经108度57分") == pytest.approx(108.95)
+    assert parse_coordinate("108°57′S") == pytest.approx(-108.95)
+    with pytest.raises(ValueError):
+        parse_coordinate("108°75'")
+    assert parse_when("2023-05-06T10:30:00.000+08:00").hour == 10
+    assert parse_when(45000).date() == date(2023, 3, 15)  # an Excel serial date
+    with pytest.raises(ValueError):
+        parse_when("2023-13-01")
