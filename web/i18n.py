@@ -59,6 +59,31 @@ EVENT_LABELS = {
     "assigned": _l("Case assigned"),
     "deadline_set": _l("Case deadline set"),
 }
+METRIC_LABELS = {
+    "surveyed": _l("Surveyed"),
+    "sampled": _l("Sampled"),
+    "traced": _l("Traced"),
+    "remediating": _l("Remediation under way"),
+    "remediated": _l("Remediated"),
+    "closed": _l("Closed out"),
+}
+SCOPE_KIND_LABELS = {
+    "all": _l("Whole scope"),
+    "basin": _l("Basin"),
+    "sub_basin": _l("Sub-basin"),
+    "river": _l("River"),
+    "province": _l("Province"),
+    "city": _l("City"),
+    "county": _l("County"),
+    "area": _l("Administrative area"),
+}
+GAP_CLASS_LABELS = {
+    "met": _l("Target met"),
+    "near": _l("Behind by up to 10 points"),
+    "behind": _l("Behind by 10 to 25 points"),
+    "far": _l("Behind by more than 25 points"),
+    "none": _l("No target or no outfalls"),
+}
 REMEDIATION_LABELS = {
     "ban": _l("Ban (依法取缔)"),
     "merge": _l("Merge (清理合并)"),

@@ -1,0 +1,158 @@
+"""The leadership dashboard in headless Chromium against a live server with the committed demo catalogue: scopes
+drawn in the colours of their gaps, the as-of control replaying the figures, vector tiles loaded and drawn, the
+chart drawn, drill-down by clicking, the print view; nothing fetched from the internet. Screenshots go to
+``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+READY_MS = 30_000
+# Colours of the scopes' paths on the map, by code (Leaflet draws GeoJSON as SVG paths in its named pane).
+PATH_FILLS = """() => {
+  const out = {};
+  window.dashboardMap.eachLayer(l => {
+    if (l.feature && l.options.pane === 'areas' && l._path)
+      out[l.feature.properties.code] = l._path.getAttribute('fill');
+  });
+  return out;
+}"""
+PAINTED = """pane => {
+  let n = 0;
+  for (const c of document.querySelectorAll('.leaflet-' + pane + '-pane canvas')) {
+    if (!c.width || !c.height) continue;
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 3; i < data.length; i += 4) if (data[i]) n++;
+  }
+  return n;
+}"""
+
+
+def ready(page: Page) -> dict[str, Any]:
+    page.wait_for_selector("#dash-map[data-state=ready]", state="attached", timeout=READY_MS)
+    # every tile in view answered (navigating away earlier would abort the rest)
+    page.wait_for_selector("#dash-map[data-tiles-state=loaded]", state="attached", timeout=READY_MS)
+    page.wait_for_selector("#trend-chart[data-state=ready]", state="attached", timeout=READY_MS)
+    config: dict[str, Any] = json.loads(page.inner_text("#dash-config"))
+    return config
+
+
+def card_share(page: Page, metric: str) -> str:
+    return page.inner_text(f"#card-{metric} .card-share")
+
+
+def test_dashboard_colours_basins_by_gap_and_loads_tiles(live_server: Any, tab: Any, artifacts: Path) -> None:
+    page: Page = tab.page
+    page.goto(live_server.url + "/dashboard")
+    config = ready(page)
+
+    assert page.get_attribute("html", "lang") == "zh-CN"
+    fills = page.evaluate(PATH_FILLS)
+    assert set(fills) == set(config["rows"]) and len(fills) >= 2  # the Yellow River and Yangtze basins
+    for code, fill in fills.items():
+        assert fill == config["gapColors"][config["rows"][code]["gap_class"]], code
+    # the ranked table lists the same basins, most behind first
+    names = [row.inner_text().strip() for row in page.query_selector_all("#ranked-table tbody td.scope-name")]
+    gaps = [config["rows"][r]["gap_pp"] for r in config["rows"]]
+    assert len(names) == len(fills) and sorted(gaps, reverse=True) == [
+        next(v["gap_pp"] for v in config["rows"].values() if v["scope_name"] == n) for n in names]  # fmt: skip
+    # vector tiles: requested, answered, drawn on the points pane's canvases
+    tiles = [u for u in tab.traffic.requests if "/tiles/outfalls/" in u]
+    assert tiles and all(re.search(r"/tiles/outfalls/\d+/\d+/\d+\.mvt\?as_of=", u) for u in tiles)
+    page.wait_for_function(f"() => ({PAINTED})('points') > 50", timeout=READY_MS)
+    assert page.evaluate(PAINTED, "points") > 50
+    assert page.evaluate("() => window.dashboardChart.data.datasets.length") >= 4  # 3 lines + target points
+    assert "已溯源" in page.inner_text("#headline") and "%" in card_share(page, "traced")
+    page.hover("#ranked-table")  # move the mouse off the map for a clean picture
+    page.screenshot(path=str(artifacts / "dashboard-zh.png"), full_page=True)
+    tab.traffic.assert_clean()
+
+
+def test_as_of_control_replays_the_figures(live_server: Any, tab: Any, artifacts: Path) -> None:
+    page: Page = tab.page
+    page.goto(live_server.url + "/dashboard?metric=remediated")
+    ready(page)
+    today = {m: card_share(page, m) for m in ("traced", "remediated", "closed")}
+    count_today = page.inner_text("#card-traced .card-count")
+
+    # drag the replay slider back to the end of 2022 (a month end: the slider steps month by month)
+    page.evaluate("""() => {
+      const s = document.getElementById('asof-slider');
+      const first = new Date(JSON.parse(document.getElementById('dash-config').textContent).firstDay);
+      s.value = String((2022 - first.getUTCFullYear()) * 12 + (11 - first.getUTCMonth()));
+      s.dispatchEvent(new Event('input'));
+      s.dispatchEvent(new Event('change'));
+    }""")
+    page.wait_for_url(re.compile(r"as_of=2022-12-31"), timeout=READY_MS)
+    ready(page)
+
+    assert page.input_value("#asof-date") == "2022-12-31"
+    assert page.get_attribute("#headline", "data-as-of") == "2022-12-31"
+    then = {m: card_share(page, m) for m in ("traced", "remediated", "closed")}
+    assert then != today and page.inner_text("#card-traced .card-count") != count_today
+    tiles = [u for u in tab.traffic.requests if "/tiles/outfalls/" in u]
+    assert any("as_of=2022-12-31" in u for u in tiles)  # the outfalls replay too
+    page.screenshot(path=str(artifacts / "dashboard-2022.png"), full_page=True)
+
+    # the date picker goes anywhere, e.g. back to the first year of the programme
+    page.evaluate("""() => {
+      const d = document.getElementById('asof-date');
+      d.value = '2021-06-30';
+      d.dispatchEvent(new Event('change'));
+    }""")
+    page.wait_for_url(re.compile(r"as_of=2021-06-30"), timeout=READY_MS)
+    ready(page)
+    assert page.get_attribute("#headline", "data-as-of") == "2021-06-30"
+    tab.traffic.assert_clean()
+
+
+def test_click_drills_down_and_area_switch(live_server: Any, tab: Any, artifacts: Path) -> None:
+    page: Page = tab.page
+    page.goto(live_server.url + "/dashboard?by=area")
+    config = ready(page)
+    assert config["layer"] == "provinces"
+
+    # click the province (the polygon's centre), then a city: one level per click
+    page.evaluate("""() => {
+      window.dashboardMap.eachLayer(l => { if (l.feature && l.options.pane === 'areas') l.fire('click'); });
+    }""")
+    page.wait_for_url(re.compile(r"scope=province(%3A|:)610000"), timeout=READY_MS)
+    config = ready(page)
+    assert config["layer"] == "cities" and config["parentCode"] == "610000"
+    assert "陕西省" in page.inner_text("#dash-path")
+    cities = page.query_selector_all("#ranked-table tbody tr")
+    assert len(cities) >= 2
+    page.click("#ranked-table tbody tr:first-child td.scope-name a")
+    config = ready(page)
+    assert config["layer"] == "counties"
+    page.screenshot(path=str(artifacts / "dashboard-city.png"), full_page=True)
+
+    page.click("#lang-en")
+    ready(page)
+    assert "Gap to the target due next" in page.inner_text("body")
+    page.screenshot(path=str(artifacts / "dashboard-city-en.png"), full_page=True)
+    tab.traffic.assert_clean()
+
+
+def test_print_view(live_server: Any, tab: Any, artifacts: Path) -> None:
+    page: Page = tab.page
+    page.goto(live_server.url + "/dashboard")
+    ready(page)
+    href = page.get_attribute("#print-link", "href")
+    assert href is not None
+    page.goto(live_server.url + href)
+
+    assert page.locator(".report-map path.area").count() >= 2
+    assert page.locator(".report-chart polyline").count() == 3
+    assert page.locator("#ranked-table tbody tr").count() >= 2
+    page.screenshot(path=str(artifacts / "dashboard-print.png"), full_page=True)
+    tab.traffic.assert_clean()

@@ -1,0 +1,429 @@
+"""Leadership: progress against the targets as of any date, on a map by basin or by administrative area with
+drill-down, vector tiles of the outfalls, the trend chart and the ranked table; the one-page printable report
+(HTML and PDF); the targets page for administrators; and the progress JSON API.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from outfalls import progress as domain
+from outfalls import queries
+from outfalls.errors import InvalidInput, OutfallsError
+from outfalls.types import Role
+from web.auth import current_identity, current_scope, requires
+from web.db import db, settings
+from web.forms import parse_date
+from web.i18n import GAP_CLASS_LABELS, METRIC_LABELS, SCOPE_KIND_LABELS, STATUS_LABELS, current_locale
+from web.maps import script_json
+
+bp = Blueprint("dashboard", __name__)
+api = Blueprint("progress_api", __name__, url_prefix="/api")
+tiles = Blueprint("tiles", __name__, url_prefix="/tiles")
+
+CHART_METRICS = ("traced", "remediated", "closed")
+HEADLINE_METRICS = ("surveyed", "traced", "remediated", "closed")
+LAYERS = {"basin": "basins", "sub_basin": "sub_basins", "river": "rivers", "province": "provinces",
+          "city": "cities", "county": "counties"}  # fmt: skip
+# gap to the target due next, in percentage points: (upper bound, class)
+GAP_CLASSES = ((0.0, "met"), (10.0, "near"), (25.0, "behind"), (math.inf, "far"))
+GAP_COLORS = {"met": "#2e7d32", "near": "#f9a825", "behind": "#ef6c00", "far": "#c62828", "none": "#b0bec5"}
+
+
+class PdfFailed(OutfallsError):
+    """Chromium could not print the report."""
+
+    code = "pdf_failed"
+
+
+def gap_class(gap_pp: float | None) -> str:
+    """The colour class of a gap: met, near, behind, far, or none (no target or no outfalls)."""
+    if gap_pp is None:
+        return "none"
+    return next(name for bound, name in GAP_CLASSES if gap_pp <= bound)
+
+
+def _parse_scope(raw: str | None) -> tuple[str, str | None]:
+    if not raw or raw == "all":
+        return ("all", None)
+    kind, _sep, code = raw.partition(":")
+    if kind not in domain.LEVELS or kind == "all" or not code:
+        raise InvalidInput(
+            f"scope must be all or KIND:CODE (basin, sub_basin, river, province, city, county), not {raw!r}",
+            field="scope", value=raw,
+        )  # fmt: skip
+    return (kind, code)
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What the dashboard, the print view and the PDF show: one scope, one axis, one metric, one day."""
+
+    as_of: date
+    by: str
+    metric: str
+    scope_kind: str
+    scope_code: str | None
+    report: domain.ProgressReport
+    path: list[domain.ScopeStep]
+    trend: domain.Trend
+    first_day: date
+
+    @property
+    def current(self) -> dict[str, domain.ProgressRow | None]:
+        """The selected scope's rows by metric (None when it had no outfalls that day)."""
+        return {m: self.report.row(self.scope_kind, self.scope_code, m) for m in domain.METRICS}
+
+    @property
+    def children(self) -> list[domain.ProgressRow]:
+        """The rows one level down, most behind first."""
+        return self.report.children(self.scope_kind, self.scope_code, self.metric)
+
+    @property
+    def child_kind(self) -> str | None:
+        """The kind of the rows one level down (None at the bottom)."""
+        return domain.CHILD_KIND[self.by].get(self.scope_kind)
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        """Query arguments of this view, with changes (None removes one)."""
+        scope = f"{self.scope_kind}:{self.scope_code}" if self.scope_code else None
+        base: dict[str, Any] = {"by": self.by, "metric": self.metric, "scope": scope,
+                                "as_of": self.as_of.isoformat() if request.args.get("as_of") else None}  # fmt: skip
+        return {k: v for k, v in (base | changes).items() if v is not None}
+
+
+def load_view() -> View:
+    """The view the request's query string asks for (``as_of``, ``by``, ``metric``, ``scope``).
+
+    Raises:
+        InvalidInput: a malformed date, axis, metric or scope.
+        NotFound: an unknown scope code.
+    """
+    args = request.args
+    kind, code = _parse_scope(args.get("scope"))
+    by = args.get("by") or domain.axis_of(kind) or "basin"
+    if by not in domain.AXES:
+        raise InvalidInput(f"unknown grouping {by!r}; use basin or area", field="by", value=by)
+    if domain.axis_of(kind) not in (None, by):
+        raise InvalidInput(f"a {kind} is not on the {by} axis", field="scope", value=args.get("scope"))
+    metric = domain.check_metric(args.get("metric") or "traced")
+    session, scope, s = db(), current_scope(), settings()
+    path = domain.scope_path(session, kind, code)
+    as_of = domain.check_as_of(parse_date(args, "as_of"))
+    report = domain.progress(session, scope=scope, by=by, as_of=as_of, defaults=s.targets)
+    trend = domain.progress_trend(session, scope=scope, scope_kind=kind, scope_code=code, as_of=as_of,
+                                  metrics=CHART_METRICS, defaults=s.targets)  # fmt: skip
+    first = domain.first_day(session, scope) or as_of
+    return View(as_of, by, metric, kind, code, report, path, trend, min(first, as_of))
+
+
+def _row_dict(r: domain.ProgressRow | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return r.as_json() | {"gap_count": r.gap_count, "gap_class": gap_class(r.gap_pp),
+                          "behind_since": r.behind_since.isoformat() if r.behind_since else None,
+                          "target_scope": r.target_scope}  # fmt: skip
+
+
+def _chart(view: View) -> dict[str, Any]:
+    return {
+        "points": [{"on": p.on.isoformat(), "shares": {k: p.share(k) for k in CHART_METRICS},
+                    "counts": p.counts, "denominator": p.denominator} for p in view.trend.points],
+        "targets": {k: [{"deadline": t.deadline.isoformat(), "share": t.share} for t in v]
+                    for k, v in view.trend.targets.items()},
+    }  # fmt: skip
+
+
+def _text() -> dict[str, str]:
+    return {
+        "share": _("Share"), "target": _("Target"), "gap": _("Gap"), "by": _("by"), "outfalls": _("outfalls"),
+        "pp": _("pp"), "noTarget": _("No target"), "noOutfalls": _("No outfalls on that day"),
+        "drill": _("Click to open"), "behindSince": _("behind since"), "stillNeeded": _("still needed"),
+        "zoomIn": _("Zoom in"), "zoomOut": _("Zoom out"), "outfallsLayer": _("Outfalls (vector tiles)"),
+        "cluster": _("outfalls here"), "targetPoint": _("target"),
+    }  # fmt: skip
+
+
+def _map_config(view: View) -> dict[str, Any]:
+    s = settings()
+    child = view.child_kind
+    shown = child or view.scope_kind
+    children = {r.scope_code: _row_dict(r) for r in view.children}
+    if child is None and view.scope_code:  # the bottom of the hierarchy: colour the scope itself
+        children = {view.scope_code: _row_dict(view.current[view.metric])}
+    return {
+        "extent": queries.scope_extent(db(), current_scope()) or s.map.extent,
+        "basemapUrl": s.map.basemap_url,
+        "layer": LAYERS.get(shown),
+        "parentLayer": LAYERS.get(view.scope_kind) if child else None,
+        "parentCode": view.scope_code,
+        "childKind": child,
+        "rows": children,
+        "urls": {
+            "layer": url_for("api.layer", name="__name__"),
+            "tiles": url_for("tiles.outfall_tile", z=0, x=0, y=0).replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt")
+            + "?"
+            + urlencode(_tile_args(view)),
+            "drill": url_for("dashboard.page", **view.args(scope="__scope__")),
+        },
+        "statusColors": STATUS_COLORS,
+        "gapColors": GAP_COLORS,
+        "statusLabels": {k: str(v) for k, v in STATUS_LABELS.items()},
+        "clusterBelowZoom": s.progress.cluster_below_zoom,
+        "text": _text(),
+        "chart": _chart(view),
+        "metricLabels": {k: str(v) for k, v in METRIC_LABELS.items()},
+        "asOf": view.as_of.isoformat(),
+        "firstDay": view.first_day.isoformat(),
+    }
+
+
+def _tile_args(view: View) -> dict[str, str]:
+    out = {"as_of": view.as_of.isoformat()}
+    if view.scope_code:
+        out["scope"] = f"{view.scope_kind}:{view.scope_code}"
+    return out
+
+
+STATUS_COLORS = {
+    "candidate": "#9e9e9e", "surveyed": "#1e88e5", "traced": "#8e24aa", "remediating": "#fb8c00",
+    "remediated": "#43a047", "closed": "#00695c", "rejected": "#cfcfcf", "merged": "#795548",
+}  # fmt: skip
+
+
+def _page_context(view: View) -> dict[str, Any]:
+    return {
+        "v": view,
+        "metric_labels": METRIC_LABELS,
+        "kind_labels": SCOPE_KIND_LABELS,
+        "headline": HEADLINE_METRICS,
+        "gap_class": gap_class,
+        "locale": current_locale(),
+        "is_admin": Role.ADMIN in current_identity().roles,
+        "gap_labels": GAP_CLASS_LABELS,
+        "gap_colors": GAP_COLORS,
+        "definition": definition(),
+        "today_iso": domain.today().isoformat(),
+    }
+
+
+@bp.get("/dashboard")
+@requires(Role.LEADER, Role.ADMIN)
+def page() -> ResponseReturnValue:
+    view = load_view()
+    return render_template("dashboard/page.html", map_config=script_json(_map_config(view)), **_page_context(view))
+
+
+# -- the printable report ------------------------------------------------------------------------------------
+def _print_context(view: View) -> dict[str, Any]:
+    child = view.child_kind
+    rows = view.children
+    if child is None and view.scope_code:
+        current = view.current[view.metric]
+        rows = [current] if current else []
+    scopes = [(r.scope_kind, str(r.scope_code)) for r in rows if r.scope_code]
+    if view.scope_code and child is not None:
+        scopes.append((view.scope_kind, view.scope_code))
+    shapes = domain.outlines(db(), scopes)
+    colour = {r.scope_code: gap_class(r.gap_pp) for r in rows}
+    return {**_page_context(view), "rows": rows, "outlines": shapes, "colour": colour, "chart": _svg_chart(view)}
+
+
+def _svg_chart(view: View, width: float = 640, height: float = 220) -> dict[str, Any]:
+    """Polylines of the chart metrics' shares and the target points, in pixels of a ``width`` × ``height`` box."""
+    points = view.trend.points
+    deadlines = [t.deadline for v in view.trend.targets.values() for t in v]
+    start = points[0].on if points else view.as_of
+    end = max([view.as_of, *deadlines]) if deadlines else view.as_of
+    span = max(1, (end - start).days)
+    left, right, top, bottom = 40.0, 10.0, 10.0, 24.0
+
+    def x(d: date) -> float:
+        return round(left + (d - start).days / span * (width - left - right), 1)
+
+    def y(share: float) -> float:
+        return round(top + (1 - share) * (height - top - bottom), 1)
+
+    lines = {k: " ".join(f"{x(p.on)},{y(p.share(k) or 0)}" for p in points if p.denominator) for k in CHART_METRICS}
+    targets = {k: [(x(t.deadline), y(t.share or 0), t) for t in v if start <= t.deadline] for k, v in
+               view.trend.targets.items()}  # fmt: skip
+    years = [date(yr, 1, 1) for yr in range(start.year + 1, end.year + 1)]
+    return {
+        "width": width, "height": height, "lines": lines, "targets": targets,
+        "grid": [(y(s / 100), s) for s in (0, 25, 50, 75, 100)], "years": [(x(d), d.year) for d in years],
+        "left": left, "right": width - right, "bottom": height - bottom, "asof_x": x(view.as_of),
+    }  # fmt: skip
+
+
+def _static_css() -> str:
+    static = Path(current_app.static_folder or "")
+    return "\n".join((static / "css" / name).read_text(encoding="utf-8") for name in ("app.css", "dashboard.css"))
+
+
+@bp.get("/dashboard/print")
+@requires(Role.LEADER, Role.ADMIN)
+def print_view() -> ResponseReturnValue:
+    view = load_view()
+    return render_template("dashboard/print.html", inline_css=None, **_print_context(view))
+
+
+@bp.get("/dashboard/report.pdf")
+@requires(Role.LEADER, Role.ADMIN)
+def report_pdf() -> ResponseReturnValue:
+    """The print view printed to PDF by headless Chromium (the HTML is self-contained: no request leaves)."""
+    view = load_view()
+    html = render_template("dashboard/print.html", inline_css=_static_css(), **_print_context(view))
+    pdf = print_pdf(html, settings().progress.chromium, settings().progress.pdf_timeout_s)
+    name = f"progress-{view.scope_code or 'all'}-{view.as_of.isoformat()}.pdf"
+    return Response(pdf, mimetype="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+def print_pdf(html: str, chromium: str, timeout_s: int) -> bytes:
+    """Print an HTML page to PDF with headless Chromium.
+
+    Raises:
+        PdfFailed: Chromium is missing, failed or took too long.
+    """
+    with tempfile.TemporaryDirectory(prefix="ofpdf") as tmp:
+        page, out = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
+        page.write_text(html, encoding="utf-8")
+        args = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                f"--user-data-dir={tmp}/profile", "--no-pdf-header-footer", f"--print-to-pdf={out}",
+                page.as_uri()]  # fmt: skip
+        try:
+            done = subprocess.run(args, capture_output=True, timeout=timeout_s, check=False)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise PdfFailed(f"the PDF could not be made: {err}") from err
+        if done.returncode != 0 or not out.exists():
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise PdfFailed(f"the PDF could not be made: Chromium exited {done.returncode} ({tail[0]})")
+        return out.read_bytes()
+
+
+# -- targets (administrators) -------------------------------------------------------------------------------
+@bp.get("/dashboard/targets")
+@requires(Role.ADMIN)
+def targets_page() -> ResponseReturnValue:
+    s = settings()
+    as_of = domain.check_as_of(parse_date(request.args, "as_of"))
+    return render_template(
+        "dashboard/targets.html",
+        in_force=domain.targets_in_force(db(), as_of, s.targets),
+        history=domain.target_history(db(), s.targets),
+        as_of=as_of,
+        metrics=domain.METRICS,
+        metric_labels=METRIC_LABELS,
+        kinds=domain.TARGET_SCOPE_KINDS,
+        kind_labels=SCOPE_KIND_LABELS,
+        facets=queries.facets(db(), scope=current_scope()),
+        form=request.args,
+        today=domain.today(),
+    )
+
+
+@bp.post("/dashboard/targets")
+@requires(Role.ADMIN)
+def add_target() -> ResponseReturnValue:
+    form = request.form
+    kind = (form.get("scope_kind") or "").strip()
+    code = (form.get("scope_code") or "").strip() or None
+    withdraw = form.get("withdraw") == "1"
+    share: float | None = None
+    if not withdraw:
+        raw = (form.get("share") or "").strip().rstrip("%")
+        try:
+            share = float(raw) / 100
+        except ValueError as err:
+            raise InvalidInput(_("The share must be a percentage, like 80."), field="share", value=raw) from err
+    deadline = parse_date(form, "deadline")
+    if deadline is None:
+        raise InvalidInput(_("A target needs a deadline."), field="deadline")
+    domain.add_target(
+        db(), scope_kind=kind, scope_code=code, metric=(form.get("metric") or "").strip(), deadline=deadline,
+        share=share, actor=current_identity().login, scope=current_scope(),
+        effective_on=parse_date(form, "effective_on"), note=form.get("note"),
+    )  # fmt: skip
+    db().commit()
+    return redirect(url_for("dashboard.targets_page"))
+
+
+# -- JSON API -------------------------------------------------------------------------------------------------
+@api.get("/progress")
+@requires(Role.LEADER, Role.ADMIN)
+def progress_rows() -> ResponseReturnValue:
+    """Progress rows (``by``, ``as_of``, ``metric`` repeatable): ``{as_of, by, unplaced, definition, rows}``,
+    each row exactly as ``outfalls progress --json`` prints it.
+    """
+    metrics = request.args.getlist("metric") or list(domain.METRICS)
+    report = domain.progress(db(), scope=current_scope(), by=request.args.get("by") or "basin",
+                             as_of=parse_date(request.args, "as_of"), defaults=settings().targets,
+                             metrics=metrics)  # fmt: skip
+    body = {"as_of": report.as_of.isoformat(), "by": report.by, "unplaced": report.unplaced,
+            "definition": definition(), "rows": [r.as_json() for r in report.rows]}  # fmt: skip
+    # serialised here, not by jsonify, so the rows keep the field order of the CLI's JSON
+    return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
+
+
+@api.get("/progress/trend")
+@requires(Role.LEADER, Role.ADMIN)
+def progress_trend() -> ResponseReturnValue:
+    """Month-end shares of one scope (``scope=KIND:CODE``, default all) up to ``as_of``, with its targets."""
+    kind, code = _parse_scope(request.args.get("scope"))
+    metrics = request.args.getlist("metric") or list(CHART_METRICS)
+    trend = domain.progress_trend(db(), scope=current_scope(), scope_kind=kind, scope_code=code,
+                                  as_of=parse_date(request.args, "as_of"), metrics=metrics,
+                                  defaults=settings().targets)  # fmt: skip
+    return jsonify(trend.as_dict())
+
+
+@api.get("/targets")
+@requires(Role.LEADER, Role.ADMIN)
+def targets() -> ResponseReturnValue:
+    """The targets in force on ``as_of`` (default today), or every version with ``history=1``."""
+    s = settings()
+    if request.args.get("history") in ("1", "true"):
+        found = domain.target_history(db(), s.targets)
+    else:
+        found = domain.targets_in_force(db(), domain.check_as_of(parse_date(request.args, "as_of")), s.targets)
+    return jsonify([t.as_dict() for t in found])
+
+
+def definition() -> str:
+    """How the figures are counted, in the user's language."""
+    return _(
+        "Denominator: the outfalls in the scope found by the end of the day, less those rejected as not being "
+        "outfalls and those merged into another outfall by then. A stage counts the outfalls that had reached it "
+        "(or a later one) by then; sampled counts those sampled at least once. The target is the one due next "
+        "(the last one once all deadlines have passed); the gap is the target minus the share, in percentage "
+        "points. Outfalls are counted where they are located now."
+    )
+
+
+# -- vector tiles ----------------------------------------------------------------------------------------------
+@tiles.get("/outfalls/<int:z>/<int:x>/<int:y>.mvt")
+@requires()
+def outfall_tile(z: int, x: int, y: int) -> ResponseReturnValue:
+    """Outfalls as a Mapbox vector tile (``as_of``, ``state``, ``scope=KIND:CODE``), clustered at low zoom."""
+    within = _parse_scope(request.args.get("scope"))
+    tile = domain.outfall_tile(
+        db(), z, x, y, scope=current_scope(), as_of=parse_date(request.args, "as_of"),
+        state=request.args.get("state") or None, within=within,
+        cluster_below_zoom=settings().progress.cluster_below_zoom,
+    )  # fmt: skip
+    response = Response(tile, mimetype="application/vnd.mapbox-vector-tile")
+    response.cache_control.private = True
+    response.cache_control.max_age = 300
+    return response
