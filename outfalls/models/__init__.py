@@ -11,6 +11,7 @@ from outfalls.models.remediation import ClosingRule, RemediationRecord
 from outfalls.models.sampling import MonitoringVisit, Parameter, SampleResult, StandardLimit
 from outfalls.models.standardisation import StandardisationCheck
 from outfalls.models.target import OutfallMilestone, ProgressTarget
+from outfalls.models.track import SurveyTrack
 from outfalls.models.tracing import TraceParty, TraceRecord
 
 __all__ = [
@@ -43,4 +44,5 @@ __all__ = [
     "OutfallMilestone",
     "ProgressTarget",
     "River",
+    "SurveyTrack",
 ]
