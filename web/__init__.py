@@ -33,7 +33,7 @@ def create_app(
     from web.auth import init_auth
     from web.db import init_db
     from web.security import init_security
-    from web.views import admin, auth, cases, catalogue, dashboard
+    from web.views import admin, auth, cases, catalogue, dashboard, survey_tracks
 
     settings = settings or load_settings(env=os.environ)
     app = Flask(__name__)
@@ -60,5 +60,6 @@ def create_app(
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(dashboard.api)
     app.register_blueprint(dashboard.tiles)
+    app.register_blueprint(survey_tracks.bp)
     init_auth(app)
     return app

@@ -72,6 +72,28 @@
     }
   }).addTo(map);
   overlays[cfg.text.outfalls] = outfalls;
+
+  // The crews' walked GPS tracks (survey coverage), above the rivers and below the outfalls.
+  var tracksEl = document.getElementById('tracks-config');
+  if (tracksEl) {
+    var tcfg = JSON.parse(tracksEl.textContent);
+    map.createPane('tracks').style.zIndex = '375';
+    var tracks = L.geoJSON(null, {
+      pane: 'tracks',
+      style: { color: '#d81b60', weight: 3, opacity: 0.85 },
+      onEachFeature: function (f, l) {
+        var p = f.properties;
+        l.bindTooltip(esc(p.crew) + ' · ' + esc(p.day || tcfg.text.dayUnknown), { sticky: true });
+        l.bindPopup('<strong>' + esc(p.crew) + '</strong><br>' + esc(p.day || tcfg.text.dayUnknown) +
+          (p.name ? '<br>' + esc(p.name) : '') + '<br>' + esc(p.length_km) + ' ' + esc(tcfg.text.km));
+      }
+    }).addTo(map);
+    overlays[tcfg.text.tracks] = tracks;
+    loads.push(getJSON(tcfg.url).then(function (data) {
+      tracks.addData(data);
+      el.dataset.tracks = String(data.features.length);
+    }));
+  }
   L.control.layers(null, overlays, { collapsed: false, position: 'topright' }).addTo(map);
 
   var bboxMode = false;
