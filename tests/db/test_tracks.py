@@ -446,3 +446,23 @@ def test_cli_errors_are_one_line(cli_db: str, args: tuple[str, ...], message: st
 
     assert out.exit_code == 1
     assert out.output.strip().splitlines() == [f"Error: {message}"]
+
+
+# -- photos kept with their EXIF facts -----------------------------------------------------------------
+def test_a_photo_is_stored_with_its_exif_facts(session: Session, make_outfall: Any, tmp_path: Path) -> None:
+    from outfalls.scope import Scope
+    from outfalls.store import FileStore
+    from outfalls.survey.photos import attach_photo, read_photo
+
+    outfall = make_outfall()
+    data = (FIXTURES / "photos" / "geoapi_flipped_image.jpg").read_bytes()
+    info = read_photo(data, "DCIM/geoapi_flipped_image.jpg")
+
+    attachment = attach_photo(session, FileStore(tmp_path), data, info, actor="crew1", scope=Scope.national(),
+                              outfall_id=outfall.id, meta={"row": 7})  # fmt: skip
+
+    assert (attachment.kind, attachment.original_name, attachment.media_type) == (
+        "photo", "geoapi_flipped_image.jpg", "image/jpeg")  # fmt: skip
+    assert attachment.size_bytes == 1898120 and attachment.outfall_id == outfall.id
+    assert attachment.meta == info.as_meta() | {"row": 7}
+    assert attachment.meta["orientation"] == 3 and attachment.meta["taken_at"] == "2017-09-24T20:15:46+00:00"
