@@ -180,3 +180,28 @@ class StandardisationItem(StrEnum):
     SIGN_BOARD = "sign_board"  # 标识牌
     MONITORING = "monitoring"  # 视频监控 / 在线监测
     ARCHIVE = "archive"  # 档案
+
+
+class ReviewReason(StrEnum):
+    """Why reconciliation left a survey row to a person."""
+
+    SEVERAL_CANDIDATES = "several_candidates"  # two or more outfalls within the radius
+    TYPE_CONFLICT = "type_conflict"  # one outfall within the radius, of a different type
+    DRONE_CANDIDATE = "drone_candidate"  # a drone candidate within the radius: verify it is the same outfall
+    NEAR_IN_BATCH = "near_in_batch"  # another row of the same upload within the radius (two pipes at one headwall?)
+
+
+class ReviewStatus(StrEnum):
+    """State of a review item."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class JobStatus(StrEnum):
+    """State of a background job."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # an error, or cut off by a restart (nothing of it was kept)

@@ -33,7 +33,7 @@ def create_app(
     from web.auth import init_auth
     from web.db import init_db
     from web.security import init_security
-    from web.views import admin, auth, cases, catalogue, dashboard, survey_tracks
+    from web.views import admin, auth, cases, catalogue, dashboard, survey, survey_tracks
 
     settings = settings or load_settings(env=os.environ)
     app = Flask(__name__)
@@ -57,6 +57,8 @@ def create_app(
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(cases.bp)
+    app.register_blueprint(survey.bp)
+    survey.init_jobs(app, sessions, inline=testing)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(dashboard.api)
     app.register_blueprint(dashboard.tiles)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -170,6 +171,43 @@ BULK_REASONS = {
     "outside_officer_scope": _l("Outside the case officer's area"),
     "invalid_input": _l("Not valid for this outfall"),
 }
+SURVEY_FIELD_LABELS = {
+    "lon": _l("Longitude"), "lat": _l("Latitude"), "x": _l("X (easting)"), "y": _l("Y (northing)"),
+    "client_id": _l("Record id"), "name": _l("Outfall name"), "national_code": _l("National code"),
+    "local_code": _l("Local code"), "type": _l("Outfall type"), "receiving_water": _l("Receiving water"),
+    "township": _l("Township"), "surveyor": _l("Surveyor"), "surveyed_at": _l("Survey time"),
+    "photos": _l("Photo file names"), "discharge": _l("Discharging"), "notes": _l("Notes"),
+}  # fmt: skip
+ROW_CODES = {
+    "missing_coordinates": _l("Coordinates missing"),
+    "bad_coordinates": _l("Coordinates not readable or not valid"),
+    "outside_region": _l("Outside the deployment's region"),
+    "swapped_lat_lon": _l("Latitude and longitude swapped"),
+    "longitude_sign": _l("Longitude with the wrong sign"),
+    "latitude_sign": _l("Latitude with the wrong sign"),
+    "far_from_batch": _l("Far from the rest of the upload"),
+    "impossible_date": _l("Impossible date"),
+    "duplicate_row": _l("Same as an earlier row"),
+    "duplicate_id": _l("Record id used twice"),
+    "duplicate_code": _l("National code given twice"),
+    "unknown_type": _l("Unknown type, recorded as not yet determined"),
+    "photo_unmatched": _l("No record names this photo and none is near enough in place and time"),
+    "photo_ambiguous": _l("Two records are about equally near: name the photo in the record"),
+    "photo_unreadable": _l("Not a readable photo"),
+}
+REVIEW_REASONS = {
+    "several_candidates": _l("Several outfalls nearby"),
+    "type_conflict": _l("The outfall nearby has another type"),
+    "drone_candidate": _l("A drone candidate nearby"),
+    "near_in_batch": _l("Another row of the same upload nearby"),
+}
+JOB_STAGES = {
+    "validated": _l("Rows checked"),
+    "stored": _l("Records stored"),
+    "reconciled": _l("Records matched with outfalls"),
+    "created": _l("New outfalls created"),
+    "done": _l("Done"),
+}
 LEVEL_LABELS = {
     "basin": _l("Basin"),
     "sub_basin": _l("Sub-basin"),
@@ -214,6 +252,13 @@ def init_app(app: Flask, settings: Settings) -> None:
             "photo_labels": PHOTO_LABELS,
             "checklist_labels": CHECKLIST_LABELS,
             "bulk_reasons": BULK_REASONS,
+            "field_labels": SURVEY_FIELD_LABELS,
+            "row_codes": ROW_CODES,
+            "review_reasons": REVIEW_REASONS,
+            "job_stages": JOB_STAGES,
+            "job_stages_json": json.dumps({k: str(v) for k, v in JOB_STAGES.items()}, ensure_ascii=False).replace(
+                "<", "\\u003c"
+            ),
             "local_tz": LOCAL_TIME,
         }
 

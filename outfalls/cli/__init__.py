@@ -91,7 +91,7 @@ def echo_json(value: Any) -> None:
 
 
 def _register() -> None:
-    from outfalls.cli import case, db, demo, outfall, progress, reference, user
+    from outfalls.cli import case, db, demo, outfall, progress, reference, survey, user
 
     main.add_command(db.db)
     main.add_command(user.user)
@@ -102,6 +102,7 @@ def _register() -> None:
     main.add_command(progress.progress)
     main.add_command(progress.target)
     main.add_command(case.case)
+    main.add_command(survey.survey)
     for ep in entry_points(group="outfalls.commands"):
         try:
             main.add_command(ep.load(), ep.name)

@@ -4,12 +4,14 @@ from outfalls.db.base import Base
 from outfalls.models.account import ApiToken, AuditEntry, User, UserRole, UserScope, WebSession
 from outfalls.models.attachment import Attachment
 from outfalls.models.event import Event
+from outfalls.models.job import Job
 from outfalls.models.observation import Observation, ObservationBatch, ObservationLink
 from outfalls.models.outfall import Outfall
 from outfalls.models.reference import AdminArea, AreaPart, Basin, CodeListEntry, River
 from outfalls.models.remediation import ClosingRule, RemediationRecord
 from outfalls.models.sampling import MonitoringVisit, Parameter, SampleResult, StandardLimit
 from outfalls.models.standardisation import StandardisationCheck
+from outfalls.models.survey import ReviewItem, SurveyMapping
 from outfalls.models.target import OutfallMilestone, ProgressTarget
 from outfalls.models.track import SurveyTrack
 from outfalls.models.tracing import TraceParty, TraceRecord
@@ -23,6 +25,8 @@ __all__ = [
     "SampleResult",
     "StandardLimit",
     "StandardisationCheck",
+    "ReviewItem",
+    "SurveyMapping",
     "TraceParty",
     "TraceRecord",
     "AuditEntry",
@@ -37,6 +41,7 @@ __all__ = [
     "Basin",
     "CodeListEntry",
     "Event",
+    "Job",
     "Observation",
     "ObservationBatch",
     "ObservationLink",

@@ -418,6 +418,7 @@ def validate(
         attributes = {k: _json_safe(v) for k, v in raw_row.items()}
         attributes["_row"] = number
         attributes["_source"] = table.source
+        attributes["_type"] = f"{scheme}:{code}"
         rows.append(
             SurveyRow(
                 row=number, client_id=client_id, x=float(xs[i]), y=float(ys[i]), crs=declared,

@@ -79,6 +79,7 @@ def test_help_everywhere():
         ["case", "deadline", "--help"],
         ["case", "plan", "--help"],
         ["case", "keep-list", "--help"],
+        ["survey", "import", "--help"],
         ["serve", "--help"],
     ):
         out = runner.invoke(main, args)
@@ -293,3 +294,46 @@ def test_case_bulk_work_and_keep_list_from_the_command_line(external_db: dict[st
     run("case", "keep-list", "-o", str(out_csv), env=env)
     assert out_csv.read_bytes().startswith("\ufeffid,national_code".encode())
     assert len(out_csv.read_text(encoding="utf-8-sig").splitlines()) == len(keep) + 1
+
+
+def test_survey_import_from_the_command_line(external_db: dict[str, str], tmp_path: Path):
+    env = {**external_db, "OUTFALLS_DATA_DIR": str(tmp_path / "data")}
+    good = tmp_path / "crew.csv"
+    good.write_text("记录编号,排污口名称,经度,纬度,排口类型\nc1,甲,108.90,34.40,4.8\nc2,乙,108.95,34.42,城镇雨洪排口\n",
+                    encoding="gbk")  # fmt: skip
+    out = run("survey", "import", str(good), "--crew", "一组", "--json", env=env)
+    report = json.loads(out.stdout)
+    assert {"batch_id", "rows", "accepted", "rejected", "already_received", "new_outfalls", "linked",
+            "queued_for_review"} <= set(report)  # fmt: skip
+    assert (report["rows"], report["accepted"], report["rejected"], report["new_outfalls"]) == (2, 2, [], 2)
+    assert "GBK" in " ".join(report["notes"])
+    again = json.loads(run("survey", "import", str(good), "--json", env=env).stdout)
+    assert (again["accepted"], again["already_received"], again["new_outfalls"]) == (0, 2, 0)
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("经度,纬度,名称\n108.91,34.41,好\n,34.4,缺经度\n34.40,108.92,颠倒\n", encoding="utf-8")
+    partly = run("survey", "import", str(bad), "--datum", "gcj02", "--json", env=env, check=False)
+    assert partly.returncode == 2
+    rejected = json.loads(partly.stdout)["rejected"]
+    assert [(r["row"], r["field"], r["code"]) for r in rejected] == [
+        (3, "lon", "missing_coordinates"), (4, "lon", "swapped_lat_lon"),
+    ]  # fmt: skip
+    text = run("survey", "import", str(bad), env=env, check=False)
+    assert text.returncode == 2 and "row 4  lon  swapped_lat_lon" in text.stdout and "1 already received" in text.stdout
+
+    unusable = tmp_path / "notes.docx"
+    unusable.write_bytes(b"PK\x03\x04 not really")
+    out = run("survey", "import", str(unusable), env=env, check=False)
+    assert out.returncode == 1 and "unsupported file type .docx" in out.stderr
+    no_traceback(out)
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "一组"
+    book.create_sheet("二组")
+    workbook = tmp_path / "two.xlsx"
+    book.save(workbook)
+    out = run("survey", "import", str(workbook), env=env, check=False)
+    assert out.returncode == 1 and "2 sheets (一组, 二组); choose one with --sheet" in out.stderr
+    both = run("survey", "import", str(good), "--datum", "wgs84", "--crs", "EPSG:4490", env=env, check=False)
+    assert both.returncode == 1 and "--datum or --crs" in both.stderr

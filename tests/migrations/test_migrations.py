@@ -201,6 +201,8 @@ def _value(table: sa.Table, column: sa.Column[Any], n: int) -> Any:
         return date(2022, 1, 1 + n)
     if isinstance(t, JSON | JSONB | sa.JSON):
         return {"n": n, "note": "迁移前"}
+    if isinstance(t, sa.ARRAY) and isinstance(t.item_type, sa.Integer):
+        return [1000 + n, 2000 + n]
     if isinstance(t, sa.String):  # also Text and VARCHAR
         text = f"{column.name[:8]}{n}"
         return text[-t.length :] if t.length else text

@@ -1,0 +1,235 @@
+"""Importing a survey table: validate every row, store the valid new rows as immutable observations in one
+batch, reconcile them into outfalls, attach the photos that came with them, and report row by row.
+
+All of it happens on the caller's transaction: the caller commits once, so an import that fails (or a process
+that is killed) leaves nothing behind, and rejected rows never touch the database. Rows received before (same
+client id — or, without one, the same content) are counted as already received and add nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from outfalls.config import Settings
+from outfalls.errors import InvalidInput
+from outfalls.lifecycle import _copy
+from outfalls.models import CodeListEntry, Observation, ObservationBatch, Outfall
+from outfalls.survey.mapping import ColumnMapping
+from outfalls.survey.readers import RawTable
+from outfalls.survey.reconcile import Reconciliation, reconcile_batch
+from outfalls.survey.validate import RowProblem, SurveyRow, TypeResolver, validate
+from outfalls.types import CGCS2000, ObservationSource
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did; ``as_dict`` is the ``--json`` contract of ``outfalls survey import``."""
+
+    batch_id: int | None
+    rows: int
+    accepted: int
+    rejected: list[RowProblem]
+    already_received: int
+    new_outfalls: int
+    linked: int
+    queued_for_review: int
+    warnings: list[RowProblem] = field(default_factory=list)
+    source: str = ""
+    crs: str = ""
+    notes: list[str] = field(default_factory=list)
+    photos: dict[str, int] = field(default_factory=dict)  # attached / unmatched / ambiguous / unreadable
+    photo_problems: list[dict[str, Any]] = field(default_factory=list)
+    outfall_ids: list[int] = field(default_factory=list)  # new or linked, for the map
+
+    @property
+    def rejected_rows(self) -> int:
+        """How many rows were rejected (a row may have several problems)."""
+        return len({p.row for p in self.rejected})
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for JSON."""
+        return {
+            "batch_id": self.batch_id,
+            "rows": self.rows,
+            "accepted": self.accepted,
+            "rejected": [p.as_dict() for p in self.rejected],
+            "already_received": self.already_received,
+            "new_outfalls": self.new_outfalls,
+            "linked": self.linked,
+            "queued_for_review": self.queued_for_review,
+            "warnings": [p.as_dict() for p in self.warnings],
+            "source": self.source,
+            "crs": self.crs,
+            "notes": self.notes,
+            "photos": self.photos,
+            "photo_problems": self.photo_problems,
+            "outfall_ids": self.outfall_ids,
+        }
+
+
+def type_resolver(session: Session) -> TypeResolver:
+    """The type vocabularies of the code lists (HJ 1312-2023 and the legacy provincial lists)."""
+    rows = session.execute(select(CodeListEntry.scheme, CodeListEntry.code, CodeListEntry.label_zh,
+                                  CodeListEntry.label_en))  # fmt: skip
+    return TypeResolver((s, c, zh, en) for s, c, zh, en in rows)
+
+
+def _already_received(session: Session, rows: Sequence[SurveyRow]) -> set[str]:
+    ids = [r.client_id for r in rows]
+    found: set[str] = set()
+    for start in range(0, len(ids), 10_000):
+        chunk = ids[start : start + 10_000]
+        found.update(session.scalars(select(Observation.client_id).where(
+            Observation.source_kind == ObservationSource.FOOT_SURVEY, Observation.client_id.in_(chunk))))  # fmt: skip
+    return found
+
+
+def _duplicate_codes(session: Session, rows: list[SurveyRow]) -> tuple[list[SurveyRow], list[RowProblem]]:
+    """A national code given twice in the file is refused for the second row (codes are unique)."""
+    seen: dict[str, int] = {}
+    kept, problems = [], []
+    for r in rows:
+        code = r.national_code
+        if code and code in seen:
+            problems.append(RowProblem(r.row, "national_code", "duplicate_code",
+                                       f"national code {code} is also given in row {seen[code]}",
+                                       {"same_as": seen[code], "value": code}))  # fmt: skip
+            continue
+        if code:
+            seen[code] = r.row
+        kept.append(r)
+    return kept, problems
+
+
+_NEXT_OBSERVATION_IDS = text("SELECT nextval(pg_get_serial_sequence('observations', 'id')) FROM generate_series(1, :n)")
+
+
+def import_table(
+    session: Session,
+    table: RawTable,
+    *,
+    settings: Settings,
+    actor: str,
+    crew: str | None = None,
+    crs: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    file_name: str | None = None,
+    file_sha256: str | None = None,
+    progress: Progress | None = None,
+    is_demo: bool = False,
+) -> ImportReport:
+    """Import the rows of ``table`` as foot-survey observations and reconcile them; the caller commits.
+
+    Raises:
+        UnusableFile: the table cannot be used at all (no coordinates, no CRS for a GIS file …).
+        InvalidInput: an unknown CRS or mapping field.
+    """
+    step = progress or (lambda _stage, _done, _total: None)
+    columns = ColumnMapping.build(table.columns, mapping)
+    result = validate(table, columns, crs=crs, region=settings.region, types=type_resolver(session))
+    step("validated", result.total, result.total)
+    valid, code_problems = _duplicate_codes(session, result.rows)
+    rejected = sorted([*result.rejected, *code_problems], key=lambda p: (p.row, p.field))
+    received = _already_received(session, valid)
+    new_rows = [r for r in valid if r.client_id not in received]
+    report = ImportReport(
+        batch_id=None, rows=result.total, accepted=len(new_rows), rejected=rejected,
+        already_received=len(valid) - len(new_rows), new_outfalls=0, linked=0, queued_for_review=0,
+        warnings=[w for w in result.warnings if w.row in {r.row for r in new_rows}], source=table.source,
+        crs=result.crs, notes=[*table.notes, *result.notes],
+    )  # fmt: skip
+    if not new_rows:
+        return report
+    batch = ObservationBatch(
+        source_kind=ObservationSource.FOOT_SURVEY, file_name=file_name or table.source, file_sha256=file_sha256,
+        declared_crs=result.crs, actor=actor, row_count=result.total, accepted_count=len(new_rows),
+        rejected_count=report.rejected_rows, is_demo=is_demo, report={},
+    )  # fmt: skip
+    session.add(batch)
+    session.flush()
+    report.batch_id = batch.id
+    ids = list(session.scalars(_NEXT_OBSERVATION_IDS, {"n": len(new_rows)}))
+    author_default = crew or actor
+    _copy(session, "observations", [
+        {"id": oid, "batch_id": batch.id, "source_kind": ObservationSource.FOOT_SURVEY.value,
+         "client_id": r.client_id, "author": r.surveyor or author_default, "captured_at": r.captured_at,
+         "orig_x": r.x, "orig_y": r.y, "orig_crs": r.crs, "geom": f"SRID={CGCS2000};POINT({r.lon!r} {r.lat!r})",
+         "attributes": Jsonb(r.attributes), "is_demo": is_demo}
+        for oid, r in zip(ids, new_rows, strict=True)
+    ])  # fmt: skip
+    step("stored", len(new_rows), len(new_rows))
+    outcome: Reconciliation = reconcile_batch(
+        session, batch.id, list(zip(ids, new_rows, strict=True)), radius_m=settings.reconcile.radius_m, actor=actor,
+        is_demo=is_demo, progress=step,
+    )  # fmt: skip
+    report.new_outfalls, report.linked, report.queued_for_review = outcome.created, outcome.linked, outcome.queued
+    report.outfall_ids = outcome.outfall_ids
+    if table.photos:
+        _attach_photos(session, settings, table, ids, new_rows, outcome, report, actor=actor)
+    batch.report = report.as_dict() | {"crew": crew}
+    session.flush()
+    return report
+
+
+def _attach_photos(
+    session: Session, settings: Settings, table: RawTable, ids: list[int], rows: list[SurveyRow],
+    outcome: Reconciliation, report: ImportReport, *, actor: str,
+) -> None:  # fmt: skip
+    """Attach the photos of a bundle to their records (by file name, else by place and time) and outfalls."""
+    from outfalls.scope import Scope
+    from outfalls.store import FileStore
+    from outfalls.survey.photos import RecordForPhotos, attach_photo, match_photos, read_photo
+
+    store = FileStore(settings.storage.store_dir)
+    infos, datas = [], []
+    counts = {"attached": 0, "unmatched": 0, "ambiguous": 0, "unreadable": 0}
+    for photo in table.photos:
+        try:
+            infos.append(read_photo(photo.data, photo.name))
+            datas.append(photo.data)
+        except InvalidInput as err:
+            counts["unreadable"] += 1
+            report.photo_problems.append({"photo": photo.name, "code": "unreadable", "message": err.message})
+    records = [RecordForPhotos(index=i, lon=r.lon, lat=r.lat, captured_at=r.captured_at, photo_names=r.photo_names)
+               for i, r in enumerate(rows)]  # fmt: skip
+    matches = match_photos(records, infos, max_distance_m=settings.survey.photo_max_distance_m,
+                           max_minutes=settings.survey.photo_max_minutes)  # fmt: skip
+    for info, data, match in zip(infos, datas, matches, strict=True):
+        if match.record is None:
+            key = "ambiguous" if match.how == "ambiguous" else "unmatched"
+            counts[key] += 1
+            report.photo_problems.append({"photo": info.name, "code": key, "message": _PHOTO_MESSAGES[key]})
+            continue
+        observation_id = ids[match.record]
+        attach_photo(session, store, data, info, actor=actor, scope=Scope.national(), observation_id=observation_id,
+                     outfall_id=outcome.outfall_of.get(observation_id),
+                     meta={"matched_by": match.how, "row": rows[match.record].row})  # fmt: skip
+        counts["attached"] += 1
+    report.photos = counts
+
+
+_PHOTO_MESSAGES = {
+    "unmatched": "no record names this photo and none is near enough in place and time",
+    "ambiguous": "two records are about equally near; name the photo in the record's photo column",
+}
+
+
+def outfalls_of_batch(session: Session, batch_id: int) -> list[Outfall]:
+    """The outfalls the rows of a batch were linked to (new or existing)."""
+    from outfalls.models import ObservationLink
+
+    return list(session.scalars(
+        select(Outfall).join(ObservationLink, ObservationLink.outfall_id == Outfall.id)
+        .join(Observation, Observation.id == ObservationLink.observation_id)
+        .where(Observation.batch_id == batch_id, ObservationLink.unlinked_at.is_(None)).order_by(Outfall.id)
+    ))  # fmt: skip

@@ -1,0 +1,355 @@
+"""Reconciliation: each accepted survey row becomes evidence of exactly one outfall.
+
+A row within ``radius_m`` (geodesic) of exactly one outfall, of a compatible type, is linked to it. A row with
+no outfall near is a new outfall (found by foot survey). Everything else goes to the review queue, where a
+person decides: two or more outfalls near; one near but of another type; a drone candidate near (the crew's row
+is what verifies it); or another row of the same upload near (two pipes at one headwall are two outfalls, so
+rows of one batch are never merged automatically). Every link is an event on the outfall; the review actions
+(link, new outfall) are events too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from psycopg.types.json import Jsonb
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from outfalls.errors import Conflict, NotFound
+from outfalls.lifecycle import HistoryItem, NewOutfall, _copy, create_outfalls, event_time, record_event
+from outfalls.models import Observation, ObservationLink, Outfall, ReviewItem
+from outfalls.observations import link_observation
+from outfalls.scope import Scope, require_visible
+from outfalls.survey.validate import CHINA_TIME, UNKNOWN_TYPE, SurveyRow
+from outfalls.types import (
+    CodeProvenance,
+    EventKind,
+    OutfallStatus,
+    ReviewReason,
+    ReviewStatus,
+    SurveyLevel,
+)
+
+Progress = Callable[[str, int, int], None]
+
+# Metres per degree of latitude; the index prefilter uses a box wide enough up to 60° of latitude.
+_M_PER_DEG = 111_320.0
+_PREFILTER = 2.0
+
+
+@dataclass(slots=True)
+class Reconciliation:
+    """What reconciling a batch did."""
+
+    created: int = 0
+    linked: int = 0
+    queued: int = 0
+    outfall_of: dict[int, int] = field(default_factory=dict)  # observation id → outfall id (new or linked)
+
+    @property
+    def outfall_ids(self) -> list[int]:
+        """The outfalls the batch's rows ended up on."""
+        return sorted(set(self.outfall_of.values()))
+
+
+_CANDIDATES = text(
+    """
+    SELECT o.id AS observation_id, f.id AS outfall_id, f.status, f.found_by, f.type_scheme, f.type_code,
+           ST_Distance(o.geom::geography, f.geom::geography) AS metres
+    FROM observations o
+    JOIN outfalls f ON ST_DWithin(f.geom, o.geom, :deg)
+    WHERE o.id = ANY(:ids) AND f.status <> 'rejected'
+      AND ST_DWithin(o.geom::geography, f.geom::geography, :radius)
+    ORDER BY o.id, metres
+    """
+)
+_NEAR_IN_BATCH = text(
+    """
+    SELECT a.id, b.id
+    FROM observations a JOIN observations b ON b.batch_id = a.batch_id AND b.id <> a.id
+      AND ST_DWithin(b.geom, a.geom, :deg) AND ST_DWithin(a.geom::geography, b.geom::geography, :radius)
+    WHERE a.batch_id = :batch
+    """
+)
+_CODE_MATCHES = text("SELECT national_code, id FROM outfalls WHERE national_code = ANY(:codes)")
+
+
+def _type_conflict(row: SurveyRow, scheme: str, code: str) -> bool:
+    """Two known HJ 1312 types of different main classes, or a different code in another list."""
+    if (row.type_scheme, row.type_code) == UNKNOWN_TYPE or (scheme, code) == UNKNOWN_TYPE:
+        return False
+    if row.type_scheme != scheme:
+        return False  # different vocabularies: nothing to compare reliably
+    return row.type_code.split(".")[0] != code.split(".")[0]
+
+
+def reconcile_batch(
+    session: Session,
+    batch_id: int,
+    stored: Sequence[tuple[int, SurveyRow]],
+    *,
+    radius_m: float,
+    actor: str,
+    is_demo: bool = False,
+    progress: Progress | None = None,
+) -> Reconciliation:
+    """Link, create or queue each stored row of a batch (observation id, row); set-based for large batches."""
+    step = progress or (lambda _stage, _done, _total: None)
+    ids = [oid for oid, _ in stored]
+    rows = dict(stored)
+    deg = radius_m / _M_PER_DEG * _PREFILTER
+    candidates: dict[int, list[tuple[int, str, str, str, str, float]]] = {}
+    for obs, outfall, status, found_by, scheme, code, metres in session.execute(
+        _CANDIDATES, {"ids": ids, "deg": deg, "radius": radius_m}
+    ):
+        candidates.setdefault(obs, []).append((outfall, status, found_by, scheme, code, metres))
+    codes = {r.national_code: oid for oid, r in stored if r.national_code}
+    by_code: dict[str, int] = {c: i for c, i in session.execute(_CODE_MATCHES, {"codes": list(codes)})} if codes else {}
+    near_in_batch: dict[int, set[int]] = {}
+    for a, b in session.execute(_NEAR_IN_BATCH, {"batch": batch_id, "deg": deg, "radius": radius_m}):
+        near_in_batch.setdefault(a, set()).add(b)
+
+    outcome = Reconciliation()
+    to_create: list[int] = []
+    to_link: dict[int, int] = {}  # observation → outfall
+    reviews: list[dict[str, object]] = []
+    for oid in ids:
+        row = rows[oid]
+        found = candidates.get(oid, [])
+        code_match = by_code.get(row.national_code) if row.national_code else None
+        if code_match is not None and all(c[0] != code_match for c in found):
+            found = [(code_match, "", "", "", "", -1.0), *found]  # the same national code: the same outfall
+        near = sorted(near_in_batch.get(oid, ()))
+        reason: ReviewReason | None = None
+        detail = None
+        if near:
+            reason = ReviewReason.NEAR_IN_BATCH
+            others = [str(rows[n].row) for n in near if n in rows]
+            detail = f"{'row' if len(others) == 1 else 'rows'} {', '.join(others)} of the same upload within the radius"
+        elif len(found) >= 2:
+            reason = ReviewReason.SEVERAL_CANDIDATES
+        elif len(found) == 1:
+            outfall, status, found_by, scheme, code, _metres = found[0]
+            if status == OutfallStatus.CANDIDATE.value and found_by == SurveyLevel.DRONE.value:
+                reason = ReviewReason.DRONE_CANDIDATE
+            elif scheme and _type_conflict(row, scheme, code):
+                reason = ReviewReason.TYPE_CONFLICT
+                detail = f"the row says {row.type_scheme} {row.type_code}, the outfall is {scheme} {code}"
+            else:
+                to_link[oid] = outfall
+                continue
+        else:
+            to_create.append(oid)
+            continue
+        reviews.append({"observation_id": oid, "batch_id": batch_id, "reason": reason.value,
+                        "candidate_ids": [c[0] for c in found], "detail": detail,
+                        "status": ReviewStatus.OPEN.value, "version": 1})  # fmt: skip
+    step("reconciled", len(ids), len(ids))
+
+    if to_create:
+        new_ids = create_outfalls(session, [_new_outfall(rows[oid], oid, is_demo) for oid in to_create], actor=actor)
+        _copy(session, "observation_links", [{"observation_id": oid, "outfall_id": fid, "linked_by": actor}
+                                             for oid, fid in zip(to_create, new_ids, strict=True)])  # fmt: skip
+        outcome.outfall_of.update(zip(to_create, new_ids, strict=True))
+        outcome.created = len(new_ids)
+        step("created", len(new_ids), len(new_ids))
+    if to_link:
+        _link_many(session, to_link, rows, batch_id=batch_id, actor=actor)
+        outcome.outfall_of.update(to_link)
+        outcome.linked = len(to_link)
+    if reviews:
+        _copy(session, "review_items", reviews)
+        outcome.queued = len(reviews)
+    return outcome
+
+
+def _new_outfall(row: SurveyRow, observation_id: int, is_demo: bool) -> NewOutfall:
+    on = row.captured_at.astimezone(CHINA_TIME).date() if row.captured_at else datetime.now(CHINA_TIME).date()
+    name = (
+        row.name
+        or row.local_code
+        or row.national_code
+        or f"未命名排口（{row.attributes.get('_source')} 第{row.row}行）"
+    )
+    return NewOutfall(
+        lonlat=(row.lon, row.lat), name=name, type_scheme=row.type_scheme, type_code=row.type_code,
+        type_raw=row.type_raw, found_by=SurveyLevel.FOOT, found_on=on, national_code=row.national_code,
+        national_code_provenance=CodeProvenance.KNOWN if row.national_code else CodeProvenance.UNKNOWN,
+        local_code=row.local_code,
+        local_code_provenance=CodeProvenance.KNOWN if row.local_code else CodeProvenance.UNKNOWN,
+        name_provenance=CodeProvenance.KNOWN if row.name else CodeProvenance.UNKNOWN,
+        receiving_water=row.receiving_water, is_demo=is_demo,
+        history=(HistoryItem(EventKind.OBSERVATION_LINKED, on, {"observation_id": observation_id,
+                                                                "client_id": row.client_id}),),
+    )  # fmt: skip
+
+
+_BUMP = text("UPDATE outfalls SET version = version + 1, updated_at = now() WHERE id = ANY(:ids) RETURNING id, version")
+
+
+def _link_many(session: Session, links: dict[int, int], rows: dict[int, SurveyRow], *, batch_id: int,
+               actor: str) -> None:  # fmt: skip
+    """Link observations to existing outfalls: one link row and one event each, set-based."""
+    _copy(session, "observation_links", [{"observation_id": o, "outfall_id": f, "linked_by": actor}
+                                         for o, f in links.items()])  # fmt: skip
+    versions: dict[int, int] = {}
+    outfalls = sorted(set(links.values()))
+    for fid, version in session.execute(_BUMP, {"ids": outfalls}):
+        versions[fid] = version
+    linked_on = event_time(datetime.now(CHINA_TIME).date())  # the link is made now; the payload keeps the row
+
+    _copy(session, "events", [
+        {"outfall_id": f, "kind": EventKind.OBSERVATION_LINKED.value,
+         "payload": Jsonb({"observation_id": o, "client_id": rows[o].client_id, "batch_id": batch_id}),
+         "actor": actor, "effective_at": linked_on, "outfall_version": versions[f],}
+        for o, f in links.items()
+    ])  # fmt: skip
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Outfall) and obj.id in versions:
+            session.expire(obj)
+
+
+# --- the review queue ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewEntry:
+    """An open review item with what a person needs to decide."""
+
+    item: ReviewItem
+    observation: Observation
+    lon: float
+    lat: float
+    candidates: list[tuple[int, str, str, float]]  # (outfall id, name, status, metres)
+    name: str | None  # the name the row gives, if any
+
+
+def open_reviews(session: Session, *, scope: Scope, batch_id: int | None = None, limit: int = 200) -> list[ReviewEntry]:
+    """Open review items whose row lies in ``scope`` (by the candidate outfalls, or the point's area)."""
+    from geoalchemy2.shape import to_shape
+
+    query = select(ReviewItem).where(ReviewItem.status == ReviewStatus.OPEN).order_by(ReviewItem.id).limit(limit)
+    if batch_id is not None:
+        query = query.where(ReviewItem.batch_id == batch_id)
+    entries = []
+    for item in session.scalars(query):
+        obs = item.observation
+        point = to_shape(obs.geom)
+        cands = []
+        for cid in item.candidate_ids:
+            row = session.execute(
+                select(Outfall.id, Outfall.name, Outfall.status,
+                       text("ST_Distance(outfalls.geom::geography, ST_GeomFromEWKT(:p)::geography)"))
+                .where(Outfall.id == cid, *scope.conditions()),
+                {"p": f"SRID={4490};POINT({point.x!r} {point.y!r})"},
+            ).first()  # fmt: skip
+            if row is not None:
+                cands.append((row[0], row[1], row[2].value, float(row[3])))
+        if item.candidate_ids and not cands:
+            continue  # every candidate is outside the user's scope: someone else's decision
+        if not scope.is_national and not cands and not _point_in_scope(session, point.x, point.y, scope):
+            continue
+        entries.append(ReviewEntry(item, obs, point.x, point.y, cands, _row_of(obs).name))
+    return entries
+
+
+def _point_in_scope(session: Session, lon: float, lat: float, scope: Scope) -> bool:
+    area = session.scalar(text(
+        "SELECT a.code FROM area_parts p JOIN admin_areas a ON a.id = p.ref_id WHERE p.kind = 'admin' "
+        "AND ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(:x, :y), 4490)) ORDER BY p.rank LIMIT 1"
+    ), {"x": lon, "y": lat})  # fmt: skip
+    return area is not None and scope.covers_area(str(area))
+
+
+def _open_item(session: Session, item_id: int, expected_version: int | None) -> ReviewItem:
+    item = session.get(ReviewItem, item_id, with_for_update=True)
+    if item is None:
+        raise NotFound("review item does not exist", entity="review_item", id=item_id)
+    if item.status is not ReviewStatus.OPEN:
+        raise Conflict(f"this row was already decided ({item.resolution} by {item.resolved_by})", id=item_id)
+    if expected_version is not None and item.version != expected_version:
+        raise Conflict("someone else changed this review item; reload the queue", id=item_id)
+    return item
+
+
+def resolve_link(session: Session, item_id: int, outfall_id: int, *, actor: str, scope: Scope,
+                 expected_version: int | None = None) -> ReviewItem:  # fmt: skip
+    """Decide that the row describes ``outfall_id``: link it (an event); a drone candidate is thereby verified.
+
+    Raises:
+        NotFound: no such item or outfall (in ``scope``). Conflict: already decided or changed meanwhile.
+    """
+    item = _open_item(session, item_id, expected_version)
+    require_visible(session, outfall_id, scope)
+    link_observation(session, item.observation_id, outfall_id, actor=actor, scope=scope)
+    outfall = session.get(Outfall, outfall_id)
+    if outfall is not None and outfall.status is OutfallStatus.CANDIDATE:
+        day = (item.observation.captured_at or datetime.now(UTC)).astimezone(CHINA_TIME).date()
+        record_event(session, outfall_id, EventKind.SURVEYED, actor=actor, scope=scope,
+                     expected_version=outfall.version, on=max(day, outfall.found_on),
+                     payload={"observation_id": item.observation_id})  # fmt: skip
+    return _close(session, item, "linked", outfall_id, actor)
+
+
+def resolve_new(session: Session, item_id: int, *, actor: str, scope: Scope,
+                expected_version: int | None = None) -> ReviewItem:  # fmt: skip
+    """Decide that the row is an outfall of its own: create it from the row and link the row to it.
+
+    Raises:
+        NotFound: no such item. Conflict: already decided or changed meanwhile.
+    """
+    item = _open_item(session, item_id, expected_version)
+    obs = item.observation
+    row = _row_of(obs)
+    if not scope.is_national and not _point_in_scope(session, row.lon, row.lat, scope):
+        raise NotFound("review item does not exist", entity="review_item", id=item_id)
+    [outfall_id] = create_outfalls(session, [_new_outfall(row, obs.id, obs.is_demo)], actor=actor)
+    session.add(ObservationLink(observation_id=obs.id, outfall_id=outfall_id, linked_by=actor))
+    session.flush()
+    return _close(session, item, "new_outfall", outfall_id, actor)
+
+
+def _close(session: Session, item: ReviewItem, resolution: str, outfall_id: int, actor: str) -> ReviewItem:
+    item.status = ReviewStatus.RESOLVED
+    item.resolution = resolution
+    item.outfall_id = outfall_id
+    item.resolved_by = actor
+    item.resolved_at = datetime.now(UTC)
+    session.flush()
+    return item
+
+
+def _row_of(obs: Observation) -> SurveyRow:
+    """The survey row an observation was made from (its stored attributes and point)."""
+    from geoalchemy2.shape import to_shape
+
+    from outfalls.survey.mapping import ColumnMapping
+    from outfalls.survey.validate import photo_names
+
+    point = to_shape(obs.geom)
+    attrs = dict(obs.attributes)
+    mapping = ColumnMapping.build([k for k in attrs if not k.startswith("_")])
+
+    def value(name: str) -> str | None:
+        raw = mapping.get(attrs, name)
+        return str(raw).strip() or None if raw is not None else None
+
+    scheme, code = _stored_type(attrs)
+    return SurveyRow(
+        row=int(attrs.get("_row", 0)), client_id=obs.client_id, x=obs.orig_x, y=obs.orig_y, crs=obs.orig_crs,
+        lon=point.x, lat=point.y, name=value("name"), national_code=value("national_code"),
+        local_code=value("local_code"), type_scheme=scheme, type_code=code, type_raw=value("type"),
+        receiving_water=value("receiving_water"), township=value("township"), surveyor=obs.author,
+        captured_at=obs.captured_at, photo_names=photo_names(value("photos")), attributes=attrs,
+    )  # fmt: skip
+
+
+def _stored_type(attrs: dict[str, object]) -> tuple[str, str]:
+    stored = attrs.get("_type")
+    if isinstance(stored, str) and ":" in stored:
+        scheme, code = stored.split(":", 1)
+        return scheme, code
+    return UNKNOWN_TYPE

@@ -1,0 +1,166 @@
+"""Importing survey files into PostGIS: accepted rows become observations and outfalls, rejected rows leave no
+trace, re-sent rows add nothing, and reconciliation links, creates or queues exactly as the rules say."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import zipfile
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from outfalls.config import RegionSettings, Settings
+from outfalls.models import Attachment, Event, Observation, ObservationBatch, ObservationLink, Outfall, ReviewItem
+from outfalls.scope import Scope
+from outfalls.survey.intake import import_table
+from outfalls.survey.readers import read_path, read_upload
+from outfalls.survey.reconcile import open_reviews, resolve_link, resolve_new
+from outfalls.types import EventKind, OutfallStatus, ReviewReason, SurveyLevel
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+HEADER = ["记录编号", "排污口名称", "经度", "纬度", "排口类型", "排入水体", "调查时间", "照片"]
+# Points along the Wei river in Xi'an, each far (> 1 km) from the others.
+A, B, C, D = (108.90, 34.40), (108.93, 34.41), (108.96, 34.42), (108.99, 34.43)
+
+
+def _csv(rows: list[list[object]]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([HEADER, *rows])
+    return buffer.getvalue().encode()
+
+
+def _count(session: Session, model: type) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def _import(session: Session, settings: Settings, data: bytes, name: str = "crew.csv", **kw: object):
+    return import_table(session, read_upload(data, name), settings=settings, actor="crew1", crs="wgs84", **kw)
+
+
+def test_a_mixed_file_is_imported_row_by_row(session: Session, settings: Settings, make_outfall) -> None:
+    existing = make_outfall(lonlat=(C[0] + 0.0001, C[1]), type_code="4.8")  # ~9 m from row 4
+    before = {m: _count(session, m) for m in (Observation, Outfall, Event, ObservationLink)}
+    data = _csv([
+        ["k1", "北岸1号", A[0], A[1], "4.8", "渭河", "2023-05-06 09:00", ""],
+        ["k2", "北岸2号", B[0], B[1], "水泥管", "渭河", "2023-05-06 09:30", ""],
+        ["k3", "北岸3号", C[0], C[1], "城镇雨洪排口", "渭河", "2023-05-06 10:00", ""],
+        ["k4", "坏坐标", "", D[1], "4.8", "渭河", "2023-05-06 10:30", ""],
+    ])  # fmt: skip
+    report = _import(session, settings, data)
+
+    assert (report.rows, report.accepted, report.already_received) == (4, 3, 0)
+    assert [(p.row, p.field, p.code) for p in report.rejected] == [(5, "lon", "missing_coordinates")]
+    assert (report.new_outfalls, report.linked, report.queued_for_review) == (2, 1, 0)
+    assert [(w.row, w.code) for w in report.warnings] == [(3, "unknown_type")]
+    assert _count(session, Observation) == before[Observation] + 3  # the rejected row left nothing
+    assert _count(session, Outfall) == before[Outfall] + 2
+    assert _count(session, ObservationLink) == before[ObservationLink] + 3
+    new = session.scalars(select(Outfall).where(Outfall.id.in_(report.outfall_ids), Outfall.id != existing.id)).all()
+    assert {o.name for o in new} == {"北岸1号", "北岸2号"}
+    assert all(o.found_by is SurveyLevel.FOOT and o.status is OutfallStatus.SURVEYED for o in new)
+    assert {o.found_on for o in new} == {date(2023, 5, 6)}
+    odd = next(o for o in new if o.name == "北岸2号")
+    assert (odd.type_code, odd.type_raw) == ("9", "水泥管")
+    session.refresh(existing)
+    assert existing.version == 2  # the link is a change of the outfall: an event and a new version
+    [linked] = session.scalars(select(Event).where(Event.outfall_id == existing.id,
+                                                   Event.kind == EventKind.OBSERVATION_LINKED)).all()  # fmt: skip
+    assert linked.payload["client_id"] == "k3" and linked.outfall_version == 2
+    obs = session.scalar(select(Observation).where(Observation.client_id == "k1"))
+    assert obs.author == "crew1" and (obs.orig_x, obs.orig_y, obs.orig_crs) == (A[0], A[1], "EPSG:4326")
+    assert obs.attributes["排污口名称"] == "北岸1号" and obs.attributes["_row"] == 2
+    batch = session.get(ObservationBatch, report.batch_id)
+    assert batch.row_count == 4 and batch.accepted_count == 3 and batch.rejected_count == 1
+    assert batch.report["rejected"][0]["code"] == "missing_coordinates"
+
+    # the same file again: everything was received already, nothing is added
+    counts = {m: _count(session, m) for m in (Observation, Outfall, Event, ObservationBatch)}
+    again = _import(session, settings, data)
+    assert (again.accepted, again.already_received, again.batch_id, len(again.rejected)) == (0, 3, None, 1)
+    assert {m: _count(session, m) for m in counts} == counts
+
+
+def test_reconciliation_queues_what_it_cannot_decide(session: Session, settings: Settings, make_outfall) -> None:
+    make_outfall(lonlat=(A[0] + 0.0001, A[1]))  # two outfalls near row 2
+    make_outfall(lonlat=(A[0] - 0.0001, A[1]))
+    drone = make_outfall(lonlat=(B[0] + 0.0001, B[1]), found_by=SurveyLevel.DRONE)  # a drone candidate near row 3
+    make_outfall(lonlat=(C[0] + 0.0001, C[1]), type_code="1.1.1")  # an industrial outfall near a storm-type row 4
+    data = _csv([
+        ["r2", "a", A[0], A[1], "4.8", "", "", ""],
+        ["r3", "b", B[0], B[1], "4.8", "", "", ""],
+        ["r4", "c", C[0], C[1], "4.8", "", "", ""],
+        ["r5", "d1", D[0], D[1], "4.8", "", "", ""],
+        ["r6", "d2", D[0] + 0.00005, D[1], "4.8", "", "", ""],  # ~5 m from row 5: two pipes at one headwall?
+    ])  # fmt: skip
+    report = _import(session, settings, data)
+    assert (report.accepted, report.new_outfalls, report.linked, report.queued_for_review) == (5, 0, 0, 5)
+    items = {i.observation.client_id: i for i in session.scalars(select(ReviewItem))}
+    assert {k: i.reason for k, i in items.items()} == {
+        "r2": ReviewReason.SEVERAL_CANDIDATES, "r3": ReviewReason.DRONE_CANDIDATE, "r4": ReviewReason.TYPE_CONFLICT,
+        "r5": ReviewReason.NEAR_IN_BATCH, "r6": ReviewReason.NEAR_IN_BATCH,
+    }  # fmt: skip
+    assert len(items["r2"].candidate_ids) == 2 and "row 6" in items["r5"].detail
+
+    queue = open_reviews(session, scope=Scope.national())
+    assert len(queue) == 5 and queue[0].candidates[0][3] < 20
+    # the crew's row verifies the drone candidate
+    resolve_link(session, items["r3"].id, drone.id, actor="analyst", scope=Scope.national())
+    session.refresh(drone)
+    assert drone.status is OutfallStatus.SURVEYED
+    # the two pipes are two outfalls
+    for key in ("r5", "r6"):
+        resolve_new(session, items[key].id, actor="analyst", scope=Scope.national())
+    made = [session.get(Outfall, items[k].outfall_id) for k in ("r5", "r6")]
+    assert [o.name for o in made] == ["d1", "d2"] and made[0].id != made[1].id
+    assert all(i.status.value == "resolved" for i in (items["r3"], items["r5"], items["r6"]))
+    assert len(open_reviews(session, scope=Scope.national())) == 2
+
+
+def test_a_bundle_with_photos_attaches_them_to_the_rows(session: Session, settings: Settings) -> None:
+    photo = (FIXTURES / "photos" / "geoapi_flipped_image.jpg").read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("crew.csv", _csv([["p1", "有照片", A[0], A[1], "4.8", "", "", "IMG_0001.JPG"],
+                                     ["p2", "没照片", B[0], B[1], "4.8", "", "", ""]]))  # fmt: skip
+        z.writestr("photos/IMG_0001.jpg", photo)
+        z.writestr("photos/stray.jpg", photo)  # GPS in Florida: near no row
+    report = _import(session, settings, buffer.getvalue(), "bundle.zip")
+    assert report.photos == {"attached": 1, "unmatched": 1, "ambiguous": 0, "unreadable": 0}
+    assert report.photo_problems[0]["photo"] == "stray.jpg"
+    [attached] = session.scalars(select(Attachment).where(Attachment.kind == "photo")).all()
+    outfall = session.scalar(select(Outfall).where(Outfall.name == "有照片"))
+    assert attached.outfall_id == outfall.id and attached.observation_id is not None
+    assert attached.meta["matched_by"] == "file_name" and attached.meta["row"] == 2
+
+
+def test_the_real_register_in_its_own_region(session: Session, settings: Settings) -> None:
+    here = dataclasses.replace(settings, region=RegionSettings(bbox=(-73.6, 41.2, -69.8, 42.9), outlier_km=300))
+    table = read_path(FIXTURES / "survey" / "MAEEADP_2022_data_cso.csv", "MAEEADP_2022_data_cso.csv")
+    report = import_table(session, table, settings=here, actor="crew1",
+                          mapping={"client_id": "column_1", "name": "location"})  # fmt: skip
+    assert report.rows == 132 and report.accepted == 132 and report.rejected == []
+    assert report.crs == "EPSG:4326" and "WGS84" in " ".join(report.notes)  # the default, and it says so
+    assert report.new_outfalls + report.queued_for_review == 132 and report.linked == 0
+    # rows at the very same spot (several overflows of one permittee) are left to a person, never merged
+    same_spot = session.scalar(select(func.count()).select_from(ReviewItem)
+                               .where(ReviewItem.reason == ReviewReason.NEAR_IN_BATCH))  # fmt: skip
+    assert same_spot == report.queued_for_review > 0
+
+
+def test_an_interrupted_import_leaves_nothing(session: Session, settings: Settings, make_outfall) -> None:
+    before = _count(session, Observation)
+    savepoint = session.begin_nested()
+    _import(session, settings, _csv([["z1", "x", A[0], A[1], "4.8", "", "", ""]]))
+    savepoint.rollback()  # what a killed process amounts to: the transaction never commits
+    assert _count(session, Observation) == before
+
+
+def test_history_of_a_new_outfall_starts_with_its_row(session: Session, settings: Settings) -> None:
+    report = _import(session, settings, _csv([["h1", "新口", A[0], A[1], "4.8", "", "2023-04-01", ""]]))
+    [oid] = report.outfall_ids
+    kinds = session.scalars(select(Event.kind).where(Event.outfall_id == oid).order_by(Event.id)).all()
+    assert kinds == [EventKind.CREATED, EventKind.OBSERVATION_LINKED]

@@ -1,0 +1,180 @@
+"""Survey uploads on the web: preview with the mapping and a dry run, import, report row by row, background
+jobs for large files, the review queue, and unusable files answered with a page (never a 500)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import zipfile
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from outfalls.models import Attachment, Job, Observation, Outfall, ReviewItem, SurveyMapping
+from outfalls.types import JobStatus, OutfallStatus, SurveyLevel
+
+HEADER = ["记录编号", "排污口名称", "经度", "纬度", "排口类型", "调查时间", "照片"]
+
+
+def _csv(rows: list[list[object]], header: list[str] = HEADER) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header, *rows])
+    return buffer.getvalue().encode()
+
+
+def _small_jpeg() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 160)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def _crew(make_user, login_as):
+    return login_as(make_user("crew1", roles=("crew",), areas=("610100",)))
+
+
+def _preview(client, data: bytes, name: str = "crew.csv", **form: object):
+    return client.post(
+        "/survey/upload",
+        data={"csrf_token": client.csrf, "file": (io.BytesIO(data), name), **form},
+        content_type="multipart/form-data",
+    )
+
+
+def _hidden(html: str) -> dict[str, list[str]]:
+    import re
+
+    fields: dict[str, list[str]] = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html):
+        fields.setdefault(name, []).append(value)
+    return fields
+
+
+def _import(client, preview_html: str, **extra: str):
+    data = {k: v if len(v) > 1 else v[0] for k, v in _hidden(preview_html).items()}
+    import re
+
+    for field, column in re.findall(r'<select name="(map-[a-z_]+)">.*?<option value="([^"]*)" selected>', preview_html,
+                                    flags=re.S):  # fmt: skip
+        data.setdefault(field, column)
+    return client.post("/survey/import", data=data | extra)
+
+
+def test_upload_preview_import_and_report(session: Session, make_user, login_as) -> None:
+    crew = _crew(make_user, login_as)
+    data = _csv([
+        ["w1", "西岸1号", 108.90, 34.40, "4.8", "2023-06-01 09:00", ""],
+        ["w2", "西岸2号", 108.93, 34.41, "砖砌暗渠", "2023-06-01 10:00", ""],
+        ["w3", "坐标颠倒", 34.42, 108.96, "4.8", "2023-06-01 11:00", ""],
+    ])  # fmt: skip
+    page = _preview(crew, data)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'id="dry-run-summary"' in html and "3 行" in html and "1 行将被拒绝" in html
+    assert "纬度与经度颠倒" in html  # the reason, in Chinese
+    assert 'name="map-lat"' in html and '<option value="纬度" selected>' in html
+    assert session.scalar(select(func.count()).select_from(Observation)) == 0  # a preview imports nothing
+
+    done = _import(crew, html, save_as="一组表格")
+    assert done.status_code == 302 and "/survey/batches/" in done.headers["Location"]
+    report = crew.get(done.headers["Location"]).get_data(as_text=True)
+    assert 'data-key="accepted">2<' in report and 'data-key="new_outfalls">2<' in report
+    assert 'id="rejected"' in report and 'data-code="swapped_lat_lon"' in report
+    assert 'data-code="unknown_type"' in report and 'id="batch-map"' in report
+    assert session.scalar(select(SurveyMapping.fields).where(SurveyMapping.name == "一组表格"))["lat"] == "纬度"
+    new = session.scalars(select(Outfall).where(Outfall.found_by == SurveyLevel.FOOT)).all()
+    assert {o.name for o in new} == {"西岸1号", "西岸2号"} and all(o.status is OutfallStatus.SURVEYED for o in new)
+
+    # the same file again: nothing new, and the page says so
+    again = _import(crew, _preview(crew, data).get_data(as_text=True))
+    assert again.status_code == 200 and 'data-key="already_received">2<' in again.get_data(as_text=True)
+    assert session.scalar(select(func.count()).select_from(Observation)) == 2
+
+
+def test_unusable_files_get_a_page_not_a_500(session: Session, make_user, login_as) -> None:
+    crew = _crew(make_user, login_as)
+    for data, name, words in (
+        (b"", "empty.csv", "empty"),
+        (b"x", "notes.docx", "unsupported file type"),
+        (_csv([["a"]], header=["名称"]), "nocoords.csv", "no coordinate columns"),
+    ):
+        page = _preview(crew, data, name)
+        assert page.status_code == 422, name
+        assert 'id="upload-error"' in page.get_data(as_text=True) and words in page.get_data(as_text=True)
+    epsg = _preview(crew, _csv([["a", "x", 108.9, 34.4, "", "", ""]]), datum="epsg", epsg="99999")
+    assert epsg.status_code == 422 and "EPSG" in epsg.get_data(as_text=True)
+
+
+def test_a_bundle_with_photos_and_the_review_queue(session: Session, make_user, login_as, make_outfall) -> None:
+    crew = _crew(make_user, login_as)
+    drone = make_outfall(lonlat=(108.9001, 34.40), found_by=SurveyLevel.DRONE)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("crew.csv", _csv([["b1", "无人机发现的口", 108.90, 34.40, "4.8", "", "IMG_7.jpg"]]))
+        z.writestr("IMG_7.jpg", _small_jpeg())  # the test client leaks a temp file for large request bodies
+    html = _preview(crew, buffer.getvalue(), "bundle.zip").get_data(as_text=True)
+    assert "1 张照片" in html
+    done = _import(crew, html)
+    report = crew.get(done.headers["Location"]).get_data(as_text=True)
+    assert 'data-key="queued_for_review">1<' in report and 'data-key="photos">1 / 1<' in report
+    assert session.scalar(select(func.count()).select_from(Attachment).where(Attachment.kind == "photo")) == 1
+
+    analyst = login_as(make_user("analyst1", roles=("analyst",), areas=("610100",)))
+    queue = analyst.get("/survey/review").get_data(as_text=True)
+    assert "无人机发现的口" in queue and "附近有无人机候选点" in queue and f'value="link-{drone.id}"' in queue
+    [item] = session.scalars(select(ReviewItem)).all()
+    decided = analyst.post(f"/survey/review/{item.id}", data={"csrf_token": analyst.csrf, "version": item.version,
+                                                              "decision": f"link-{drone.id}"})  # fmt: skip
+    assert decided.status_code == 302
+    session.refresh(drone)
+    assert drone.status is OutfallStatus.SURVEYED  # the crew's row verified the drone candidate
+    again = analyst.post(f"/survey/review/{item.id}", data={"csrf_token": analyst.csrf, "decision": "new"})
+    assert again.status_code == 409  # decided already: not twice
+    assert 'id="review-empty"' in analyst.get("/survey/review").get_data(as_text=True)
+    assert crew.get("/survey/review").status_code == 403
+
+
+def test_large_uploads_run_as_a_job(session: Session, make_user, login_as, app) -> None:
+    settings = app.extensions["outfalls.settings"]
+    app.extensions["outfalls.settings"] = dataclasses.replace(
+        settings, survey=dataclasses.replace(settings.survey, background_rows=1)
+    )
+    crew = _crew(make_user, login_as)
+    data = _csv([["j1", "甲", 108.90, 34.40, "", "", ""], ["j2", "乙", 108.95, 34.42, "", "", ""]])
+    started = _import(crew, _preview(crew, data).get_data(as_text=True))
+    assert started.status_code == 302 and "/survey/jobs/" in started.headers["Location"]
+    job = session.scalars(select(Job)).one()
+    assert job.status is JobStatus.DONE and job.report["accepted"] == 2
+    state = crew.get(f"/api/jobs/{job.id}").get_json()
+    assert state["status"] == "done" and state["report"]["new_outfalls"] == 2
+    assert crew.get(started.headers["Location"]).status_code == 302  # on to the report
+    other = login_as(make_user("crew2", roles=("crew",), areas=("610100",)))
+    assert other.get(f"/api/jobs/{job.id}").status_code == 404  # someone else's job
+
+
+def test_interrupted_jobs_say_so(session: Session, make_user, login_as) -> None:
+    crew = _crew(make_user, login_as)
+    job = Job(kind="survey_import", status=JobStatus.RUNNING, created_by="crew1", options={"runner": "gone"},
+              input_name="big.csv", report={})  # fmt: skip
+    session.add(job)
+    session.flush()
+    state = crew.get(f"/api/jobs/{job.id}").get_json()
+    assert state["status"] == "failed" and "interrupted" in state["message"]
+    assert "中断" in crew.get(f"/survey/jobs/{job.id}").get_data(as_text=True)
+
+
+def test_the_import_api(session: Session, make_user, login_as) -> None:
+    crew = _crew(make_user, login_as)
+    data = _csv([["a1", "甲", 108.90, 34.40, "", "", ""], ["a2", "乙", "", 34.42, "", "", ""]])
+    response = crew.post("/api/survey/import", data={"file": (io.BytesIO(data), "crew.csv"), "datum": "wgs84"},
+                         headers={"X-CSRF-Token": crew.csrf}, content_type="multipart/form-data")  # fmt: skip
+    assert response.status_code == 201
+    body = response.get_json()
+    assert (body["rows"], body["accepted"], body["new_outfalls"]) == (2, 1, 1)
+    assert body["rejected"] == [{"row": 3, "field": "lon", "code": "missing_coordinates", "message": "lon is empty",
+                                 "params": {}}]  # fmt: skip
+    bad = crew.post("/api/survey/import", data={"file": (io.BytesIO(b"x"), "a.doc")},
+                    headers={"X-CSRF-Token": crew.csrf}, content_type="multipart/form-data")  # fmt: skip
+    assert bad.status_code == 422 and bad.get_json()["error"] == "unusable_file"

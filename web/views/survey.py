@@ -1,0 +1,325 @@
+"""Survey crews' uploads: choose a file (a table, a GIS file, or a ZIP of a table with its photos; photos may also
+be added beside the table), check the column mapping and a dry run on a preview, import, and read the report
+row by row; large uploads run as a background job whose page can be closed and reopened. Analysts and case
+officers decide the rows reconciliation left to them in the review queue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.datastructures import FileStorage
+
+from outfalls import jobs
+from outfalls.errors import InvalidInput, NotFound
+from outfalls.geo import parse_crs
+from outfalls.models import Job, ObservationBatch, Outfall
+from outfalls.store import FileStore
+from outfalls.survey import mapping as mappings
+from outfalls.survey.intake import import_table, type_resolver
+from outfalls.survey.readers import PHOTO_SUFFIXES, Photo, RawTable, UnusableFile, read_upload
+from outfalls.survey.reconcile import open_reviews, resolve_link, resolve_new
+from outfalls.survey.validate import validate
+from outfalls.types import JobStatus, Role
+from web.auth import current_identity, current_scope, requires
+from web.db import db, settings
+from web.forms import parse_int
+from web.maps import script_json
+
+bp = Blueprint("survey", __name__)
+DATUMS = {"wgs84": "EPSG:4326", "cgcs2000": "EPSG:4490", "gcj02": "GCJ-02", "bd09": "BD-09"}
+REVIEWERS = (Role.ANALYST, Role.CASE_OFFICER, Role.REVIEWER)
+PREVIEW_ROWS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """An upload kept in the file store between the preview and the import (content-addressed, so nothing
+    is kept twice and nothing needs cleaning up when the user walks away).
+    """
+
+    table_sha: str
+    table_name: str
+    photos: tuple[tuple[str, str], ...]  # (sha256, name)
+    crs: str | None
+    encoding: str | None
+    sheet: str | None
+    layer: str | None
+    crew: str | None
+
+    def options(self) -> dict[str, Any]:
+        """The upload as plain values (a job's options, the preview's hidden fields)."""
+        return {"table_sha": self.table_sha, "table_name": self.table_name, "photos": [list(p) for p in self.photos],
+                "crs": self.crs, "encoding": self.encoding, "sheet": self.sheet, "layer": self.layer,
+                "crew": self.crew}  # fmt: skip
+
+    @classmethod
+    def from_options(cls, o: dict[str, Any]) -> Upload:
+        """The inverse of ``options``."""
+        return cls(str(o["table_sha"]), str(o["table_name"]), tuple((str(s), str(n)) for s, n in o.get("photos", [])),
+                   o.get("crs"), o.get("encoding"), o.get("sheet"), o.get("layer"), o.get("crew"))  # fmt: skip
+
+    def read(self, store: FileStore) -> RawTable:
+        """The table with its photos, read again from the store."""
+        with store.open(self.table_sha) as fh:
+            table = read_upload(fh.read(), self.table_name, encoding=self.encoding, sheet=self.sheet,
+                                layer=self.layer)  # fmt: skip
+        for sha, name in self.photos:
+            with store.open(sha) as fh:
+                table.photos.append(Photo(name, fh.read()))
+        return table
+
+
+def _store() -> FileStore:
+    return FileStore(settings().storage.store_dir)
+
+
+def _declared_crs(form: Any) -> str | None:
+    datum = (form.get("datum") or "").strip()
+    epsg = (form.get("epsg") or "").strip()
+    if datum == "epsg":
+        if not epsg:
+            raise InvalidInput("give the EPSG code of the coordinate system", field="epsg")
+        return parse_crs(epsg)
+    if datum and datum not in DATUMS:
+        raise InvalidInput(f"unknown datum {datum!r}", field="datum", value=datum)
+    return DATUMS.get(datum)
+
+
+def _form_context() -> dict[str, Any]:
+    return {"templates": mappings.template_names(db()), "datums": DATUMS,
+            "me": current_identity().display_name}  # fmt: skip
+
+
+@bp.get("/survey/upload")
+@requires(Role.CREW)
+def upload_page() -> ResponseReturnValue:
+    return render_template("survey/upload.html", **_form_context())
+
+
+def _save_upload(files: list[FileStorage], form: Any) -> Upload:
+    files = [f for f in files if f and f.filename]
+    if not files:
+        raise InvalidInput("choose a file to upload", field="file")
+    store = _store()
+    tables = [f for f in files if not (f.filename or "").lower().endswith(PHOTO_SUFFIXES)]
+    photos = [f for f in files if (f.filename or "").lower().endswith(PHOTO_SUFFIXES)]
+    if len(tables) != 1:
+        raise InvalidInput("upload one table, GIS file or ZIP at a time (photos may be added beside it)",
+                           field="file")  # fmt: skip
+    table = tables[0]
+    stored = store.put(table.stream)
+    kept = tuple((store.put(p.stream).sha256, (p.filename or "photo.jpg").rsplit("/", 1)[-1]) for p in photos)
+    return Upload(stored.sha256, (table.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1], kept,
+                  _declared_crs(form), (form.get("encoding") or "").strip() or None,
+                  (form.get("sheet") or "").strip() or None, (form.get("layer") or "").strip() or None,
+                  (form.get("crew") or "").strip() or None)  # fmt: skip
+
+
+def _mapping_from(form: Any) -> dict[str, str]:
+    return {f: (form.get(f"map-{f}") or "") for f in mappings.FIELDS if f"map-{f}" in form}
+
+
+@bp.post("/survey/upload")
+@requires(Role.CREW)
+def preview() -> ResponseReturnValue:
+    """Read the upload and show the mapping and a dry run (nothing is imported yet)."""
+    try:
+        upload = _save_upload(request.files.getlist("file"), request.form)
+        table = upload.read(_store())
+        template = (request.form.get("template") or "").strip()
+        given = mappings.load_template(db(), template) if template else {}
+        columns = mappings.ColumnMapping.build(table.columns, given)
+        dry = validate(table, columns, crs=upload.crs, region=settings().region, types=type_resolver(db()))
+    except (UnusableFile, InvalidInput, NotFound) as err:
+        return render_template("survey/upload.html", error=err.message, **_form_context()), 422
+    by_code: dict[str, int] = {}
+    for p in dry.rejected:
+        by_code[p.code] = by_code.get(p.code, 0) + 1
+    return render_template(
+        "survey/preview.html", upload=upload, table=table, mapping=columns.fields, fields=mappings.FIELDS,
+        sample=list(zip(table.row_numbers, table.rows, strict=True))[:PREVIEW_ROWS], dry=dry, by_code=by_code,
+        problems=dry.rejected[:50], rejected_rows=len({p.row for p in dry.rejected}), options=upload.options(),
+        template=template,
+    )  # fmt: skip
+
+
+def _import_work(settings_: Any, actor: str, upload: Upload, mapping: dict[str, str]) -> jobs.Work:
+    def work(session: Session, job: Job, progress: Any) -> dict[str, Any]:
+        table = upload.read(FileStore(settings_.storage.store_dir))
+        report = import_table(session, table, settings=settings_, actor=actor, crew=upload.crew, crs=upload.crs,
+                              mapping=mapping, file_name=upload.table_name, file_sha256=upload.table_sha,
+                              progress=progress)  # fmt: skip
+        return report.as_dict()
+
+    return work
+
+
+def runner() -> JobRunner:
+    """The app's job runner."""
+    value: JobRunner = current_app.extensions["outfalls.jobs"]
+    return value
+
+
+class JobRunner:
+    """Runs jobs one at a time on a worker thread (inline in tests, where the request's connection is shared)."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, inline: bool) -> None:
+        self.id = uuid.uuid4().hex
+        self.sessions = sessions
+        self.inline = inline
+        self.pool = None if inline else ThreadPoolExecutor(max_workers=1, thread_name_prefix="outfalls-job")
+
+    def submit(self, job_id: int, work: jobs.Work) -> None:
+        """Run the job now (inline) or on the worker thread."""
+        if self.pool is None:
+            jobs.run_job(self.sessions, None, job_id, work)
+        else:
+            self.pool.submit(jobs.run_job, self.sessions, self.sessions, job_id, work)
+
+
+@bp.post("/survey/import")
+@requires(Role.CREW)
+def do_import() -> ResponseReturnValue:
+    """Import a previewed upload: at once for small files, as a background job for large ones."""
+    fields = {k: request.form.get(f"u-{k}") for k in ("table_sha", "table_name", "crs", "encoding", "sheet",
+                                                      "layer", "crew")}  # fmt: skip
+    if not fields["table_sha"] or not fields["table_name"]:
+        raise InvalidInput("the upload is missing: start again from the upload page", field="upload")
+    photos = list(zip(request.form.getlist("u-photo-sha"), request.form.getlist("u-photo-name"), strict=False))
+    upload = Upload.from_options({k: (v or None) for k, v in fields.items()} | {"photos": photos})
+    mapping = _mapping_from(request.form)
+    save_as = (request.form.get("save_as") or "").strip()
+    me = current_identity().login
+    if save_as:
+        mappings.save_template(db(), save_as, mapping, actor=me)
+        db().commit()
+    rows = parse_int(request.form, "rows", 0, minimum=0)
+    if rows > settings().survey.background_rows:
+        options = {"upload": upload.options(), "mapping": mapping, "runner": runner().id}
+        job = jobs.create_job(db(), "survey_import", actor=me, input_name=upload.table_name,
+                              input_sha256=upload.table_sha, total=rows, options=options)  # fmt: skip
+        db().commit()
+        runner().submit(job.id, _import_work(settings(), me, upload, mapping))
+        return redirect(url_for("survey.job_page", job_id=job.id))
+    try:
+        report = import_table(db(), upload.read(_store()), settings=settings(), actor=me, crew=upload.crew,
+                              crs=upload.crs, mapping=mapping, file_name=upload.table_name,
+                              file_sha256=upload.table_sha)  # fmt: skip
+    except (UnusableFile, InvalidInput) as err:
+        db().rollback()
+        return render_template("survey/upload.html", error=err.message, **_form_context()), 422
+    db().commit()
+    if report.batch_id is not None:
+        return redirect(url_for("survey.batch_page", batch_id=report.batch_id))
+    return render_template("survey/report.html", report=report.as_dict(), batch=None, map_config=None)
+
+
+@bp.get("/survey/jobs/<int:job_id>")
+@requires(Role.CREW)
+def job_page(job_id: int) -> ResponseReturnValue:
+    job = jobs.get_job(db(), job_id, actor=current_identity().login)
+    if jobs.mark_interrupted(db(), job, runner().id):
+        db().commit()
+    if job.status is JobStatus.DONE and job.report.get("batch_id"):
+        return redirect(url_for("survey.batch_page", batch_id=job.report["batch_id"]))
+    if job.status is JobStatus.DONE:
+        return render_template("survey/report.html", report=job.report, batch=None, map_config=None)
+    return render_template("survey/job.html", job=job, interrupted=jobs.INTERRUPTED,
+                           config=script_json({"url": url_for("survey.job_json", job_id=job.id),
+                                               "done": url_for("survey.job_page", job_id=job.id)}))  # fmt: skip
+
+
+@bp.get("/api/jobs/<int:job_id>")
+@requires()
+def job_json(job_id: int) -> ResponseReturnValue:
+    """A job's state: ``{id, kind, status, done, total, message, report}``."""
+    job = jobs.get_job(db(), job_id, actor=current_identity().login)
+    if jobs.mark_interrupted(db(), job, runner().id):
+        db().commit()
+    return jsonify(id=job.id, kind=job.kind, status=job.status.value, done=job.done, total=job.total,
+                   message=job.message, report=job.report if job.status is JobStatus.DONE else None)  # fmt: skip
+
+
+@bp.get("/survey/batches")
+@requires(Role.CREW, *REVIEWERS)
+def batches_page() -> ResponseReturnValue:
+    me = current_identity()
+    query = select(ObservationBatch).order_by(ObservationBatch.id.desc()).limit(100)
+    if not me.scope.is_national:
+        query = query.where(ObservationBatch.actor == me.login)
+    return render_template("survey/batches.html", batches=db().scalars(query).all())
+
+
+@bp.get("/survey/batches/<int:batch_id>")
+@requires(Role.CREW, *REVIEWERS)
+def batch_page(batch_id: int) -> ResponseReturnValue:
+    batch = db().get(ObservationBatch, batch_id)
+    me = current_identity()
+    if batch is None or (not me.scope.is_national and batch.actor != me.login and Role.CREW in me.roles
+                         and not set(REVIEWERS) & set(me.roles)):  # fmt: skip
+        raise NotFound("the upload does not exist", entity="batch", id=batch_id)
+    ids = [int(i) for i in batch.report.get("outfall_ids", [])][:5000]
+    rows = db().execute(select(Outfall.id, Outfall.name, Outfall.status, func.ST_X(Outfall.geom),
+                               func.ST_Y(Outfall.geom)).where(Outfall.id.in_(ids), *me.scope.conditions()))  # fmt: skip
+    points = [{"id": i, "name": n, "status": s.value, "lon": x, "lat": y} for i, n, s, x, y in rows]
+    config = {"points": points, "detail": url_for("catalogue.outfall_page", outfall_id=0),
+              "text": {"zoomIn": "+", "zoomOut": "−"}}  # fmt: skip
+    return render_template("survey/report.html", report=batch.report, batch=batch,
+                           map_config=script_json(config) if points else None)  # fmt: skip
+
+
+@bp.post("/api/survey/import")
+@requires(Role.CREW)
+def api_import() -> ResponseReturnValue:
+    """Import in one call (multipart: ``file`` [+ photos], ``datum``/``epsg``, ``encoding``, ``sheet``, ``layer``,
+    ``crew``, ``template``): the ``survey import --json`` report; 422 for an unusable file.
+    """
+    upload = _save_upload(request.files.getlist("file"), request.form)
+    template = (request.form.get("template") or "").strip()
+    given = mappings.load_template(db(), template) if template else None
+    report = import_table(db(), upload.read(_store()), settings=settings(), actor=current_identity().login,
+                          crew=upload.crew, crs=upload.crs, mapping=given, file_name=upload.table_name,
+                          file_sha256=upload.table_sha)  # fmt: skip
+    db().commit()
+    return jsonify(report.as_dict()), 201 if report.batch_id else 200
+
+
+@bp.get("/survey/review")
+@requires(*REVIEWERS)
+def review_page() -> ResponseReturnValue:
+    batch = request.args.get("batch", type=int)
+    entries = open_reviews(db(), scope=current_scope(), batch_id=batch)
+    return render_template("survey/review.html", entries=entries, batch=batch)
+
+
+@bp.post("/survey/review/<int:item_id>")
+@requires(*REVIEWERS)
+def review_decide(item_id: int) -> ResponseReturnValue:
+    decision = request.form.get("decision") or ""
+    version = parse_int(request.form, "version", 0, minimum=0) or None
+    me, scope = current_identity().login, current_scope()
+    if decision == "new":
+        resolve_new(db(), item_id, actor=me, scope=scope, expected_version=version)
+    elif decision.startswith("link-"):
+        raw = decision.removeprefix("link-")
+        if not raw.isdigit():
+            raise InvalidInput("choose an outfall to link the row to", field="decision", value=decision)
+        outfall_id = int(raw)
+        resolve_link(db(), item_id, outfall_id, actor=me, scope=scope, expected_version=version)
+    else:
+        raise InvalidInput("choose: link to an outfall, or a new outfall", field="decision", value=decision)
+    db().commit()
+    return redirect(url_for("survey.review_page", batch=request.args.get("batch")))
+
+
+def init_jobs(app: Any, sessions: sessionmaker[Session], *, inline: bool) -> None:
+    """Give the app its job runner."""
+    app.extensions["outfalls.jobs"] = JobRunner(sessions, inline=inline)
