@@ -228,7 +228,7 @@ class Build:
         return self.generate_s + self.case_work_s + self.create_s + self.vacuum_s
 
 
-def build(url: str, n: int, per_outfall: int, seed: int, progress: Progress) -> Build:
+def build(url: str, n: int, per_outfall: int, seed: int, commit: str, progress: Progress) -> Build:
     """N outfalls with about ``per_outfall`` events each, written by ``create_outfalls``; then VACUUM ANALYZE."""
     engine = make_engine(url)
     try:
@@ -261,7 +261,7 @@ def build(url: str, n: int, per_outfall: int, seed: int, progress: Progress) -> 
         conn.execute("VACUUM ANALYZE events")
         vacuum_s = clock.perf_counter() - t0
         n_events = _one(conn, "SELECT count(*) FROM events")
-    return Build(n, n_events, per_outfall, seed, generate_s, case_work_s, create_s, vacuum_s, _code_version())
+    return Build(n, n_events, per_outfall, seed, generate_s, case_work_s, create_s, vacuum_s, commit)
 
 
 def _one(conn: psycopg.Connection[Any], sql: str, params: Any = None) -> Any:
@@ -322,7 +322,7 @@ class Timings:
     """Per-call seconds of ours and the baseline, and ours' statements and SQL seconds per call."""
 
     ours: list[float] = dataclasses.field(default_factory=list)
-    raw: list[float] = dataclasses.field(default_factory=list)
+    baselines: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     statements: list[int] = dataclasses.field(default_factory=list)
     sql: list[float] = dataclasses.field(default_factory=list)
     parts: list[dict[str, float]] = dataclasses.field(default_factory=list)
@@ -335,6 +335,11 @@ class Timings:
         self.sql.append(sql_s)
         self.parts.append(parts)
 
+    @property
+    def raw(self) -> list[float]:
+        """The main baseline's seconds."""
+        return self.baselines.setdefault("raw", [])
+
     def part_median(self, part: str) -> float:
         """The median seconds of one part of our SQL."""
         return statistics.median(p.get(part, 0.0) for p in self.parts)
@@ -343,33 +348,34 @@ class Timings:
 def interleaved(
     cases: Sequence[Any],
     ours: Callable[[Any], Any],
-    raw: Callable[[Any], Any],
-    check: Callable[[Any, Any, Any], None],
+    baselines: dict[str, Callable[[Any], Any]],
+    check: Callable[[Any, Any, dict[str, Any]], None],
     timer: SqlTimer,
     warm: Callable[[Any], Any] | None = None,
 ) -> Timings:
-    """Time ``ours(case)`` and ``raw(case)`` for every case, alternating which goes first; ``warm(case)`` runs
-    untimed before each pair. ``check(case, ours_result, raw_result)`` raises on a disagreement.
+    """Time ``ours(case)`` and each baseline for every case, rotating which goes first; ``warm(case)`` runs
+    untimed before each round. ``check(case, ours_result, baseline_results)`` raises on a disagreement.
     """
     out = Timings()
+    sides: list[tuple[str, Callable[[Any], Any]]] = [("ours", ours), *baselines.items()]
     for case in cases[:WARMUP]:
-        ours(case)
-        raw(case)
+        for _name, fn in sides:
+            fn(case)
     for i, case in enumerate(cases):
         if warm is not None:
             warm(case)
         results: dict[str, Any] = {}
-        for side in ("ours", "raw") if i % 2 == 0 else ("raw", "ours"):
-            if side == "ours":
-                timer.take()
-                t0 = clock.perf_counter()
-                results[side] = ours(case)
-                out.add_ours(clock.perf_counter() - t0, timer)
+        for name, fn in sides[i % len(sides) :] + sides[: i % len(sides)]:
+            timer.take()
+            t0 = clock.perf_counter()
+            results[name] = fn(case)
+            elapsed = clock.perf_counter() - t0
+            if name == "ours":
+                out.add_ours(elapsed, timer)
             else:
-                t0 = clock.perf_counter()
-                results[side] = raw(case)
-                out.raw.append(clock.perf_counter() - t0)
-        check(case, results["ours"], results["raw"])
+                out.baselines.setdefault(name, []).append(elapsed)
+        ours_result = results.pop("ours")
+        check(case, ours_result, results)
     return out
 
 
@@ -401,8 +407,41 @@ WHERE outfall_id = %s ORDER BY effective_at, id
 """
 
 
+# Everything else the case page shows, in one statement: the outfall row (as the list's), its provenance and case
+# columns, the count of linked observations, and the type and administrative paths from the top down.
+PAGE_SQL = """
+SELECT o.id, o.name, o.national_code, o.local_code, o.type_code, c.label_zh, c.label_en, o.status, o.status_since,
+       tb.name, sb.name, r.name, a.code, a.name, o.found_by, o.found_on, ST_X(o.geom), ST_Y(o.geom), o.is_demo,
+       o.exceeds_limit, o.version, o.assigned_to, o.case_deadline, o.remediation_category,
+       o.national_code_provenance, o.local_code_provenance, o.name_provenance, o.type_scheme, o.type_raw,
+       o.receiving_water, o.responsible_party, o.is_discharging, o.last_sampled_on,
+       (SELECT count(*) FROM observation_links l WHERE l.outfall_id = o.id AND l.unlinked_at IS NULL),
+       (WITH RECURSIVE up (code, zh, en, parent, depth) AS (
+          SELECT code, label_zh, label_en, parent_code, 0 FROM code_lists
+          WHERE scheme = o.type_scheme AND code = o.type_code
+          UNION ALL
+          SELECT p.code, p.label_zh, p.label_en, p.parent_code, up.depth + 1
+          FROM code_lists p JOIN up ON p.scheme = o.type_scheme AND p.code = up.parent)
+        SELECT json_agg(json_build_array(code, zh, en) ORDER BY depth DESC) FROM up),
+       (WITH RECURSIVE up (code, name, parent, depth) AS (
+          SELECT code, name, parent_id, 0 FROM admin_areas WHERE id = o.admin_area_id
+          UNION ALL
+          SELECT p.code, p.name, p.parent_id, up.depth + 1 FROM admin_areas p JOIN up ON p.id = up.parent)
+        SELECT json_agg(json_build_array(code, name) ORDER BY depth DESC) FROM up)
+FROM outfalls o
+LEFT JOIN code_lists c ON c.scheme = o.type_scheme AND c.code = o.type_code
+LEFT JOIN basins tb ON tb.id = o.basin_id
+LEFT JOIN basins sb ON sb.id = o.sub_basin_id
+LEFT JOIN rivers r ON r.id = o.river_id
+LEFT JOIN admin_areas a ON a.id = o.admin_area_id
+WHERE o.id = %s
+"""
+
+
 def bench_timeline(engine: sa.Engine, conn: psycopg.Connection[Any], ids: list[int], progress: Progress) -> Result:
-    """The case page's detail with its timeline against the events SELECT alone."""
+    """The case page's detail with its timeline against the events SELECT alone, and against the whole page's
+    data in hand-written SQL (reported beside it).
+    """
     progress.say(f"case timeline: get_outfall for {len(ids):,} random outfalls")
     scope = Scope.national()
 
@@ -413,22 +452,39 @@ def bench_timeline(engine: sa.Engine, conn: psycopg.Connection[Any], ids: list[i
     def raw(oid: int) -> list[Any]:
         return conn.execute(TIMELINE_SQL, (oid,)).fetchall()
 
+    def page(oid: int) -> tuple[Any, list[Any]]:
+        row = conn.execute(PAGE_SQL, (oid,)).fetchone()
+        return row, conn.execute(TIMELINE_SQL, (oid,)).fetchall()
+
     sizes: list[int] = []
 
-    def check(oid: int, detail: Any, rows: list[Any]) -> None:
-        if [e.id for e in detail.events] != [r[0] for r in rows]:
+    def check(oid: int, detail: Any, baselines: dict[str, Any]) -> None:
+        row, events = baselines["page"]
+        ids = [e.id for e in detail.events]
+        if ids != [r[0] for r in baselines["raw"]] or ids != [r[0] for r in events]:
             raise Disagreement(f"outfall {oid}: get_outfall's timeline differs from the events SELECT")
-        sizes.append(len(rows))
+        admin_path = [tuple(x) for x in row[-1] or []]
+        type_path = [tuple(x) for x in row[-2] or []]
+        if (detail.row.name, detail.version, detail.observation_count, detail.admin_path, detail.type_path) != (
+            row[1], row[20], row[-3], admin_path, type_path,
+        ):  # fmt: skip
+            raise Disagreement(f"outfall {oid}: get_outfall and the page SQL disagree")
+        sizes.append(len(events))
 
     timer = SqlTimer(engine, _events_read)
     try:
-        t = interleaved(ids, ours, raw, check, timer, warm=raw)
+        t = interleaved(ids, ours, {"raw": raw, "page": page}, check, timer, warm=page)
     finally:
         timer.close()
+    page_s = statistics.median(t.baselines["page"])
     return _result(
         "case timeline (get_outfall)", t, "SELECT ... FROM events WHERE outfall_id = %s ORDER BY effective_at, id",
         {"events_per_timeline": round(statistics.mean(sizes), 2),
-         "events_statement_seconds": round(t.part_median("events"), 6)},
+         "events_statement_seconds": round(t.part_median("events"), 6),
+         "page_sql_seconds": round(page_s, 6),
+         "page_sql_p95_seconds": round(_p95(t.baselines["page"]), 6),
+         "page_ratio": round(statistics.median(t.ours) / page_s, 3),
+         "page_sql": "the page's data: one SELECT (joins, count, recursive type and area paths) + the events SELECT"},
     )  # fmt: skip
 
 
@@ -478,14 +534,15 @@ def bench_as_of(
 
     answers: dict[str | None, int] = {}
 
-    def check(case: tuple[int, date], a: str | None, b: str | None) -> None:
+    def check(case: tuple[int, date], a: str | None, baselines: dict[str, Any]) -> None:
+        b = baselines["raw"]
         if a != b:
             raise Disagreement(f"outfall {case[0]} as of {case[1]}: status_as_of says {a}, the SQL says {b}")
         answers[a] = answers.get(a, 0) + 1
 
     timer = SqlTimer(engine, _events_read)
     try:
-        t = interleaved(cases, ours, raw, check, timer, warm=raw)
+        t = interleaved(cases, ours, {"raw": raw}, check, timer, warm=raw)
     finally:
         timer.close()
     # the replay without a date must equal the state denormalised on the outfall row, and so must the SQL
@@ -560,7 +617,7 @@ def bench_assign(
 ) -> Result:
     """``assign_cases`` of ``size`` outfalls against one UPDATE + INSERT ... SELECT, ``repeats`` times each."""
     run = f"{int(clock.time()) % 1_000_000:06d}"
-    officers = [f"bench-officer-{run}-{r + 1}" for r in range(repeats)]
+    officers = [f"bench-officer-{run}-{r}" for r in range(repeats + 1)]  # the first round is a warm-up
     with Session(engine) as session:
         for login in officers:
             accounts.create_user(session, login, roles=("case_officer",), is_national=True, actor=ACTOR)
@@ -569,11 +626,12 @@ def bench_assign(
     day = datetime.now(UTC).date()
     at = datetime.combine(day, time(4, 0), tzinfo=UTC)  # the product's moment for a local day (noon in China)
     progress.say(f"bulk assignment: assign_cases of {size:,} outfalls, {repeats} times, against SQL")
-    t = Timings()
+    t, warm_up = Timings(), Timings()
     changed: list[int] = []
     timer = SqlTimer(engine, _assign_part)
     try:
         for r, officer in enumerate(officers):
+            tt = warm_up if r == 0 else t
             pick = [int(i) for i in rng.choice(all_ids, size=2 * size, replace=False)]
             ours_ids, raw_ids = sorted(pick[:size]), sorted(pick[size:])
             eligible = {}
@@ -586,23 +644,27 @@ def bench_assign(
                     with Session(engine) as session:
                         report = assign_cases(session, ours_ids, officer, actor=ACTOR, scope=scope, on=day)
                         session.commit()
-                    t.add_ours(clock.perf_counter() - t0, timer)
+                    tt.add_ours(clock.perf_counter() - t0, timer)
                     n_changed = sum(1 for x in report.results if x.ok and x.code is None)
                 else:
                     t0 = clock.perf_counter()
                     with conn.transaction():
                         cur = conn.execute(ASSIGN_SQL, {"ids": raw_ids, "day": day, "officer": officer,
                                                         "actor": ACTOR, "at": at})  # fmt: skip
-                    t.raw.append(clock.perf_counter() - t0)
+                    tt.raw.append(clock.perf_counter() - t0)
                     n_changed = cur.rowcount
                 if n_changed != eligible[side]:
                     raise Disagreement(f"{side}: {n_changed:,} outfalls assigned, {eligible[side]:,} could be")
-            changed.append(eligible["ours"])
             for side, ids in (("ours", ours_ids), ("raw", raw_ids)):
                 rows, events = conn.execute(DONE_SQL, {"ids": ids, "officer": officer}).fetchone()
                 if rows != eligible[side] or events != eligible[side]:
                     raise Disagreement(f"{side}: {rows:,} outfalls and {events:,} events for {eligible[side]:,}")
-            progress.say(f"  {officer}: ours {_fmt_s(t.ours[-1])}, SQL {_fmt_s(t.raw[-1])}; {changed[-1]:,} changed")
+            if r > 0:
+                changed.append(eligible["ours"])
+            progress.say(
+                f"  {officer}{' (warm-up)' if r == 0 else ''}: ours {_fmt_s(tt.ours[-1])}, SQL {_fmt_s(tt.raw[-1])}; "
+                f"{eligible['ours']:,} and {eligible['raw']:,} changed"
+            )
     finally:
         timer.close()
     return Result(
@@ -612,6 +674,8 @@ def bench_assign(
         statistics.median(t.raw),
         {
             "repeats": repeats,
+            "warm_up_seconds": round(warm_up.ours[0], 6),
+            "baseline_warm_up_seconds": round(warm_up.raw[0], 6),
             "max_seconds": round(max(t.ours), 6),
             "baseline_max_seconds": round(max(t.raw), 6),
             "outfalls": size,
@@ -644,12 +708,12 @@ def measure(url: str, lookups: int, assign: int, repeats: int, seed: int, progre
 
 
 # -- output ------------------------------------------------------------------------------------------------
-def print_table(b: Build, results: list[Result]) -> None:
+def print_table(b: Build, commit: str, results: list[Result]) -> None:
     print(
-        f"lifecycle bench: {b.outfalls:,} outfalls, {b.events:,} events, {os.cpu_count()} CPUs "
-        "(ratio = ours / baseline, lower is better)"
+        f"lifecycle bench: {b.outfalls:,} outfalls, {b.events:,} events when built, {os.cpu_count()} CPUs, "
+        f"outfalls {commit} (ratio = ours / baseline, lower is better)"
     )
-    print(f"{'result':<38} {'ours':>10} {'baseline':>10} {'ratio':>7}  notes")
+    print(f"{'result':<40} {'ours':>10} {'baseline':>10} {'ratio':>7}  notes")
     for r in results:
         x = r.extra
         if "repeats" in x:
@@ -665,12 +729,15 @@ def print_table(b: Build, results: list[Result]) -> None:
                 f"{x['statements_per_call']:g} statements, SQL {_fmt_s(x['sql_seconds'])} "
                 f"(events {_fmt_s(x['events_statement_seconds'])})"
             )
-            if "events_per_timeline" in x:
-                notes += f"; {x['events_per_timeline']} events"
-        print(f"{r.name:<38} {_fmt_s(r.seconds):>10} {_fmt_s(r.baseline_seconds):>10} {r.ratio:>7.2f}  {notes}")
+            if "page_sql_seconds" in x:
+                notes += (
+                    f"; {x['events_per_timeline']} events; the page's data in SQL {_fmt_s(x['page_sql_seconds'])} "
+                    f"(p95 {_fmt_s(x['page_sql_p95_seconds'])}), ratio {x['page_ratio']:.2f}"
+                )
+        print(f"{r.name:<40} {_fmt_s(r.seconds):>10} {_fmt_s(r.baseline_seconds):>10} {r.ratio:>7.2f}  {notes}")
     print(
-        f"build {b.commit}: generating {b.generate_s:.1f} s, case work {b.case_work_s:.1f} s, create_outfalls "
-        f"{b.create_s:.1f} s, VACUUM ANALYZE {b.vacuum_s:.1f} s; {b.total_s:.1f} s in all"
+        f"build (outfalls {b.commit}): generating {b.generate_s:.1f} s, case work {b.case_work_s:.1f} s, "
+        f"create_outfalls {b.create_s:.1f} s, VACUUM ANALYZE {b.vacuum_s:.1f} s; {b.total_s:.1f} s in all"
     )
 
 
@@ -696,11 +763,12 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.outfalls, args.lookups, args.assign_repeats) < 1 or args.outfalls < 2 or args.events_per_outfall < 1:
         parser.error("--outfalls must be at least 2, --events-per-outfall, --lookups and --assign-repeats at least 1")
     progress = Progress()
-    progress.say(f"outfalls {_code_version()}, PostgreSQL from {find_bin_dir()}")
+    commit = _code_version()  # the code imported now is the code measured
+    progress.say(f"outfalls {commit}, PostgreSQL from {find_bin_dir()}")
     wanted = {"outfalls": args.outfalls, "events_per_outfall": args.events_per_outfall, "seed": args.seed}
     if args.reuse is None:
         with throwaway_cluster(progress, keep=args.keep) as (_cluster, url, _root):
-            b = build(url, args.outfalls, args.events_per_outfall, args.seed, progress)
+            b = build(url, args.outfalls, args.events_per_outfall, args.seed, commit, progress)
             results = measure(url, args.lookups, args.assign, args.assign_repeats, args.seed, progress)
     else:
         meta = args.reuse / META_FILE
@@ -714,13 +782,13 @@ def main(argv: list[str] | None = None) -> int:
                 with psycopg.connect(libpq_url(url)) as conn:
                     if _one(conn, "SELECT count(*) FROM outfalls"):
                         raise SystemExit(f"{args.reuse} holds an unfinished build: remove the folder first")
-                b = build(url, args.outfalls, args.events_per_outfall, args.seed, progress)
+                b = build(url, args.outfalls, args.events_per_outfall, args.seed, commit, progress)
                 meta.write_text(json.dumps(dataclasses.asdict(b)))
             results = measure(url, args.lookups, args.assign, args.assign_repeats, args.seed, progress)
     if args.json:
         print(json.dumps({"bench": "lifecycle", "size": args.outfalls, "results": [r.as_dict() for r in results]}))
     else:
-        print_table(b, results)
+        print_table(b, commit, results)
     return 0
 
 
