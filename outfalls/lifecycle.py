@@ -134,8 +134,8 @@ def create_outfalls(
     progress: Callable[[int], None] | None = None,
     batch_size: int = 2000,
 ) -> list[int]:
-    """Create outfalls with their ``created`` event and any known history, then derive their basin,
-    sub-basin, river and administrative area from the reference data.
+    """Create outfalls with their ``created`` event and any known history; their basin, sub-basin, river and
+    administrative area are derived from the reference data.
 
     Returns:
         The new outfall ids, in the order of ``items``.
@@ -148,33 +148,43 @@ def create_outfalls(
     _check_codes(session, items)
     session.flush()  # pending ORM changes go first: the rows below are written with COPY on the same transaction
     ids: list[int] = []
-    for start in range(0, len(items), batch_size):
-        chunk = items[start : start + batch_size]
-        rows = [_outfall_row(item) for item in chunk]
-        new_ids = list(session.scalars(_NEXT_IDS, {"n": len(chunk)}))
-        _copy(session, "outfalls", [{"id": oid, **row} for oid, row in zip(new_ids, rows, strict=True)])
-        events: list[dict[str, Any]] = []
-        for oid, item in zip(new_ids, chunk, strict=True):
-            events.append(
-                {
-                    "outfall_id": oid,
-                    "kind": EventKind.CREATED.value,
-                    "payload": Jsonb({"found_by": item.found_by.value, "status": _initial_status(item).value}),
-                    "actor": actor,
-                    "effective_at": event_time(item.found_on),
-                    "outfall_version": 1,
-                }
-            )
-            events += [
-                {"outfall_id": oid, "kind": h.kind.value, "payload": Jsonb(h.payload), "actor": actor,
-                 "effective_at": event_time(h.on), "outfall_version": 1}
-                for h in item.history
-            ]  # fmt: skip
-        _copy(session, "events", events)
-        assign_locations(session, new_ids)
-        ids += new_ids
-        if progress:
-            progress(len(chunk))
+    for block_start in range(0, len(items), _DERIVE_BLOCK):
+        block = items[block_start : block_start + _DERIVE_BLOCK]
+        rows = [_outfall_row(item) for item in block]  # every item of the block is checked before any is written
+        # The locations are derived before the rows are written, so that each row is written once, complete:
+        # an UPDATE after the COPY would write every row twice (new entries in all its indexes, foreign keys
+        # checked again) and leave as many dead rows.
+        _load_points(session, [row["geom"] for row in rows])
+        locations = _derived_locations(session, len(rows))
+        _drop_points(session)
+        for start in range(0, len(block), batch_size):
+            chunk = block[start : start + batch_size]
+            new_ids = list(session.scalars(_NEXT_IDS, {"n": len(chunk)}))
+            _copy(session, "outfalls", [
+                {"id": oid, **rows[start + k], **locations.get(start + k, _NO_LOCATION)}
+                for k, oid in enumerate(new_ids)
+            ])  # fmt: skip
+            events: list[dict[str, Any]] = []
+            for oid, item in zip(new_ids, chunk, strict=True):
+                events.append(
+                    {
+                        "outfall_id": oid,
+                        "kind": EventKind.CREATED.value,
+                        "payload": Jsonb({"found_by": item.found_by.value, "status": _initial_status(item).value}),
+                        "actor": actor,
+                        "effective_at": event_time(item.found_on),
+                        "outfall_version": 1,
+                    }
+                )
+                events += [
+                    {"outfall_id": oid, "kind": h.kind.value, "payload": Jsonb(h.payload), "actor": actor,
+                     "effective_at": event_time(h.on), "outfall_version": 1}
+                    for h in item.history
+                ]  # fmt: skip
+            _copy(session, "events", events)
+            ids += new_ids
+            if progress:
+                progress(len(chunk))
     return ids
 
 
@@ -379,29 +389,104 @@ def changes_since(session: Session, outfall_id: int, version: int, *, limit: int
 
 
 # Spatial derivation: the containing sub-basin, basin and most detailed administrative area (from the
-# subdivided polygons), and the nearest river within ~5 km.
-_ASSIGN_SQL = text(
-    """
-    UPDATE outfalls o SET
-      sub_basin_id = (SELECT p.ref_id FROM area_parts p WHERE p.kind = 'sub_basin' AND ST_Intersects(p.geom, o.geom)
-                      ORDER BY p.ref_id LIMIT 1),
-      basin_id = (SELECT p.ref_id FROM area_parts p WHERE p.kind = 'basin' AND ST_Intersects(p.geom, o.geom)
-                  ORDER BY p.ref_id LIMIT 1),
-      admin_area_id = (SELECT p.ref_id FROM area_parts p WHERE p.kind = 'admin' AND ST_Intersects(p.geom, o.geom)
-                       ORDER BY p.rank LIMIT 1),
-      river_id = (SELECT r.id FROM rivers r WHERE ST_DWithin(r.geom, o.geom, 0.05)
-                  ORDER BY r.geom <-> o.geom LIMIT 1)
-    WHERE o.id = ANY(:ids) AND NOT o.location_overridden
-    """
+# subdivided polygons), and the nearest river within ~5 km, for the points in the temporary table
+# ``outfall_points`` (i, geom). One set-based query serves both creation and later edits.
+#
+# The areas are one spatial join with the polygon pieces on the outer side: each piece is read (and
+# decompressed) once and tested against the points its box holds through the points' index, instead of every
+# point looking up and decompressing the pieces around it (4x faster for 10,000 points).
+_AREAS = """
+  SELECT q.i,
+         min(p.ref_id) FILTER (WHERE p.kind = 'sub_basin') AS sub_basin_id,
+         min(p.ref_id) FILTER (WHERE p.kind = 'basin') AS basin_id,
+         (array_agg(p.ref_id ORDER BY p.rank, p.ref_id) FILTER (WHERE p.kind = 'admin'))[1] AS admin_area_id
+  FROM area_parts p JOIN outfall_points q ON ST_Intersects(p.geom, q.geom)
+  GROUP BY q.i
+"""
+# The nearest river: for a few points, a nearest-neighbour search on the river lines; for many, the lines are
+# first cut into pieces of at most 32 vertices (whole lines have up to 3,593, and every distance to a whole
+# line walks all of them), which costs ~50 ms once and then 0.01 ms a point instead of 0.3 ms. A river's
+# distance is the distance to its nearest piece, so both give the same river.
+_NEAREST_ON_LINES = """
+  SELECT q.i, (SELECT r.id FROM rivers r WHERE ST_DWithin(r.geom, q.geom, 0.05)
+               ORDER BY r.geom <-> q.geom LIMIT 1) AS river_id
+  FROM outfall_points q
+"""
+_NEAREST_ON_PIECES = """
+  SELECT DISTINCT ON (q.i) q.i, r.id AS river_id
+  FROM river_pieces r JOIN outfall_points q ON ST_DWithin(r.geom, q.geom, 0.05)
+  ORDER BY q.i, r.geom <-> q.geom, r.id
+"""
+_DERIVE = """
+  WITH river_pieces AS MATERIALIZED (SELECT id, ST_Subdivide(geom, 32) AS geom FROM rivers),
+       areas AS ({areas}),
+       nearest AS ({nearest})
+  SELECT q.i, a.sub_basin_id, a.basin_id, a.admin_area_id, n.river_id
+  FROM outfall_points q LEFT JOIN areas a ON a.i = q.i LEFT JOIN nearest n ON n.i = q.i
+"""
+_PIECES_FROM = 150  # points; below this, cutting the rivers costs more than it saves
+
+
+def _derive(pieces: bool) -> str:
+    return _DERIVE.format(areas=_AREAS, nearest=_NEAREST_ON_PIECES if pieces else _NEAREST_ON_LINES)
+
+
+_DERIVE_SQL = {pieces: text(_derive(pieces)) for pieces in (False, True)}
+_ASSIGN_SQL = {
+    pieces: text(
+        "UPDATE outfalls o SET sub_basin_id = d.sub_basin_id, basin_id = d.basin_id, admin_area_id = d.admin_area_id, "
+        f"river_id = d.river_id FROM ({_derive(pieces)}) d WHERE o.id = d.i"
+    )
+    for pieces in (False, True)
+}
+_POINTS_OF = text(
+    "INSERT INTO outfall_points SELECT id, geom FROM outfalls WHERE id = ANY(:ids) AND NOT location_overridden"
 )
+_DERIVE_BLOCK = 50_000  # outfalls whose locations are derived in one query
+_LOCATION_COLUMNS = ("sub_basin_id", "basin_id", "admin_area_id", "river_id")
+_NO_LOCATION: dict[str, int | None] = dict.fromkeys(_LOCATION_COLUMNS)
+
+
+def _create_points(session: Session) -> None:
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.outfall_points"))
+    session.execute(text(
+        "CREATE TEMPORARY TABLE outfall_points (i bigint NOT NULL, geom geometry(Point, 4490) NOT NULL) ON COMMIT DROP"
+    ))  # fmt: skip
+
+
+def _index_points(session: Session) -> None:
+    session.execute(text("CREATE INDEX ON outfall_points USING gist (geom)"))
+    session.execute(text("ANALYZE outfall_points"))  # the planner's choice of join order needs the row count
+
+
+def _drop_points(session: Session) -> None:
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.outfall_points"))
+
+
+def _load_points(session: Session, points: Sequence[str]) -> None:
+    """The points (EWKT, as written to the outfalls) into ``outfall_points``, ``i`` = their position."""
+    _create_points(session)
+    _copy(session, "outfall_points", [{"i": i, "geom": p} for i, p in enumerate(points)])
+    _index_points(session)
+
+
+def _derived_locations(session: Session, n: int) -> dict[int, dict[str, int | None]]:
+    """The location columns derived for the ``n`` points of ``outfall_points``, by ``i``."""
+    result = session.execute(_DERIVE_SQL[n >= _PIECES_FROM])
+    return {row[0]: dict(zip(_LOCATION_COLUMNS, row[1:], strict=True)) for row in result}
 
 
 def assign_locations(session: Session, outfall_ids: Sequence[int]) -> None:
     """Derive basin, sub-basin, river and administrative area of these outfalls from their points,
     except where a person set them (``location_overridden``).
     """
-    if outfall_ids:
-        session.execute(_ASSIGN_SQL, {"ids": list(outfall_ids)})
+    if not outfall_ids:
+        return
+    _create_points(session)
+    n = session.execute(_POINTS_OF, {"ids": list(outfall_ids)}).rowcount  # type: ignore[attr-defined]
+    _index_points(session)
+    session.execute(_ASSIGN_SQL[n >= _PIECES_FROM])
+    _drop_points(session)
 
 
 @dataclass(frozen=True, slots=True)
