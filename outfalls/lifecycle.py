@@ -107,6 +107,21 @@ def apply_transition(status: OutfallStatus, kind: EventKind) -> OutfallStatus:
     return after or status
 
 
+def next_status(status: OutfallStatus, kind: EventKind, payload: dict[str, Any]) -> OutfallStatus:
+    """The state after an event, payload included: a ``split`` undoes a merge and restores the state the
+    outfall had before it (kept in the event's payload).
+
+    Raises:
+        InvalidTransition: the event is not allowed in this state.
+    """
+    if kind is EventKind.SPLIT:
+        if status is not OutfallStatus.MERGED:
+            raise InvalidTransition(f"only a merged outfall can be split off again, not one that is {status.value}",
+                                    status=status.value, event=kind.value)  # fmt: skip
+        return OutfallStatus(payload["restore_status"])
+    return apply_transition(status, kind)
+
+
 def _denormalise(values: dict[str, Any], item: HistoryItem) -> None:
     """The outfall columns (besides the state) that ``item`` sets: the same function writes them and replays them."""
     p = item.payload
@@ -120,6 +135,10 @@ def _denormalise(values: dict[str, Any], item: HistoryItem) -> None:
         values["remediation_category"] = RemediationCategory(p["category"])
     elif item.kind is EventKind.CLOSED and p.get("merge_into_id") is not None:
         values["merged_into_id"] = p["merge_into_id"]
+    elif item.kind is EventKind.MERGED:
+        values["merged_into_id"] = p.get("merge_into_id")
+    elif item.kind is EventKind.SPLIT:
+        values["merged_into_id"] = None
     elif item.kind is EventKind.ASSIGNED:
         values["assigned_to"] = p.get("officer")
     elif item.kind is EventKind.DEADLINE_SET:
@@ -272,7 +291,7 @@ def _outfall_row(item: NewOutfall) -> dict[str, Any]:
     for h in sorted(item.history, key=lambda h: h.on):
         if h.on < item.found_on:
             raise InvalidTransition(f"event {h.kind.value} on {h.on} precedes the discovery on {item.found_on}")
-        new_status = apply_transition(status, h.kind)
+        new_status = next_status(status, h.kind, h.payload)
         if new_status is not status:
             status, since = new_status, h.on
         _denormalise(values, h)
@@ -329,7 +348,7 @@ def record_event(
             id=outfall_id,
         )
     item = HistoryItem(kind, day, payload or {})
-    new_status = apply_transition(outfall.status, kind)
+    new_status = next_status(outfall.status, kind, payload or {})
     values: dict[str, Any] = {}
     _denormalise(values, item)
     for key, value in values.items():
@@ -530,7 +549,7 @@ def state_as_of(session: Session, outfall_id: int, as_of: date | None = None, *,
         if kind is EventKind.CREATED:
             status, since = OutfallStatus(payload.get("status", OutfallStatus.SURVEYED.value)), day
         elif status is not None:
-            new_status = apply_transition(status, kind)
+            new_status = next_status(status, kind, payload)
             if new_status is not status:
                 status, since = new_status, day
             _denormalise(values, HistoryItem(kind, day, payload))

@@ -116,6 +116,7 @@ class OutfallDetail:
     last_sampled_on: date | None
     observation_count: int
     events: list[EventRow]
+    merged_into_id: int | None = None  # the outfall it was merged into (a duplicate, or a remediation merge)
 
 
 TYPE_SCHEME = "HJ1312"  # the outfall type tree the filters and facets offer (HJ 1312-2023)
@@ -287,6 +288,7 @@ def get_outfall(session: Session, outfall_id: int, *, scope: Scope) -> OutfallDe
         last_sampled_on=outfall.last_sampled_on,
         observation_count=observations or 0,
         events=events,
+        merged_into_id=outfall.merged_into_id,
     )
 
 

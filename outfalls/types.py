@@ -83,6 +83,9 @@ class EventKind(StrEnum):
     TRACE_UPDATED = "trace_updated"  # a tracing recorded that did not (or no longer could) change the state
     ASSIGNED = "assigned"  # the case was given to a case officer (or unassigned)
     DEADLINE_SET = "deadline_set"  # the case deadline was set or cleared
+    ABSORBED = "absorbed"  # another record of the same outfall was merged into this one
+    SPLIT = "split"  # a merge undone: the outfall is its own again, in the state it had before
+    SPLIT_OFF = "split_off"  # on the outfall that had absorbed it: the merged record was split off again
 
 
 class RemediationCategory(StrEnum):

@@ -59,6 +59,9 @@ EVENT_LABELS = {
     "standardisation_checked": _l("Standardisation checked"),
     "assigned": _l("Case assigned"),
     "deadline_set": _l("Case deadline set"),
+    "absorbed": _l("A duplicate merged into it"),
+    "split": _l("Split off again"),
+    "split_off": _l("A merged duplicate split off"),
 }
 METRIC_LABELS = {
     "surveyed": _l("Surveyed"),

@@ -353,3 +353,92 @@ def _stored_type(attrs: dict[str, object]) -> tuple[str, str]:
         scheme, code = stored.split(":", 1)
         return scheme, code
     return UNKNOWN_TYPE
+
+
+# --- merge and split -----------------------------------------------------------------------------------------
+
+
+def _current_links(session: Session, outfall_id: int) -> list[ObservationLink]:
+    return list(session.scalars(select(ObservationLink).where(ObservationLink.outfall_id == outfall_id,
+                                                              ObservationLink.unlinked_at.is_(None))))  # fmt: skip
+
+
+def _move_links(session: Session, observation_ids: list[int], source: int, target: int, actor: str) -> None:
+    now = datetime.now(UTC)
+    for link in _current_links(session, source):
+        if link.observation_id in observation_ids:
+            link.unlinked_at, link.unlinked_by = now, actor
+            session.add(ObservationLink(observation_id=link.observation_id, outfall_id=target, linked_by=actor))
+    session.flush()
+
+
+def merge_outfalls(session: Session, keep_id: int, absorb_id: int, *, actor: str, scope: Scope,
+                   keep_version: int, absorb_version: int, reason: str) -> tuple[Outfall, Outfall]:  # fmt: skip
+    """Record that two outfalls are one (a duplicate found twice): ``absorb_id`` becomes ``merged`` into
+    ``keep_id`` and its field records move to it. Both histories are kept, and ``split_outfall`` undoes it.
+
+    Raises:
+        NotFound: either outfall is missing (or outside ``scope``).
+        InvalidInput: merging an outfall into itself, or no reason.
+        InvalidTransition: either outfall is already merged, rejected or closed.
+        StaleEdit: either changed since the versions given.
+    """
+    from outfalls.errors import InvalidInput, InvalidTransition
+
+    if keep_id == absorb_id:
+        raise InvalidInput("an outfall cannot be merged into itself", field="outfall_id")
+    if not reason.strip():
+        raise InvalidInput("say why the two records are the same outfall", field="reason")
+    require_visible(session, keep_id, scope)
+    require_visible(session, absorb_id, scope)
+    keep = session.get(Outfall, keep_id)
+    absorb = session.get(Outfall, absorb_id)
+    if keep is None or absorb is None:  # pragma: no cover - require_visible found them
+        raise NotFound("outfall does not exist", entity="outfall", id=keep_id if keep is None else absorb_id)
+    if keep.status in (OutfallStatus.MERGED, OutfallStatus.REJECTED, OutfallStatus.CLOSED):
+        raise InvalidTransition(f"outfall {keep_id} is {keep.status.value}: merge into an active outfall",
+                                status=keep.status.value)  # fmt: skip
+    moved = [link.observation_id for link in _current_links(session, absorb_id)]
+    record_event(session, absorb_id, EventKind.MERGED, actor=actor, scope=scope, expected_version=absorb_version,
+                 payload={"merge_into_id": keep_id, "restore_status": absorb.status.value,
+                          "moved_observations": moved, "reason": reason.strip()})  # fmt: skip
+    record_event(session, keep_id, EventKind.ABSORBED, actor=actor, scope=scope, expected_version=keep_version,
+                 payload={"outfall_id": absorb_id, "moved_observations": moved, "reason": reason.strip()})  # fmt: skip
+    _move_links(session, moved, absorb_id, keep_id, actor)
+    return keep, absorb
+
+
+def split_outfall(session: Session, outfall_id: int, *, actor: str, scope: Scope, expected_version: int,
+                  reason: str) -> Outfall:  # fmt: skip
+    """Undo a merge: the outfall is its own again, in the state it had, with the field records it brought.
+
+    Raises:
+        NotFound: no such outfall (in ``scope``). InvalidInput: no reason.
+        InvalidTransition: the outfall is not merged. StaleEdit: it changed since ``expected_version``.
+    """
+    from outfalls.errors import InvalidInput, InvalidTransition
+    from outfalls.models import Event
+
+    if not reason.strip():
+        raise InvalidInput("say why the records are two outfalls after all", field="reason")
+    require_visible(session, outfall_id, scope)
+    outfall = session.get(Outfall, outfall_id)
+    if outfall is None:  # pragma: no cover - require_visible found it
+        raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
+    merge = session.scalar(select(Event).where(Event.outfall_id == outfall_id, Event.kind == EventKind.MERGED)
+                           .order_by(Event.id.desc()).limit(1))  # fmt: skip
+    if outfall.status is not OutfallStatus.MERGED or merge is None or "restore_status" not in merge.payload:
+        raise InvalidTransition("only an outfall merged as a duplicate can be split off again",
+                                status=outfall.status.value)  # fmt: skip
+    keep_id = int(merge.payload["merge_into_id"])
+    moved = [int(i) for i in merge.payload.get("moved_observations", [])]
+    record_event(session, outfall_id, EventKind.SPLIT, actor=actor, scope=scope, expected_version=expected_version,
+                 payload={"restore_status": merge.payload["restore_status"], "from_outfall_id": keep_id,
+                          "moved_observations": moved, "reason": reason.strip()})  # fmt: skip
+    keep = session.get(Outfall, keep_id)
+    if keep is not None:
+        note = {"outfall_id": outfall_id, "moved_observations": moved, "reason": reason.strip()}
+        record_event(session, keep_id, EventKind.SPLIT_OFF, actor=actor, scope=Scope.national(),
+                     expected_version=keep.version, payload=note)  # fmt: skip
+        _move_links(session, moved, keep_id, outfall_id, actor)
+    return outfall

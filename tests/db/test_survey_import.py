@@ -10,6 +10,7 @@ import zipfile
 from datetime import date
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -164,3 +165,39 @@ def test_history_of_a_new_outfall_starts_with_its_row(session: Session, settings
     [oid] = report.outfall_ids
     kinds = session.scalars(select(Event.kind).where(Event.outfall_id == oid).order_by(Event.id)).all()
     assert kinds == [EventKind.CREATED, EventKind.OBSERVATION_LINKED]
+
+
+def test_merge_keeps_both_histories_and_a_split_undoes_it(session: Session, settings: Settings, make_outfall) -> None:
+    from outfalls.errors import InvalidTransition
+    from outfalls.lifecycle import CaseState, state_as_of
+    from outfalls.survey.reconcile import merge_outfalls, split_outfall
+
+    report = _import(session, settings, _csv([["m1", "同一个口", A[0], A[1], "4.8", "", "", ""]]))
+    [twin] = report.outfall_ids
+    keep = make_outfall(lonlat=(A[0] + 0.003, A[1]))  # 270 m away: entered twice under different names
+    twin_row = session.get(Outfall, twin)
+    status_before = twin_row.status
+    merge_outfalls(session, keep.id, twin, actor="analyst", scope=Scope.national(), keep_version=keep.version,
+                   absorb_version=twin_row.version, reason="同一排口两次录入")  # fmt: skip
+    session.refresh(twin_row)
+    session.refresh(keep)
+    assert twin_row.status is OutfallStatus.MERGED and twin_row.merged_into_id == keep.id
+    moved = session.scalars(select(ObservationLink.outfall_id).where(ObservationLink.unlinked_at.is_(None))
+                            .join(Observation).where(Observation.client_id == "m1")).all()  # fmt: skip
+    assert moved == [keep.id]  # the field record now backs the outfall kept
+    assert state_as_of(session, twin, scope=Scope.national()) == CaseState.of(twin_row)
+    kinds = session.scalars(select(Event.kind).where(Event.outfall_id == keep.id).order_by(Event.id)).all()
+    assert kinds[-1] is EventKind.ABSORBED
+
+    split_outfall(session, twin, actor="analyst", scope=Scope.national(), expected_version=twin_row.version,
+                  reason="两个不同的口")  # fmt: skip
+    session.refresh(twin_row)
+    assert twin_row.status is status_before and twin_row.merged_into_id is None
+    back = session.scalars(select(ObservationLink.outfall_id).where(ObservationLink.unlinked_at.is_(None))
+                           .join(Observation).where(Observation.client_id == "m1")).all()  # fmt: skip
+    assert back == [twin]
+    assert state_as_of(session, twin, scope=Scope.national()) == CaseState.of(twin_row)
+    history = session.scalars(select(Event.kind).where(Event.outfall_id == twin).order_by(Event.id)).all()
+    assert history == [EventKind.CREATED, EventKind.OBSERVATION_LINKED, EventKind.MERGED, EventKind.SPLIT]
+    with pytest.raises(InvalidTransition, match="only an outfall merged"):
+        split_outfall(session, twin, actor="a", scope=Scope.national(), expected_version=twin_row.version, reason="x")

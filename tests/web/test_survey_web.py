@@ -178,3 +178,28 @@ def test_the_import_api(session: Session, make_user, login_as) -> None:
     bad = crew.post("/api/survey/import", data={"file": (io.BytesIO(b"x"), "a.doc")},
                     headers={"X-CSRF-Token": crew.csrf}, content_type="multipart/form-data")  # fmt: skip
     assert bad.status_code == 422 and bad.get_json()["error"] == "unusable_file"
+
+
+def test_merge_and_split_on_the_outfall_page(session: Session, make_user, login_as, make_outfall) -> None:
+    analyst = login_as(make_user("analyst1", roles=("analyst",), areas=("610100",)))
+    keep, dup = make_outfall(), make_outfall(lonlat=(108.9403, 34.40))
+    page = analyst.get(f"/outfalls/{dup.id}").get_data(as_text=True)
+    assert 'id="merge-form"' in page
+    merged = analyst.post(f"/outfalls/{dup.id}/merge", data={"csrf_token": analyst.csrf, "version": dup.version,
+                                                             "into_id": keep.id, "reason": "重复录入"})  # fmt: skip
+    assert merged.status_code == 302 and merged.headers["Location"].endswith(f"/outfalls/{keep.id}")
+    page = analyst.get(f"/outfalls/{dup.id}").get_data(as_text=True)
+    assert 'id="merged-into"' in page and 'id="split-form"' in page
+    session.refresh(dup)
+    itself = analyst.post(f"/outfalls/{keep.id}/merge", data={"csrf_token": analyst.csrf, "version": 2,
+                                                              "into_id": keep.id, "reason": "x"})  # fmt: skip
+    assert itself.status_code == 422
+    split = analyst.post(f"/outfalls/{dup.id}/split", data={"csrf_token": analyst.csrf, "version": dup.version,
+                                                            "reason": "两个口"})  # fmt: skip
+    assert split.status_code == 302
+    session.refresh(dup)
+    assert dup.status is OutfallStatus.SURVEYED and dup.merged_into_id is None
+    history = analyst.get(f"/outfalls/{keep.id}").get_data(as_text=True)
+    assert "重复录入" in history and "两个口" in history
+    crew = _crew(make_user, login_as)
+    assert crew.post(f"/outfalls/{dup.id}/merge", data={"csrf_token": crew.csrf}).status_code == 403

@@ -25,7 +25,7 @@ from outfalls.store import FileStore
 from outfalls.survey import mapping as mappings
 from outfalls.survey.intake import import_table, type_resolver
 from outfalls.survey.readers import PHOTO_SUFFIXES, Photo, RawTable, UnusableFile, read_upload
-from outfalls.survey.reconcile import open_reviews, resolve_link, resolve_new
+from outfalls.survey.reconcile import merge_outfalls, open_reviews, resolve_link, resolve_new, split_outfall
 from outfalls.survey.validate import validate
 from outfalls.types import JobStatus, Role
 from web.auth import current_identity, current_scope, requires
@@ -323,3 +323,28 @@ def review_decide(item_id: int) -> ResponseReturnValue:
 def init_jobs(app: Any, sessions: sessionmaker[Session], *, inline: bool) -> None:
     """Give the app its job runner."""
     app.extensions["outfalls.jobs"] = JobRunner(sessions, inline=inline)
+
+
+@bp.post("/outfalls/<int:outfall_id>/merge")
+@requires(*REVIEWERS)
+def merge(outfall_id: int) -> ResponseReturnValue:
+    """Record that this outfall is a duplicate of another: it is merged into that one (undone by a split)."""
+    into = parse_int(request.form, "into_id", 0)
+    target = db().get(Outfall, into)
+    merge_outfalls(db(), into, outfall_id, actor=current_identity().login, scope=current_scope(),
+                   keep_version=target.version if target else 0,
+                   absorb_version=parse_int(request.form, "version", 0, minimum=0),
+                   reason=request.form.get("reason") or "")  # fmt: skip
+    db().commit()
+    return redirect(url_for("catalogue.outfall_page", outfall_id=into))
+
+
+@bp.post("/outfalls/<int:outfall_id>/split")
+@requires(*REVIEWERS)
+def split(outfall_id: int) -> ResponseReturnValue:
+    """Undo a merge: the outfall is its own again."""
+    split_outfall(db(), outfall_id, actor=current_identity().login, scope=current_scope(),
+                  expected_version=parse_int(request.form, "version", 0, minimum=0),
+                  reason=request.form.get("reason") or "")  # fmt: skip
+    db().commit()
+    return redirect(url_for("catalogue.outfall_page", outfall_id=outfall_id))
