@@ -204,6 +204,17 @@ REVIEW_REASONS = {
     "drone_candidate": _l("A drone candidate nearby"),
     "near_in_batch": _l("Another row of the same upload nearby"),
 }
+NOTE_LABELS = {
+    "encoding detected: GBK/GB18030": _l("Text encoding detected: GBK/GB18030"),
+    "no .cpg file: attribute encoding detected as GBK/GB18030": _l(
+        "The Shapefile has no .cpg file: its attribute encoding was detected as GBK/GB18030"
+    ),
+    "no .cpg file: attribute encoding detected as UTF-8": _l(
+        "The Shapefile has no .cpg file: its attribute encoding was detected as UTF-8"
+    ),
+    "coordinates read as WGS84 (no datum declared)": _l("No datum was declared: coordinates were read as WGS84"),
+    "read with GDAL (.xls)": _l("The .xls workbook was read with GDAL"),
+}
 JOB_STAGES = {
     "validated": _l("Rows checked"),
     "stored": _l("Records stored"),
@@ -259,6 +270,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             "row_codes": ROW_CODES,
             "review_reasons": REVIEW_REASONS,
             "job_stages": JOB_STAGES,
+            "note_labels": NOTE_LABELS,
             "job_stages_json": json.dumps({k: str(v) for k, v in JOB_STAGES.items()}, ensure_ascii=False).replace(
                 "<", "\\u003c"
             ),

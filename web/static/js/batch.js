@@ -3,7 +3,7 @@
   'use strict';
   var cfg = JSON.parse(document.getElementById('map-config').textContent);
   var el = document.getElementById('batch-map');
-  var map = L.map(el, { preferCanvas: true, attributionControl: false });
+  var map = L.map(el, { attributionControl: false });  // SVG: a few markers, each one clickable
   L.control.scale({ imperial: false }).addTo(map);
   var layer = L.featureGroup().addTo(map);
   cfg.points.forEach(function (p) {
