@@ -71,7 +71,7 @@ from sqlalchemy.orm import Session
 from outfalls.config import load_settings
 from outfalls.db.cluster import SUPERUSER, Cluster, find_bin_dir
 from outfalls.db.engine import make_engine
-from outfalls.geo import wgs84_to_gcj02
+from outfalls.geo import _wgs_to_gcj  # the vectorised wgs84_to_gcj02
 from outfalls.survey.intake import import_table
 from outfalls.survey.readers import read_path
 
@@ -141,6 +141,7 @@ def write_survey_csv(session: Session, path: Path, n: int, seed: int) -> SurveyF
     flowing = rng.random(n) < 0.6
     national = rng.random(n) < NATIONAL_SHARE
     uuids = rng.integers(0, 2**63, (n, 2), dtype=np.int64)
+    gcj_lon, gcj_lat = _wgs_to_gcj(lonlat[:, 0], lonlat[:, 1])
 
     unknown = 0
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -148,7 +149,6 @@ def write_survey_csv(session: Session, path: Path, n: int, seed: int) -> SurveyF
         out.writerow(HEADER)
         previous: list[Any] = []
         for i, item in enumerate(items):
-            lon, lat = wgs84_to_gcj02(float(lonlat[i, 0]), float(lonlat[i, 1]))
             if kinds[i] < UNKNOWN_SHARE:
                 type_cell = UNKNOWN_TYPES[i % len(UNKNOWN_TYPES)]
             elif kinds[i] < UNKNOWN_SHARE + CODE_SHARE:
@@ -161,8 +161,8 @@ def write_survey_csv(session: Session, path: Path, n: int, seed: int) -> SurveyF
                 item.name,
                 f"SN{item.national_code[5:]}" if item.national_code and national[i] else "",
                 item.local_code or "",
-                f"{lon:.7f}",
-                f"{lat:.7f}",
+                f"{gcj_lon[i]:.7f}",
+                f"{gcj_lat[i]:.7f}",
                 type_cell,
                 item.receiving_water or "",
                 f"{CREWS[crew[i]]}-{SURVEYORS[who[i]]}",
@@ -286,6 +286,33 @@ def check_report(report: dict[str, Any], survey: SurveyFile, before: dict[str, i
             problems.append(f"{table}: {added[table]:,} rows written, the report implies {n:,}")
     if problems:
         raise SystemExit("the import and the database disagree: " + "; ".join(problems))
+
+
+# The derivation rules as the product first wrote them (one lookup per outfall and column, on whole river
+# lines): the outfalls the import created must carry the same four ids.
+RULES_SQL = """
+SELECT count(*) FILTER (WHERE (o.sub_basin_id, o.basin_id, o.admin_area_id, o.river_id) IS NOT DISTINCT FROM (
+  (SELECT p.ref_id FROM area_parts p WHERE p.kind = 'sub_basin' AND ST_Intersects(p.geom, o.geom)
+   ORDER BY p.ref_id LIMIT 1),
+  (SELECT p.ref_id FROM area_parts p WHERE p.kind = 'basin' AND ST_Intersects(p.geom, o.geom)
+   ORDER BY p.ref_id LIMIT 1),
+  (SELECT p.ref_id FROM area_parts p WHERE p.kind = 'admin' AND ST_Intersects(p.geom, o.geom) ORDER BY p.rank LIMIT 1),
+  (SELECT r.id FROM rivers r WHERE ST_DWithin(r.geom, o.geom, 0.05) ORDER BY r.geom <-> o.geom LIMIT 1))),
+  count(*), count(o.river_id), count(o.admin_area_id)
+FROM (SELECT * FROM outfalls ORDER BY id LIMIT %s) o
+"""
+
+
+def check_locations(url: str, sample: int, progress: Progress) -> dict[str, int]:
+    """Stop unless the first ``sample`` outfalls carry the locations the rules give."""
+    with psycopg.connect(libpq_url(url)) as conn:
+        row = conn.execute(RULES_SQL, (sample,)).fetchone()
+    assert row is not None
+    agree, checked, with_river, with_area = row
+    if agree != checked:
+        raise SystemExit(f"{checked - agree} of {checked} outfalls have other locations than the rules give")
+    progress.say(f"locations: all {checked:,} outfalls checked agree with the rules ({with_river:,} near a river)")
+    return {"locations_checked": checked, "locations_agreeing": agree, "with_river": with_river, "with_area": with_area}
 
 
 def run_cli(
@@ -439,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--profile", type=Path, metavar="FILE", help="cProfile the in-process import into FILE")
     parser.add_argument("--seed", type=int, default=2023, help="random seed of the generated survey")
+    parser.add_argument("--check-locations", type=int, default=5000, metavar="M",
+                        help="outfalls whose derived locations are checked against the rules (5000)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.rows < 100:
         parser.error("--rows must be at least 100")
@@ -474,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         before = _counts(lib_url)
         lib_s, lib_report, stages, statements = run_in_process(lib_url, root / "data", survey, progress, args.profile)
         check_report(lib_report, survey, before, _counts(lib_url), first=True)
+        locations = check_locations(lib_url, args.check_locations, progress)
         if {k: lib_report[k] for k in ("accepted", "new_outfalls", "queued_for_review")} != {
             k: cli_report[k] for k in ("accepted", "new_outfalls", "queued_for_review")
         }:
@@ -492,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         _rows_result("survey import (CLI) vs COPY", cli_s, copy_name, copy_s, n, report=summary),
         _rows_result("survey import (CLI) vs ogr2ogr", cli_s, ogr_name, ogr_s, n),
         _rows_result("import_table (in process) vs COPY", lib_s, copy_name, copy_s, n,
-                     stage_seconds={k: round(v, 3) for k, v in stages.items()},
+                     stage_seconds={k: round(v, 3) for k, v in stages.items()}, **locations,
                      statement_seconds={k: round(v, 3) for k, v in sorted(statements.items())}),
         _rows_result("re-import (CLI) vs COPY", again_s, copy_name, copy_s, n,
                      already_received=again_report["already_received"]),
