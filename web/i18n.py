@@ -193,6 +193,7 @@ ROW_CODES = {
     "duplicate_row": _l("Same as an earlier row"),
     "duplicate_id": _l("Record id used twice"),
     "duplicate_code": _l("National code given twice"),
+    "outside_your_area": _l("Outside your area"),
     "unknown_type": _l("Unknown type, recorded as not yet determined"),
     "photo_unmatched": _l("No record names this photo and none is near enough in place and time"),
     "photo_ambiguous": _l("Two records are about equally near: name the photo in the record"),

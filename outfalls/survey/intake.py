@@ -21,6 +21,7 @@ from outfalls.config import Settings
 from outfalls.errors import InvalidInput
 from outfalls.lifecycle import _copy
 from outfalls.models import CodeListEntry, Observation, ObservationBatch, Outfall
+from outfalls.scope import Scope, area_prefix
 from outfalls.survey.mapping import ColumnMapping
 from outfalls.survey.readers import RawTable
 from outfalls.survey.reconcile import Reconciliation, reconcile_batch
@@ -111,6 +112,36 @@ def _duplicate_codes(session: Session, rows: list[SurveyRow]) -> tuple[list[Surv
     return kept, problems
 
 
+_OUTSIDE_SCOPE = text(
+    """
+    SELECT p.i FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS p(lon, lat, i)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM area_parts ap JOIN admin_areas a ON a.id = ap.ref_id
+        WHERE ap.kind = 'admin' AND a.code LIKE ANY(CAST(:prefixes AS text[]))
+          AND ST_Intersects(ap.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4490)))
+    OR (CAST(:basins AS text[]) <> '{}' AND NOT EXISTS (
+        SELECT 1 FROM area_parts bp JOIN basins b ON b.id = bp.ref_id
+        WHERE bp.kind IN ('basin', 'sub_basin') AND b.code = ANY(CAST(:basins AS text[]))
+          AND ST_Intersects(bp.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4490))))
+    """
+)
+
+
+def _within_scope(
+    session: Session, rows: list[SurveyRow], scope: Scope | None
+) -> tuple[list[SurveyRow], list[RowProblem]]:
+    """Rows outside a regional uploader's area are refused: they belong to another county's crews."""
+    if scope is None or scope.is_national or not rows:
+        return rows, []
+    outside = {int(i) - 1 for i in session.scalars(_OUTSIDE_SCOPE, {
+        "lons": [r.lon for r in rows], "lats": [r.lat for r in rows],
+        "prefixes": [area_prefix(c) + "%" for c in scope.area_codes], "basins": list(scope.basin_codes)})}  # fmt: skip
+    problems = [RowProblem(r.row, "lon", "outside_your_area",
+                           f"({r.lon:.6f}, {r.lat:.6f}) is outside your area ({scope.describe()})",
+                           {"scope": scope.describe()}) for i, r in enumerate(rows) if i in outside]  # fmt: skip
+    return [r for i, r in enumerate(rows) if i not in outside], problems
+
+
 _NEXT_OBSERVATION_IDS = text("SELECT nextval(pg_get_serial_sequence('observations', 'id')) FROM generate_series(1, :n)")
 
 
@@ -127,8 +158,10 @@ def import_table(
     file_sha256: str | None = None,
     progress: Progress | None = None,
     is_demo: bool = False,
+    scope: Scope | None = None,
 ) -> ImportReport:
     """Import the rows of ``table`` as foot-survey observations and reconcile them; the caller commits.
+    With a regional ``scope`` (a county crew's), rows outside it are rejected (``outside_your_area``).
 
     Raises:
         UnusableFile: the table cannot be used at all (no coordinates, no CRS for a GIS file …).
@@ -139,7 +172,8 @@ def import_table(
     result = validate(table, columns, crs=crs, region=settings.region, types=type_resolver(session))
     step("validated", result.total, result.total)
     valid, code_problems = _duplicate_codes(session, result.rows)
-    rejected = sorted([*result.rejected, *code_problems], key=lambda p: (p.row, p.field))
+    valid, scope_problems = _within_scope(session, valid, scope)
+    rejected = sorted([*result.rejected, *code_problems, *scope_problems], key=lambda p: (p.row, p.field))
     received = _already_received(session, valid)
     new_rows = [r for r in valid if r.client_id not in received]
     report = ImportReport(

@@ -65,8 +65,8 @@ def _import(client, preview_html: str, **extra: str):
 def test_upload_preview_import_and_report(session: Session, make_user, login_as) -> None:
     crew = _crew(make_user, login_as)
     data = _csv([
-        ["w1", "西岸1号", 108.90, 34.40, "4.8", "2023-06-01 09:00", ""],
-        ["w2", "西岸2号", 108.93, 34.41, "砖砌暗渠", "2023-06-01 10:00", ""],
+        ["w1", "西岸1号", 108.97, 34.39, "4.8", "2023-06-01 09:00", ""],
+        ["w2", "西岸2号", 108.98, 34.395, "砖砌暗渠", "2023-06-01 10:00", ""],
         ["w3", "坐标颠倒", 34.42, 108.96, "4.8", "2023-06-01 11:00", ""],
     ])  # fmt: skip
     page = _preview(crew, data)
@@ -109,10 +109,10 @@ def test_unusable_files_get_a_page_not_a_500(session: Session, make_user, login_
 
 def test_a_bundle_with_photos_and_the_review_queue(session: Session, make_user, login_as, make_outfall) -> None:
     crew = _crew(make_user, login_as)
-    drone = make_outfall(lonlat=(108.9001, 34.40), found_by=SurveyLevel.DRONE)
+    drone = make_outfall(lonlat=(108.9701, 34.39), found_by=SurveyLevel.DRONE)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as z:
-        z.writestr("crew.csv", _csv([["b1", "无人机发现的口", 108.90, 34.40, "4.8", "", "IMG_7.jpg"]]))
+        z.writestr("crew.csv", _csv([["b1", "无人机发现的口", 108.97, 34.39, "4.8", "", "IMG_7.jpg"]]))
         z.writestr("IMG_7.jpg", _small_jpeg())  # the test client leaks a temp file for large request bodies
     html = _preview(crew, buffer.getvalue(), "bundle.zip").get_data(as_text=True)
     assert "1 张照片" in html
@@ -142,7 +142,7 @@ def test_large_uploads_run_as_a_job(session: Session, make_user, login_as, app) 
         settings, survey=dataclasses.replace(settings.survey, background_rows=1)
     )
     crew = _crew(make_user, login_as)
-    data = _csv([["j1", "甲", 108.90, 34.40, "", "", ""], ["j2", "乙", 108.95, 34.42, "", "", ""]])
+    data = _csv([["j1", "甲", 108.97, 34.39, "", "", ""], ["j2", "乙", 108.99, 34.40, "", "", ""]])
     started = _import(crew, _preview(crew, data).get_data(as_text=True))
     assert started.status_code == 302 and "/survey/jobs/" in started.headers["Location"]
     job = session.scalars(select(Job)).one()
@@ -167,7 +167,7 @@ def test_interrupted_jobs_say_so(session: Session, make_user, login_as) -> None:
 
 def test_the_import_api(session: Session, make_user, login_as) -> None:
     crew = _crew(make_user, login_as)
-    data = _csv([["a1", "甲", 108.90, 34.40, "", "", ""], ["a2", "乙", "", 34.42, "", "", ""]])
+    data = _csv([["a1", "甲", 108.97, 34.39, "", "", ""], ["a2", "乙", "", 34.42, "", "", ""]])
     response = crew.post("/api/survey/import", data={"file": (io.BytesIO(data), "crew.csv"), "datum": "wgs84"},
                          headers={"X-CSRF-Token": crew.csrf}, content_type="multipart/form-data")  # fmt: skip
     assert response.status_code == 201
@@ -175,6 +175,11 @@ def test_the_import_api(session: Session, make_user, login_as) -> None:
     assert (body["rows"], body["accepted"], body["new_outfalls"]) == (2, 1, 1)
     assert body["rejected"] == [{"row": 3, "field": "lon", "code": "missing_coordinates", "message": "lon is empty",
                                  "params": {}}]  # fmt: skip
+    hanbin = _csv([["a3", "安康的口", 109.03, 32.69, "", "", ""]])  # Ankang: outside this Xi'an crew's area
+    far = crew.post("/api/survey/import", data={"file": (io.BytesIO(hanbin), "far.csv")},
+                    headers={"X-CSRF-Token": crew.csrf}, content_type="multipart/form-data").get_json()  # fmt: skip
+    assert far["accepted"] == 0 and [r["code"] for r in far["rejected"]] == ["outside_your_area"]
+    assert "610100" in far["rejected"][0]["message"]
     bad = crew.post("/api/survey/import", data={"file": (io.BytesIO(b"x"), "a.doc")},
                     headers={"X-CSRF-Token": crew.csrf}, content_type="multipart/form-data")  # fmt: skip
     assert bad.status_code == 422 and bad.get_json()["error"] == "unusable_file"

@@ -151,12 +151,12 @@ def preview() -> ResponseReturnValue:
     )  # fmt: skip
 
 
-def _import_work(settings_: Any, actor: str, upload: Upload, mapping: dict[str, str]) -> jobs.Work:
+def _import_work(settings_: Any, actor: str, scope: Any, upload: Upload, mapping: dict[str, str]) -> jobs.Work:
     def work(session: Session, job: Job, progress: Any) -> dict[str, Any]:
         table = upload.read(FileStore(settings_.storage.store_dir))
         report = import_table(session, table, settings=settings_, actor=actor, crew=upload.crew, crs=upload.crs,
                               mapping=mapping, file_name=upload.table_name, file_sha256=upload.table_sha,
-                              progress=progress)  # fmt: skip
+                              progress=progress, scope=scope)  # fmt: skip
         return report.as_dict()
 
     return work
@@ -207,12 +207,12 @@ def do_import() -> ResponseReturnValue:
         job = jobs.create_job(db(), "survey_import", actor=me, input_name=upload.table_name,
                               input_sha256=upload.table_sha, total=rows, options=options)  # fmt: skip
         db().commit()
-        runner().submit(job.id, _import_work(settings(), me, upload, mapping))
+        runner().submit(job.id, _import_work(settings(), me, current_scope(), upload, mapping))
         return redirect(url_for("survey.job_page", job_id=job.id))
     try:
         report = import_table(db(), upload.read(_store()), settings=settings(), actor=me, crew=upload.crew,
                               crs=upload.crs, mapping=mapping, file_name=upload.table_name,
-                              file_sha256=upload.table_sha)  # fmt: skip
+                              file_sha256=upload.table_sha, scope=current_scope())  # fmt: skip
     except (UnusableFile, InvalidInput) as err:
         db().rollback()
         return render_template("survey/upload.html", error=err.message, **_form_context()), 422
@@ -287,7 +287,7 @@ def api_import() -> ResponseReturnValue:
     given = mappings.load_template(db(), template) if template else None
     report = import_table(db(), upload.read(_store()), settings=settings(), actor=current_identity().login,
                           crew=upload.crew, crs=upload.crs, mapping=given, file_name=upload.table_name,
-                          file_sha256=upload.table_sha)  # fmt: skip
+                          file_sha256=upload.table_sha, scope=current_scope())  # fmt: skip
     db().commit()
     return jsonify(report.as_dict()), 201 if report.batch_id else 200
 
