@@ -217,3 +217,60 @@ def test_coordinate_and_date_parsing() -> None:
     assert parse_when(45000).date() == date(2023, 3, 15)  # an Excel serial date
     with pytest.raises(ValueError):
         parse_when("2023-13-01")
+
+
+def _frame():
+    import geopandas as gpd
+    from shapely.geometry import LineString, Point
+
+    return gpd.GeoDataFrame(
+        {"名称": ["甲口", "乙口", "一段河岸"], "类型": ["4.8", "城镇雨洪排口", ""]},
+        geometry=[Point(108.95, 34.41), Point(108.96, 34.42), LineString([(108.9, 34.4), (109.0, 34.4)])],
+        crs="EPSG:4326",
+    )
+
+
+@pytest.mark.parametrize(("suffix", "driver"), [(".geojson", "GeoJSON"), (".gpkg", "GPKG"), (".kml", "KML")])
+def test_gis_files_give_points_crs_and_attributes(tmp_path: Path, suffix: str, driver: str) -> None:
+    import pyogrio
+
+    path = tmp_path / f"crew{suffix}"
+    frame = _frame()
+    if driver == "KML":
+        frame = frame.rename(columns={"名称": "Name"})
+    pyogrio.write_dataframe(frame, path, driver=driver)
+    table = read_path(path, path.name)
+    assert table.crs == "EPSG:4326" and len(table.rows) == 3
+    assert table.points[:2] == [(108.95, 34.41), (108.96, 34.42)] and table.points[2] is None
+    result = _check(table, crs=None)
+    assert [r.row for r in result.rows] == [1, 2]
+    assert [(p.row, p.code) for p in result.rejected] == [(3, "missing_coordinates")]  # a line is not an outfall
+    assert result.rows[0].name == "甲口"
+
+
+def test_gpx_waypoints_and_zipped_shapefiles(tmp_path: Path) -> None:
+    import pyogrio
+
+    frame = _frame().iloc[:2].rename(columns={"名称": "name"})[["name", "geometry"]]
+    gpx = tmp_path / "crew.gpx"
+    pyogrio.write_dataframe(frame, gpx, driver="GPX", layer="waypoints")
+    table = read_path(gpx, gpx.name)
+    assert [r["name"] for r in table.rows] == ["甲口", "乙口"] and table.points[0] == (108.95, 34.41)
+    shp_dir = tmp_path / "shp"
+    shp_dir.mkdir()
+    pyogrio.write_dataframe(_frame().iloc[:2], shp_dir / "排口.shp", encoding="UTF-8")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for f in shp_dir.iterdir():
+            z.write(f, f"export/{f.name}")
+    zipped = read_upload(buffer.getvalue(), "排口.zip")
+    assert zipped.crs == "EPSG:4326" and zipped.rows[0]["名称"] == "甲口"
+    assert _check(zipped, crs=None).rows[1].type_code == "4.8"  # 城镇雨洪排口 by its label
+    no_prj = io.BytesIO()
+    with zipfile.ZipFile(no_prj, "w") as z:
+        for f in shp_dir.iterdir():
+            if f.suffix != ".prj":
+                z.write(f, f.name)
+    with pytest.raises(UnusableFile, match="declare it"):
+        _check(read_upload(no_prj.getvalue(), "no_prj.zip"), crs=None)
+    assert _check(read_upload(no_prj.getvalue(), "no_prj.zip"), crs="cgcs2000").rows
