@@ -22,8 +22,16 @@ Work = Callable[[Session, Job, Callable[[str, int, int], None]], dict[str, Any]]
 INTERRUPTED = "the job was interrupted (the server stopped); nothing of it was kept: start it again"
 
 
-def create_job(session: Session, kind: str, *, actor: str, input_name: str | None = None,
-               input_sha256: str | None = None, options: dict[str, Any] | None = None, total: int = 0) -> Job:  # fmt: skip
+def create_job(
+    session: Session,
+    kind: str,
+    *,
+    actor: str,
+    input_name: str | None = None,
+    input_sha256: str | None = None,
+    options: dict[str, Any] | None = None,
+    total: int = 0,
+) -> Job:
     """A queued job; the caller commits before handing it to a runner."""
     job = Job(kind=kind, status=JobStatus.QUEUED, input_name=input_name, input_sha256=input_sha256,
               options=dict(options or {}), total=total, done=0, created_by=actor, report={})  # fmt: skip
@@ -57,7 +65,8 @@ def run_job(work_sessions: sessionmaker[Session], progress_sessions: sessionmake
             work: Work) -> None:  # fmt: skip
     """Run ``work`` for a job: progress goes through ``progress_sessions`` (committed at once, so pages polling
     the job see it); the work and the outcome are one transaction of ``work_sessions``. With no separate
-    progress sessions (tests), progress is written on the work session."""
+    progress sessions (tests), progress is written on the work session.
+    """
 
     def note(values: dict[str, Any]) -> None:
         if progress_sessions is None:

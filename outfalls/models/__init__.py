@@ -13,8 +13,8 @@ from outfalls.models.sampling import MonitoringVisit, Parameter, SampleResult, S
 from outfalls.models.standardisation import StandardisationCheck
 from outfalls.models.survey import ReviewItem, SurveyMapping
 from outfalls.models.target import OutfallMilestone, ProgressTarget
-from outfalls.models.track import SurveyTrack
 from outfalls.models.tracing import TraceParty, TraceRecord
+from outfalls.models.track import SurveyTrack
 
 __all__ = [
     "ApiToken",

@@ -1,5 +1,6 @@
 """Background jobs (large uploads, later large exports): what to do, who asked, progress and the outcome, so
-the page that started one can be closed and reopened, and a job cut off by a restart says so."""
+the page that started one can be closed and reopened, and a job cut off by a restart says so.
+"""
 
 from __future__ import annotations
 

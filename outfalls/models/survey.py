@@ -30,7 +30,8 @@ class SurveyMapping(Base):
 
 class ReviewItem(Base):
     """An accepted survey row that reconciliation did not link by itself: a person links it to one of the
-    candidate outfalls or creates a new outfall from it."""
+    candidate outfalls or creates a new outfall from it.
+    """
 
     __tablename__ = "review_items"
 

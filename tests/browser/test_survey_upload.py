@@ -67,8 +67,8 @@ def test_crew_uploads_a_bundle_and_reads_the_report(
         with Session(engine) as session:
             made = session.scalars(sa.select(Outfall).where(Outfall.name.like("浏览器上传%"))).all()
             assert len(made) == 2
-            photo = session.scalars(sa.select(Attachment).where(Attachment.kind == "photo",
-                                                                Attachment.original_name == "IMG_0101.jpg")).one()  # fmt: skip
+            named = sa.select(Attachment).where(Attachment.kind == "photo", Attachment.original_name == "IMG_0101.jpg")
+            photo = session.scalars(named).one()
             assert photo.outfall_id in {o.id for o in made}
     finally:
         engine.dispose()

@@ -79,7 +79,8 @@ def test_tracing_evidence_is_stored_shown_as_thumbnails_and_listed_in_the_api(
         f"/outfalls/{outfall.id}/traces",
         data={"csrf_token": officer.csrf, "version": "1", "traced_on": "2023-03-01T09:00", "method": "technical",
               "technique": "管道机器人", "sewage_source": "生活污水", "party-0-name": "某小区物业", "main": "0",
-              "evidence": [(io.BytesIO(PHOTO.read_bytes()), "robot.jpg"), (io.BytesIO(b"%PDF-1.4 report"), "report.pdf")]},
+              "evidence": [(io.BytesIO(PHOTO.read_bytes()), "robot.jpg"),
+                           (io.BytesIO(b"%PDF-1.4 report"), "report.pdf")]},
         content_type="multipart/form-data",
     )  # fmt: skip
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
