@@ -105,6 +105,17 @@ class SurveySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ImagerySettings:
+    """Drone imagery: the interpretation corridor, its cells and the tile cache."""
+
+    landward_m: float  # corridor beyond the bank, away from the water
+    waterward_m: float  # corridor between the river's centre line and its bank
+    cell_m: float  # side of a square interpretation cell
+    store_dir: Path  # orthophotos as Cloud-Optimized GeoTIFFs
+    tile_cache_dir: Path  # rendered PNG tiles
+
+
+@dataclass(frozen=True, slots=True)
 class TracingSettings:
     """Source tracing."""
 
@@ -150,6 +161,7 @@ class Settings:
     reconcile: ReconcileSettings
     region: RegionSettings
     survey: SurveySettings
+    imagery: ImagerySettings
     tracing: TracingSettings
     demo: DemoSettings
     targets: tuple[TargetDefault, ...]
@@ -285,6 +297,20 @@ def _bbox(value: Any, key: str) -> tuple[float, float, float, float]:
     return west, south, east, north
 
 
+def _imagery(m: dict[str, Any], data_dir: Path) -> ImagerySettings:
+    for key in ("landward_m", "waterward_m", "cell_m"):
+        if float(m[key]) < 0 or (key == "cell_m" and float(m[key]) < 10):
+            raise ConfigError(f"configuration key 'imagery.{key}' is out of range: {m[key]!r}", key=f"imagery.{key}")
+    cache = Path(m["tile_cache_dir"])
+    return ImagerySettings(
+        landward_m=float(m["landward_m"]),
+        waterward_m=float(m["waterward_m"]),
+        cell_m=float(m["cell_m"]),
+        store_dir=data_dir / "imagery" / "cog",
+        tile_cache_dir=cache if cache.is_absolute() else data_dir / cache,
+    )
+
+
 def _build(m: dict[str, Any]) -> Settings:
     data_dir = Path(m["storage"]["data_dir"])
     if not data_dir.is_absolute():
@@ -326,6 +352,7 @@ def _build(m: dict[str, Any]) -> Settings:
             corridor_m=float(m["survey"]["corridor_m"]),
             background_rows=int(m["survey"]["background_rows"]),
         ),
+        imagery=_imagery(m["imagery"], data_dir.resolve()),
         tracing=TracingSettings(traced_requires=_rule(m["tracing"]["traced_requires"])),
         demo=DemoSettings(**m["demo"]),
         targets=tuple(targets),
