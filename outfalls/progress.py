@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
@@ -284,21 +284,59 @@ class _Counts:
 
 
 @dataclass(frozen=True, slots=True)
-class _Ref:
-    """Reference data needed to name scopes and walk up their hierarchies."""
+class _BasinRef:
+    id: int
+    code: str
+    name: str
+    name_en: str | None
+    level: BasinLevel
+    parent_id: int | None
 
-    basins: dict[int, Basin]
-    rivers: dict[int, River]
-    areas: dict[int, AdminArea]
-    area_by_code: dict[str, AdminArea]
-    basin_by_code: dict[str, Basin]
-    river_by_code: dict[str, River]
+
+@dataclass(frozen=True, slots=True)
+class _RiverRef:
+    id: int
+    code: str
+    name: str
+    basin_id: int | None
+    sub_basin_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _AreaRef:
+    id: int
+    code: str
+    name: str
+    level: AdminLevel
+    parent_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Ref:
+    """Reference data needed to name scopes and walk up their hierarchies (no geometry: it is not needed)."""
+
+    basins: dict[int, _BasinRef]
+    rivers: dict[int, _RiverRef]
+    areas: dict[int, _AreaRef]
+    area_by_code: dict[str, _AreaRef]
+    basin_by_code: dict[str, _BasinRef]
+    river_by_code: dict[str, _RiverRef]
 
 
 def _ref(session: Session) -> _Ref:
-    basins = {b.id: b for b in session.scalars(select(Basin))}
-    rivers = {r.id: r for r in session.scalars(select(River))}
-    areas = {a.id: a for a in session.scalars(select(AdminArea))}
+    basins = {
+        r.id: _BasinRef(r.id, r.code, r.name, r.name_en, BasinLevel(r.level), r.parent_id)
+        for r in session.execute(select(Basin.id, Basin.code, Basin.name, Basin.name_en, Basin.level, Basin.parent_id))
+    }
+    rivers = {
+        r.id: _RiverRef(r.id, r.code, r.name, r.basin_id, r.sub_basin_id)
+        for r in session.execute(select(River.id, River.code, River.name, River.basin_id, River.sub_basin_id))
+    }
+    areas = {
+        r.id: _AreaRef(r.id, r.code, r.name, AdminLevel(r.level), r.parent_id)
+        for r in session.execute(select(AdminArea.id, AdminArea.code, AdminArea.name, AdminArea.level,
+                                        AdminArea.parent_id))
+    }  # fmt: skip
     return _Ref(basins, rivers, areas, {a.code: a for a in areas.values()}, {b.code: b for b in basins.values()},
                 {r.code: r for r in rivers.values()})  # fmt: skip
 
@@ -333,9 +371,9 @@ def _live(as_of: date) -> list[ColumnElement[bool]]:
     ]
 
 
-def _area_chain(ref: _Ref, area_id: int | None) -> list[AdminArea]:
+def _area_chain(ref: _Ref, area_id: int | None) -> list[_AreaRef]:
     """The area and its ancestors, most detailed first."""
-    chain: list[AdminArea] = []
+    chain: list[_AreaRef] = []
     seen: set[int] = set()
     while area_id is not None and area_id in ref.areas and area_id not in seen:
         seen.add(area_id)
@@ -642,31 +680,42 @@ def progress_trend(
         raise NotFound(f"no {scope_kind} with code {scope_code!r}", entity=scope_kind, id=scope_code)
     m = _M.c
     gone = func.least(m.rejected_on, m.merged_on)
-    # +1 when an outfall starts to count, -1 when it stops (rejected or merged): the sum up to a day is the
-    # count of that day, exactly as progress() counts it
-    # (GREATEST and LEAST skip NULLs, hence the explicit conditions)
-    entries: list[tuple[str, Any, Any]] = [("denominator", m.found_on, m.found_on)]
-    entries += [(k, func.greatest(m.found_on, _MILESTONE_OF[k]), _MILESTONE_OF[k]) for k in metrics]
-    parts = []
-    for name, start, reached in entries:
-        starts = and_(m.found_on.is_not(None), reached.is_not(None))
-        parts.append(select(literal_column(f"'{name}'").label("k"), start.label("day"), literal_column("1").label("d"))
-                     .where(starts))  # fmt: skip
-        parts.append(select(literal_column(f"'{name}'"), func.greatest(start, gone), literal_column("-1"))
-                     .where(starts, gone.is_not(None)))  # fmt: skip
+
+    # An outfall adds 1 to a count from the day it starts to count and -1 from the day it stops (rejected or
+    # merged): the sum up to a day is the count of that day, exactly as progress() counts it. Each kind of change
+    # is summed by month in one scan (GROUPING SETS). GREATEST and LEAST skip NULLs: hence the CASEs.
+    def month(when: Any, *needed: Any) -> Any:
+        return case((and_(*(c.is_not(None) for c in needed), when <= day), func.date_trunc("month", when)))
+
+    keys: list[tuple[str, int, Any]] = [
+        ("denominator", 1, month(m.found_on, m.found_on)),
+        ("denominator", -1, month(func.greatest(m.found_on, gone), m.found_on, gone)),
+    ]
+    for k in metrics:
+        reached = _MILESTONE_OF[k]
+        keys.append((k, 1, month(func.greatest(m.found_on, reached), m.found_on, reached)))
+        keys.append((k, -1, month(func.greatest(m.found_on, reached, gone), m.found_on, reached, gone)))
     cond = [*_milestone_conditions(scope), *_within(session, scope_kind, scope_code)]
-    u = union_all(*(p.where(*cond) for p in parts)).subquery()
+    inner = select(*(expr.label(f"k{i}") for i, (_k, _d, expr) in enumerate(keys))).where(*cond).subquery()
+    columns = list(inner.c)
     rows = session.execute(
-        select(u.c.k, u.c.day, func.sum(u.c.d)).where(u.c.day <= day).group_by(u.c.k, u.c.day).order_by(u.c.day)
+        select(*columns, *(func.grouping(c) for c in columns), func.count()).group_by(func.grouping_sets(*columns))
     ).all()
-    deltas: list[tuple[date, str, int]] = [(d, k, int(n)) for k, d, n in rows]
-    first = min((d for d, k, _n in deltas if k == "denominator"), default=day)
+    by_month: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(["denominator", *metrics], 0))
+    for row in rows:
+        values, grouped, n = row[: len(keys)], row[len(keys) : 2 * len(keys)], row[-1]
+        for (name, sign, _expr), value, flag in zip(keys, values, grouped, strict=True):
+            if flag == 0 and value is not None:
+                by_month[value.date() if isinstance(value, datetime) else value][name] += sign * int(n)
+    first = min((mo for mo, d in by_month.items() if d["denominator"]), default=day)
     points: list[TrendPoint] = []
     running = dict.fromkeys(["denominator", *metrics], 0)
+    months = sorted(by_month)
     i = 0
     for end in _month_ends(first, day):
-        while i < len(deltas) and deltas[i][0] <= end:
-            running[deltas[i][1]] += deltas[i][2]
+        while i < len(months) and months[i] <= end:
+            for name, delta in by_month[months[i]].items():
+                running[name] += delta
             i += 1
         points.append(TrendPoint(end, running["denominator"], {k: running[k] for k in metrics}))
     ref = _ref(session)
@@ -686,6 +735,9 @@ def _state_as_of(day: date) -> ColumnElement[str]:
     return case(*whens, else_=OutfallStatus.CANDIDATE.value)
 
 
+AREA_CLUSTERS_BELOW_ZOOM = 9  # below this zoom a tile counts outfalls per administrative area
+
+
 def outfall_tile(
     session: Session,
     z: int,
@@ -700,10 +752,12 @@ def outfall_tile(
 ) -> bytes:
     """One Mapbox vector tile (layer ``outfalls``) of the outfalls ``scope`` may see, made by ``ST_AsMVT``.
 
-    From ``cluster_below_zoom`` on each outfall is a point with ``id``, ``name`` and ``state``; below it
-    outfalls are clustered on a 64 × 64 grid per tile (points with ``n`` and the most common ``state``), so a
-    tile stays small at national scale. With ``as_of`` the state is the one of that day and outfalls not yet
-    found are left out; rejected and merged outfalls are left out unless ``state`` asks for them.
+    From ``cluster_below_zoom`` on each outfall is a point with ``id``, ``name`` and ``state``. Below it outfalls
+    are clustered on a 64 × 64 grid per tile, and below ``AREA_CLUSTERS_BELOW_ZOOM`` counted per (most detailed)
+    administrative area at its centroid, from the narrow milestones table: points with ``n`` and the most common
+    ``state``, so a tile stays small and quick at national scale. With ``as_of`` the state is the one of that day
+    and outfalls not yet found are left out; rejected and merged outfalls are left out unless ``state`` asks for
+    them.
 
     Raises:
         NotFound: a tile outside the zoom range 0..22 or its grid.
@@ -713,46 +767,75 @@ def outfall_tile(
         raise NotFound(f"no tile {z}/{x}/{y}", entity="tile", id=f"{z}/{x}/{y}")
     if state is not None and state not in {s.value for s in OutfallStatus}:
         raise InvalidInput(f"unknown state {state!r}", field="state", value=state)
-    o = Outfall.__table__.c
-    cond: list[Any] = list(scope.conditions())
-    cond += [o.id.in_(select(_M.c.outfall_id).where(*_within(session, *within)))] if within[0] != "all" else []
-    if as_of is not None:
-        day = check_as_of(as_of)
-        status: Any = _state_as_of(day)
-        joined: Any = Outfall.__table__.join(_M, _M.c.outfall_id == o.id)
-        cond.append(_M.c.found_on <= day)
-    else:
-        status = o.status
-        joined = Outfall.__table__
-    if state is not None:
-        cond.append(status == state)
-    else:
-        cond.append(status.not_in([OutfallStatus.REJECTED.value, OutfallStatus.MERGED.value]))
+    day = check_as_of(as_of) if as_of is not None else None
     env = func.ST_TileEnvelope(z, x, y)
-    margin = func.ST_TileEnvelope(z, x, y, literal_column("margin => 0.015625"))  # the 64-pixel buffer
-    cond.append(o.geom.op("&&")(func.ST_Transform(margin, 4490)))
-    if z >= cluster_below_zoom:
-        inner = select(
-            func.ST_AsMVTGeom(func.ST_Transform(o.geom, 3857), env, 4096, 64, True).label("geom"),
-            o.id.label("id"), o.name.label("name"), status.label("state"),
-        ).select_from(joined).where(*cond)  # fmt: skip
+    box = func.ST_Transform(func.ST_TileEnvelope(z, x, y, literal_column("margin => 0.015625")), 4490)  # + 64 px
+    if z < min(AREA_CLUSTERS_BELOW_ZOOM, cluster_below_zoom):
+        inner = _area_clusters(session, env, box, scope=scope, day=day or today(), state=state, within=within)
     else:
-        cell = 360.0 / 2**z / 64  # degrees: snapping before projecting keeps the transform to one per cluster
-        gx, gy = func.floor(func.ST_X(o.geom) / cell), func.floor(func.ST_Y(o.geom) / cell)
-        centre = func.ST_SetSRID(func.ST_MakePoint(func.avg(func.ST_X(o.geom)), func.avg(func.ST_Y(o.geom))), 4490)
-        inner = (
-            select(
-                func.ST_AsMVTGeom(func.ST_Transform(centre, 3857), env, 4096, 64, True).label("geom"),
-                func.count().label("n"),
-                func.mode().within_group(status).label("state"),
-            )
-            .select_from(joined)
-            .where(*cond)
-            .group_by(gx, gy)
-        )
+        inner = _outfall_points(session, z, env, box, scope=scope, day=day, state=state, within=within,
+                                clustered=z < cluster_below_zoom)  # fmt: skip
     t = inner.subquery("t")
     tile = session.scalar(select(func.ST_AsMVT(literal_column("t.*"), "outfalls", 4096, "geom")).select_from(t))
     return bytes(tile or b"")
+
+
+def _state_filter(status: Any, state: str | None) -> ColumnElement[bool]:
+    if state is not None:
+        return cast(ColumnElement[bool], status == state)
+    return cast(ColumnElement[bool], status.not_in([OutfallStatus.REJECTED.value, OutfallStatus.MERGED.value]))
+
+
+def _area_clusters(session: Session, env: Any, box: Any, *, scope: Scope, day: date, state: str | None,
+                   within: tuple[str, str | None]) -> Any:  # fmt: skip
+    m = _M.c
+    status = _state_as_of(day)
+    counts = (
+        select(m.admin_area_id, func.count().label("n"), func.mode().within_group(status).label("state"))
+        .where(m.found_on <= day, _state_filter(status, state), *_milestone_conditions(scope),
+               *_within(session, *within))
+        .group_by(m.admin_area_id)
+        .subquery()
+    )  # fmt: skip
+    centre = func.ST_Transform(func.ST_Centroid(AdminArea.geom), 3857)
+    return (
+        select(func.ST_AsMVTGeom(centre, env, 4096, 64, True).label("geom"), counts.c.n, counts.c.state)
+        .select_from(counts.join(AdminArea, AdminArea.id == counts.c.admin_area_id))
+        .where(AdminArea.geom.op("&&")(box), func.ST_Intersects(func.ST_Centroid(AdminArea.geom), box))
+    )
+
+
+def _outfall_points(session: Session, z: int, env: Any, box: Any, *, scope: Scope, day: date | None,
+                    state: str | None, within: tuple[str, str | None], clustered: bool) -> Any:  # fmt: skip
+    o = Outfall.__table__.c
+    cond: list[Any] = [o.geom.op("&&")(box), *scope.conditions()]
+    if within[0] != "all":
+        cond.append(o.id.in_(select(_M.c.outfall_id).where(*_within(session, *within))))
+    if day is not None:
+        # one index lookup per outfall in the tile: the tile's few outfalls, not the whole milestones table
+        found = _M.c.found_on <= day
+        status: Any = select(case((found, _state_as_of(day)))).where(_M.c.outfall_id == o.id).scalar_subquery()
+        cond.append(status.is_not(None))
+    else:
+        status = o.status
+    cond.append(_state_filter(status, state))
+    if not clustered:
+        return select(
+            func.ST_AsMVTGeom(func.ST_Transform(o.geom, 3857), env, 4096, 64, True).label("geom"),
+            o.id.label("id"), o.name.label("name"), status.label("state"),
+        ).where(*cond)  # fmt: skip
+    cell = 360.0 / 2**z / 64  # degrees: snapping before projecting keeps the transform to one per cluster
+    gx, gy = func.floor(func.ST_X(o.geom) / cell), func.floor(func.ST_Y(o.geom) / cell)
+    centre = func.ST_SetSRID(func.ST_MakePoint(func.avg(func.ST_X(o.geom)), func.avg(func.ST_Y(o.geom))), 4490)
+    return (
+        select(
+            func.ST_AsMVTGeom(func.ST_Transform(centre, 3857), env, 4096, 64, True).label("geom"),
+            func.count().label("n"),
+            func.mode().within_group(status).label("state"),
+        )
+        .where(*cond)
+        .group_by(gx, gy)
+    )
 
 
 # -- helpers for the dashboard and the printed report --------------------------------------------------------

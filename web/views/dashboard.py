@@ -174,8 +174,7 @@ def _map_config(view: View) -> dict[str, Any]:
         "urls": {
             "layer": url_for("api.layer", name="__name__"),
             "tiles": url_for("tiles.outfall_tile", z=0, x=0, y=0).replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt")
-            + "?"
-            + urlencode(_tile_args(view)),
+            + ("?" + urlencode(_tile_args(view)) if _tile_args(view) else ""),
             "drill": url_for("dashboard.page", **view.args(scope="__scope__")),
         },
         "statusColors": STATUS_COLORS,
@@ -191,7 +190,8 @@ def _map_config(view: View) -> dict[str, Any]:
 
 
 def _tile_args(view: View) -> dict[str, str]:
-    out = {"as_of": view.as_of.isoformat()}
+    # today's map reads the outfalls' current state, which needs no replay
+    out = {"as_of": view.as_of.isoformat()} if request.args.get("as_of") else {}
     if view.scope_code:
         out["scope"] = f"{view.scope_kind}:{view.scope_code}"
     return out
