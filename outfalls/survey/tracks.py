@@ -491,37 +491,81 @@ def retire_track(session: Session, track_id: int, *, actor: str, reason: str) ->
 
 
 # -- coverage ------------------------------------------------------------------------------------------
-# The coverage of a river is the length of its line that lies within ``corridor_m`` of a walked track. The
-# corridors are buffers on the geography (PostGIS buffers each track in a metric projection of its own area),
-# with flat ends so that a track covers the river up to where it stops and no farther; the corridors of all
-# tracks near a river are merged before the river line is cut with them, so a stretch walked twice, by one
-# crew or by two, on one bank or on both, counts once. Lengths are geodesic. Walked km can therefore never
-# exceed river km.
+# The coverage of a river is the stretch of its line that crews walked beside, within ``corridor_m``:
+# - Each line of the river (a part of its multi-line) gets a corridor: a buffer on the geography (PostGIS buffers
+#   in a metric projection of the line's own area). River lines are smooth and few, so this is cheap, while
+#   buffering GPS tracks, which zig-zag with every fix, is not.
+# - The part of each track inside the corridor is projected onto the line (ST_LineLocatePoint of its points,
+#   the track first simplified by ~5 m): each step from one point to the next covers the stretch of river
+#   between their projections. A step whose projections jump much farther along the river than the step itself
+#   (across the neck of a meander) covers nothing. A track crossing the river on a bridge covers only the width
+#   of its own path, and a track covers the river up to where it stops and no farther.
+# - The stretches are merged per line and crew, and per line for all crews together (gaps and islands on the
+#   positions along the line), so a stretch walked twice — by one crew or two, on one bank or both, with GPS
+#   scatter — counts once, and walked km never exceed river km. Merging positions rather than geometries is
+#   exact: two walks of the same stretch never differ by rounding.
+# - Each merged stretch is measured as the geodesic length of that part of the river (ST_LineSubstring).
 COVERAGE_SQL: Final = """
 WITH r AS (
   SELECT id, code, name, geom FROM rivers WHERE (CAST(:river AS text) IS NULL OR name = :river OR code = :river)
+), lines AS MATERIALIZED (
+  SELECT r.id AS river_id, d.path[1] AS part, d.geom AS line FROM r CROSS JOIN LATERAL ST_Dump(r.geom) d
+), pairs AS MATERIALIZED (  -- tracks whose box comes near a line's box (the GiST index of survey_tracks)
+  SELECT l.river_id, l.part, t.id AS track_id
+  FROM lines l JOIN survey_tracks t ON t.geom && ST_Expand(l.line, :margin_deg) AND t.retired_at IS NULL
+), tracks AS MATERIALIZED (
+  SELECT t.id AS track_id, t.crew, ST_Simplify(t.geom, :simplify_deg) AS track
+  FROM survey_tracks t WHERE t.id IN (SELECT track_id FROM pairs)
 ), near AS (
-  SELECT r.id AS river_id, t.crew,
-         ST_SetSRID(ST_Buffer(t.geom::geography, :corridor_m, 'endcap=flat join=round')::geometry, 4490) AS area
-  FROM r JOIN survey_tracks t ON t.retired_at IS NULL AND ST_DWithin(r.geom, t.geom, :margin_deg)
-), per_crew AS (
-  SELECT river_id, crew, ST_Union(area) AS area FROM near GROUP BY river_id, crew
-), crew_km AS (
-  SELECT p.river_id, p.crew,
-         ST_Length(ST_Intersection(ST_ClipByBox2D(r.geom, ST_Envelope(p.area)), p.area)::geography) / 1000 AS km
-  FROM per_crew p JOIN r ON r.id = p.river_id
-), all_area AS (
-  SELECT river_id, ST_Union(area) AS area FROM per_crew GROUP BY river_id
-), all_km AS (
-  SELECT a.river_id,
-         ST_Length(ST_Intersection(ST_ClipByBox2D(r.geom, ST_Envelope(a.area)), a.area)::geography) / 1000 AS km
-  FROM all_area a JOIN r ON r.id = a.river_id
+  SELECT p.river_id, p.part, t.crew, t.track FROM pairs p JOIN tracks t USING (track_id)
+), corridors AS MATERIALIZED (
+  SELECT l.river_id, l.part, l.line,
+         ST_SetSRID(ST_Buffer(l.line::geography, :corridor_m, 'quad_segs=8')::geometry, 4490) AS area
+  FROM lines l WHERE (l.river_id, l.part) IN (SELECT river_id, part FROM pairs)
+), pieces AS (
+  SELECT n.river_id, n.part, n.crew, c.line, row_number() OVER () AS piece, piece.geom
+  FROM near n JOIN corridors c USING (river_id, part)
+  CROSS JOIN LATERAL ST_Dump(ST_Intersection(n.track, c.area)) piece
+  WHERE n.track && c.area AND GeometryType(piece.geom) = 'LINESTRING'
+), points AS (
+  SELECT p.river_id, p.part, p.crew, p.piece, v.path[1] AS i, ST_LineLocatePoint(p.line, v.geom) AS pos,
+         ST_Length(p.line) AS line_deg, v.geom AS pt
+  FROM pieces p CROSS JOIN LATERAL ST_DumpPoints(p.geom) v
+), steps AS (
+  SELECT river_id, part, crew, pos, lag(pos) OVER w AS prev_pos, line_deg,
+         ST_Distance(pt, lag(pt) OVER w) AS step_deg
+  FROM points WINDOW w AS (PARTITION BY piece ORDER BY i)
+), spans AS (  -- one span per step along the track; a jump along the river much longer than the step is not walked
+  SELECT river_id, part, crew, LEAST(pos, prev_pos) AS lo, GREATEST(pos, prev_pos) AS hi FROM steps
+  WHERE prev_pos IS NOT NULL AND abs(pos - prev_pos) * line_deg <= :jump_factor * step_deg + :jump_deg
+), both_ AS (
+  SELECT river_id, part, crew, lo, hi FROM spans
+  UNION ALL  -- crew NULL: all crews together
+  SELECT river_id, part, NULL, lo, hi FROM spans
+), ordered AS (
+  SELECT *, MAX(hi) OVER (PARTITION BY river_id, part, crew ORDER BY lo, hi
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+  FROM both_
+), islands AS (
+  SELECT *, SUM(CASE WHEN reach IS NULL OR lo > reach THEN 1 ELSE 0 END)
+              OVER (PARTITION BY river_id, part, crew ORDER BY lo, hi) AS island
+  FROM ordered
+), merged AS (
+  SELECT river_id, part, crew, MIN(lo) AS lo, MAX(hi) AS hi FROM islands GROUP BY river_id, part, crew, island
+), walked AS (
+  SELECT m.river_id, m.crew, SUM(ST_Length(ST_LineSubstring(l.line, m.lo, m.hi)::geography)) / 1000 AS km
+  FROM merged m JOIN lines l ON (l.river_id, l.part) = (m.river_id, m.part)
+  WHERE m.hi > m.lo
+  GROUP BY m.river_id, m.crew
 )
-SELECT r.code, r.name, ST_Length(r.geom::geography) / 1000 AS river_km, COALESCE(a.km, 0) AS walked_km,
-       COALESCE((SELECT json_object_agg(c.crew, c.km ORDER BY c.crew) FROM crew_km c
-                 WHERE c.river_id = r.id AND c.km > 0), '{}'::json) AS by_crew
-FROM r LEFT JOIN all_km a ON a.river_id = r.id
+SELECT r.code, r.name, ST_Length(r.geom::geography) / 1000 AS river_km,
+       COALESCE((SELECT w.km FROM walked w WHERE w.river_id = r.id AND w.crew IS NULL), 0) AS walked_km,
+       COALESCE((SELECT json_object_agg(w.crew, w.km ORDER BY w.crew) FROM walked w
+                 WHERE w.river_id = r.id AND w.crew IS NOT NULL AND w.km > 0), '{}'::json) AS by_crew
+FROM r
 """
+SIMPLIFY_DEG: Final = 0.00005  # ~5 m: tracks are simplified this much before they are projected on a river
+JUMP_FACTOR: Final = 3  # a step covering more river than this many times its own length, plus 2 corridors, is a jump
 
 
 def coverage(session: Session, *, river: str | None = None, corridor_m: float) -> list[CoverageRow]:
@@ -550,7 +594,15 @@ def coverage(session: Session, *, river: str | None = None, corridor_m: float) -
     # a cheap planar pre-filter in degrees; one degree of longitude is > 36 km up to 66°N, so this is generous
     margin_deg = corridor_m / 36_000.0
     rows = session.execute(
-        text(COVERAGE_SQL), {"river": river, "corridor_m": corridor_m, "margin_deg": margin_deg}
+        text(COVERAGE_SQL),
+        {
+            "river": river,
+            "corridor_m": corridor_m,
+            "margin_deg": margin_deg,
+            "simplify_deg": SIMPLIFY_DEG,
+            "jump_factor": JUMP_FACTOR,
+            "jump_deg": 2 * corridor_m / 111_000.0,  # two corridors, in degrees (of latitude)
+        },
     ).mappings()
     out = []
     for r in rows:

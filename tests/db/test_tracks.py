@@ -366,8 +366,22 @@ def test_a_track_beside_the_river_counts_within_the_corridor_only(session: Sessi
     wide = coverage(session, river="渭河", corridor_m=150)[0]
     narrow = coverage(session, river="HYD4M-463", corridor_m=50)[0]
 
-    assert wide.walked_km == pytest.approx(geodesic_m(stretch) / 1000, rel=0.03)
+    assert wide.walked_km == pytest.approx(geodesic_m(stretch) / 1000, rel=0.015)
     assert narrow.walked_km == 0
+
+
+def test_crossing_the_river_on_a_bridge_walks_almost_none_of_it(session: Session) -> None:
+    """A track across the river (600 m, perpendicular to an east-west stretch of 渭河) covers only its own width."""
+    (x0, y0), (x1, y1) = wei_stretch(session, 25, 26)  # a 6.5 km segment running east-north-east
+    mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+    dx, dy = (x1 - x0), (y1 - y0)
+    scale = 0.0027 / (dx * dx + dy * dy) ** 0.5  # ~300 m each side, perpendicular to the segment
+    bridge = densify([(mx + dy * scale, my - dx * scale), (mx - dy * scale, my + dx * scale)], step_m=5)
+    import_tracks(session, gpx(bridge, start=datetime(2024, 6, 2, 2, tzinfo=UTC)), "bridge.gpx", crew="桥",
+                  actor="t", bbox=CHINA)  # fmt: skip
+
+    assert geodesic_m(bridge) > 550
+    assert wei(session).walked_km < 0.01
 
 
 def test_coverage_of_an_unknown_river_or_with_a_bad_corridor(session: Session) -> None:
