@@ -113,7 +113,8 @@ def _print(report: Any, name: str) -> None:
         click.echo("  photos: " + ", ".join(f"{n} {k}" for k, n in report.photos.items() if n))
 
 
-from outfalls.cli.survey_tracks import coverage, tracks  # noqa: E402  (GPS tracks and coverage: their own module)
+from outfalls.cli.survey_tracks import coverage, retire_track, tracks  # noqa: E402  (their own module)
 
 survey.add_command(tracks)
 survey.add_command(coverage)
+survey.add_command(retire_track)

@@ -72,3 +72,18 @@ def coverage(ctx: click.Context, river: str | None, corridor_m: float | None, as
         click.echo(f"{r.river:<14} {r.river_code:<12} {r.walked_km:>9.2f} of {r.river_km:>9.2f} km "
                    f"{r.share * 100:>6.1f} %{'  ' + crews if crews else ''}")  # fmt: skip
     click.echo(f"walked: river line within {corridor:g} m of a GPS track; a stretch walked twice counts once", err=True)
+
+
+@click.command("retire-track")
+@click.argument("track_id", type=int)
+@click.option("--reason", required=True, help="Why the track does not count (kept with it).")
+@click.option("--actor", default="cli", show_default=True, help="Who is recorded as retiring it.")
+@click.pass_context
+def retire_track(ctx: click.Context, track_id: int, reason: str, actor: str) -> None:
+    """Take a wrong GPS track out of coverage and the map; it stays stored, marked retired."""
+    from outfalls.survey.tracks import retire_track as retire
+
+    with session_scope(settings_of(ctx)) as session:
+        track = retire(session, track_id, actor=actor, reason=reason)
+        session.commit()
+        click.echo(f"track {track.id} ({track.crew}, {track.day or 'day unknown'}, {track.source_name}) retired")

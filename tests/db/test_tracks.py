@@ -446,6 +446,22 @@ def test_cli_imports_tracks_and_prints_coverage(cli_db: str, tmp_path: Path) -> 
     assert len(table.stdout.splitlines()) == 9  # every river of the reference data
 
 
+def test_cli_retires_a_track(cli_db: str, tmp_path: Path) -> None:
+    walk = tmp_path / "wrong.gpx"
+    walk.write_bytes(gpx([(108.90, 34.40), (108.91, 34.40)], start=datetime(2024, 5, 12, 1, tzinfo=UTC)))
+    (report,) = json.loads(cli(cli_db, "survey", "tracks", str(walk), "--crew", "错组", "--json").stdout)
+    track_id = report["tracks"][0]["id"]
+
+    out = cli(cli_db, "survey", "retire-track", str(track_id), "--reason", "传错小组", "--actor", "审核员")
+
+    assert out.exit_code == 0, out.output
+    assert out.stdout.strip() == f"track {track_id} (错组, 2024-05-12, wrong.gpx) retired"
+    again = cli(cli_db, "survey", "retire-track", str(track_id), "--reason", "x")
+    assert again.exit_code == 1 and again.output.strip() == f"Error: track {track_id} was retired already"
+    reimported = json.loads(cli(cli_db, "survey", "tracks", str(walk), "--crew", "对组", "--json").stdout)
+    assert reimported[0]["added"] == 1 and reimported[0]["crew"] == "对组"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
