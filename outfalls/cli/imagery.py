@@ -1,0 +1,124 @@
+"""``outfalls imagery``: ingest orthophotos, keep flight records, lay out interpretation cells, report the yield.
+
+``imagery ingest`` exits 0 when every file was ingested (or had been before) and 1 when any file was refused;
+the others are still ingested.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from outfalls.cli import echo_json, session_scope, settings_of
+
+ACTOR = "cli"
+
+
+@click.group()
+def imagery() -> None:
+    """Drone imagery: orthophotos, flight records, interpretation cells and the yield of each survey level."""
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value else None
+
+
+@imagery.command("ingest")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--sortie", default=None, metavar="ID", help="The sortie (flight) the images come from, by its code.")
+@click.option("--captured", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="DATE",
+              help="Capture date (default: the TIFF's own date, if any).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (per file: a list when several).")
+@click.pass_context
+def ingest(ctx: click.Context, files: tuple[Path, ...], sortie: str | None, captured: datetime | None,
+           as_json: bool) -> None:  # fmt: skip
+    """Ingest georeferenced GeoTIFFs as Cloud-Optimized GeoTIFFs with the footprint of their valid pixels."""
+    from outfalls.errors import OutfallsError
+    from outfalls.imagery.ingest import IngestResult, ingest_orthophoto, refused
+
+    settings = settings_of(ctx)
+    results: list[IngestResult] = []
+    with session_scope(settings) as session:
+        for path in files:
+            if not path.is_file():
+                results.append(refused(str(path), f"{path} does not exist"))
+                continue
+            try:
+                with session.begin_nested():
+                    result = ingest_orthophoto(session, path, store_dir=settings.imagery.store_dir, actor=ACTOR,
+                                               sortie=sortie, captured_on=_day(captured), name=str(path))  # fmt: skip
+            except OutfallsError as err:
+                result = refused(str(path), err.message)
+            results.append(result)
+        session.commit()
+    if as_json:
+        echo_json(results[0].as_dict() if len(results) == 1 else [r.as_dict() for r in results])
+    else:
+        for r in results:
+            if r.status == "refused":
+                click.echo(f"refused {r.file}: {r.message}", err=True)
+            else:
+                click.echo(f"{r.status} {r.file}: orthophoto {r.id}, {r.crs}, {r.resolution_m} m/pixel, "
+                           f"valid area {r.footprint_area_m2:,.0f} m²")  # fmt: skip
+    if any(r.status == "refused" for r in results):
+        sys.exit(1)
+
+
+@imagery.command("sortie")
+@click.argument("code")
+@click.option("--date", "flown_on", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Flight date.")
+@click.option("--aircraft", default=None, help="Aircraft type (fixed-wing, multirotor, hybrid, model).")
+@click.option("--altitude", type=float, default=None, help="Flight altitude (m).")
+@click.option("--area-km2", type=float, default=None, help="Area flown (km²).")
+@click.option("--length-km", type=float, default=None, help="Length flown (km).")
+@click.option("--photos", type=int, default=None, help="Photos taken.")
+@click.option("--operator", default=None, help="Pilot or flight team.")
+@click.option("--basin", default=None, help="Basin code.")
+@click.option("--river", default=None, help="River code.")
+@click.option("--json", "as_json", is_flag=True, help="Print the sortie as JSON.")
+@click.pass_context
+def sortie_(ctx: click.Context, code: str, flown_on: datetime | None, aircraft: str | None, altitude: float | None,
+            area_km2: float | None, length_km: float | None, photos: int | None, operator: str | None,
+            basin: str | None, river: str | None, as_json: bool) -> None:  # fmt: skip
+    """Record (or complete) the flight record of a sortie."""
+    from outfalls.imagery.flights import SortieInput, list_sorties, record_sortie
+
+    values = SortieInput(flown_on=_day(flown_on), aircraft_type=aircraft, altitude_m=altitude, area_km2=area_km2,
+                         length_km=length_km, photo_count=photos, operator=operator, basin_code=basin,
+                         river_code=river)  # fmt: skip
+    with session_scope(settings_of(ctx)) as session:
+        record = record_sortie(session, code, values, actor=ACTOR)
+        session.commit()
+        row = next(r for r in list_sorties(session) if r.id == record.id)
+    if as_json:
+        echo_json(row.as_dict())
+    else:
+        click.echo(f"sortie {row.code}: {row.flown_on or '-'}, {row.orthophotos} orthophotos")
+
+
+@imagery.command("flights")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {sorties: [...], areas: [...]}.")
+@click.pass_context
+def flights(ctx: click.Context, as_json: bool) -> None:
+    """The flight records and the flight-area statistics per basin and river."""
+    from outfalls.imagery.flights import flight_statistics, list_sorties
+
+    with session_scope(settings_of(ctx)) as session:
+        sorties, areas = list_sorties(session), flight_statistics(session)
+    if as_json:
+        echo_json({"sorties": [s.as_dict() for s in sorties], "areas": [a.as_dict() for a in areas]})
+        return
+    for s in sorties:
+        click.echo(f"{s.code}\t{s.flown_on or '-'}\t{s.aircraft_type or '-'}\t{s.photo_count or 0} photos\t"
+                   f"{s.orthophotos} orthophotos\t{s.covered_km2} km²")  # fmt: skip
+    for a in areas:
+        click.echo(f"{a.basin or '-'} / {a.river or '-'}: {a.sorties} sorties, {a.area_km2} km² flown, "
+                   f"{a.photos} photos, {a.covered_km2} km² covered")  # fmt: skip
+
+
+def _print(value: Any) -> None:
+    echo_json(value)

@@ -1,0 +1,130 @@
+"""XYZ PNG tiles of the imagery: every orthophoto covering a tile is mosaicked (newest capture on top; older
+imagery shows where the newer has no valid pixel), transparent outside them, and kept in a disk cache whose key
+names the orthophotos used, so a newly ingested orthophoto is never hidden by an old cached tile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import morecantile
+from PIL import Image
+from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
+from rio_tiler.io import Reader
+from rio_tiler.models import ImageData
+from rio_tiler.mosaic import mosaic_reader
+from rio_tiler.mosaic.methods.defaults import FirstMethod
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+TILE_SIZE = 256
+MAX_ZOOM = 24
+_TMS = morecantile.tms.get("WebMercatorQuad")
+
+
+def _transparent_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (TILE_SIZE, TILE_SIZE), (0, 0, 0, 0)).save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+TRANSPARENT_PNG = _transparent_png()
+
+# Newest first: FirstMethod takes each pixel from the first orthophoto that has it valid.
+_COVERING = text(
+    """
+    SELECT id, cog_path, band_count, band_layout FROM orthophotos
+    WHERE ST_Intersects(footprint, ST_MakeEnvelope(:w, :s, :e, :n, 4490))
+    ORDER BY captured_on DESC NULLS LAST, id DESC
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """An orthophoto as the tiler reads it."""
+
+    id: int
+    path: Path
+    indexes: tuple[int, ...]
+
+
+def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float] | None:
+    """West, south, east, north of a Web Mercator tile in degrees; None for a tile that does not exist."""
+    if not (0 <= z <= MAX_ZOOM and 0 <= x < 2**z and 0 <= y < 2**z):
+        return None
+    b = _TMS.bounds(morecantile.Tile(x, y, z))
+    return (b.left, b.bottom, b.right, b.top)
+
+
+def covering(session: Session, z: int, x: int, y: int, *, store_dir: Path) -> list[Source]:
+    """The orthophotos whose valid footprint meets the tile, newest first."""
+    bounds = tile_bounds(z, x, y)
+    if bounds is None:
+        return []
+    w, s, e, n = bounds
+    rows = session.execute(_COVERING, {"w": w, "s": s, "e": e, "n": n}).all()
+    return [Source(r.id, store_dir / r.cog_path, _indexes(r.band_count, r.band_layout)) for r in rows]
+
+
+def _indexes(count: int, layout: str) -> tuple[int, ...]:
+    if layout in ("RGB", "RGBA") or count >= 3:
+        return (1, 2, 3)
+    return (1,)
+
+
+def _read(source: Source, x: int, y: int, z: int) -> ImageData:
+    with Reader(str(source.path)) as reader:
+        image: ImageData = reader.tile(x, y, z, tilesize=TILE_SIZE, indexes=source.indexes)
+        return image
+
+
+def render(sources: list[Source], z: int, x: int, y: int) -> bytes:
+    """The PNG of the mosaic of ``sources`` (newest first) on the tile; transparent where none has a pixel."""
+    if not sources:
+        return TRANSPARENT_PNG
+    try:
+        threads = min(4, len(sources)) if len(sources) > 1 else 0  # one file: no thread pool
+        with warnings.catch_warnings():
+            # rasterio's warp helpers still use affine's `*`, which affine 3 flags as pending deprecation
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            image, _used = mosaic_reader(
+                sources, _read, x, y, z, pixel_selection=FirstMethod(), threads=threads,
+                allowed_exceptions=(TileOutsideBounds,),
+            )  # fmt: skip
+    except EmptyMosaicError:
+        return TRANSPARENT_PNG
+    if image.data.shape[0] == 1:
+        image = ImageData(image.array.repeat(3, axis=0), bounds=image.bounds, crs=image.crs)  # gray as RGB
+    return bytes(image.render(img_format="PNG", add_mask=True))
+
+
+def tile_png(session: Session, z: int, x: int, y: int, *, store_dir: Path, cache_dir: Path) -> bytes:
+    """The tile's PNG, from the disk cache when the same orthophotos were rendered there before."""
+    sources = covering(session, z, x, y, store_dir=store_dir)
+    if not sources:
+        return TRANSPARENT_PNG
+    key = hashlib.sha1(",".join(str(s.id) for s in sources).encode()).hexdigest()[:16]
+    path = cache_dir / str(z) / str(x) / f"{y}-{key}.png"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    png = render(sources, z, x, y)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tile-")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(png)
+        os.replace(tmp_name, path)  # two requests for the same tile both write the same bytes
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+    return png
