@@ -71,6 +71,14 @@ def test_dashboard_colours_basins_by_gap_and_loads_tiles(live_server: Any, tab: 
     page.wait_for_function(f"() => ({PAINTED})('points') > 50", timeout=READY_MS)
     assert page.evaluate(PAINTED, "points") > 50
     assert page.evaluate("() => window.dashboardChart.data.datasets.length") >= 4  # 3 lines + target points
+    # the state filter asks the server for tiles of one state only
+    page.select_option("#tile-state", "closed")
+    page.wait_for_function(
+        "() => performance.getEntriesByType('resource').some(e => e.name.includes('state=closed'))", timeout=READY_MS
+    )
+    page.wait_for_selector("#dash-map[data-tiles-state=loaded]", state="attached", timeout=READY_MS)
+    page.select_option("#tile-state", "")
+    page.wait_for_selector("#dash-map[data-tiles-state=loaded]", state="attached", timeout=READY_MS)
     assert "已溯源" in page.inner_text("#headline") and "%" in card_share(page, "traced")
     page.hover("#ranked-table")  # move the mouse off the map for a clean picture
     page.screenshot(path=str(artifacts / "dashboard-zh.png"), full_page=True)

@@ -213,6 +213,7 @@ def _page_context(view: View) -> dict[str, Any]:
         "locale": current_locale(),
         "is_admin": Role.ADMIN in current_identity().roles,
         "gap_labels": GAP_CLASS_LABELS,
+        "status_labels": STATUS_LABELS,
         "gap_colors": GAP_COLORS,
         "definition": definition(),
         "today_iso": domain.today().isoformat(),

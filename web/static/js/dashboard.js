@@ -114,31 +114,43 @@
     }));
   }
 
-  // Outfalls as vector tiles: clusters (n, most common state) below cfg.clusterBelowZoom, single outfalls above.
+  // Outfalls as vector tiles: counts per area at low zoom, clusters (n, most common state) below
+  // cfg.clusterBelowZoom, single outfalls above; optionally only those in one state that day.
   var tilesLoaded = 0;
-  var outfalls = L.vectorGrid.protobuf(cfg.urls.tiles, {
-    pane: 'points',
-    interactive: false,
-    maxNativeZoom: 16,
-    rendererFactory: L.canvas.tile,
-    fetchOptions: { credentials: 'same-origin' },
-    vectorTileLayerStyles: {
-      outfalls: function (p) {
-        var n = p.n || 1;
-        return {
-          radius: p.n ? Math.min(14, 3 + Math.sqrt(n)) : 4, fill: true, fillOpacity: 0.85, weight: 1,
-          color: '#ffffff', fillColor: cfg.statusColors[p.state] || '#455a64'
-        };
+  function outfallLayer(url) {
+    var layer = L.vectorGrid.protobuf(url, {
+      pane: 'points',
+      interactive: false,
+      maxNativeZoom: 16,
+      rendererFactory: L.canvas.tile,
+      fetchOptions: { credentials: 'same-origin' },
+      vectorTileLayerStyles: {
+        outfalls: function (p) {
+          var n = p.n || 1;
+          return {
+            radius: p.n ? Math.min(14, 3 + Math.sqrt(n)) : 4, fill: true, fillOpacity: 0.85, weight: 1,
+            color: '#ffffff', fillColor: cfg.statusColors[p.state] || '#455a64'
+          };
+        }
       }
-    }
+    });
+    layer.on('tileload', function () { tilesLoaded += 1; el.dataset.tiles = String(tilesLoaded); });
+    layer.on('loading', function () { el.dataset.tilesState = 'loading'; });
+    layer.on('load', function () { el.dataset.tilesState = 'loaded'; });
+    return layer;
+  }
+  var outfalls = outfallLayer(cfg.urls.tiles).addTo(map);
+  var layers = L.control.layers(null, null, { collapsed: false, position: 'topright' }).addTo(map);
+  layers.addOverlay(outfalls, T.outfallsLayer);
+  document.getElementById('tile-state').addEventListener('change', function (ev) {
+    var url = cfg.urls.tiles;
+    if (ev.target.value) { url += (url.indexOf('?') < 0 ? '?' : '&') + 'state=' + encodeURIComponent(ev.target.value); }
+    el.dataset.tilesState = 'loading';
+    layers.removeLayer(outfalls);
+    map.removeLayer(outfalls);
+    outfalls = outfallLayer(url).addTo(map);
+    layers.addOverlay(outfalls, T.outfallsLayer);
   });
-  outfalls.on('tileload', function () { tilesLoaded += 1; el.dataset.tiles = String(tilesLoaded); });
-  outfalls.on('loading', function () { el.dataset.tilesState = 'loading'; });
-  outfalls.on('load', function () { el.dataset.tilesState = 'loaded'; });
-  outfalls.addTo(map);
-  var overlays = {};
-  overlays[T.outfallsLayer] = outfalls;
-  L.control.layers(null, overlays, { collapsed: false, position: 'topright' }).addTo(map);
 
   Promise.all(loads).then(function () { el.dataset.state = 'ready'; }, function (err) {
     el.dataset.state = 'error';
