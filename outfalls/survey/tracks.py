@@ -270,6 +270,21 @@ def _field(names: Sequence[str], wanted: Sequence[str]) -> int | None:
     return None
 
 
+def _fields(names: Sequence[str], wanted: Sequence[str]) -> list[int]:
+    """The indexes of every wanted field present, in the order of ``wanted``."""
+    lowered = {n.lower(): i for i, n in enumerate(names)}
+    return [lowered[w.lower()] for w in wanted if w.lower() in lowered]
+
+
+def _first_time(values: Sequence[Any], columns: Sequence[int], row: int) -> datetime | None:
+    """The first of these columns that holds a time in this row (KML has both TimeStamp and TimeSpan fields)."""
+    for column in columns:
+        moment = _parse_time(values[column][row])
+        if moment is not None:
+            return moment
+    return None
+
+
 def _layer_tracks(path: Path, label: str, layers: list[tuple[str, str]], layer: str | None) -> list[_RawTrack]:
     if layer is not None:
         if layer not in {n for n, _t in layers}:
@@ -291,11 +306,8 @@ def _layer_tracks(path: Path, label: str, layers: list[tuple[str, str]], layer: 
         if crs is None:
             raise InvalidInput(f"layer {layer_name!r} of {label} declares no coordinate system", field="file")
         crs = parse_crs(str(crs))
-        name_i, start_i, end_i = (
-            _field(fields, NAME_FIELDS),
-            _field(fields, TIME_FIELDS),
-            _field(fields, END_TIME_FIELDS),
-        )
+        name_i = _field(fields, NAME_FIELDS)
+        start_columns, end_columns = _fields(fields, TIME_FIELDS), _fields(fields, END_TIME_FIELDS)
         for row, wkb in enumerate(geoms):
             geom = shapely.from_wkb(wkb) if wkb is not None else None
             if geom is None or geom.is_empty:
@@ -306,8 +318,8 @@ def _layer_tracks(path: Path, label: str, layers: list[tuple[str, str]], layer: 
                     p for g in shapely.get_parts(geom) for p in shapely.get_parts(g) if p.geom_type == "LineString"
                 ]
             feature_name = str(values[name_i][row]) if name_i is not None and values[name_i][row] else None
-            start = _parse_time(values[start_i][row]) if start_i is not None else None
-            end = _parse_time(values[end_i][row]) if end_i is not None else None
+            start = _first_time(values, start_columns, row)
+            end = _first_time(values, end_columns, row)
             for k, part in enumerate(parts):
                 what = f'line "{feature_name}"' if feature_name else f"line {row + 1} of layer {layer_name!r}"
                 if len(parts) > 1:

@@ -220,6 +220,43 @@ def test_kml_and_kmz_line_strings(session: Session) -> None:
                                                                   (108.92, 34.402)]), abs=0.01)  # fmt: skip
 
 
+def test_gpx_routes_and_kml_gx_tracks() -> None:
+    """A GPX route (timed 23:00Z: the next local day) and a gx:Track from a phone app (TimeSpan begin/end)."""
+    route = (
+        '<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1"><rte><name>路线一</name>'
+        '<rtept lat="34.40" lon="108.90"><time>2024-05-10T23:00:00Z</time></rtept>'
+        '<rtept lat="34.401" lon="108.91"><time>2024-05-10T23:10:00Z</time></rtept>'
+        '<rtept lat="34.402" lon="108.92"></rtept></rte></gpx>'
+    )
+    gx_track = (
+        '<kml xmlns="http://www.opengis.net/kml/2.2" xmlns:gx="http://www.google.com/kml/ext/2.2"><Document>'
+        "<Placemark><name>两步路轨迹</name><gx:Track><when>2024-05-10T01:00:00Z</when><when>2024-05-10T01:10:00Z"
+        "</when><gx:coord>108.90 34.40 400</gx:coord><gx:coord>108.91 34.401 400</gx:coord></gx:Track></Placemark>"
+        "</Document></kml>"
+    )
+
+    (r,), _ = read_tracks_from_bytes(route.encode(), "route.gpx")
+    (k,), _ = read_tracks_from_bytes(gx_track.encode(), "phone.kml")
+
+    assert (r.name, r.day, len(r.coords), r.ended_at) == ("路线一", date(2024, 5, 11), 3,
+                                                           datetime(2024, 5, 10, 23, 10, tzinfo=UTC))  # fmt: skip
+    assert (k.name, k.day, k.coords) == ("两步路轨迹", date(2024, 5, 10), ((108.90, 34.40), (108.91, 34.401)))
+    assert (k.started_at, k.ended_at) == (datetime(2024, 5, 10, 1, tzinfo=UTC),
+                                          datetime(2024, 5, 10, 1, 10, tzinfo=UTC))  # fmt: skip
+
+
+def test_a_geopackage_of_points_only_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "points.gpkg"
+    pyogrio.raw.write(path, geometry=np.array([shapely.to_wkb(shapely.Point(108.9, 34.4))], dtype=object),
+                      field_data=[np.array(["口"], dtype=object)], fields=["name"], geometry_type="Point",
+                      crs="EPSG:4490", driver="GPKG", layer="outfalls")  # fmt: skip
+
+    with pytest.raises(InvalidInput) as err:
+        read_tracks(path)
+
+    assert err.value.message == "points.gpkg holds no line or track layer; its layers are: outfalls (Point)"
+
+
 def read_tracks_from_bytes(data: bytes, name: str, tmp: Path | None = None) -> Any:
     import tempfile
 
