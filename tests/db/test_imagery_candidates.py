@@ -1,0 +1,139 @@
+"""Accepted marks to crews: walking routes, GPX/KML/CSV/XLSX downloads the survey intake reads back unchanged,
+confirmation through the intake's review queue, "not an outfall" with a photo, and the yield report."""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from geoalchemy2.shape import to_shape
+from shapely import Point, box
+from shapely.geometry import mapping
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outfalls.config import Settings
+from outfalls.errors import InvalidInput, InvalidTransition
+from outfalls.imagery import candidates, cells, interpretation
+from outfalls.imagery.ingest import ingest_orthophoto
+from outfalls.imagery.interpretation import MarkInput
+from outfalls.imagery.synthetic import relocate
+from outfalls.models import Attachment, Outfall, ReviewItem
+from outfalls.models.imagery import MarkKind
+from outfalls.scope import Scope
+from outfalls.store import FileStore
+from outfalls.survey.intake import import_table
+from outfalls.survey.readers import read_upload
+from outfalls.survey.reconcile import resolve_link
+from outfalls.types import OutfallStatus, ReviewReason, SurveyLevel
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PIX4D = FIXTURES / "imagery" / "riotiler_pix4d_alpha_nodata.tif"
+PHOTO = FIXTURES / "photos" / "geoapi_image_no_location_data.jpg"
+
+
+@pytest.fixture
+def reviewed(session: Session, settings: Settings, tmp_path: Path, make_user):
+    """A reviewed cell on the 渭河 near Xi'an: three accepted points, one rejected point, one sensitive area."""
+    from tests.db.test_imagery_interpretation import wei_point  # the same spot as the interpretation tests
+
+    center = wei_point(session)
+    ortho = relocate(PIX4D, tmp_path / "wei.tif", crs="EPSG:4547", center_lonlat=center)
+    ingest_orthophoto(session, ortho, store_dir=settings.imagery.store_dir, actor="t", sortie="WEI-1")
+    s = settings.imagery
+    cells.build_cells(session, "HH", landward_m=s.landward_m, waterward_m=s.waterward_m, cell_m=s.cell_m)
+    cell = cells.next_cell(session, analyst="ana")
+    assert cell is not None
+    shape = to_shape(cell.geom)
+    c = shape.representative_point()
+    west, _s, east, _n = shape.bounds
+    inside = [p for p in (Point(west + (east - west) * k / 40, c.y) for k in range(1, 40)) if shape.contains(p)]
+    assert len(inside) >= 8
+    # drawn out of order along the river: east, west, middle, and one more that is rejected
+    points = [inside[-2], inside[1], inside[len(inside) // 2], inside[len(inside) // 2 + 2]]
+    marks = [interpretation.add_mark(session, cell.id, MarkKind.POINT, MarkInput(mapping(p), type_guess="4"),
+                                     actor="ana") for p in points]  # fmt: skip
+    zone = box(c.x - 0.00003, c.y - 0.00003, c.x + 0.00003, c.y + 0.00003)
+    area = interpretation.add_mark(session, cell.id, MarkKind.AREA, MarkInput(mapping(zone), area_kind="bridge"),
+                                   actor="ana")  # fmt: skip
+    cells.finish_cell(session, cell.id, actor="ana")
+    for m in marks[:3]:
+        interpretation.review_mark(session, m.id, "accept", actor="rev")
+    interpretation.review_mark(session, marks[3].id, "reject", actor="rev", reason="阴影")
+    interpretation.review_mark(session, area.id, "accept", actor="rev")
+    make_user("crew1", roles=("crew",), areas=("610100",))
+    return {"marks": marks, "area": area, "points": points}
+
+
+def test_route_order_and_downloads_read_back_by_the_survey_intake(
+    session: Session, settings: Settings, reviewed, make_user
+):
+    make_user("plainleader", roles=("leader",))
+    with pytest.raises(InvalidInput, match="not a survey crew"):
+        candidates.create_task(session, "plainleader", actor="rev")
+    task = candidates.create_task(session, "crew1", actor="rev")
+    stops = candidates.task_stops(session, task.id)
+    assert [s.kind for s in stops].count("area") == 1 and len(stops) == 4
+    xs = [s.lon for s in stops if s.kind == "point"]
+    assert xs == sorted(xs) or xs == sorted(xs, reverse=True)  # along the river, not in drawing order
+    assert candidates.open_stops(session) == []  # everything was given out
+    with pytest.raises(InvalidInput):
+        candidates.create_task(session, "crew1", actor="rev")
+
+    gpx = ET.fromstring(candidates.task_gpx(task, stops))
+    ns = {"g": "http://www.topografix.com/GPX/1/1"}
+    assert len(gpx.findall("g:wpt", ns)) == 3 and len(gpx.findall("g:rte/g:rtept", ns)) == 4
+    kml = ET.fromstring(candidates.task_kml(task, stops))
+    k = {"k": "http://www.opengis.net/kml/2.2"}
+    assert len(kml.findall(".//k:Point", k)) == 3 and len(kml.findall(".//k:Polygon", k)) == 1
+
+    csv_table = read_upload(candidates.task_csv(stops, "crew1"), "route.csv")
+    xlsx_table = read_upload(candidates.task_xlsx(stops, "crew1"), "route.xlsx")
+    assert len(csv_table.rows) == len(xlsx_table.rows) == 3
+    report = import_table(session, csv_table, settings=settings, actor="crew1", crew="crew1",
+                          scope=Scope(area_codes=("610100",)))  # fmt: skip
+    assert (report.accepted, report.rejected, report.queued_for_review, report.new_outfalls) == (3, [], 3, 0)
+    items = list(session.scalars(select(ReviewItem).where(ReviewItem.batch_id == report.batch_id)))
+    assert {i.reason for i in items} == {ReviewReason.DRONE_CANDIDATE}
+    again = import_table(session, xlsx_table, settings=settings, actor="crew1", crew="crew1")
+    assert again.already_received == 3 and again.accepted == 0  # the same record ids: nothing twice
+
+    item = items[0]
+    [outfall_id] = item.candidate_ids
+    resolve_link(session, item.id, outfall_id, actor="rev", scope=Scope.national())
+    outfall = session.get(Outfall, outfall_id)
+    assert outfall is not None
+    assert (outfall.found_by, outfall.status) == (SurveyLevel.DRONE, OutfallStatus.SURVEYED)
+
+
+def test_not_an_outfall_with_a_photo_and_the_yield(session: Session, settings: Settings, reviewed):
+    store = FileStore(settings.storage.store_dir)
+    first, second = reviewed["marks"][0], reviewed["marks"][1]
+    with pytest.raises(InvalidInput, match="what is there"):
+        candidates.reject_candidate(session, store, first.outfall_id, io.BytesIO(PHOTO.read_bytes()), PHOTO.name,
+                                    reason=" ", actor="crew1", scope=Scope.national())  # fmt: skip
+    attachment = candidates.reject_candidate(session, store, first.outfall_id, io.BytesIO(PHOTO.read_bytes()),
+                                             PHOTO.name, reason="是灌溉渠闸门", actor="crew1",
+                                             scope=Scope.national())  # fmt: skip
+    assert session.get(Outfall, first.outfall_id).status is OutfallStatus.REJECTED  # type: ignore[union-attr]
+    assert session.get(Attachment, attachment.id).outfall_id == first.outfall_id  # type: ignore[union-attr]
+    with pytest.raises(InvalidTransition):
+        candidates.reject_candidate(session, store, first.outfall_id, io.BytesIO(PHOTO.read_bytes()), PHOTO.name,
+                                    reason="again", actor="crew1", scope=Scope.national())  # fmt: skip
+    from outfalls.lifecycle import record_event
+    from outfalls.types import EventKind
+
+    o = session.get(Outfall, second.outfall_id)
+    record_event(session, o.id, EventKind.SURVEYED, actor="crew1", scope=Scope.national(),  # type: ignore[union-attr]
+                 expected_version=o.version)  # type: ignore[union-attr]  # fmt: skip
+    report = candidates.yield_report(session, scope=Scope.national())
+    [wei] = [r for r in report["basins"] if r.marks]
+    assert (wei.marks, wei.rejected_in_review, wei.sensitive_areas) == (4, 1, 1)
+    assert (wei.candidates, wei.confirmed, wei.rejected, wei.pending) == (3, 1, 1, 1)
+    [sortie] = report["sorties"]
+    assert (sortie.name, sortie.candidates, sortie.confirmed, sortie.rejected, sortie.pending) == ("WEI-1", 3, 1, 1, 1)
+    assert wei.confirmed_share == 0.5
+    regional = candidates.yield_report(session, scope=Scope(area_codes=("610900",)))  # Ankang: none of these
+    assert all(r.candidates == 0 for r in regional["basins"])
