@@ -242,10 +242,11 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def _moment_day(raw: str) -> date:
     """The local day of an RFC 3339 date or date-time."""
-    text_ = raw.strip()
-    if _DATE.match(text_):
-        return date.fromisoformat(text_)
+    # a '+' of an offset that was not percent-encoded in the URL arrives as a space
+    text_ = re.sub(r" (\d{2}:?\d{2})$", r"+\1", raw.strip())
     try:
+        if _DATE.match(text_):
+            return date.fromisoformat(text_)
         moment = datetime.fromisoformat(text_.replace("z", "Z"))
     except ValueError as err:
         raise InvalidInput(
@@ -318,7 +319,7 @@ def parse_item_query(collection: Collection, params: Mapping[str, str]) -> ItemQ
     bbox_crs = parse_crs(params.get("bbox-crs"), name="bbox-crs")
     days = parse_datetime(params.get("datetime"))
     if days is not None and collection.temporal is None:
-        raise InvalidInput(f"collection {collection.id!r} has no time to filter on", field="datetime")
+        raise InvalidInput(f"datetime: collection {collection.id!r} has no time to filter on", field="datetime")
     filters: dict[str, str] = {}
     for prop in collection.filters:
         raw = params.get(prop.name)

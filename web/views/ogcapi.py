@@ -36,6 +36,7 @@ JSON = "application/json"
 GEOJSON = "application/geo+json"
 HTML = "text/html"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+SCHEMA = "application/schema+json"
 CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -233,8 +234,11 @@ def _collection_doc(collection: Collection, *, fmt: str | None = None) -> dict[s
     links += [
         _link(url_for(".items", collection_id=cid, _external=True), "items", GEOJSON, _("The features as GeoJSON")),
         _link(url_for(".items", collection_id=cid, _external=True, f="html"), "items", HTML, _("The features as HTML")),
-        _link(url_for(".queryables", collection_id=cid, _external=True), REL_QUERYABLES, "application/schema+json",
+        _link(url_for(".queryables", collection_id=cid, _external=True), REL_QUERYABLES, SCHEMA,
               _("The properties the features can be filtered on")),
+        # GDAL reads the field types from this link (spelled describedBy) instead of guessing them from a sample.
+        _link(url_for(".schema", collection_id=cid, _external=True), "describedBy", SCHEMA,
+              _("The schema of the features")),
     ]  # fmt: skip
     doc: dict[str, Any] = {
         "id": cid,
@@ -300,7 +304,28 @@ def queryables(collection_id: str) -> ResponseReturnValue:
     }
     if _format() == "html":
         return render_template("ogcapi/queryables.html", doc=doc, collection=c, titles=TITLES)
-    return _json(doc, "application/schema+json")
+    return _json(doc, SCHEMA)
+
+
+@bp.get("/collections/<collection_id>/schema")
+@ogc_route
+def schema(collection_id: str) -> ResponseReturnValue:
+    c = ogcapi.get_collection(collection_id)
+    properties = {p.name: _property_schema(p) for p in c.properties if p.name != "id"}  # id: the feature's own id
+    doc = {
+        "$schema": "https://json-schema.org/draft/2019-09/schema",
+        "$id": url_for(".schema", collection_id=c.id, _external=True),
+        "title": str(TITLES[c.id]),
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": "integer"},
+            "geometry": {"type": "object", "title": c.geometry_type},
+            "properties": {"type": "object", "properties": properties},
+        },
+    }
+    return _json(doc, SCHEMA)
 
 
 # -- items ----------------------------------------------------------------------------------------------------
@@ -339,7 +364,9 @@ def items(collection_id: str) -> ResponseReturnValue:
             max_limit=MAX_LIMIT, lat_lon=query.crs in ogcapi.LAT_LON_CRS,
         )  # fmt: skip
     # The features are passed through as PostGIS wrote them; only the members around them are encoded here.
-    body = '{"type":"FeatureCollection","features":' + page.features_json + "," + json.dumps(meta)[1:]
+    body = (
+        '{"type":"FeatureCollection","features":' + page.features_json + "," + json.dumps(meta, ensure_ascii=False)[1:]
+    )
     return Response(body, mimetype=GEOJSON, headers=_content_crs(query.crs))
 
 
@@ -426,7 +453,15 @@ def _openapi_document() -> dict[str, Any]:
                 "operationId": f"queryables_{c.id}",
                 "tags": [c.id],
                 "parameters": [_param("f")],
-                "responses": _responses("JSON Schema", "application/schema+json"),
+                "responses": _responses("JSON Schema of the properties that filter", SCHEMA),
+            }
+        }
+        paths[base + "/schema"] = {
+            "get": {
+                "summary": f"{title}: schema",
+                "operationId": f"schema_{c.id}",
+                "tags": [c.id],
+                "responses": _responses("JSON Schema of the features", SCHEMA),
             }
         }
         paths[base + "/items"] = {"get": {
