@@ -85,7 +85,8 @@
         var p = f.properties;
         l.bindTooltip(esc(p.crew) + ' · ' + esc(p.day || tcfg.text.dayUnknown), { sticky: true });
         l.bindPopup('<strong>' + esc(p.crew) + '</strong><br>' + esc(p.day || tcfg.text.dayUnknown) +
-          (p.name ? '<br>' + esc(p.name) : '') + '<br>' + esc(p.length_km) + ' ' + esc(tcfg.text.km));
+          (p.name ? '<br>' + esc(p.name) : '') + '<br>' + esc(p.length_km) + ' ' + esc(tcfg.text.km) +
+          ' · #' + esc(f.id));
       }
     }).addTo(map);
     overlays[tcfg.text.tracks] = tracks;
