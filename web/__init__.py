@@ -33,7 +33,7 @@ def create_app(
     from web.auth import init_auth
     from web.db import init_db
     from web.security import init_security
-    from web.views import admin, auth, cases, catalogue, dashboard, imagery, ogcapi, survey, survey_tracks
+    from web.views import admin, auth, cases, catalogue, dashboard, imagery, ogcapi, registers, survey, survey_tracks
 
     settings = settings or load_settings(env=os.environ)
     app = Flask(__name__)
@@ -64,6 +64,7 @@ def create_app(
     app.register_blueprint(dashboard.tiles)
     app.register_blueprint(survey_tracks.bp)
     app.register_blueprint(imagery.bp)
+    app.register_blueprint(registers.bp)
     app.register_blueprint(ogcapi.bp)
     init_auth(app)
     return app

@@ -231,6 +231,23 @@ LEVEL_LABELS = {
     "county": _l("County"),
 }
 
+# Registers (名录) and the dossier
+FORMAT_LABELS = {
+    "xlsx": _l("Excel workbook (XLSX)"),
+    "csv": _l("CSV (UTF-8 with BOM)"),
+    "gpkg": _l("GeoPackage"),
+    "shp": _l("Shapefile (zipped)"),
+    "geojson": _l("GeoJSON"),
+    "kml": _l("KML"),
+    "fgb": _l("FlatGeobuf"),
+}
+EXPORT_STAGES = {
+    "querying": _l("Reading the catalogue"),
+    "reading": _l("Reading the register rows"),
+    "writing": _l("Writing the file"),
+    "written": _l("Done"),
+}
+
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Set up Flask-Babel, the language switch and template helpers."""

@@ -91,7 +91,7 @@ def echo_json(value: Any) -> None:
 
 
 def _register() -> None:
-    from outfalls.cli import case, db, demo, imagery, outfall, progress, reference, survey, user
+    from outfalls.cli import case, db, demo, imagery, outfall, progress, reference, register, survey, user
 
     main.add_command(db.db)
     main.add_command(user.user)
@@ -103,6 +103,7 @@ def _register() -> None:
     main.add_command(progress.target)
     main.add_command(case.case)
     main.add_command(survey.survey)
+    main.add_command(register.register)
     main.add_command(imagery.imagery)
     for ep in entry_points(group="outfalls.commands"):
         try:
