@@ -280,6 +280,9 @@ def test_tokens_by_bearer_or_basic_and_never_the_login_password(app: Flask, sess
     _token, plain = accounts.create_token(session, "gis", name="gdal", actor="tests")
     c = app.test_client()
     assert items(c, headers={"Authorization": f"Bearer {plain}"})["numberMatched"] == 4
+    answer = c.get("/ogc/collections/outfalls/items", headers={"Authorization": f"Bearer {plain}"})
+    assert answer.headers["Cache-Control"] == "no-store"  # QGIS caches by URL alone: never keep one user's answer
+    assert {"Authorization", "Cookie"} <= set(answer.vary)
     assert items(c, headers=basic("gis", plain))["numberMatched"] == 4
     assert items(c, headers=basic("GIS", plain))["numberMatched"] == 4  # user names ignore case
     for headers in (basic("gis", "a long enough password 42"), basic("someone", plain), {"Authorization": "Bearer x"}):

@@ -155,6 +155,15 @@ def _require_login() -> ResponseReturnValue | None:
     raise NotAuthenticated("send an API token (Authorization: Bearer, or HTTP Basic with your user name and token)")
 
 
+@bp.after_request
+def _not_stored(response: Response) -> Response:
+    # Answers depend on who asks and the catalogue changes all the time: a client's cache (QGIS keeps one keyed by
+    # URL only) must not hand one user's answer to another or keep an old one.
+    response.headers["Cache-Control"] = "no-store"
+    response.vary.update(("Authorization", "Cookie"))
+    return response
+
+
 # -- links ---------------------------------------------------------------------------------------------------
 def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
     link = {"href": href, "rel": rel, "type": type_}

@@ -1,0 +1,126 @@
+"""The imagery pages and JSON through the Flask test client: tiles, the analyst's marks API, review, tasks and
+their downloads, the yield report; errors as JSON, never a 500."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from geoalchemy2.shape import to_shape
+from PIL import Image
+from shapely import box
+from shapely.geometry import mapping
+from sqlalchemy.orm import Session
+
+from outfalls.config import Settings
+from outfalls.imagery import cells
+from outfalls.imagery.ingest import ingest_orthophoto
+from outfalls.imagery.synthetic import relocate
+from outfalls.imagery.tiles import TRANSPARENT_PNG
+from outfalls.models import Outfall
+from outfalls.types import OutfallStatus
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PIX4D = FIXTURES / "imagery" / "riotiler_pix4d_alpha_nodata.tif"
+PHOTO = FIXTURES / "photos" / "geoapi_image_no_location_data.jpg"
+
+
+@pytest.fixture
+def cell_id(session: Session, settings: Settings, tmp_path: Path) -> int:
+    from tests.db.test_imagery_interpretation import wei_point
+
+    ortho = relocate(PIX4D, tmp_path / "wei.tif", crs="EPSG:4547", center_lonlat=wei_point(session))
+    ingest_orthophoto(session, ortho, store_dir=settings.imagery.store_dir, actor="t", sortie="WEI-1")
+    s = settings.imagery
+    cells.build_cells(session, "HH", landward_m=s.landward_m, waterward_m=s.waterward_m, cell_m=s.cell_m)
+    features = cells.cells_geojson(session)["features"]
+    return int(max(features, key=lambda f: to_shape_area(f))["id"])
+
+
+def to_shape_area(feature: dict) -> float:
+    from shapely.geometry import shape
+
+    return float(shape(feature["geometry"]).area)
+
+
+def post_json(client: FlaskClient, url: str, body: dict, method: str = "post"):
+    return getattr(client, method)(url, json=body, headers={"X-CSRF-Token": client.csrf, "Accept": "application/json"})  # type: ignore[attr-defined]
+
+
+def test_tiles_over_and_outside_the_imagery(session: Session, cell_id: int, client: FlaskClient, anon_client):
+    import morecantile
+
+    feature = cells.cells_geojson(session, cell_id=cell_id)["features"][0]
+    from shapely.geometry import shape
+
+    p = shape(feature["geometry"]).representative_point()
+    t = morecantile.tms.get("WebMercatorQuad").tile(p.x, p.y, 20)
+    over = client.get(f"/imagery/tiles/{t.z}/{t.x}/{t.y}.png")
+    assert over.status_code == 200 and over.mimetype == "image/png"
+    assert Image.open(io.BytesIO(over.data)).convert("RGBA").getextrema()[3][1] == 255
+    empty = client.get("/imagery/tiles/10/100/100.png")
+    assert empty.status_code == 200 and empty.data == TRANSPARENT_PNG
+    assert client.get("/imagery/tiles/2/9/9.png").data == TRANSPARENT_PNG
+    assert anon_client.get(f"/imagery/tiles/{t.z}/{t.x}/{t.y}.png").status_code in (302, 401)
+
+
+def test_analyst_marks_reviewer_decides_crew_downloads(session: Session, cell_id: int, make_user, login_as):
+    analyst = login_as(make_user("ana", roles=("analyst",), areas=("610000",)))
+    reviewer = login_as(make_user("rev", roles=("reviewer", "analyst"), areas=("610000",)))
+    crew = login_as(make_user("crew1", roles=("crew",), areas=("610100",)))
+    page = analyst.get("/imagery/next")
+    assert page.status_code == 302 and "/imagery/cells/" in page.location
+    opened = int(page.location.rsplit("/", 1)[1])
+    html = analyst.get(f"/imagery/cells/{opened}").get_data(as_text=True)
+    assert 'data-mode="edit"' in html and "imagery-cell.js" in html
+    shape = to_shape(cells.get_cell(session, opened).geom)
+    c = shape.representative_point()
+    url = f"/api/imagery/cells/{opened}/marks"
+    bad = post_json(analyst, url, {"kind": "point", "geometry": {"type": "Point", "coordinates": [10, 10]}})
+    assert bad.status_code == 422 and bad.json["error"] == "invalid_input" and "outside" in bad.json["message"]
+    assert post_json(analyst, url, {"kind": "blob"}).status_code == 422
+    one = post_json(analyst, url, {"kind": "point", "geometry": mapping(c), "type_guess": "4", "confidence": "high"})
+    assert one.status_code == 201
+    two = post_json(analyst, url, {"kind": "point", "geometry": mapping(c), "note": "阴影?"})
+    zone = box(c.x - 0.00002, c.y - 0.00002, c.x + 0.00002, c.y + 0.00002)
+    area = post_json(analyst, url, {"kind": "area", "geometry": mapping(zone), "area_kind": "bridge"})
+    assert area.status_code == 201
+    moved = post_json(analyst, f"/api/imagery/marks/{two.json['id']}", {"geometry": mapping(c), "confidence": "low"},
+                      method="put")  # fmt: skip
+    assert moved.status_code == 200 and moved.json["properties"]["confidence"] == "low"
+    assert post_json(reviewer, f"/api/imagery/marks/{one.json['id']}/review", {"decision": "accept"}).status_code == 409
+    assert analyst.post(f"/imagery/cells/{opened}/done", data={"csrf_token": analyst.csrf}).status_code == 302  # type: ignore[attr-defined]
+    assert f"/imagery/cells/{opened}" in reviewer.get("/imagery/review").get_data(as_text=True)
+    own = post_json(analyst, f"/api/imagery/marks/{one.json['id']}/review", {"decision": "accept"})
+    assert own.status_code == 403  # an analyst without the reviewer role
+    ok = post_json(reviewer, f"/api/imagery/marks/{one.json['id']}/review", {"decision": "accept"})
+    assert ok.status_code == 200 and ok.json["properties"]["outfall_id"]
+    no_reason = post_json(reviewer, f"/api/imagery/marks/{two.json['id']}/review", {"decision": "reject"})
+    assert no_reason.status_code == 422
+    post_json(reviewer, f"/api/imagery/marks/{two.json['id']}/review", {"decision": "reject", "reason": "阴影"})
+    post_json(reviewer, f"/api/imagery/marks/{area.json['id']}/review", {"decision": "accept"})
+    assert reviewer.post(f"/imagery/cells/{opened}/reviewed", data={"csrf_token": reviewer.csrf}).status_code == 302  # type: ignore[attr-defined]
+    agreement = reviewer.get("/api/imagery/agreement").json
+    assert [a for a in agreement if a["analyst"] == "ana"][0]["agreement"] == pytest.approx(0.667, abs=0.001)
+
+    made = reviewer.post("/imagery/tasks", data={"csrf_token": reviewer.csrf, "crew": "crew1", "name": "渭河 1"})  # type: ignore[attr-defined]
+    assert made.status_code == 302
+    task_url = made.location
+    assert "渭河 1" in crew.get("/imagery/tasks").get_data(as_text=True)
+    for fmt, kind in (("gpx", "gpx"), ("kml", "kml"), ("csv", "csv"), ("xlsx", "spreadsheetml")):
+        got = crew.get(f"{task_url}.{fmt}")
+        assert got.status_code == 200 and kind in got.mimetype and got.data
+    assert crew.get(f"{task_url}.pdf").status_code == 422
+    outfall_id = ok.json["properties"]["outfall_id"]
+    with PHOTO.open("rb") as photo:
+        rejected = crew.post(f"{task_url}/reject/{outfall_id}", data={
+            "csrf_token": crew.csrf, "reason": "是闸门", "photo": (photo, PHOTO.name)},  # type: ignore[attr-defined]
+            content_type="multipart/form-data")  # fmt: skip
+    assert rejected.status_code == 302
+    assert session.get(Outfall, outfall_id).status is OutfallStatus.REJECTED  # type: ignore[union-attr]
+    report = crew.get("/api/imagery/yield").json
+    assert [r for r in report["sorties"] if r["name"] == "WEI-1"][0]["rejected"] == 1
+    for page_url in ("/imagery", "/imagery/yield", task_url, "/imagery/review"):
+        assert reviewer.get(page_url).status_code == 200
