@@ -52,3 +52,4 @@ lint: python-deps
 bench: install
 	$(BIN)/python bench/catalogue.py --outfalls 100000
 	$(BIN)/python bench/survey_import.py --rows 100000
+	$(BIN)/python bench/lifecycle.py --outfalls 100000
