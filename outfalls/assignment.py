@@ -15,7 +15,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import select, text
+from sqlalchemy import Integer, any_, cast, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from outfalls.accounts import scope_of
@@ -107,7 +108,7 @@ def _lock(session: Session, ids: list[int], scope: Scope, column: Any) -> dict[i
     session.flush()  # pending ORM changes go first: the rows are changed below with plain SQL
     rows = session.execute(
         select(Outfall.id, Outfall.version, Outfall.status, Outfall.found_on, column)
-        .where(Outfall.id.in_(ids), *scope.conditions())
+        .where(Outfall.id == any_(cast(ids, ARRAY(Integer))), *scope.conditions())  # one parameter, any size
         .order_by(Outfall.id)  # a fixed lock order: two bulk operations never deadlock
         .with_for_update(of=Outfall)
     ).all()
@@ -237,7 +238,8 @@ def assign_cases(
     def outside_officer_scope(ids: list[int]) -> dict[int, tuple[str, str]]:
         if officer_scope is None or officer_scope.is_national or not ids:
             return {}
-        inside = set(session.scalars(select(Outfall.id).where(Outfall.id.in_(ids), *officer_scope.conditions())))
+        inside = set(session.scalars(select(Outfall.id).where(Outfall.id == any_(cast(ids, ARRAY(Integer))),
+                                                              *officer_scope.conditions())))  # fmt: skip
         message = f"the outfall is outside {officer}'s area ({officer_scope.describe()})"
         return {oid: ("outside_officer_scope", message) for oid in ids if oid not in inside}
 
@@ -294,7 +296,10 @@ def set_categories(
                            field="category", value=plan.category.value)  # fmt: skip
     session.flush()
     current: dict[int, int] = {
-        oid: v for oid, v in session.execute(select(Outfall.id, Outfall.version).where(Outfall.id.in_(ids)))
+        oid: v
+        for oid, v in session.execute(
+            select(Outfall.id, Outfall.version).where(Outfall.id == any_(cast(ids, ARRAY(Integer))))
+        )
     }
     results: list[ItemResult] = []
     for oid in ids:

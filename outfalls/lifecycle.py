@@ -107,6 +107,12 @@ def apply_transition(status: OutfallStatus, kind: EventKind) -> OutfallStatus:
     return after or status
 
 
+def changes_state(kind: EventKind) -> bool:
+    """Whether an event of this kind can move an outfall to another state (rather than only need one)."""
+    rule = TRANSITIONS.get(kind)
+    return kind is EventKind.SPLIT or (rule is not None and rule[1] is not None)
+
+
 def next_status(status: OutfallStatus, kind: EventKind, payload: dict[str, Any]) -> OutfallStatus:
     """The state after an event, payload included: a ``split`` undoes a merge and restores the state the
     outfall had before it (kept in the event's payload).
@@ -347,6 +353,14 @@ def record_event(
             event=kind.value,
             id=outfall_id,
         )
+    if changes_state(kind) and day < outfall.status_since:
+        # a change of state dated before the last one would make the history contradict itself as of a day
+        # between them; record what happened in the order it happened
+        raise InvalidTransition(
+            f"event {kind.value} on {day} precedes the outfall's last change of state "
+            f"({outfall.status.value} on {outfall.status_since})",
+            event=kind.value, id=outfall_id,
+        )  # fmt: skip
     item = HistoryItem(kind, day, payload or {})
     new_status = next_status(outfall.status, kind, payload or {})
     values: dict[str, Any] = {}
@@ -566,7 +580,12 @@ def state_as_of(session: Session, outfall_id: int, as_of: date | None = None, *,
         if kind is EventKind.CREATED:
             status, since = OutfallStatus(payload.get("status", OutfallStatus.SURVEYED.value)), day
         elif status is not None:
-            new_status = next_status(status, kind, payload)
+            try:
+                new_status = next_status(status, kind, payload)
+            except InvalidTransition:
+                if changes_state(kind):
+                    raise
+                new_status = status  # a back-dated note (a late lab result, a progress update): no state to check
             if new_status is not status:
                 status, since = new_status, day
             _denormalise(values, HistoryItem(kind, day, payload))

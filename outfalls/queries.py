@@ -304,12 +304,14 @@ def _type_path(session: Session, scheme: str, code: str) -> list[tuple[str, str,
 
 def _admin_path(session: Session, area_id: int | None) -> list[tuple[str, str]]:
     path: list[tuple[str, str]] = []
-    while area_id is not None:
-        area = session.get(AdminArea, area_id)
-        if area is None:
+    while area_id is not None:  # names only: never load the boundary polygons (a province's is ~300 KB)
+        row = session.execute(
+            select(AdminArea.code, AdminArea.name, AdminArea.parent_id).where(AdminArea.id == area_id)
+        ).first()
+        if row is None:
             break
-        path.insert(0, (area.code, area.name))
-        area_id = area.parent_id
+        path.insert(0, (row.code, row.name))
+        area_id = row.parent_id
     return path
 
 

@@ -166,3 +166,13 @@ def test_replayed_state_includes_assignment_and_deadline(
     assert state_as_of(session, o.id, scope=ALL) == CaseState.of(o)
     before = state_as_of(session, o.id, date(2023, 1, 5), scope=ALL)
     assert before is not None and before.assigned_to == "officer_xian" and before.case_deadline is None
+
+
+def test_a_selection_larger_than_the_parameter_limit(
+    session: Session, make_outfall: Callable[..., Outfall], officer: User
+) -> None:
+    real = make_outfall()
+    ids = [real.id, *range(10_000_000, 10_070_000)]  # 70,001 ids: more than one statement's 65,535 parameters
+    report = assign_cases(session, ids, "officer_xian", actor="lead", scope=ALL)
+    assert report.changed == 1 and len(report.refused) == 70_000
+    assert {r.code for r in report.refused} == {"not_found"}

@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, StaleEdit
-from outfalls.lifecycle import HistoryItem, NewOutfall, assign_locations, create_outfalls, record_event
+from outfalls.lifecycle import (
+    HistoryItem,
+    NewOutfall,
+    assign_locations,
+    create_outfalls,
+    record_event,
+    status_as_of,
+)
 from outfalls.models import AdminArea, Basin, Event, Outfall, River
 from outfalls.scope import Scope
 from outfalls.types import EventKind, OutfallStatus, RemediationCategory, SurveyLevel
@@ -511,3 +518,19 @@ def test_inserting_more_events_is_allowed(session: Session, make_outfall: Callab
         scope=Scope.national(),
     )
     assert [e.kind for e in _events(session, outfall.id)] == [EventKind.CREATED, EventKind.SAMPLED]
+
+
+def test_a_change_of_state_cannot_be_dated_before_the_last_one(session: Session, make_outfall) -> None:
+    outfall = make_outfall(found_by=SurveyLevel.DRONE, found_on=date(2020, 8, 1))
+    record_event(session, outfall.id, EventKind.SURVEYED, actor="crew", expected_version=1, on=date(2020, 8, 11),
+                 scope=Scope.national())  # fmt: skip
+    with pytest.raises(InvalidTransition, match="precedes the outfall's last change of state"):
+        record_event(session, outfall.id, EventKind.TRACED, actor="a", expected_version=2, on=date(2020, 8, 6),
+                     scope=Scope.national())  # fmt: skip
+    # a note that needs no change of state may come late (a lab result reported after the fact) ...
+    record_event(session, outfall.id, EventKind.SAMPLED, actor="lab", expected_version=2, on=date(2020, 8, 3),
+                 scope=Scope.national(), payload={"is_discharging": True})  # fmt: skip
+    # ... and the history still replays on every day, before and after it
+    for day in (date(2020, 8, 2), date(2020, 8, 5), date(2020, 8, 12)):
+        assert status_as_of(session, outfall.id, day, scope=Scope.national()) is not None
+    assert status_as_of(session, outfall.id, date(2020, 8, 5), scope=Scope.national()) is OutfallStatus.CANDIDATE
