@@ -24,7 +24,6 @@ from outfalls.types import OutfallStatus
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PIX4D = FIXTURES / "imagery" / "riotiler_pix4d_alpha_nodata.tif"
-PHOTO = FIXTURES / "photos" / "geoapi_image_no_location_data.jpg"
 
 
 @pytest.fixture
@@ -114,10 +113,11 @@ def test_analyst_marks_reviewer_decides_crew_downloads(session: Session, cell_id
         assert got.status_code == 200 and kind in got.mimetype and got.data
     assert crew.get(f"{task_url}.pdf").status_code == 422
     outfall_id = ok.json["properties"]["outfall_id"]
-    with PHOTO.open("rb") as photo:
-        rejected = crew.post(f"{task_url}/reject/{outfall_id}", data={
-            "csrf_token": crew.csrf, "reason": "是闸门", "photo": (photo, PHOTO.name)},  # type: ignore[attr-defined]
-            content_type="multipart/form-data")  # fmt: skip
+    small = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 110, 90)).save(small, "JPEG")  # small: the test client keeps it in memory
+    small.seek(0)
+    form = {"csrf_token": crew.csrf, "reason": "是闸门", "photo": (small, "gate.jpg")}  # type: ignore[attr-defined]
+    rejected = crew.post(f"{task_url}/reject/{outfall_id}", data=form, content_type="multipart/form-data")
     assert rejected.status_code == 302
     assert session.get(Outfall, outfall_id).status is OutfallStatus.REJECTED  # type: ignore[union-attr]
     report = crew.get("/api/imagery/yield").json
