@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import select, text
+from sqlalchemy import String, any_, cast, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from outfalls.config import Settings
@@ -87,12 +88,9 @@ def type_resolver(session: Session) -> TypeResolver:
 
 def _already_received(session: Session, rows: Sequence[SurveyRow]) -> set[str]:
     ids = [r.client_id for r in rows]
-    found: set[str] = set()
-    for start in range(0, len(ids), 10_000):
-        chunk = ids[start : start + 10_000]
-        found.update(session.scalars(select(Observation.client_id).where(
-            Observation.source_kind == ObservationSource.FOOT_SURVEY, Observation.client_id.in_(chunk))))  # fmt: skip
-    return found
+    return set(session.scalars(select(Observation.client_id).where(
+        Observation.source_kind == ObservationSource.FOOT_SURVEY,
+        Observation.client_id == any_(cast(ids, ARRAY(String))))))  # fmt: skip
 
 
 def _duplicate_codes(session: Session, rows: list[SurveyRow]) -> tuple[list[SurveyRow], list[RowProblem]]:
@@ -176,10 +174,11 @@ def import_table(
     rejected = sorted([*result.rejected, *code_problems, *scope_problems], key=lambda p: (p.row, p.field))
     received = _already_received(session, valid)
     new_rows = [r for r in valid if r.client_id not in received]
+    new_row_numbers = {r.row for r in new_rows}
     report = ImportReport(
         batch_id=None, rows=result.total, accepted=len(new_rows), rejected=rejected,
         already_received=len(valid) - len(new_rows), new_outfalls=0, linked=0, queued_for_review=0,
-        warnings=[w for w in result.warnings if w.row in {r.row for r in new_rows}], source=table.source,
+        warnings=[w for w in result.warnings if w.row in new_row_numbers], source=table.source,
         crs=result.crs, notes=[*table.notes, *result.notes],
     )  # fmt: skip
     if not new_rows:
@@ -202,6 +201,9 @@ def import_table(
         for oid, r in zip(ids, new_rows, strict=True)
     ])  # fmt: skip
     step("stored", len(new_rows), len(new_rows))
+    # The rows were just written in this transaction: without statistics the planner takes the batch for a
+    # few hundred rows and the spatial self-join of reconciliation degenerates into repeated scans.
+    session.execute(text("ANALYZE observations"))
     outcome: Reconciliation = reconcile_batch(
         session, batch.id, list(zip(ids, new_rows, strict=True)), radius_m=settings.reconcile.radius_m, actor=actor,
         is_demo=is_demo, progress=step,

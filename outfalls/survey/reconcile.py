@@ -101,6 +101,7 @@ def reconcile_batch(
     ids = [oid for oid, _ in stored]
     rows = dict(stored)
     deg = radius_m / _M_PER_DEG * _PREFILTER
+    session.execute(text("SET LOCAL jit = off"))  # spatial joins look costly to the planner; compiling costs more
     candidates: dict[int, list[tuple[int, str, str, str, str, float]]] = {}
     for obs, outfall, status, found_by, scheme, code, metres in session.execute(
         _CANDIDATES, {"ids": ids, "deg": deg, "radius": radius_m}

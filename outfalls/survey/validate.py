@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 import numpy as np
+from pyproj import Geod
 
 from outfalls.config import RegionSettings
 from outfalls.errors import InvalidInput
@@ -29,6 +30,7 @@ from outfalls.survey.mapping import ColumnMapping
 from outfalls.survey.readers import RawTable, UnusableFile
 
 CHINA_TIME = timezone(timedelta(hours=8))
+_GEOD = Geod(ellps="GRS80")
 EARLIEST = date(1990, 1, 1)  # no outfall survey record is older
 UNKNOWN_TYPE = ("HJ1312", "9")  # 暂无法确定
 MIN_ROWS_FOR_OUTLIERS = 3
@@ -365,10 +367,11 @@ def validate(
     if len(good) >= MIN_ROWS_FOR_OUTLIERS:
         centre = (statistics.median(lon[i] for i in good), statistics.median(lat[i] for i in good))
         limit = region.outlier_km * 1000
-        spread = sorted(distance_m((lon[i], lat[i]), centre) for i in good)
-        typical = spread[len(spread) // 2]
-        for i in good:
-            d = distance_m((lon[i], lat[i]), centre)
+        picked = np.array(good)
+        _az, _back, dists = _GEOD.inv(np.full(len(good), centre[0]), np.full(len(good), centre[1]), lon[picked],
+                                      lat[picked])  # fmt: skip
+        typical = float(np.median(dists))
+        for i, d in zip(good, dists, strict=True):
             if d > limit and d > 5 * typical:
                 fix = _diagnose(lon[i], lat[i], lambda a, b: distance_m((a, b), centre) <= max(limit, 5 * typical))
                 hint = f"; {_FIX_HINT[fix]}" if fix else ""
