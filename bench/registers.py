@@ -165,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
                 theirs.append(baseline(url, sql, fmt, out_dir / f"ogr2ogr.{fmt}"))
             sizes = {"bytes": (out_dir / f"ours.{fmt}").stat().st_size,
                      "baseline_bytes": (out_dir / f"ogr2ogr.{fmt}").stat().st_size}  # fmt: skip
+            extra = sizes | {"runs": mine, "baseline_runs": theirs}
             results.append(Result(fmt, statistics.median(mine), f"ogr2ogr -f {OGR_DRIVERS[fmt]} -sql <same query>",
-                                  statistics.median(theirs), rows, sizes | {"runs": mine, "baseline_runs": theirs}))  # fmt: skip
+                                  statistics.median(theirs), rows, extra))  # fmt: skip
             progress.say(f"{fmt}: ours {statistics.median(mine):.2f} s, ogr2ogr {statistics.median(theirs):.2f} s")
     if args.json:
         print(json.dumps({"bench": "registers", "size": args.outfalls, "events": n_events, "as_of": as_of.isoformat(),

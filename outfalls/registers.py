@@ -537,7 +537,11 @@ def _write_csv(session: Session, query: RegisterQuery, path: Path, note: Progres
 
 # -- GIS formats through GDAL (pyogrio) ----------------------------------------------------------------------
 _DRIVERS = {"gpkg": "GPKG", "shp": "ESRI Shapefile", "geojson": "GeoJSON", "kml": "KML", "fgb": "FlatGeobuf"}
-_APPENDS = frozenset({"gpkg", "shp"})  # formats written chunk by chunk; the others need every row at once
+_APPENDS = frozenset({"gpkg", "shp"})  # formats written block by block; the others need every row at once
+# Rows per GeoPackage/Shapefile write: a block appended to an existing layer goes through the spatial index's
+# triggers row by row, twice the time of the first write (whose index is built in one pass at the end), so a
+# province's register is written at once and a national one in a few blocks.
+APPEND_ROWS = 250_000
 _DBF_BYTES = 254  # the longest text a dBASE field holds, in bytes
 
 
@@ -547,17 +551,16 @@ def _columns(chunk: Sequence[tuple[Any, ...]], kind: str) -> tuple[list[np.ndarr
     masks: list[np.ndarray | None] = []
     for i, col in enumerate(COLUMNS):
         values = [row[i] for row in chunk]
-        missing = np.array([v is None for v in values], dtype=bool)
         if col.kind == "int":
             data.append(np.array([0 if v is None else v for v in values], dtype=np.int32))
-            masks.append(missing)
+            masks.append(np.array([v is None for v in values], dtype=bool))
         elif col.kind == "float":
             data.append(np.array([np.nan if v is None else v for v in values], dtype=np.float64))
             masks.append(None)
         elif col.kind == "date":
-            data.append(np.array([np.datetime64("NaT") if v is None else np.datetime64(v, "D") for v in values],
-                                 dtype="datetime64[D]"))  # fmt: skip
-            masks.append(missing)
+            dates = np.array(values, dtype="datetime64[D]")  # None becomes NaT
+            data.append(dates)
+            masks.append(np.isnat(dates))
         else:
             if kind == "shp":
                 values = [None if v is None else _dbf_text(v) for v in values]
@@ -608,15 +611,17 @@ def _write_ogr(session: Session, query: RegisterQuery, path: Path, kind: str, no
                               driver=_DRIVERS[kind], geometry_type="Point", crs=f"EPSG:{query.crs}", encoding="UTF-8"
                               if kind == "shp" else None, append=append, **options)  # fmt: skip
 
+    flushed = 0
     for chunk in iter_chunks(session, query):
-        if kind in _APPENDS:
-            write(chunk, append=written > 0)
-        else:
-            pending.extend(chunk)
+        pending.extend(chunk)
         written += len(chunk)
-        note("reading" if kind not in _APPENDS else "writing", written, query.upper_bound)
-    if kind not in _APPENDS or written == 0:
-        write(pending, append=False)  # an empty register is still a layer with its fields
+        if kind in _APPENDS and len(pending) >= APPEND_ROWS:
+            write(pending, append=flushed > 0)
+            flushed += len(pending)
+            pending = []
+        note("reading", written, query.upper_bound)
+    if pending or flushed == 0:
+        write(pending, append=flushed > 0)  # an empty register is still a layer with its fields
     if kind == "shp":
         _zip_folder(target.parent, path)
         _remove(target.parent)

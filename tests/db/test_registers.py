@@ -188,6 +188,16 @@ def test_gis_formats_read_by_ogrinfo(demo: int, session: Session, tmp_path: Path
         assert set(types) == set(registers.COLUMN_NAMES)
 
 
+@pytest.mark.parametrize("fmt", ["gpkg", "shp"])
+def test_large_registers_are_written_in_blocks(demo: int, session: Session, tmp_path: Path, fmt: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setattr(registers, "APPEND_ROWS", 30)
+    name = "register.shp.zip" if fmt == "shp" else f"register.{fmt}"
+    result = registers.export_register(session, tmp_path / name, fmt=fmt, scope=NATIONAL, as_of=date(2024, 12, 31))
+    assert result.rows > 60  # three blocks or more
+    assert f"Feature Count: {result.rows}" in ogrinfo(tmp_path / name)
+
+
 def test_csv_has_a_bom_and_reads_back(demo: int, session: Session, tmp_path: Path) -> None:
     path = tmp_path / "register.csv"
     result = registers.export_register(session, path, fmt="csv", scope=NATIONAL, as_of=date(2024, 12, 31))
