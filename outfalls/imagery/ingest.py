@@ -1,7 +1,7 @@
 """Ingesting orthophotos: any georeferenced GeoTIFF (any CRS; RGB, RGBA, with nodata, alpha or no mask) becomes a
-Cloud-Optimized GeoTIFF with overviews in the imagery store, and PostGIS records the footprint of its valid pixels
-(polygonised from the mask, not the bounding box) in CGCS2000, its ground resolution, band layout and capture date.
-The same file (by SHA-256) is ingested once.
+Cloud-Optimized GeoTIFF with overviews in the imagery store, laid on the Web Mercator tile grid, and PostGIS records
+the footprint of its valid pixels (polygonised from the mask, not the bounding box) in CGCS2000, its ground
+resolution, band layout and capture date. The same file (by SHA-256) is ingested once.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pyproj import CRS, Geod, Transformer
 from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.transform import Affine
+from rasterio.vrt import WarpedVRT
 from shapely import MultiPolygon, Polygon, make_valid, segmentize, unary_union
 from shapely.geometry import shape
 from sqlalchemy import select
@@ -187,7 +188,7 @@ def _cog_profile() -> dict[str, Any]:
     return profile
 
 
-def _to_cog(src_path: Path, target: Path) -> None:
+def _to_cog(src_path: Path, target: Path, *, add_mask: bool = False) -> None:
     from rio_cogeo.cogeo import cog_translate
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -196,8 +197,12 @@ def _to_cog(src_path: Path, target: Path) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # rio-cogeo warns about block sizes of small images
-            cog_translate(str(src_path), tmp_name, _cog_profile(), overview_resampling="average", quiet=True,
-                          config={"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": True})  # fmt: skip
+            # Web-optimised: the COG is laid on the Web Mercator tile grid, so a tile is a window read (no warp).
+            # An image without a mask gets an alpha band first, so the margins of the reprojection stay transparent.
+            with rasterio.open(src_path) as src, WarpedVRT(src, add_alpha=add_mask) as vrt:
+                cog_translate(vrt if add_mask else src, tmp_name, _cog_profile(), overview_resampling="average",
+                              quiet=True, web_optimized=True,
+                              config={"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": True})  # fmt: skip
         os.replace(tmp_name, target)  # atomic: a tile reader never sees half a file
     except BaseException:
         if os.path.exists(tmp_name):
@@ -269,7 +274,8 @@ def ingest_orthophoto(
     relative = f"{digest[:2]}/{digest}.tif"
     target = store_dir / relative
     if not target.exists():
-        _to_cog(path, target)
+        # an image with every pixel valid gets a mask, or the margins the reprojection adds would count as image
+        _to_cog(path, target, add_mask=masking in ("none", "mask"))
     with rasterio.open(target) as cog:
         footprint = valid_footprint(cog)
     flown = get_or_create_sortie(session, sortie, actor=actor, flown_on=captured) if sortie else None

@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ from sqlalchemy.orm import Session
 TILE_SIZE = 256
 MAX_ZOOM = 24
 _TMS = morecantile.tms.get("WebMercatorQuad")
+# rasterio's warp helpers (used by rio-tiler to reproject) still use affine's `*`, which affine 3 flags with a
+# PendingDeprecationWarning. The warning filter is process-wide state and `catch_warnings` is not thread-safe, so
+# renders that silence it take turns; otherwise one thread's exit would restore the filters under another.
+_WARNINGS_LOCK = threading.Lock()
 
 
 def _transparent_png() -> bytes:
@@ -91,8 +96,7 @@ def render(sources: list[Source], z: int, x: int, y: int) -> bytes:
         return TRANSPARENT_PNG
     try:
         threads = min(4, len(sources)) if len(sources) > 1 else 0  # one file: no thread pool
-        with warnings.catch_warnings():
-            # rasterio's warp helpers still use affine's `*`, which affine 3 flags as pending deprecation
+        with _WARNINGS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore", PendingDeprecationWarning)
             image, _used = mosaic_reader(
                 sources, _read, x, y, z, pixel_selection=FirstMethod(), threads=threads,

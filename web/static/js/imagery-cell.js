@@ -16,6 +16,8 @@
   var map = L.map(el, { attributionControl: false, maxZoom: 23, doubleClickZoom: false, keyboard: false });
   L.control.scale({ imperial: false }).addTo(map);
   var imagery = L.tileLayer(cfg.tiles_url, { maxZoom: 23, maxNativeZoom: 22 }).addTo(map);
+  imagery.on('loading', function () { el.dataset.tiles = 'loading'; });
+  imagery.on('load', function () { el.dataset.tiles = 'loaded'; });
   var cellLayer = L.geoJSON(cfg.cell, { style: { color: '#ffeb3b', weight: 2, fill: false, dashArray: '6 4' }, interactive: false }).addTo(map);
   map.fitBounds(cellLayer.getBounds());
   map.createPane('marks').style.zIndex = '620';
@@ -250,6 +252,7 @@
   }
   function closeForm() {
     if (!form) { return; }
+    if (form.contains(document.activeElement)) { document.activeElement.blur(); }  // shortcuts work again
     form.hidden = true;
     draft = null;
     vertices = [];

@@ -4,8 +4,7 @@
   var cfg = JSON.parse(document.getElementById('imagery-config').textContent);
   var el = document.getElementById('cells-map');
   var COLORS = { todo: '#90a4ae', in_progress: '#fb8c00', done: '#1e88e5', reviewed: '#43a047' };
-  var map = L.map(el, { attributionControl: false, maxZoom: 22 }).setView([34.3, 108.9], 7);
-  L.tileLayer(cfg.tiles_url, { maxZoom: 22, maxNativeZoom: 22 }).addTo(map);
+  var map = L.map(el, { attributionControl: false, maxZoom: 22 });
   function get(url) {
     return fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
       .then(function (r) { if (!r.ok) { throw new Error(url + ': HTTP ' + r.status); } return r.json(); });
@@ -22,7 +21,10 @@
       }
     }).addTo(map);
     var bounds = cells.getLayers().length ? cells.getBounds() : prints.getBounds();
-    if (bounds.isValid()) { map.fitBounds(bounds, { maxZoom: 18 }); }
+    if (bounds.isValid()) { map.fitBounds(bounds, { maxZoom: 18 }); } else { map.setView([34.3, 108.9], 7); }
+    // the imagery only once the view is set: tiles of a first view would be cut off half-loaded
+    L.tileLayer(cfg.tiles_url, { maxZoom: 22, maxNativeZoom: 22 })
+      .on('load', function () { el.dataset.tiles = 'loaded'; }).addTo(map);
     el.dataset.state = 'ready';
   }, function (err) {
     el.dataset.state = 'error';
