@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -120,5 +119,41 @@ def flights(ctx: click.Context, as_json: bool) -> None:
                    f"{a.photos} photos, {a.covered_km2} km² covered")  # fmt: skip
 
 
-def _print(value: Any) -> None:
-    echo_json(value)
+@imagery.command("cells")
+@click.option("--basin", required=True, help="Basin code (e.g. HH for the Yellow River basin).")
+@click.option("--json", "as_json", is_flag=True, help="Print {basin, created, updated}.")
+@click.pass_context
+def cells_(ctx: click.Context, basin: str, as_json: bool) -> None:
+    """Lay out (or extend after new imagery) the interpretation cells of a basin's river corridor."""
+    from outfalls.imagery.cells import build_cells
+
+    settings = settings_of(ctx)
+    s = settings.imagery
+    with session_scope(settings) as session:
+        layout = build_cells(session, basin, landward_m=s.landward_m, waterward_m=s.waterward_m, cell_m=s.cell_m)
+        session.commit()
+    if as_json:
+        echo_json(layout.as_dict())
+    else:
+        click.echo(f"basin {layout.basin}: {layout.created} new cells, {layout.updated} updated")
+
+
+@imagery.command("yield")
+@click.option("--json", "as_json", is_flag=True, help="Print {basins: [...], sorties: [...]}.")
+@click.pass_context
+def yield_(ctx: click.Context, as_json: bool) -> None:
+    """Candidates, confirmed, rejected and pending per basin and sortie; outfalls found only on foot or by experts."""
+    from outfalls.imagery.candidates import yield_report
+    from outfalls.scope import Scope
+
+    with session_scope(settings_of(ctx)) as session:
+        report = yield_report(session, scope=Scope.national())
+    if as_json:
+        echo_json({k: [r.as_dict() for r in rows] for k, rows in report.items()})
+        return
+    for key, rows in report.items():
+        click.echo(key)
+        for r in rows:
+            click.echo(f"  {r.name}: {r.marks} marked, {r.candidates} candidates, {r.confirmed} confirmed, "
+                       f"{r.rejected} not an outfall, {r.pending} pending, {r.foot_only} only on foot, "
+                       f"{r.expert_only} by experts")  # fmt: skip

@@ -283,3 +283,9 @@ def test_cli_ingest_json_contract_and_exit_status(cli_env: dict[str, str], tmp_p
     assert plain.stderr.strip().count("\n") == 0 and "not georeferenced" in plain.stderr
     flown = _run("imagery", "flights", "--json", env=cli_env)
     assert [s["code"] for s in json.loads(flown.stdout)["sorties"]] == ["S-1"]
+    cells = _run("imagery", "cells", "--basin", "HH", "--json", env=cli_env)  # Bali is in no Chinese basin
+    assert cells.returncode == 0 and json.loads(cells.stdout) == {"basin": "HH", "created": 0, "updated": 0}
+    unknown = _run("imagery", "cells", "--basin", "XX", env=cli_env)
+    assert unknown.returncode == 1 and "no basin" in unknown.stderr and "Traceback" not in unknown.stderr
+    report = _run("imagery", "yield", "--json", env=cli_env)
+    assert report.returncode == 0 and set(json.loads(report.stdout)) == {"basins", "sorties"}
