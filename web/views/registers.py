@@ -107,7 +107,7 @@ def job_page(job_id: int) -> ResponseReturnValue:
                           "done": url_for("registers.job_page", job_id=job.id)})  # fmt: skip
     return render_template("registers/job.html", job=job, config=config, format_labels=FORMAT_LABELS,
                            stages=script_json({k: str(v) for k, v in EXPORT_STAGES.items()}),
-                           interrupted=jobs.INTERRUPTED)  # fmt: skip
+                           stage_labels=EXPORT_STAGES, interrupted=jobs.INTERRUPTED)  # fmt: skip
 
 
 def _job(job_id: int) -> Job:
