@@ -19,7 +19,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
@@ -790,11 +803,18 @@ def _area_clusters(session: Session, env: Any, box: Any, *, scope: Scope, day: d
                    within: tuple[str, str | None]) -> Any:  # fmt: skip
     m = _M.c
     status = _state_as_of(day)
-    counts = (
-        select(m.admin_area_id, func.count().label("n"), func.mode().within_group(status).label("state"))
+    # counted per area and state first (a hash aggregate, no sort of a million states), then per area
+    per_state = (
+        select(m.admin_area_id, status.label("state"), func.count().label("n"))
         .where(m.found_on <= day, _state_filter(status, state), *_milestone_conditions(scope),
                *_within(session, *within))
-        .group_by(m.admin_area_id)
+        .group_by(m.admin_area_id, status)
+        .subquery()
+    )  # fmt: skip
+    counts = (
+        select(per_state.c.admin_area_id, func.sum(per_state.c.n).cast(Integer).label("n"),
+               _first(func.array_agg(aggregate_order_by(per_state.c.state, per_state.c.n.desc()))).label("state"))
+        .group_by(per_state.c.admin_area_id)
         .subquery()
     )  # fmt: skip
     centre = func.ST_Transform(func.ST_Centroid(AdminArea.geom), 3857)
@@ -803,6 +823,11 @@ def _area_clusters(session: Session, env: Any, box: Any, *, scope: Scope, day: d
         .select_from(counts.join(AdminArea, AdminArea.id == counts.c.admin_area_id))
         .where(AdminArea.geom.op("&&")(box), func.ST_Intersects(func.ST_Centroid(AdminArea.geom), box))
     )
+
+
+def _first(array: Any) -> Any:
+    """The first element of a SQL array of text."""
+    return type_coerce(array, ARRAY(String))[1]
 
 
 def _outfall_points(session: Session, z: int, env: Any, box: Any, *, scope: Scope, day: date | None,
@@ -826,16 +851,22 @@ def _outfall_points(session: Session, z: int, env: Any, box: Any, *, scope: Scop
         ).where(*cond)  # fmt: skip
     cell = 360.0 / 2**z / 64  # degrees: snapping before projecting keeps the transform to one per cluster
     gx, gy = func.floor(func.ST_X(o.geom) / cell), func.floor(func.ST_Y(o.geom) / cell)
-    centre = func.ST_SetSRID(func.ST_MakePoint(func.avg(func.ST_X(o.geom)), func.avg(func.ST_Y(o.geom))), 4490)
-    return (
-        select(
-            func.ST_AsMVTGeom(func.ST_Transform(centre, 3857), env, 4096, 64, True).label("geom"),
-            func.count().label("n"),
-            func.mode().within_group(status).label("state"),
-        )
+    # per cell and state first (a hash aggregate), then per cell with the most common state
+    per_state = (
+        select(gx.label("gx"), gy.label("gy"), status.label("state"), func.count().label("n"),
+               func.sum(func.ST_X(o.geom)).label("sx"), func.sum(func.ST_Y(o.geom)).label("sy"))
         .where(*cond)
-        .group_by(gx, gy)
-    )
+        .group_by(gx, gy, status)
+        .subquery()
+    )  # fmt: skip
+    c = per_state.c
+    n = func.sum(c.n)
+    centre = func.ST_SetSRID(func.ST_MakePoint(func.sum(c.sx) / n, func.sum(c.sy) / n), 4490)
+    return select(
+        func.ST_AsMVTGeom(func.ST_Transform(centre, 3857), env, 4096, 64, True).label("geom"),
+        n.cast(Integer).label("n"),
+        _first(func.array_agg(aggregate_order_by(c.state, c.n.desc()))).label("state"),
+    ).group_by(c.gx, c.gy)
 
 
 # -- helpers for the dashboard and the printed report --------------------------------------------------------

@@ -415,6 +415,8 @@ def test_tiles_points_clusters_and_as_of(session: Session, cat: dict[str, Outfal
     z6 = decode_mvt(outfall_tile(session, 6, 51, 25, scope=ALL))["outfalls"]
     # C rejected and D merged are left out: A, B, E, F, G remain, in clusters with counts
     assert sum(f["n"] for f in z6) == 5 and all("state" in f for f in z6)
+    z9 = decode_mvt(outfall_tile(session, 9, 410, 203, scope=ALL))["outfalls"]  # grid clusters: A and B
+    assert sum(f["n"] for f in z9) == 2 and {f["state"] for f in z9} <= {"closed", "traced"}
     scoped = decode_mvt(outfall_tile(session, 6, 51, 25, scope=Scope(area_codes=("610700",))))["outfalls"]
     assert sum(f["n"] for f in scoped) == 2
     within = decode_mvt(outfall_tile(session, 6, 51, 25, scope=ALL, within=("basin", CJ)))["outfalls"]
