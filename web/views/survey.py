@@ -21,6 +21,7 @@ from outfalls import jobs
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.geo import parse_crs
 from outfalls.models import Job, ObservationBatch, Outfall
+from outfalls.scope import require_visible
 from outfalls.store import FileStore
 from outfalls.survey import mapping as mappings
 from outfalls.survey.intake import import_table, type_resolver
@@ -329,6 +330,7 @@ def init_jobs(app: Any, sessions: sessionmaker[Session], *, inline: bool) -> Non
 @requires(*REVIEWERS)
 def merge(outfall_id: int) -> ResponseReturnValue:
     """Record that this outfall is a duplicate of another: it is merged into that one (undone by a split)."""
+    require_visible(db(), outfall_id, current_scope())  # out of scope is "not found", whatever the form says
     into = parse_int(request.form, "into_id", 0)
     target = db().get(Outfall, into)
     merge_outfalls(db(), into, outfall_id, actor=current_identity().login, scope=current_scope(),
@@ -343,6 +345,7 @@ def merge(outfall_id: int) -> ResponseReturnValue:
 @requires(*REVIEWERS)
 def split(outfall_id: int) -> ResponseReturnValue:
     """Undo a merge: the outfall is its own again."""
+    require_visible(db(), outfall_id, current_scope())
     split_outfall(db(), outfall_id, actor=current_identity().login, scope=current_scope(),
                   expected_version=parse_int(request.form, "version", 0, minimum=0),
                   reason=request.form.get("reason") or "")  # fmt: skip
