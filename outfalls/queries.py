@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.types import JSON as JSON_TYPE
 
 from outfalls.errors import InvalidInput, NotFound
-from outfalls.models import AdminArea, Basin, CodeListEntry, Event, ObservationLink, Outfall, River
+from outfalls.models import AdminArea, Basin, CodeListEntry, Event, ObservationLink, Outfall, River, User
 from outfalls.scope import Scope, area_prefix
 from outfalls.types import AdminLevel, BasinLevel, BBox, OutfallStatus, RemediationCategory
 
@@ -67,6 +67,7 @@ class OutfallRow:
     assigned_to: str | None
     case_deadline: date | None
     remediation_category: str | None
+    assigned_name: str | None = None  # the case officer's display name
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +201,7 @@ def _row_select() -> Select[*tuple[Any, ...]]:
             Outfall.assigned_to,
             Outfall.case_deadline,
             Outfall.remediation_category,
+            User.display_name,
         )
         .outerjoin(
             CodeListEntry,
@@ -209,6 +211,7 @@ def _row_select() -> Select[*tuple[Any, ...]]:
         .outerjoin(SubBasin, SubBasin.id == Outfall.sub_basin_id)
         .outerjoin(River, River.id == Outfall.river_id)
         .outerjoin(AdminArea, AdminArea.id == Outfall.admin_area_id)
+        .outerjoin(User, User.login == Outfall.assigned_to)
     )
 
 
@@ -219,6 +222,7 @@ def _to_row(r: Any) -> OutfallRow:
         river=r[11], area_code=r[12], area=r[13], found_by=str(r[14].value if hasattr(r[14], "value") else r[14]),
         found_on=r[15], lon=float(r[16]), lat=float(r[17]), is_demo=r[18], exceeds_limit=r[19], version=r[20],
         assigned_to=r[21], case_deadline=r[22], remediation_category=r[23].value if r[23] is not None else None,
+        assigned_name=r[24],
     )  # fmt: skip
 
 

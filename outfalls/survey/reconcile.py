@@ -1,7 +1,8 @@
 """Reconciliation: each accepted survey row becomes evidence of exactly one outfall.
 
-A row within ``radius_m`` (geodesic) of exactly one outfall, of a compatible type, is linked to it. A row with
-no outfall near is a new outfall (found by foot survey). Everything else goes to the review queue, where a
+A row within ``radius_m`` (geodesic) of exactly one outfall, of a compatible type, is linked to it; the crew's
+row of a drone candidate's verification task (record id ``drone-<outfall id>``) near that candidate confirms it.
+A row with no outfall near is a new outfall (found by foot survey). Everything else goes to the review queue, where a
 person decides: two or more outfalls near; one near but of another type; a drone candidate near (the crew's row
 is what verifies it); or another row of the same upload near (two pipes at one headwall are two outfalls, so
 rows of one batch are never merged automatically). Every link is an event on the outfall; the review actions
@@ -47,6 +48,7 @@ class Reconciliation:
     created: int = 0
     linked: int = 0
     queued: int = 0
+    confirmed: int = 0  # drone candidates verified by the crew's row of their task
     outfall_of: dict[int, int] = field(default_factory=dict)  # observation id → outfall id (new or linked)
 
     @property
@@ -116,6 +118,7 @@ def reconcile_batch(
     outcome = Reconciliation()
     to_create: list[int] = []
     to_link: dict[int, int] = {}  # observation → outfall
+    to_confirm: dict[int, int] = {}  # observation → drone candidate it verifies
     reviews: list[dict[str, object]] = []
     for oid in ids:
         row = rows[oid]
@@ -135,6 +138,10 @@ def reconcile_batch(
         elif len(found) == 1:
             outfall, status, found_by, scheme, code, _metres = found[0]
             if status == OutfallStatus.CANDIDATE.value and found_by == SurveyLevel.DRONE.value:
+                if row.client_id == f"drone-{outfall}":  # the crew's row of this very candidate's task: confirmed
+                    to_link[oid] = outfall
+                    to_confirm[oid] = outfall
+                    continue
                 reason = ReviewReason.DRONE_CANDIDATE
             elif scheme and _type_conflict(row, scheme, code):
                 reason = ReviewReason.TYPE_CONFLICT
@@ -161,6 +168,15 @@ def reconcile_batch(
         _link_many(session, to_link, rows, batch_id=batch_id, actor=actor)
         outcome.outfall_of.update(to_link)
         outcome.linked = len(to_link)
+    for oid, candidate in to_confirm.items():  # found by drone, confirmed on foot
+        outfall = session.get(Outfall, candidate)
+        if outfall is not None and outfall.status is OutfallStatus.CANDIDATE:
+            captured = rows[oid].captured_at
+            day = captured.astimezone(CHINA_TIME).date() if captured else datetime.now(CHINA_TIME).date()
+            record_event(session, candidate, EventKind.SURVEYED, actor=actor, scope=Scope.national(),
+                         expected_version=outfall.version, on=max(day, outfall.found_on),
+                         payload={"observation_id": oid, "batch_id": batch_id})  # fmt: skip
+            outcome.confirmed += 1
     if reviews:
         _copy(session, "review_items", reviews)
         outcome.queued = len(reviews)

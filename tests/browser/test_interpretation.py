@@ -187,21 +187,17 @@ def test_drone_candidate_from_the_image_to_the_register(
     crew.click("#import-button")
     crew.wait_for_selector("#report-counts")
     counts = {el.get_attribute("data-key"): el.inner_text() for el in crew.query_selector_all("#report-counts dd")}
-    assert counts["accepted"] == "1" and counts["new_outfalls"] == "0"
+    # the crew's row of the task sits on its candidate: linked at once, confirmed on foot, nothing left to review
+    assert counts["accepted"] == "1" and counts["new_outfalls"] == "0" and counts["linked"] == "1"
+    assert counts["queued_for_review"] == "0"
 
-    # --- the review queue links the crew's record to the candidate: confirmed on foot ---------------------------
-    reviewer.goto(live_server.url + "/survey/review")
-    form = reviewer.locator("form.row-form").filter(has_text="无人机疑似排口")
-    form.locator("button[type=submit]").click()
-    reviewer.wait_for_load_state()
     reviewer.goto(live_server.url + "/imagery/tasks")
     reviewer.click("a.task-link")
     state = reviewer.inner_text("#stops tr[data-kind=point] .state")
     assert state == "已现场确认"
     outfall_link = reviewer.locator("#stops tr[data-kind=point] a").get_attribute("href")
     reviewer.goto(live_server.url + str(outfall_link))
-    main = reviewer.inner_text("main")
-    assert "无人机" in main
+    assert "无人机" in reviewer.inner_text("#found-by") and "已现场确认" in reviewer.inner_text("#found-by")
     reviewer.screenshot(path=str(artifacts / "interpretation-confirmed.png"), full_page=True)
     reviewer.goto(live_server.url + "/imagery/yield")
     row = reviewer.locator("#yield-sorties tbody tr").filter(has_text="XA-01")

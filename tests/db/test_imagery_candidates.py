@@ -26,8 +26,7 @@ from outfalls.scope import Scope
 from outfalls.store import FileStore
 from outfalls.survey.intake import import_table
 from outfalls.survey.readers import read_upload
-from outfalls.survey.reconcile import resolve_link
-from outfalls.types import OutfallStatus, ReviewReason, SurveyLevel
+from outfalls.types import OutfallStatus, SurveyLevel
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PIX4D = FIXTURES / "imagery" / "riotiler_pix4d_alpha_nodata.tif"
@@ -94,15 +93,15 @@ def test_route_order_and_downloads_read_back_by_the_survey_intake(
     assert len(csv_table.rows) == len(xlsx_table.rows) == 3
     report = import_table(session, csv_table, settings=settings, actor="crew1", crew="crew1",
                           scope=Scope(area_codes=("610100",)))  # fmt: skip
-    assert (report.accepted, report.rejected, report.queued_for_review, report.new_outfalls) == (3, [], 3, 0)
-    items = list(session.scalars(select(ReviewItem).where(ReviewItem.batch_id == report.batch_id)))
-    assert {i.reason for i in items} == {ReviewReason.DRONE_CANDIDATE}
+    # each row of the task sits on its own candidate: the crew's visit confirms it (found by drone, confirmed on foot)
+    assert (report.accepted, report.rejected, report.linked, report.queued_for_review, report.new_outfalls) == (
+        3, [], 3, 0, 0,
+    )  # fmt: skip
+    assert not list(session.scalars(select(ReviewItem).where(ReviewItem.batch_id == report.batch_id)))
     again = import_table(session, xlsx_table, settings=settings, actor="crew1", crew="crew1")
     assert again.already_received == 3 and again.accepted == 0  # the same record ids: nothing twice
 
-    item = items[0]
-    [outfall_id] = item.candidate_ids
-    resolve_link(session, item.id, outfall_id, actor="rev", scope=Scope.national())
+    outfall_id = report.outfall_ids[0]
     outfall = session.get(Outfall, outfall_id)
     assert outfall is not None
     assert (outfall.found_by, outfall.status) == (SurveyLevel.DRONE, OutfallStatus.SURVEYED)

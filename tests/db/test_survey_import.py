@@ -201,3 +201,18 @@ def test_merge_keeps_both_histories_and_a_split_undoes_it(session: Session, sett
     assert history == [EventKind.CREATED, EventKind.OBSERVATION_LINKED, EventKind.MERGED, EventKind.SPLIT]
     with pytest.raises(InvalidTransition, match="only an outfall merged"):
         split_outfall(session, twin, actor="a", scope=Scope.national(), expected_version=twin_row.version, reason="x")
+
+
+def test_the_crews_row_of_a_drone_task_confirms_the_candidate(session: Session, settings: Settings, make_outfall):
+    candidate = make_outfall(lonlat=(B[0] + 0.0001, B[1]), found_by=SurveyLevel.DRONE)
+    other = make_outfall(lonlat=(C[0] + 0.0001, C[1]), found_by=SurveyLevel.DRONE)
+    data = _csv([
+        [f"drone-{candidate.id}", "任务里的口", B[0], B[1], "4.8", "2023-06-01 10:00", ""],  # the task's own row
+        ["c9", "附近的口", C[0], C[1], "4.8", "2023-06-01 10:30", ""],  # a row near another candidate
+    ])  # fmt: skip
+    report = _import(session, settings, data)
+    assert (report.linked, report.queued_for_review, report.new_outfalls) == (1, 1, 0)
+    session.refresh(candidate)
+    session.refresh(other)
+    assert candidate.status is OutfallStatus.SURVEYED and candidate.found_by is SurveyLevel.DRONE
+    assert other.status is OutfallStatus.CANDIDATE  # left to a person

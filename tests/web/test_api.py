@@ -76,7 +76,7 @@ def test_outfall_list_shape(client: FlaskClient, session: Session, settings: Set
     assert {
         "id", "name", "national_code", "local_code", "type_code", "type_zh", "type_en", "status", "status_since",
         "basin", "sub_basin", "river", "area_code", "area", "found_by", "found_on", "lon", "lat", "is_demo",
-        "exceeds_limit", "version", "assigned_to", "case_deadline", "remediation_category",
+        "exceeds_limit", "version", "assigned_to", "case_deadline", "remediation_category", "assigned_name",
     } == set(item)  # fmt: skip
     assert item["is_demo"] is True
     assert item["status"] in {s.value for s in OutfallStatus}
