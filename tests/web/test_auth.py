@@ -111,7 +111,8 @@ def test_out_of_scope_outfalls_are_not_found(app: Flask, make_user, login_as, tw
             response = client.get(other)
         else:  # a write: refused as not found before its input is even looked at
             response = client.post(other, data={"csrf_token": client.csrf, "version": hanbin.version})
-            assert client.post(own, data={"csrf_token": client.csrf}).status_code != 404, own
+            if rule.arguments == {"outfall_id"}:  # with other ids (a task …) the own call may rightly be 404
+                assert client.post(own, data={"csrf_token": client.csrf}).status_code != 404, own
         checked += 1
         assert response.status_code == 404, other
         assert "汉滨" not in response.get_data(as_text=True)  # existence does not leak
