@@ -53,3 +53,7 @@ bench: install
 	$(BIN)/python bench/catalogue.py --outfalls 100000
 	$(BIN)/python bench/survey_import.py --rows 100000
 	$(BIN)/python bench/lifecycle.py --outfalls 100000
+	$(BIN)/python bench/progress.py --outfalls 100000
+	$(BIN)/python bench/registers.py --outfalls 100000
+	$(BIN)/python bench/ogcapi.py --outfalls 100000
+	$(BIN)/python bench/imagery_tiles.py --orthophotos 8
