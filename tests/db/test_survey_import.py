@@ -15,7 +15,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from outfalls.config import RegionSettings, Settings
-from outfalls.models import Attachment, Event, Observation, ObservationBatch, ObservationLink, Outfall, ReviewItem
+from outfalls.models import (
+    Attachment,
+    Event,
+    Observation,
+    ObservationBatch,
+    ObservationLink,
+    Outfall,
+    OutfallMilestone,
+    ReviewItem,
+)
 from outfalls.scope import Scope
 from outfalls.survey.intake import import_table
 from outfalls.survey.readers import read_path, read_upload
@@ -188,11 +197,15 @@ def test_merge_keeps_both_histories_and_a_split_undoes_it(session: Session, sett
     assert state_as_of(session, twin, scope=Scope.national()) == CaseState.of(twin_row)
     kinds = session.scalars(select(Event.kind).where(Event.outfall_id == keep.id).order_by(Event.id)).all()
     assert kinds[-1] is EventKind.ABSORBED
+    merged_on = select(OutfallMilestone.merged_on).where(OutfallMilestone.outfall_id == twin)
+    assert session.scalar(merged_on) is not None  # out of the progress denominators while merged
 
     split_outfall(session, twin, actor="analyst", scope=Scope.national(), expected_version=twin_row.version,
                   reason="两个不同的口")  # fmt: skip
     session.refresh(twin_row)
     assert twin_row.status is status_before and twin_row.merged_into_id is None
+    session.expire_all()
+    assert session.scalar(merged_on) is None  # and counted again once split off
     back = session.scalars(select(ObservationLink.outfall_id).where(ObservationLink.unlinked_at.is_(None))
                            .join(Observation).where(Observation.client_id == "m1")).all()  # fmt: skip
     assert back == [twin]
