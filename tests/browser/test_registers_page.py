@@ -50,6 +50,7 @@ def test_dossier_from_the_outfall_page(live_server: Any, tab: Any, artifacts: Pa
     page: Page = tab.page
     page.goto(live_server.url + "/outfalls")
     page.click("table a[href^='/outfalls/']")
+    page.wait_for_load_state("networkidle")  # the page's map layers load first: leaving earlier aborts them
     page.click("#dossier-link")
     page.wait_for_selector("#dossier-map")
     assert page.locator("#timeline tbody tr").count() >= 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -67,7 +66,14 @@ def test_tracing_json_api(make_outfall, make_user, login_as):
     assert missing.status_code == 422 and missing.json["details"]["field"] == "version"
 
 
-PHOTO = Path(__file__).resolve().parents[1] / "fixtures" / "photos" / "geoapi_flipped_image.jpg"
+def _photo() -> bytes:
+    """A phone-sized photo, small enough that the test client keeps the request in memory (a body over 500 kB
+    goes to a temporary file the client never closes)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (800, 600), (120, 140, 90)).save(buffer, "JPEG")
+    return buffer.getvalue()
 
 
 def test_tracing_evidence_is_stored_shown_as_thumbnails_and_listed_in_the_api(
@@ -79,7 +85,7 @@ def test_tracing_evidence_is_stored_shown_as_thumbnails_and_listed_in_the_api(
         f"/outfalls/{outfall.id}/traces",
         data={"csrf_token": officer.csrf, "version": "1", "traced_on": "2023-03-01T09:00", "method": "technical",
               "technique": "管道机器人", "sewage_source": "生活污水", "party-0-name": "某小区物业", "main": "0",
-              "evidence": [(io.BytesIO(PHOTO.read_bytes()), "robot.jpg"),
+              "evidence": [(io.BytesIO(_photo()), "robot.jpg"),
                            (io.BytesIO(b"%PDF-1.4 report"), "report.pdf")]},
         content_type="multipart/form-data",
     )  # fmt: skip
