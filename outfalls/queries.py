@@ -132,7 +132,13 @@ def _area_prefix(code: str) -> str:
     return area_prefix(code)
 
 
-def _conditions(session: Session, f: OutfallFilter, scope: Scope) -> list[ColumnElement[bool]]:
+def filter_conditions(session: Session, f: OutfallFilter, scope: Scope) -> list[ColumnElement[bool]]:
+    """SQL conditions on ``Outfall`` for ``f`` within ``scope``: the one definition the list, the map, bulk work,
+    registers and the OGC API share.
+
+    Raises:
+        InvalidInput: an unknown basin code or a malformed area code.
+    """
     cond: list[ColumnElement[bool]] = scope.conditions()
     if f.basin:
         basin_id = session.scalar(select(Basin.id).where(Basin.code == f.basin))
@@ -236,7 +242,7 @@ def list_outfalls(
     """
     if page < 1 or page_size < 1:
         raise InvalidInput("page and page size must be at least 1", field="page")
-    cond = _conditions(session, f, scope)
+    cond = filter_conditions(session, f, scope)
     total = session.scalar(select(func.count()).select_from(Outfall).where(*cond)) or 0
     rows = session.execute(
         _row_select().where(*cond).order_by(Outfall.id.desc()).limit(page_size).offset((page - 1) * page_size)
@@ -250,7 +256,7 @@ def matching_ids(session: Session, f: OutfallFilter, *, scope: Scope, limit: int
     Raises:
         InvalidInput: an unknown basin code or a malformed area code.
     """
-    return list(session.scalars(select(Outfall.id).where(*_conditions(session, f, scope)).order_by(Outfall.id)
+    return list(session.scalars(select(Outfall.id).where(*filter_conditions(session, f, scope)).order_by(Outfall.id)
                                 .limit(limit)))  # fmt: skip
 
 
@@ -329,7 +335,7 @@ def map_outfalls_geojson(session: Session, f: OutfallFilter, bbox: BBox | None, 
     Raises:
         InvalidInput: a bbox with min above max.
     """
-    cond = _conditions(session, f, scope)
+    cond = filter_conditions(session, f, scope)
     if bbox is not None:
         x0, y0, x1, y1 = bbox
         if x0 > x1 or y0 > y1:
@@ -445,7 +451,7 @@ def facets(session: Session, *, scope: Scope) -> Facets:
 def status_counts(session: Session, f: OutfallFilter, *, scope: Scope) -> dict[str, int]:
     """How many outfalls are in each lifecycle state (matching ``f``)."""
     rows = session.execute(
-        select(Outfall.status, func.count()).where(*_conditions(session, f, scope)).group_by(Outfall.status)
+        select(Outfall.status, func.count()).where(*filter_conditions(session, f, scope)).group_by(Outfall.status)
     ).all()
     return {(s.value if hasattr(s, "value") else str(s)): n for s, n in rows}
 

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from outfalls.errors import InvalidInput
 from outfalls.models import Outfall
-from outfalls.queries import OutfallFilter, _conditions
+from outfalls.queries import OutfallFilter, filter_conditions
 from outfalls.scope import Scope
 
 Format = Literal["xlsx", "csv", "gpkg", "shp", "geojson", "kml", "fgb"]
@@ -349,7 +349,7 @@ def register_query(
     srid = check_crs(crs)
     if by not in GROUPINGS:
         raise InvalidInput(f"--by must be basin or type, not {by!r}", field="by", value=by)
-    cond = _conditions(session, OutfallFilter(basin=basin or None, area=area or None), scope)
+    cond = filter_conditions(session, OutfallFilter(basin=basin or None, area=area or None), scope)
     scoped = select(Outfall.id).where(*cond)
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     scoped_sql = str(scoped.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
