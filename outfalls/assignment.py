@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -19,9 +19,9 @@ from sqlalchemy import Integer, any_, cast, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.accounts import scope_of
 from outfalls.errors import InvalidInput, OutfallsError
-from outfalls.lifecycle import event_time
 from outfalls.models import Outfall, User
 from outfalls.remediation import PlanInput, plan_remediation
 from outfalls.scope import Scope
@@ -176,7 +176,7 @@ def _set_column(
     extra_check: Callable[[list[int]], dict[int, tuple[str, str]]] | None = None,
 ) -> BulkReport:
     ids = _selection(outfall_ids)
-    day = on or datetime.now(UTC).date()
+    day = on or clock.today()
     rows = _lock(session, ids, scope, column)
     slots, todo = _check(ids, rows, expected_versions, day, value)
     if extra_check is not None:
@@ -196,7 +196,7 @@ def _set_column(
             {
                 "kind": kind.value,
                 "actor": actor,
-                "at": event_time(day),
+                "at": clock.event_time(day),
                 "ids": [r.id for r in todo],
                 "versions": [versions[r.id] for r in todo],
                 "payloads": [Jsonb({payload_key: stored, "previous": _plain(r.current)}) for r in todo],
@@ -264,7 +264,7 @@ def set_deadlines(
     Raises:
         InvalidInput: no outfalls, too many, or a deadline before the day it is set (nothing changes).
     """
-    day = on or datetime.now(UTC).date()
+    day = on or clock.today()
     if deadline is not None and deadline < day:
         raise InvalidInput(f"the deadline {deadline} is before {day}", field="deadline", value=deadline.isoformat())
     return _set_column(

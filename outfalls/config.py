@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from outfalls import clock
 from outfalls.errors import ConfigError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -20,6 +21,13 @@ DEFAULTS_FILE = PROJECT_DIR / "config.toml"
 # Environment variables with a name of their own; any other OUTFALLS_<SECTION>_<KEY> maps to section.key.
 ENV_ALIASES = {"OUTFALLS_DATA_DIR": "storage.data_dir", "OUTFALLS_DATABASE_URL": "database.url"}
 ENV_IGNORED = {"OUTFALLS_CONFIG"}
+
+
+@dataclass(frozen=True, slots=True)
+class ProgrammeSettings:
+    """The programme: its calendar days are those of ``timezone`` (an IANA name)."""
+
+    timezone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +161,7 @@ class ProgressSettings:
 class Settings:
     """All settings, immutable."""
 
+    programme: ProgrammeSettings
     database: DatabaseSettings
     storage: StorageSettings
     server: ServerSettings
@@ -181,10 +190,11 @@ def load_settings(
         overrides: dotted keys (``"database.url"``) with final values, for tests and options.
 
     Returns:
-        The merged settings.
+        The merged settings. The programme's clock (``outfalls.clock``) is set to their time zone, so every
+        date in this process is a day of the programme.
 
     Raises:
-        ConfigError: an unknown key, a value of the wrong type, or an unreadable file.
+        ConfigError: an unknown key, a value of the wrong type, an unknown time zone or an unreadable file.
     """
     env = env or {}
     merged = _read_toml(DEFAULTS_FILE)
@@ -199,7 +209,9 @@ def load_settings(
             _set_dotted(merged, dotted, _coerce_env(merged, dotted, value))
     for dotted, value in (overrides or {}).items():
         _set_dotted(merged, dotted, value)
-    return _build(merged)
+    settings = _build(merged)
+    clock.configure(settings.programme.timezone)
+    return settings
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -332,7 +344,9 @@ def _build(m: dict[str, Any]) -> Settings:
             targets.append(target)
         except (KeyError, ValueError) as err:
             raise ConfigError(f"configuration key 'targets[{i}]' is invalid: {err}", key=f"targets[{i}]") from err
+    clock.zone_named(m["programme"]["timezone"])  # fails at start on an unknown zone
     return Settings(
+        programme=ProgrammeSettings(timezone=m["programme"]["timezone"]),
         database=DatabaseSettings(**m["database"]),
         storage=StorageSettings(data_dir=data_dir.resolve()),
         server=ServerSettings(**m["server"]),

@@ -18,6 +18,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.errors import InvalidInput
 from outfalls.lifecycle import HistoryItem, NewOutfall, create_outfalls
 from outfalls.models import AdminArea, Basin, CodeListEntry, Outfall, River
@@ -412,7 +413,7 @@ def _assign_demo_cases(session: Session, logins: list[str]) -> None:
         Outfall.is_demo, Outfall.status == OutfallStatus.REMEDIATING, Outfall.case_deadline.is_(None),
         Outfall.assigned_to.in_([u.login for u in officers]))))  # fmt: skip
     if remediating:
-        deadline = date.today() + timedelta(days=90)
+        deadline = clock.today() + timedelta(days=90)
         set_deadlines(session, remediating, deadline, actor=DEMO_ACTOR, scope=Scope.national())
 
 

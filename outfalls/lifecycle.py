@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from outfalls import clock
 from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, StaleEdit
 from outfalls.models import CodeListEntry, Event, Outfall
 from outfalls.scope import Scope, require_visible
@@ -84,10 +85,6 @@ class NewOutfall:
     history: tuple[HistoryItem, ...] = ()
 
 
-def event_time(day: date) -> datetime:
-    """The moment recorded for an event of the local day ``day``."""
-    # Dates of field work are local days; 04:00 UTC is noon in China (UTC+8), so both read the same day.
-    return datetime.combine(day, time(4, 0), tzinfo=UTC)
 
 
 def apply_transition(status: OutfallStatus, kind: EventKind) -> OutfallStatus:
@@ -197,13 +194,13 @@ def create_outfalls(
                         "kind": EventKind.CREATED.value,
                         "payload": Jsonb({"found_by": item.found_by.value, "status": _initial_status(item).value}),
                         "actor": actor,
-                        "effective_at": event_time(item.found_on),
+                        "effective_at": clock.event_time(item.found_on),
                         "outfall_version": 1,
                     }
                 )
                 events += [
                     {"outfall_id": oid, "kind": h.kind.value, "payload": Jsonb(h.payload), "actor": actor,
-                     "effective_at": event_time(h.on), "outfall_version": 1}
+                     "effective_at": clock.event_time(h.on), "outfall_version": 1}
                     for h in item.history
                 ]  # fmt: skip
             _copy(session, "events", events)
@@ -346,7 +343,7 @@ def record_event(
             current=outfall.version,
             changes=[c.as_dict() for c in changes_since(session, outfall_id, expected_version)],
         )
-    day = on or datetime.now(UTC).date()
+    day = on or clock.today()
     if day < outfall.found_on:
         raise InvalidTransition(
             f"event {kind.value} on {day} precedes the discovery on {outfall.found_on}",
@@ -370,9 +367,9 @@ def record_event(
     if new_status is not outfall.status:
         outfall.status = new_status
         outfall.status_since = day
-    outfall.updated_at = datetime.now(UTC)  # every event is a new version, even one that changes no column
+    outfall.updated_at = clock.now()  # every event is a new version, even one that changes no column
     event = Event(
-        outfall_id=outfall.id, kind=kind, payload=item.payload, actor=actor, effective_at=event_time(day),
+        outfall_id=outfall.id, kind=kind, payload=item.payload, actor=actor, effective_at=clock.event_time(day),
         outfall_version=expected_version + 1,
     )  # fmt: skip
     session.add(event)
@@ -416,7 +413,7 @@ def changes_since(session: Session, outfall_id: int, version: int, *, limit: int
     versioned = [r for r in rows if r.outfall_version is not None]
     chosen = versioned or rows[:1]
     return [
-        Change(EventKind(r.kind).value, r.actor, r.recorded_at, r.effective_at.date(), r.outfall_version)
+        Change(EventKind(r.kind).value, r.actor, r.recorded_at, clock.day_of(r.effective_at), r.outfall_version)
         for r in reversed(chosen)
     ]
 
@@ -570,13 +567,13 @@ def state_as_of(session: Session, outfall_id: int, as_of: date | None = None, *,
     require_visible(session, outfall_id, scope)
     query = select(Event.kind, Event.payload, Event.effective_at).where(Event.outfall_id == outfall_id)
     if as_of is not None:
-        query = query.where(Event.effective_at < datetime.combine(as_of, time(0, 0), tzinfo=UTC) + _ONE_DAY)
+        query = query.where(Event.effective_at < clock.end_of_day(as_of))
     status: OutfallStatus | None = None
     since: date | None = None
     values: dict[str, Any] = {}
     # replay in recording order: each event was checked against the state when it was written
     for kind, payload, effective_at in session.execute(query.order_by(Event.id)):
-        day = effective_at.astimezone(UTC).date()
+        day = clock.day_of(effective_at)
         if kind is EventKind.CREATED:
             status, since = OutfallStatus(payload.get("status", OutfallStatus.SURVEYED.value)), day
         elif status is not None:

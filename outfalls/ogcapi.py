@@ -12,13 +12,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, FromClause, Text, and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.types import JSON as JSON_TYPE
 
+from outfalls import clock
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import AdminArea, Basin, CodeListEntry, Outfall, River
 from outfalls.queries import OutfallFilter
@@ -50,7 +50,6 @@ _CRS_ALIASES: Final = {
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 10_000
-LOCAL_TIME: Final = ZoneInfo("Asia/Shanghai")  # dates of field work are local days (UTC+8)
 TRS: Final = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 # Query parameters of every items request (the web layer handles ``f``).
 STANDARD_PARAMETERS: Final = frozenset({"bbox", "bbox-crs", "datetime", "limit", "offset", "crs"})
@@ -254,7 +253,7 @@ def _moment_day(raw: str) -> date:
         ) from err
     if moment.tzinfo is None:
         raise InvalidInput(f"datetime: {raw!r} needs a time zone (Z or +08:00)", field="datetime", value=raw)
-    return moment.astimezone(LOCAL_TIME).date()
+    return clock.day_of(moment)
 
 
 def parse_datetime(value: str | None) -> DayRange | None:
@@ -618,10 +617,10 @@ def collection_extent(session: Session, collection: Collection, *, scope: Scope)
 
 def day_start(day: date) -> str:
     """The RFC 3339 moment a local day starts (for temporal extents)."""
-    return datetime.combine(day, datetime.min.time(), tzinfo=LOCAL_TIME).isoformat()
+    return datetime.combine(day, datetime.min.time(), tzinfo=clock.zone()).isoformat()
 
 
 def day_end(day: date) -> str:
     """The RFC 3339 moment a local day ends (the last second of it)."""
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=LOCAL_TIME) - timedelta(seconds=1)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=clock.zone()) - timedelta(seconds=1)
     return end.isoformat()

@@ -16,7 +16,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
@@ -36,6 +36,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
+from outfalls import clock
 from outfalls.config import PROGRESS_METRICS, TargetDefault
 from outfalls.errors import InvalidInput, NotFound, PermissionDenied
 from outfalls.models import AdminArea, Basin, Outfall, OutfallMilestone, ProgressTarget, River
@@ -62,8 +63,8 @@ _FOREVER = date(1900, 1, 1)  # when the configured national defaults take effect
 
 
 def today() -> date:
-    """The default as-of day (UTC, like the day of ``events.effective_at``)."""
-    return datetime.now(UTC).date()
+    """The default as-of day: the programme's calendar day."""
+    return clock.today()
 
 
 # -- targets ------------------------------------------------------------------------------------------------

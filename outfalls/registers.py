@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.errors import InvalidInput
 from outfalls.models import Outfall
 from outfalls.queries import OutfallFilter, filter_conditions
@@ -318,7 +319,7 @@ def check_as_of(as_of: date | None, *, today: date | None = None) -> date:
     Raises:
         InvalidInput: a day after tomorrow (nothing has happened yet) or before 1990.
     """
-    now = today or datetime.now(UTC).date()
+    now = today or clock.today()
     day = as_of or now
     if day > now + timedelta(days=1):
         raise InvalidInput(f"the as-of date {day} is in the future", field="as_of", value=day.isoformat())

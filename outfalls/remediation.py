@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.errors import InvalidInput, InvalidTransition, NotFound
 from outfalls.lifecycle import record_event
 from outfalls.models import Attachment, ClosingRule, Event, MonitoringVisit, Outfall, RemediationRecord
@@ -74,7 +75,7 @@ def _outfall(session: Session, outfall_id: int, scope: Scope) -> Outfall:
 
 
 def _check_day(day: date, name: str) -> None:
-    if day > datetime.now(UTC).date():
+    if day > clock.today():
         raise InvalidInput(f"{name} is in the future", field=name)
 
 

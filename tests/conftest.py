@@ -6,12 +6,13 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +29,20 @@ from outfalls.types import SurveyLevel
 FIXTURES = Path(__file__).parent / "fixtures"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TEMPLATE_DB = "outfalls_template"
+
+
+# Either side of the programme's midnight (Asia/Shanghai, UTC+8): 23:30 UTC is already tomorrow there, 00:30 UTC
+# is 08:30 of the same day. A test module that dates anything runs at both:
+# ``pytestmark = pytest.mark.usefixtures("clock_edge")``.
+_EDGE_TIMES = {"23:30 UTC": time(23, 30), "00:30 UTC": time(0, 30)}
+
+
+@pytest.fixture(params=list(_EDGE_TIMES), ids=list(_EDGE_TIMES))
+def clock_edge(request: pytest.FixtureRequest) -> Iterator[datetime]:
+    """The clock moved to 23:30 or 00:30 UTC of the real day (still ticking, so timeouts keep working)."""
+    moment = datetime.combine(datetime.now(UTC).date(), _EDGE_TIMES[request.param], tzinfo=UTC)
+    with time_machine.travel(moment, tick=True):
+        yield moment
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
+from outfalls import clock
 from outfalls.errors import (
     Conflict,
     DatabaseUnavailable,
@@ -25,7 +26,6 @@ from outfalls.errors import (
     PermissionDenied,
     StaleEdit,
 )
-from web.forms import LOCAL_TIME
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def _local_times(changes: object) -> list[dict[str, object]]:
     if not isinstance(changes, list):
         return []
     return [
-        c | {"recorded_local": datetime.fromisoformat(str(c["recorded_at"])).astimezone(LOCAL_TIME)
+        c | {"recorded_local": datetime.fromisoformat(str(c["recorded_at"])).astimezone(clock.zone())
              .strftime("%Y-%m-%d %H:%M")}
         for c in changes if isinstance(c, dict)
     ]  # fmt: skip

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from werkzeug.datastructures import MultiDict
 
+from outfalls import clock
 from outfalls.config import Settings
 from outfalls.errors import InvalidInput
 from outfalls.queries import OutfallFilter
@@ -115,7 +115,6 @@ def parse_bbox(args: MultiDict[str, str]) -> BBox | None:
 
 
 # Field teams type local (China Standard) time into the forms; the database stores UTC instants.
-LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 
 
 def _choice(enum: type[E], raw: str | None, name: str) -> E:
@@ -141,7 +140,7 @@ def _moment(raw: str | None, name: str) -> datetime:
         moment = datetime.fromisoformat(raw)
     except ValueError as err:
         raise InvalidInput(f"{name} must be a date and time (YYYY-MM-DDTHH:MM), not {raw!r}", field=name) from err
-    return moment if moment.tzinfo else moment.replace(tzinfo=LOCAL_TIME)
+    return moment if moment.tzinfo else moment.replace(tzinfo=clock.zone())
 
 
 def parse_visit(data: Mapping[str, Any], units: Mapping[str, str]) -> VisitInput:

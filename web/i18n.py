@@ -14,9 +14,9 @@ from flask_babel import Babel, get_locale
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
+from outfalls import clock
 from outfalls.config import Settings
 from web.auth import public
-from web.forms import LOCAL_TIME
 
 LOCALES = ("zh", "en")
 COOKIE = "lang"
@@ -292,7 +292,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             "job_stages_json": json.dumps({k: str(v) for k, v in JOB_STAGES.items()}, ensure_ascii=False).replace(
                 "<", "\\u003c"
             ),
-            "local_tz": LOCAL_TIME,
+            "local_tz": clock.zone(),
         }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.cli import echo_json, session_scope, settings_of
 
 
@@ -141,7 +142,7 @@ def plan(ctx: click.Context, category: str, measures: str | None, reason: str | 
 
     with session_scope(settings_of(ctx)) as session:
         ids = _ids(session, outfall_ids, basin, area, status)
-        the_plan = PlanInput(category=RemediationCategory(category), on=_day(on) or date.today(), measures=measures,
+        the_plan = PlanInput(category=RemediationCategory(category), on=_day(on) or clock.today(), measures=measures,
                              reason=reason, deadline=_day(until))  # fmt: skip
         report = set_categories(session, ids, the_plan, actor=actor, scope=Scope.national())
         session.commit()

@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.errors import InvalidInput, NotFound, PermissionDenied
 from outfalls.lifecycle import record_event
 from outfalls.models import Attachment, ImageryMark, Outfall, VerificationStop, VerificationTask
@@ -114,7 +115,7 @@ def create_task(session: Session, crew: str, mark_ids: Sequence[int] | None = No
         raise InvalidInput(f"mark {missing[0]} is not an accepted mark waiting for a crew", field="marks")
     if not wanted:
         raise InvalidInput("there are no accepted marks waiting for a crew", field="marks")
-    task = VerificationTask(name=(name or "").strip() or f"核查任务 {date.today().isoformat()}", crew=user.login,
+    task = VerificationTask(name=(name or "").strip() or f"核查任务 {clock.today().isoformat()}", crew=user.login,
                             created_by=actor)  # fmt: skip
     session.add(task)
     session.flush()
@@ -327,7 +328,7 @@ def reject_candidate(session: Session, store: FileStore, outfall_id: int, photo:
     attachment = attach_file(session, store, photo, name=photo_name, kind="photo", actor=actor, scope=scope,
                              outfall_id=outfall_id, meta={"purpose": "not_an_outfall"})  # fmt: skip
     record_event(session, outfall_id, EventKind.REJECTED, actor=actor, scope=scope, expected_version=outfall.version,
-                 on=max(on or date.today(), outfall.found_on),
+                 on=max(on or clock.today(), outfall.found_on),
                  payload={"reason": reason.strip(), "attachment_id": attachment.id, "mark_id": mark.id,
                           "level": "foot"})  # fmt: skip
     return attachment

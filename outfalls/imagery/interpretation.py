@@ -7,7 +7,7 @@ An accepted point becomes a candidate outfall found by drone. Agreement is repor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
@@ -17,6 +17,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PermissionDenied
 from outfalls.imagery.cells import get_cell
 from outfalls.lifecycle import NewOutfall, create_outfalls
@@ -240,7 +241,7 @@ def review_mark(session: Session, mark_id: int, decision: str, *, actor: str, re
 def _candidate(session: Session, mark: ImageryMark, actor: str) -> int:
     point = to_shape(mark.geom)
     photo = session.get(Orthophoto, mark.orthophoto_id) if mark.orthophoto_id else None
-    found_on = (photo.captured_on if photo else None) or date.today()
+    found_on = (photo.captured_on if photo else None) or clock.today()
     [outfall_id] = create_outfalls(session, [NewOutfall(
         lonlat=(point.x, point.y), name=f"无人机疑似排口 {mark.cell_id}-{mark.id}", type_code=mark.type_guess or
         UNKNOWN_TYPE_CODE, found_by=SurveyLevel.DRONE, found_on=found_on,

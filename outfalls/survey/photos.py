@@ -18,13 +18,13 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 from pyproj import Geod
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.errors import InvalidInput
 from outfalls.models import Attachment
 from outfalls.scope import Scope
 from outfalls.store import FileStore, attach_file
 
 __all__ = [
-    "CHINA_TIME",
     "PhotoInfo",
     "PhotoMatch",
     "RecordForPhotos",
@@ -36,7 +36,6 @@ __all__ = [
 ]
 
 # A photo without a time offset was taken on a phone set to local time, which in China is UTC+8 everywhere.
-CHINA_TIME: Final = timezone(timedelta(hours=8), "UTC+08:00")
 # Two records whose distances to a photo differ by less than this share are "about equally near".
 AMBIGUOUS_RATIO: Final = 1.2
 # A typical GPS user-equivalent range error (metres): horizontal accuracy ≈ HDOP × UERE. Used only when a
@@ -283,7 +282,7 @@ def _match_one(
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CHINA_TIME)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=clock.zone())
 
 
 def _minutes_between(a: datetime | None, b: datetime | None) -> float | None:
@@ -381,7 +380,7 @@ def _taken_at(ifd0: Mapping[int, Any], sub: Mapping[int, Any], gps: Mapping[int,
     if from_gps is not None:
         return from_gps
     local = original or _exif_datetime(ifd0.get(_DATETIME))
-    return local.replace(tzinfo=CHINA_TIME) if local is not None else None
+    return local.replace(tzinfo=clock.zone()) if local is not None else None
 
 
 def _accuracy(gps: Mapping[int, Any]) -> float | None:

@@ -19,12 +19,13 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.errors import Conflict, NotFound
-from outfalls.lifecycle import HistoryItem, NewOutfall, _copy, create_outfalls, event_time, record_event
+from outfalls.lifecycle import HistoryItem, NewOutfall, _copy, create_outfalls, record_event
 from outfalls.models import Observation, ObservationLink, Outfall, ReviewItem
 from outfalls.observations import link_observation
 from outfalls.scope import Scope, require_visible
-from outfalls.survey.validate import CHINA_TIME, UNKNOWN_TYPE, SurveyRow
+from outfalls.survey.validate import UNKNOWN_TYPE, SurveyRow
 from outfalls.types import (
     CodeProvenance,
     EventKind,
@@ -172,7 +173,7 @@ def reconcile_batch(
         outfall = session.get(Outfall, candidate)
         if outfall is not None and outfall.status is OutfallStatus.CANDIDATE:
             captured = rows[oid].captured_at
-            day = captured.astimezone(CHINA_TIME).date() if captured else datetime.now(CHINA_TIME).date()
+            day = clock.day_of(captured) if captured else clock.today()
             record_event(session, candidate, EventKind.SURVEYED, actor=actor, scope=Scope.national(),
                          expected_version=outfall.version, on=max(day, outfall.found_on),
                          payload={"observation_id": oid, "batch_id": batch_id})  # fmt: skip
@@ -184,7 +185,7 @@ def reconcile_batch(
 
 
 def _new_outfall(row: SurveyRow, observation_id: int, is_demo: bool) -> NewOutfall:
-    on = row.captured_at.astimezone(CHINA_TIME).date() if row.captured_at else datetime.now(CHINA_TIME).date()
+    on = clock.day_of(row.captured_at) if row.captured_at else clock.today()
     name = (
         row.name
         or row.local_code
@@ -216,7 +217,7 @@ def _link_many(session: Session, links: dict[int, int], rows: dict[int, SurveyRo
     outfalls = sorted(set(links.values()))
     for fid, version in session.execute(_BUMP, {"ids": outfalls}):
         versions[fid] = version
-    linked_on = event_time(datetime.now(CHINA_TIME).date())  # the link is made now; the payload keeps the row
+    linked_on = clock.event_time(clock.today())  # the link is made now; the payload keeps the row
 
     _copy(session, "events", [
         {"outfall_id": f, "kind": EventKind.OBSERVATION_LINKED.value,
@@ -304,7 +305,7 @@ def resolve_link(session: Session, item_id: int, outfall_id: int, *, actor: str,
     link_observation(session, item.observation_id, outfall_id, actor=actor, scope=scope)
     outfall = session.get(Outfall, outfall_id)
     if outfall is not None and outfall.status is OutfallStatus.CANDIDATE:
-        day = (item.observation.captured_at or datetime.now(UTC)).astimezone(CHINA_TIME).date()
+        day = clock.day_of(item.observation.captured_at or clock.now())
         record_event(session, outfall_id, EventKind.SURVEYED, actor=actor, scope=scope,
                      expected_version=outfall.version, on=max(day, outfall.found_on),
                      payload={"observation_id": item.observation_id})  # fmt: skip

@@ -24,10 +24,11 @@ from shapely.geometry import LineString, MultiPoint
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.geo import parse_crs, transform_geometry
 from outfalls.models import River, SurveyTrack
-from outfalls.survey.photos import CHINA_TIME, photo_basename
+from outfalls.survey.photos import photo_basename
 from outfalls.types import CGCS2000, BBox
 
 __all__ = [
@@ -346,11 +347,11 @@ def _parse_time(value: Any) -> datetime | None:
             moment = datetime.fromisoformat(text_value.replace("/", "-"))
         except ValueError:
             return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CHINA_TIME)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=clock.zone())
 
 
 def _local_day(moment: datetime | None) -> date | None:
-    return moment.astimezone(CHINA_TIME).date() if moment is not None else None
+    return clock.day_of(moment) if moment is not None else None
 
 
 def _split_by_day(track: _RawTrack, notes: list[str]) -> list[ReadTrack]:

@@ -17,19 +17,19 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
 from pyproj import Geod
 
+from outfalls import clock
 from outfalls.config import RegionSettings
 from outfalls.errors import InvalidInput
 from outfalls.geo import distance_m, parse_crs, to_cgcs2000_many
 from outfalls.survey.mapping import ColumnMapping
 from outfalls.survey.readers import RawTable, UnusableFile
 
-CHINA_TIME = timezone(timedelta(hours=8))
 _GEOD = Geod(ellps="GRS80")
 EARLIEST = date(1990, 1, 1)  # no outfall survey record is older
 UNKNOWN_TYPE = ("HJ1312", "9")  # 暂无法确定
@@ -170,18 +170,18 @@ def parse_when(value: Any) -> datetime | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=CHINA_TIME)
+        return value if value.tzinfo else value.replace(tzinfo=clock.zone())
     if isinstance(value, date):
-        return datetime.combine(value, time(12, 0), tzinfo=CHINA_TIME)
+        return datetime.combine(value, time(12, 0), tzinfo=clock.zone())
     if isinstance(value, int | float) and not isinstance(value, bool):
         if 20000 < value < 80000:  # an Excel serial day number that lost its date format
-            return datetime(1899, 12, 30, 12, tzinfo=CHINA_TIME) + timedelta(days=float(value))
+            return datetime(1899, 12, 30, 12, tzinfo=clock.zone()) + timedelta(days=float(value))
         raise ValueError(str(value))
     text = str(value).strip()
     iso = text.replace("Z", "+00:00")
     try:
         parsed = datetime.fromisoformat(iso)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_TIME)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=clock.zone())
     except ValueError:
         pass
     for fmt in _DATE_FORMATS:
@@ -191,7 +191,7 @@ def parse_when(value: Any) -> datetime | None:
             continue
         if "%H" not in fmt:
             parsed = parsed.replace(hour=12)
-        return parsed.replace(tzinfo=CHINA_TIME)
+        return parsed.replace(tzinfo=clock.zone())
     raise ValueError(text)
 
 
@@ -274,7 +274,7 @@ def validate(
             CRS and none declared.
         InvalidInput: the declared CRS is unknown.
     """
-    today = today or datetime.now(UTC).date()
+    today = today or clock.today()
     notes: list[str] = []
     columns = mapping.fields
     if "lon" in columns and "lat" in columns:
@@ -392,7 +392,7 @@ def validate(
         except ValueError:
             reject(i, "surveyed_at", "impossible_date", f"{raw_when!r} is not a real date", value=str(raw_when))
         else:
-            if when is not None and not (EARLIEST <= when.astimezone(CHINA_TIME).date() <= today):
+            if when is not None and not (EARLIEST <= clock.day_of(when) <= today):
                 reject(i, "surveyed_at", "impossible_date",
                        f"{when.date().isoformat()} is {'in the future' if when.date() > today else 'before 1990'}",
                        value=when.date().isoformat())  # fmt: skip

@@ -4,7 +4,7 @@ same flush, optimistic locking, refused transitions, and the database's append-o
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from outfalls import clock
 from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, StaleEdit
 from outfalls.lifecycle import (
     HistoryItem,
@@ -25,6 +26,9 @@ from outfalls.lifecycle import (
 from outfalls.models import AdminArea, Basin, Event, Outfall, River
 from outfalls.scope import Scope
 from outfalls.types import EventKind, OutfallStatus, RemediationCategory, SurveyLevel
+
+# every test here runs either side of the programme's midnight (23:30 and 00:30 UTC)
+pytestmark = pytest.mark.usefixtures("clock_edge")
 
 XIAN_WEI = (108.94, 34.40)  # on the Wei river north of Xi'an
 HANZHONG_HAN = (107.03, 33.07)  # on the Han river at Hanzhong
@@ -69,7 +73,7 @@ def test_create_writes_created_event_per_outfall(session: Session) -> None:
         assert event.kind is EventKind.CREATED
         assert event.actor == "crew-7"
         assert event.payload["found_by"] == item.found_by.value
-        assert event.effective_at.astimezone(UTC).date() == item.found_on
+        assert clock.day_of(event.effective_at) == item.found_on
     statuses = dict(session.execute(select(Outfall.id, Outfall.status).where(Outfall.id.in_(ids))).all())
     # seen from a drone it is a candidate until a crew confirms it; found on foot it is surveyed
     assert [statuses[i] for i in ids] == [OutfallStatus.CANDIDATE, OutfallStatus.SURVEYED, OutfallStatus.SURVEYED]
@@ -103,7 +107,7 @@ def test_create_with_history_sets_status_and_writes_events(session: Session) -> 
         EventKind.TRACED,
         EventKind.REMEDIATION_PLANNED,
     ]
-    assert [e.effective_at.astimezone(UTC).date() for e in events] == [
+    assert [clock.day_of(e.effective_at) for e in events] == [
         date(2022, 5, 1), date(2022, 6, 1), date(2022, 6, 10), date(2022, 8, 1), date(2022, 9, 1)
     ]  # fmt: skip
     assert events[3].payload == {"responsible_party": "示例企业001号"}
@@ -285,7 +289,7 @@ def test_full_lifecycle(session: Session, make_outfall: Callable[..., Outfall]) 
         assert outfall.status is status and outfall.status_since == on
         assert outfall.version == n + 1
         assert event.payload == payload and event.actor == "officer"
-        assert event.effective_at.astimezone(UTC).date() == on
+        assert clock.day_of(event.effective_at) == on
     assert outfall.responsible_party == "某化工厂"
     assert outfall.remediation_category is RemediationCategory.BAN
     assert [e.kind for e in _events(session, outfall.id)] == [EventKind.CREATED] + [s[0] for s in steps]
@@ -306,8 +310,8 @@ def test_sampling_keeps_status_and_records_result(session: Session, make_outfall
 def test_event_without_date_is_today(session: Session, make_outfall: Callable[..., Outfall]) -> None:
     outfall = make_outfall()
     event = record_event(session, outfall.id, EventKind.TRACED, actor="a", expected_version=1, scope=Scope.national())
-    assert event.effective_at.astimezone(UTC).date() == datetime.now(UTC).date()
-    assert outfall.status_since == datetime.now(UTC).date()
+    assert clock.day_of(event.effective_at) == clock.today()
+    assert outfall.status_since == clock.today()
 
 
 def test_stale_version_is_refused(session: Session, make_outfall: Callable[..., Outfall]) -> None:

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.cli import main
 from outfalls.config import Settings
 from outfalls.db.engine import make_engine
@@ -34,6 +35,9 @@ from outfalls.progress import (
 from outfalls.scope import Scope
 from outfalls.types import EventKind
 from tests.progress_catalogue import add_provincial_targets, build_catalogue
+
+# every test here runs either side of the programme's midnight (23:30 and 00:30 UTC)
+pytestmark = pytest.mark.usefixtures("clock_edge")
 
 ALL = Scope.national()
 HH, HH08, CJ, CJ10, WEI, HAN = "HH", "HH-08", "CJ", "CJ-10", "HYD4M-463", "HYD4M-777"
@@ -271,7 +275,7 @@ def test_only_covering_scopes_set_targets(session: Session) -> None:
     xian = Scope(area_codes=("610100",))
     ok = add_target(session, scope_kind="area", scope_code="610112", metric="traced", deadline=date(2024, 6, 30),
                     share=0.9, actor="a", scope=xian)  # fmt: skip
-    assert ok.id is not None and ok.effective_on <= date.today()
+    assert ok.id is not None and ok.effective_on <= clock.today()
     with pytest.raises(PermissionDenied):
         add_target(session, scope_kind="area", scope_code="610000", metric="traced", deadline=date(2024, 6, 30),
                    share=0.9, actor="a", scope=xian)  # fmt: skip

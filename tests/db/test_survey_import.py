@@ -31,6 +31,9 @@ from outfalls.survey.readers import read_path, read_upload
 from outfalls.survey.reconcile import open_reviews, resolve_link, resolve_new
 from outfalls.types import EventKind, OutfallStatus, ReviewReason, SurveyLevel
 
+# every test here runs either side of the programme's midnight (23:30 and 00:30 UTC)
+pytestmark = pytest.mark.usefixtures("clock_edge")
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 HEADER = ["记录编号", "排污口名称", "经度", "纬度", "排口类型", "排入水体", "调查时间", "照片"]
 # Points along the Wei river in Xi'an, each far (> 1 km) from the others.

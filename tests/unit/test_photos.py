@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import ExifTags, Image
 
+from outfalls import clock
 from outfalls.errors import InvalidInput
 from outfalls.store import FileStore
 from outfalls.survey.photos import (
-    CHINA_TIME,
     PhotoInfo,
     PhotoMatch,
     RecordForPhotos,
@@ -45,7 +45,7 @@ def test_the_same_photo_without_gps_reads_its_camera_time_as_china_time() -> Non
         name="geoapi_image_no_location_data.jpg",
         lon=None,
         lat=None,
-        taken_at=datetime(2016, 6, 19, 19, 29, 58, 142934, tzinfo=CHINA_TIME),  # DateTimeOriginal + subseconds
+        taken_at=datetime(2016, 6, 19, 19, 29, 58, 142934, tzinfo=clock.zone()),  # DateTimeOriginal + subseconds
         direction_deg=None,
         accuracy_m=None,
         orientation=None,
@@ -154,7 +154,7 @@ def test_unreadable_photos_are_refused(data: bytes, message: str) -> None:
 
 
 # -- matching --------------------------------------------------------------------------------------------
-T0 = datetime(2024, 5, 10, 9, 0, tzinfo=CHINA_TIME)
+T0 = datetime(2024, 5, 10, 9, 0, tzinfo=clock.zone())
 
 
 def photo(name: str, lonlat: tuple[float, float] | None = None, taken_at: datetime | None = None) -> PhotoInfo:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from outfalls import clock
 from outfalls.config import RegionSettings
 from outfalls.survey.mapping import ColumnMapping, guess, normalise
 from outfalls.survey.readers import UnusableFile, read_path, read_upload
-from outfalls.survey.validate import CHINA_TIME, TypeResolver, parse_coordinate, parse_when, validate
+from outfalls.survey.validate import TypeResolver, parse_coordinate, parse_when, validate
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "survey"
 CHINA = RegionSettings(bbox=(73.5, 18.0, 135.1, 53.6), outlier_km=150.0)
@@ -119,7 +120,7 @@ def test_each_defect_is_reported_with_row_field_and_code() -> None:
     dms = result.rows[2]
     assert dms.lon == pytest.approx(108.95) and dms.lat == pytest.approx(34.41)
     assert (dms.type_scheme, dms.type_code) == ("SX2020", "4")  # a legacy provincial label, kept in its list
-    assert result.rows[0].captured_at == datetime(2023, 5, 6, 10, 30, tzinfo=CHINA_TIME)
+    assert result.rows[0].captured_at == datetime(2023, 5, 6, 10, 30, tzinfo=clock.zone())
     assert result.rows[0].photo_names == ("a.jpg",)
     assert result.rows[0].attributes["_row"] == 2
 

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from outfalls import assignment, queries, remediation, sampling, standardisation, tracing
+from outfalls import assignment, clock, queries, remediation, sampling, standardisation, tracing
 from outfalls.db.base import Base
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import Attachment, MonitoringVisit, Outfall, TraceRecord
@@ -348,7 +348,7 @@ def _run_bulk(args: MultiDict[str, str], ids: list[int], versions: dict[int, int
     except ValueError as err:
         raise InvalidInput("choose a remediation category", field="category") from err
     plan = remediation.PlanInput(
-        category=category, on=on or date.today(), measures=args.get("measures"), reason=args.get("reason"),
+        category=category, on=on or clock.today(), measures=args.get("measures"), reason=args.get("reason"),
         responsible_party=args.get("responsible_party"), deadline=_optional_day(args, "deadline"),
         is_quick_fix=args.get("is_quick_fix") in ("on", "true", "1"),
     )  # fmt: skip

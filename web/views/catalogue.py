@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import date
 from itertools import chain
 
 from flask import Blueprint, Response, g, redirect, render_template, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from outfalls import assignment, lifecycle, queries, remediation, sampling, standardisation, tracing
+from outfalls import assignment, clock, lifecycle, queries, remediation, sampling, standardisation, tracing
 from outfalls.models import Attachment
 from outfalls.store import list_attachments
 from outfalls.types import Role
@@ -89,7 +88,7 @@ def list_page() -> ResponseReturnValue:
         locale=current_locale(),
         can_bulk=can_bulk,
         officers=assignment.officers_for(db(), current_scope()) if can_bulk else [],
-        today=date.today(),
+        today=clock.today(),
     )
 
 
@@ -135,7 +134,7 @@ def list_csv() -> ResponseReturnValue:
     return Response(
         stream_with_context(chain(["\ufeff"], lines())),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}-{date.today().isoformat()}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}-{clock.today().isoformat()}.csv"'},
     )
 
 

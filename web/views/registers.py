@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outfalls import accounts, dossier, jobs, queries, registers
+from outfalls import accounts, clock, dossier, jobs, queries, registers
 from outfalls.errors import NotFound, OutfallsError
 from outfalls.models import Job
 from outfalls.store import FileStore
@@ -35,7 +35,7 @@ JOB_KIND = "register_export"
 
 
 def _last_year_end() -> date:
-    return date(date.today().year - 1, 12, 31)
+    return date(clock.today().year - 1, 12, 31)
 
 
 def file_name(fmt: str, basin: str | None, area: str | None, as_of: date) -> str:

@@ -1,0 +1,84 @@
+"""The programme's one clock: "now", "today", the calendar day of a moment and the moment of a day.
+
+Field work, deadlines and targets are counted in local calendar days of the programme's time zone
+(``[programme] timezone``, default ``Asia/Shanghai``), whatever zone the server runs in. Every date and
+time the product reads or writes goes through here, so a page, an export and the database agree at 23:30
+UTC as at noon. The zone is process-wide: ``configure`` is called once with the settings at start (CLI,
+web app, tests).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from outfalls.errors import ConfigError
+
+DEFAULT_ZONE = "Asia/Shanghai"
+_EVENT_HOUR = time(12, 0)  # an event of a local day is stored at local noon: far from either midnight
+
+_zone: ZoneInfo = ZoneInfo(DEFAULT_ZONE)
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``.
+
+    Raises:
+        ConfigError: no such zone.
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ConfigError(f"configuration key 'programme.timezone': unknown time zone {name!r}",
+                          key="programme.timezone") from err
+
+
+def configure(name: str) -> None:
+    """Set the programme's time zone for this process."""
+    global _zone
+    _zone = zone_named(name)
+
+
+def zone() -> tzinfo:
+    """The programme's time zone."""
+    return _zone
+
+
+def zone_name() -> str:
+    """The programme's time zone's IANA name, as PostgreSQL's ``AT TIME ZONE`` takes it."""
+    return _zone.key
+
+
+def now() -> datetime:
+    """The current moment (timezone-aware, UTC)."""
+    return datetime.now(UTC)
+
+
+def today() -> date:
+    """The programme's calendar day now."""
+    return datetime.now(_zone).date()
+
+
+def local(moment: datetime) -> datetime:
+    """``moment`` in the programme's time zone (a naive moment is taken as local already)."""
+    return moment.replace(tzinfo=_zone) if moment.tzinfo is None else moment.astimezone(_zone)
+
+
+def day_of(moment: datetime) -> date:
+    """The programme's calendar day of ``moment`` (a naive moment is taken as local)."""
+    return local(moment).date()
+
+
+def event_time(day: date) -> datetime:
+    """The moment recorded for an event of the local day ``day``: local noon, in UTC."""
+    return datetime.combine(day, _EVENT_HOUR, tzinfo=_zone).astimezone(UTC)
+
+
+def start_of_day(day: date) -> datetime:
+    """The first moment of the local day ``day`` (UTC)."""
+    return datetime.combine(day, time(0, 0), tzinfo=_zone).astimezone(UTC)
+
+
+def end_of_day(day: date) -> datetime:
+    """The first moment after the local day ``day`` (UTC): "as of ``day``" means before it."""
+    return start_of_day(day + timedelta(days=1))
