@@ -9,7 +9,7 @@ small streams and drains the 1:4M river layer lacks; HJ 1312 types, discovery le
 lifecycle history of about 3.6 events each besides ``created``) and measured:
 
 ``create_outfalls``
-    The project's insert path, ``outfalls.lifecycle.create_outfalls`` in one transaction (commit included):
+    The project's insert path, ``outfalls.catalogue.lifecycle.create_outfalls`` in one transaction (commit included):
     outfall rows, their ``created`` and history events, and the spatial derivation of basin, sub-basin,
     administrative area and river. Baseline: the same outfall and event rows (every column, including the
     derived ids, ids and timestamps) loaded with ``COPY ... FROM STDIN`` (psycopg 3, text format) into twin
@@ -64,11 +64,11 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from outfalls import accounts
+from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, create_outfalls
 from outfalls.config import PROJECT_DIR, Settings, load_settings
 from outfalls.db.cluster import Cluster, find_bin_dir
 from outfalls.db.engine import make_engine, migrate
 from outfalls.demo import FOUND_BY_SHARES, INDUSTRIES, REMEDIATION_SHARES, TYPE_SHARES
-from outfalls.lifecycle import HistoryItem, NewOutfall, create_outfalls
 from outfalls.reference import load_reference
 from outfalls.types import CodeProvenance, EventKind, SurveyLevel
 

@@ -5,7 +5,7 @@ Run ``.venv/bin/python bench/imagery_tiles.py --orthophotos 8 [--size 2048] [--z
 A throwaway PostGIS cluster is started with the product's own cluster code, migrated and loaded with the
 reference data (as in ``bench/catalogue.py``). N synthetic orthophotos (RGBA with an irregular valid area, in
 CGCS2000 / Gauss-Krüger CM 108E, 0.2 m pixels, ``--size`` pixels square) are generated along the 渭河 line and
-ingested with ``outfalls.imagery.ingest`` (COG with overviews, footprint in PostGIS). Every tile of zoom
+ingested with ``imagery.ingest`` (COG with overviews, footprint in PostGIS). Every tile of zoom
 ``--zoom`` over each orthophoto's central half is then requested:
 
 ``tile route, cache misses``
@@ -42,11 +42,11 @@ from rio_tiler.io import Reader
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from imagery.ingest import ingest_orthophoto
+from imagery.models import Orthophoto
+from imagery.synthetic import along_line, write_ortho
 from outfalls import accounts
 from outfalls.db.engine import make_engine
-from outfalls.imagery.ingest import ingest_orthophoto
-from outfalls.imagery.synthetic import along_line, write_ortho
-from outfalls.models import Orthophoto
 
 CRS = "EPSG:4547"  # CGCS2000 / 3-degree Gauss-Kruger CM 108E
 RESOLUTION_M = 0.2

@@ -6,7 +6,7 @@ Run ``.venv/bin/python bench/lifecycle.py --outfalls 1000000 [--events-per-outfa
 
 The catalogue is built as in ``bench/catalogue.py`` (a throwaway cluster of the product's own
 :class:`outfalls.db.cluster.Cluster`, Alembic, reference data, the same generated outfalls along the Shaanxi
-rivers, written by ``outfalls.lifecycle.create_outfalls``), except that each outfall's history is filled up
+rivers, written by ``outfalls.catalogue.lifecycle.create_outfalls``), except that each outfall's history is filled up
 to E events (``created`` included) with the work a case brings between its state changes: monitoring visits,
 incomplete tracings, standardisation checks, remediation progress, changed limits, each of a kind the
 outfall's state allows on its day. The events go through ``create_outfalls`` in date order (its ``COPY``),
@@ -14,18 +14,18 @@ which checks every history against the transition table, so ids follow ``effecti
 Then ``VACUUM ANALYZE``, and three figures:
 
 ``case timeline``
-    ``outfalls.queries.get_outfall`` (the case page's detail: the outfall row, its type and administrative
+    ``outfalls.catalogue.queries.get_outfall`` (the case page's detail: the outfall row, its type and administrative
     paths, the observation count and the event timeline) for random outfalls, a new session each call.
     Baseline: ``SELECT ... FROM events WHERE outfall_id = %s ORDER BY effective_at, id``. Every call's
     events are compared with the baseline's rows.
 ``state as of a date``
-    ``outfalls.lifecycle.status_as_of`` for random outfalls and random days (some before the outfall was
+    ``outfalls.catalogue.lifecycle.status_as_of`` for random outfalls and random days (some before the outfall was
     found), a new session each call. Baseline: the latest state-changing event up to the end of that day
     (``ORDER BY effective_at DESC, id DESC LIMIT 1``) mapped to its state in SQL. Every answer is compared,
     and the replay without a date is compared with the state on the outfall row; the bench stops on a
     difference.
 ``bulk assignment``
-    ``outfalls.assignment.assign_cases`` of M random outfalls (10,000) to a case officer, commit included,
+    ``outfalls.cases.assignment.assign_cases`` of M random outfalls (10,000) to a case officer, commit included,
     several times with a new officer each time. Baseline: one statement in a transaction, the UPDATE of
     ``assigned_to``/``version`` of the outfalls that can take it (not finished, found by then, not already
     his) and the INSERT ... SELECT of their ``assigned`` events (a data-modifying ``WITH``). Ours and the
@@ -76,11 +76,18 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from outfalls import accounts
-from outfalls.assignment import assign_cases
+from outfalls.cases.assignment import assign_cases
+from outfalls.catalogue.lifecycle import (
+    TRANSITIONS,
+    HistoryItem,
+    NewOutfall,
+    apply_transition,
+    create_outfalls,
+    status_as_of,
+)
+from outfalls.catalogue.queries import get_outfall
 from outfalls.db.cluster import Cluster, find_bin_dir
 from outfalls.db.engine import make_engine, migrate
-from outfalls.lifecycle import TRANSITIONS, HistoryItem, NewOutfall, apply_transition, create_outfalls, status_as_of
-from outfalls.queries import get_outfall
 from outfalls.reference import load_reference
 from outfalls.scope import Scope
 from outfalls.types import EventKind, OutfallStatus, SurveyLevel

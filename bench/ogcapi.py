@@ -5,7 +5,7 @@ Run ``.venv/bin/python bench/ogcapi.py --outfalls 100000 [--json] [--keep]``.
 
 The catalogue is built as in ``bench/catalogue.py`` (a throwaway cluster of the product's own
 :class:`outfalls.db.cluster.Cluster`, Alembic, reference data, the same generated outfalls written by
-``outfalls.lifecycle.create_outfalls``), then ``VACUUM ANALYZE``. pygeoapi is installed from the package index
+``outfalls.catalogue.lifecycle.create_outfalls``), then ``VACUUM ANALYZE``. pygeoapi is installed from the package index
 into a virtualenv of its own under ``/tmp`` (kept between runs, never in the project's ``.venv``) and serves
 the ``outfalls`` table with its PostgreSQL provider (every column, ``id`` as the feature id, coordinates as
 stored, like ours). Both servers run as separate processes under waitress with 4 threads on loopback ports and
@@ -48,9 +48,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from outfalls import accounts
+from outfalls.catalogue.lifecycle import create_outfalls
 from outfalls.config import PROJECT_DIR
 from outfalls.db.engine import make_engine
-from outfalls.lifecycle import create_outfalls
 
 LIMIT = 1000
 REPEATS = 15

@@ -170,7 +170,7 @@ SELECT row_number() OVER () AS site, geom FROM (
   FROM admin_areas WHERE code = '610000'
 ) d;
 ALTER TABLE bench_sites ADD basin_id int, ADD sub_basin_id int, ADD admin_area_id int, ADD river_id int;
--- the product's derivation rules (outfalls.lifecycle.assign_locations), once per site
+-- the product's derivation rules (outfalls.catalogue.lifecycle.assign_locations), once per site
 UPDATE bench_sites s SET
   sub_basin_id = (SELECT p.ref_id FROM area_parts p WHERE p.kind = 'sub_basin' AND ST_Intersects(p.geom, s.geom)
                   ORDER BY p.ref_id LIMIT 1),

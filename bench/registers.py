@@ -49,8 +49,8 @@ from catalogue import Progress, generate, libpq_url, throwaway_cluster
 from sqlalchemy.orm import Session
 
 from outfalls import registers
+from outfalls.catalogue.lifecycle import create_outfalls
 from outfalls.db.engine import make_engine
-from outfalls.lifecycle import create_outfalls
 from outfalls.scope import Scope
 
 OGR_DRIVERS = {"gpkg": "GPKG", "csv": "CSV", "xlsx": "XLSX"}

@@ -4,13 +4,9 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine
 
+import imagery.models  # noqa: F401  (imagery's models join the same metadata)
 import outfalls.models  # noqa: F401  (registers the models)
 from outfalls.db.base import Base
-
-try:  # imagery's models join the same metadata when the package has them
-    import imagery.models  # type: ignore[import-not-found]  # noqa: F401
-except ModuleNotFoundError:
-    pass
 
 config = context.config
 target_metadata = Base.metadata

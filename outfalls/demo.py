@@ -19,8 +19,8 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from outfalls import clock
+from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, create_outfalls
 from outfalls.errors import InvalidInput
-from outfalls.lifecycle import HistoryItem, NewOutfall, create_outfalls
 from outfalls.models import AdminArea, Basin, CodeListEntry, Outfall, River
 from outfalls.scope import Scope
 from outfalls.types import (
@@ -394,7 +394,7 @@ def _assign_demo_cases(session: Session, logins: list[str]) -> None:
     a deadline three months out on the cases being remediated, so "My cases" has something true to show.
     """
     from outfalls.accounts import scope_of
-    from outfalls.assignment import FINISHED, assign_cases, set_deadlines
+    from outfalls.cases.assignment import FINISHED, assign_cases, set_deadlines
     from outfalls.models import Outfall, User
     from outfalls.scope import area_prefix
 

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.types import JSON as JSON_TYPE
 
 from outfalls import clock
+from outfalls.catalogue.queries import OutfallFilter
+from outfalls.catalogue.queries import filter_conditions as outfall_conditions
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import AdminArea, Basin, CodeListEntry, Outfall, River
-from outfalls.queries import OutfallFilter
-from outfalls.queries import filter_conditions as outfall_conditions
 from outfalls.scope import Scope
 from outfalls.types import CGCS2000, AdminLevel, BasinLevel, BBox, OutfallStatus, RemediationCategory, SurveyLevel
 

@@ -18,10 +18,10 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from outfalls import accounts
+from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, create_outfalls
 from outfalls.config import Settings, load_settings
 from outfalls.db.cluster import Cluster
 from outfalls.db.engine import make_engine, migrate
-from outfalls.lifecycle import HistoryItem, NewOutfall, create_outfalls
 from outfalls.models import Outfall, User
 from outfalls.reference import load_reference
 from outfalls.types import SurveyLevel

@@ -19,7 +19,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outfalls.lifecycle import HistoryItem, NewOutfall, create_outfalls, record_event
+from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, create_outfalls, record_event
 from outfalls.models import Outfall
 from outfalls.progress import add_target
 from outfalls.scope import Scope

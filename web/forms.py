@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 from werkzeug.datastructures import MultiDict
 
 from outfalls import clock
+from outfalls.cases.sampling import ResultInput, VisitInput
+from outfalls.cases.tracing import PartyInput, TraceInput
+from outfalls.catalogue.queries import OutfallFilter
 from outfalls.config import Settings
 from outfalls.errors import InvalidInput
-from outfalls.queries import OutfallFilter
-from outfalls.sampling import ResultInput, VisitInput
-from outfalls.tracing import PartyInput, TraceInput
 from outfalls.types import (
     BBox,
     DischargeState,

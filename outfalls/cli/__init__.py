@@ -29,7 +29,32 @@ class Context:
 
 
 class OutfallsGroup(click.Group):
-    """A group that turns domain errors into clean messages (exit 1, no traceback)."""
+    """A group that turns domain errors into clean messages (exit 1, no traceback) and adds the commands of
+    the ``outfalls.commands`` entry points (``imagery``, ``serve``) when first asked for a command, so that a
+    plug-in may import this module without a cycle.
+    """
+
+    _plugins_loaded = False
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for ep in entry_points(group="outfalls.commands"):
+            try:
+                self.add_command(ep.load(), ep.name)
+            except ImportError as err:  # a plug-in that cannot load must not break the rest
+                print(f"outfalls: command '{ep.name}' unavailable: {err}", file=sys.stderr)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, plug-ins included."""
+        self._load_plugins()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name, plug-ins included."""
+        self._load_plugins()
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; an ``OutfallsError`` becomes a one-line message."""
@@ -91,7 +116,7 @@ def echo_json(value: Any) -> None:
 
 
 def _register() -> None:
-    from outfalls.cli import case, db, demo, imagery, outfall, progress, reference, register, survey, user
+    from outfalls.cli import case, db, demo, outfall, progress, reference, register, survey, user
 
     main.add_command(db.db)
     main.add_command(user.user)
@@ -104,12 +129,6 @@ def _register() -> None:
     main.add_command(case.case)
     main.add_command(survey.survey)
     main.add_command(register.register)
-    main.add_command(imagery.imagery)
-    for ep in entry_points(group="outfalls.commands"):
-        try:
-            main.add_command(ep.load(), ep.name)
-        except ImportError as err:  # a plug-in that cannot load must not break the rest
-            print(f"outfalls: command '{ep.name}' unavailable: {err}", file=sys.stderr)
 
 
 _register()

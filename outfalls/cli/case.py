@@ -37,9 +37,9 @@ def _selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _ids(session: Session, outfall_ids: Sequence[int], basin: str | None, area: str | None,
          status: str | None) -> list[int]:  # fmt: skip
-    from outfalls.assignment import MAX_SELECTION
+    from outfalls.cases.assignment import MAX_SELECTION
+    from outfalls.catalogue.queries import OutfallFilter, matching_ids
     from outfalls.errors import InvalidInput
-    from outfalls.queries import OutfallFilter, matching_ids
     from outfalls.scope import Scope
     from outfalls.types import OutfallStatus
 
@@ -86,7 +86,7 @@ def case() -> None:
 def assign(ctx: click.Context, officer: str | None, unassign: bool, outfall_ids: tuple[int, ...], basin: str | None,
            area: str | None, status: str | None, on: Any, actor: str, as_json: bool) -> None:  # fmt: skip
     """Give the cases of the selected outfalls to a case officer."""
-    from outfalls.assignment import assign_cases
+    from outfalls.cases.assignment import assign_cases
     from outfalls.errors import InvalidInput
     from outfalls.scope import Scope
 
@@ -106,7 +106,7 @@ def assign(ctx: click.Context, officer: str | None, unassign: bool, outfall_ids:
 def deadline(ctx: click.Context, deadline: str, outfall_ids: tuple[int, ...], basin: str | None, area: str | None,
              status: str | None, on: Any, actor: str, as_json: bool) -> None:  # fmt: skip
     """Set the case deadline (YYYY-MM-DD, or "none" to clear it) of the selected outfalls."""
-    from outfalls.assignment import set_deadlines
+    from outfalls.cases.assignment import set_deadlines
     from outfalls.errors import InvalidInput
     from outfalls.scope import Scope
 
@@ -135,8 +135,8 @@ def plan(ctx: click.Context, category: str, measures: str | None, reason: str | 
          outfall_ids: tuple[int, ...], basin: str | None, area: str | None, status: str | None, on: Any, actor: str,
          as_json: bool) -> None:  # fmt: skip
     """Record the same remediation plan for the selected outfalls."""
-    from outfalls.assignment import set_categories
-    from outfalls.remediation import PlanInput
+    from outfalls.cases.assignment import set_categories
+    from outfalls.cases.remediation import PlanInput
     from outfalls.scope import Scope
     from outfalls.types import RemediationCategory
 
@@ -162,7 +162,7 @@ KEEP_COLUMNS = ("id", "national_code", "local_code", "name", "type_code", "statu
 @click.pass_context
 def keep_list(ctx: click.Context, basin: str | None, area: str | None, output: str | None, as_json: bool) -> None:
     """The outfalls that stay (需保留清单): brought up to standard or needing no remediation."""
-    from outfalls.queries import OutfallFilter, list_outfalls
+    from outfalls.catalogue.queries import OutfallFilter, list_outfalls
     from outfalls.scope import Scope
 
     rows = []

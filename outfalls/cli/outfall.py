@@ -43,8 +43,8 @@ def outfall() -> None:
 def list_(ctx: click.Context, basin: str | None, area: str | None, type_code: str | None, status: str | None,
           q: str | None, page: int, page_size: int, as_user: str | None, as_json: bool) -> None:  # fmt: skip
     """List outfalls, newest first."""
+    from outfalls.catalogue.queries import OutfallFilter, list_outfalls
     from outfalls.errors import InvalidInput
-    from outfalls.queries import OutfallFilter, list_outfalls
     from outfalls.types import OutfallStatus
 
     try:
@@ -71,7 +71,7 @@ def list_(ctx: click.Context, basin: str | None, area: str | None, type_code: st
 @click.pass_context
 def show(ctx: click.Context, outfall_id: int, as_user: str | None, as_json: bool) -> None:
     """Show one outfall with its history."""
-    from outfalls.queries import get_outfall
+    from outfalls.catalogue.queries import get_outfall
 
     with session_scope(settings_of(ctx)) as session:
         d = get_outfall(session, outfall_id, scope=_scope(session, as_user))

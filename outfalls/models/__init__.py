@@ -4,14 +4,6 @@ from outfalls.db.base import Base
 from outfalls.models.account import ApiToken, AuditEntry, User, UserRole, UserScope, WebSession
 from outfalls.models.attachment import Attachment
 from outfalls.models.event import Event
-from outfalls.models.imagery import (
-    ImageryMark,
-    InterpretationCell,
-    Orthophoto,
-    Sortie,
-    VerificationStop,
-    VerificationTask,
-)
 from outfalls.models.job import Job
 from outfalls.models.observation import Observation, ObservationBatch, ObservationLink
 from outfalls.models.outfall import Outfall
@@ -26,12 +18,6 @@ from outfalls.models.track import SurveyTrack
 
 __all__ = [
     "ApiToken",
-    "ImageryMark",
-    "InterpretationCell",
-    "Orthophoto",
-    "Sortie",
-    "VerificationStop",
-    "VerificationTask",
     "ClosingRule",
     "RemediationRecord",
     "MonitoringVisit",

@@ -20,10 +20,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from outfalls import clock
+from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, _copy, create_outfalls, record_event
+from outfalls.catalogue.observations import link_observation
 from outfalls.errors import Conflict, NotFound
-from outfalls.lifecycle import HistoryItem, NewOutfall, _copy, create_outfalls, record_event
 from outfalls.models import Observation, ObservationLink, Outfall, ReviewItem
-from outfalls.observations import link_observation
 from outfalls.scope import Scope, require_visible
 from outfalls.survey.validate import UNKNOWN_TYPE, SurveyRow
 from outfalls.types import (

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from outfalls import accounts
+from outfalls.catalogue.lifecycle import NewOutfall, create_outfalls
 from outfalls.db.engine import make_engine
-from outfalls.lifecycle import NewOutfall, create_outfalls
 from outfalls.models import Event
 from outfalls.types import SurveyLevel
 

@@ -15,13 +15,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from waitress import create_server, wasyncore
 
+from imagery import cells
+from imagery.ingest import ingest_orthophoto
+from imagery.synthetic import relocate
 from outfalls.config import load_settings
 from outfalls.db.cluster import Cluster
 from outfalls.db.engine import make_engine
 from outfalls.demo import seed_demo, seed_demo_users
-from outfalls.imagery import cells
-from outfalls.imagery.ingest import ingest_orthophoto
-from outfalls.imagery.synthetic import relocate
 from tests.browser.conftest import DEMO, LiveServer
 
 pytestmark = pytest.mark.browser

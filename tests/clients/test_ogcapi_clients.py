@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 from waitress import create_server, wasyncore
 
 from outfalls import accounts
+from outfalls.catalogue.lifecycle import NewOutfall, create_outfalls
 from outfalls.config import load_settings
 from outfalls.db.cluster import Cluster
 from outfalls.db.engine import make_engine
 from outfalls.demo import seed_demo
-from outfalls.lifecycle import NewOutfall, create_outfalls
 from outfalls.types import SurveyLevel
 
 COLLECTIONS = ("outfalls", "candidates", "basins", "rivers", "admin_areas")

@@ -11,10 +11,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from outfalls import accounts
+from outfalls.catalogue.lifecycle import record_event
+from outfalls.catalogue.queries import OutfallFilter, get_outfall, list_outfalls, map_outfalls, status_counts
 from outfalls.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, StaleEdit
-from outfalls.lifecycle import record_event
 from outfalls.models import ApiToken, AuditEntry, Outfall, User, WebSession
-from outfalls.queries import OutfallFilter, get_outfall, list_outfalls, map_outfalls, status_counts
 from outfalls.scope import Scope
 from outfalls.types import AuditAction, EventKind, Role
 

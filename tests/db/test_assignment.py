@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from outfalls.assignment import assign_cases, set_categories, set_deadlines
+from outfalls.cases.assignment import assign_cases, set_categories, set_deadlines
+from outfalls.cases.remediation import PlanInput
+from outfalls.catalogue.lifecycle import CaseState, HistoryItem, record_event, state_as_of
 from outfalls.errors import InvalidInput
-from outfalls.lifecycle import CaseState, HistoryItem, record_event, state_as_of
 from outfalls.models import Event, Outfall, User
-from outfalls.remediation import PlanInput
 from outfalls.scope import Scope
 from outfalls.types import EventKind, OutfallStatus, RemediationCategory, SurveyLevel
 

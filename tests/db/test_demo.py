@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy import Row, func, select, text
 from sqlalchemy.orm import Session
 
+from outfalls.catalogue.lifecycle import apply_transition
 from outfalls.db.engine import make_engine
 from outfalls.demo import DemoReport, seed_demo
 from outfalls.errors import InvalidInput
-from outfalls.lifecycle import apply_transition
 from outfalls.models import Event, Outfall
 from outfalls.types import EventKind, OutfallStatus, SurveyLevel
 

@@ -14,14 +14,14 @@ from shapely.geometry import mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from imagery import candidates, cells, interpretation
+from imagery.ingest import ingest_orthophoto
+from imagery.interpretation import MarkInput
+from imagery.models import MarkKind
+from imagery.synthetic import relocate
 from outfalls.config import Settings
 from outfalls.errors import InvalidInput, InvalidTransition
-from outfalls.imagery import candidates, cells, interpretation
-from outfalls.imagery.ingest import ingest_orthophoto
-from outfalls.imagery.interpretation import MarkInput
-from outfalls.imagery.synthetic import relocate
 from outfalls.models import Attachment, Outfall, ReviewItem
-from outfalls.models.imagery import MarkKind
 from outfalls.scope import Scope
 from outfalls.store import FileStore
 from outfalls.survey.intake import import_table
@@ -121,7 +121,7 @@ def test_not_an_outfall_with_a_photo_and_the_yield(session: Session, settings: S
     with pytest.raises(InvalidTransition):
         candidates.reject_candidate(session, store, first.outfall_id, io.BytesIO(PHOTO.read_bytes()), PHOTO.name,
                                     reason="again", actor="crew1", scope=Scope.national())  # fmt: skip
-    from outfalls.lifecycle import record_event
+    from outfalls.catalogue.lifecycle import record_event
     from outfalls.types import EventKind
 
     o = session.get(Outfall, second.outfall_id)

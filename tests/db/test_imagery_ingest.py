@@ -24,12 +24,12 @@ from rio_cogeo.cogeo import cog_validate
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from imagery import flights, tiles
+from imagery.errors import NotGeoreferenced, UnreadableImage
+from imagery.ingest import ingest_orthophoto
+from imagery.models import Orthophoto, Sortie
+from imagery.synthetic import relocate, write_ortho
 from outfalls.config import Settings
-from outfalls.imagery import flights, tiles
-from outfalls.imagery.errors import NotGeoreferenced, UnreadableImage
-from outfalls.imagery.ingest import ingest_orthophoto
-from outfalls.imagery.synthetic import relocate, write_ortho
-from outfalls.models import Orthophoto, Sortie
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "imagery"
 PIX4D = FIXTURES / "riotiler_pix4d_alpha_nodata.tif"
@@ -193,7 +193,7 @@ def test_split_ortho_mosaics_seamlessly(session: Session, settings: Settings, tm
         ingest(session, settings, part, captured_on=date(2020, 1, 1))
     z = 20
     whole_store = tmp_path / "whole"
-    from outfalls.imagery.ingest import _to_cog
+    from imagery.ingest import _to_cog
 
     _to_cog(PIX4D, whole_store / "whole.tif")
     whole = [tiles.Source(0, whole_store / "whole.tif", (1, 2, 3))]

@@ -11,14 +11,14 @@ from shapely.geometry import mapping
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from imagery import cells, interpretation
+from imagery.ingest import ingest_orthophoto
+from imagery.interpretation import MarkInput
+from imagery.models import CellStatus, MarkKind, MarkReview
+from imagery.synthetic import relocate
 from outfalls.config import Settings
 from outfalls.errors import Conflict, InvalidInput, InvalidTransition, PermissionDenied
-from outfalls.imagery import cells, interpretation
-from outfalls.imagery.ingest import ingest_orthophoto
-from outfalls.imagery.interpretation import MarkInput
-from outfalls.imagery.synthetic import relocate
 from outfalls.models import Outfall
-from outfalls.models.imagery import CellStatus, MarkKind, MarkReview
 from outfalls.types import OutfallStatus, SurveyLevel
 
 PIX4D = Path(__file__).resolve().parents[1] / "fixtures" / "imagery" / "riotiler_pix4d_alpha_nodata.tif"

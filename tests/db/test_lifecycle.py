@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from outfalls import clock
-from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, StaleEdit
-from outfalls.lifecycle import (
+from outfalls.catalogue.lifecycle import (
     HistoryItem,
     NewOutfall,
     assign_locations,
@@ -23,6 +22,7 @@ from outfalls.lifecycle import (
     record_event,
     status_as_of,
 )
+from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, StaleEdit
 from outfalls.models import AdminArea, Basin, Event, Outfall, River
 from outfalls.scope import Scope
 from outfalls.types import EventKind, OutfallStatus, RemediationCategory, SurveyLevel

@@ -5,10 +5,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
+from outfalls.catalogue.observations import NewObservation, link_observation, record_observation, unlink_observation
 from outfalls.errors import Conflict, InvalidInput, NotFound, StaleEdit
 from outfalls.geo import wgs84_to_gcj02
 from outfalls.models import Attachment, Event
-from outfalls.observations import NewObservation, link_observation, record_observation, unlink_observation
 from outfalls.scope import Scope
 from outfalls.store import FileStore, attach_file
 from outfalls.types import EventKind

@@ -16,11 +16,11 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from outfalls import clock
+from outfalls.catalogue.lifecycle import record_event
 from outfalls.cli import main
 from outfalls.config import Settings
 from outfalls.db.engine import make_engine
 from outfalls.errors import InvalidInput, NotFound, PermissionDenied
-from outfalls.lifecycle import record_event
 from outfalls.models import Outfall, OutfallMilestone
 from outfalls.progress import (
     METRICS,

@@ -11,10 +11,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from outfalls.errors import InvalidInput, NotFound
-from outfalls.lifecycle import HistoryItem, record_event
-from outfalls.models import CodeListEntry, Outfall
-from outfalls.queries import (
+from outfalls.catalogue.lifecycle import HistoryItem, record_event
+from outfalls.catalogue.queries import (
     OutfallFilter,
     facets,
     get_outfall,
@@ -23,6 +21,8 @@ from outfalls.queries import (
     reference_layer,
     status_counts,
 )
+from outfalls.errors import InvalidInput, NotFound
+from outfalls.models import CodeListEntry, Outfall
 from outfalls.scope import Scope
 from outfalls.types import EventKind, OutfallStatus, SurveyLevel
 

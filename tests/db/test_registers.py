@@ -23,14 +23,15 @@ import openpyxl
 import pytest
 from sqlalchemy.orm import Session
 
-from outfalls import dossier, registers
+from outfalls import registers
+from outfalls.cases import dossier
+from outfalls.cases.sampling import ResultInput, VisitInput, record_visit
+from outfalls.catalogue.lifecycle import HistoryItem, state_as_of
 from outfalls.db.cluster import Cluster
 from outfalls.db.engine import make_engine
 from outfalls.demo import seed_demo
 from outfalls.errors import InvalidInput
-from outfalls.lifecycle import HistoryItem, state_as_of
 from outfalls.models import Outfall
-from outfalls.sampling import ResultInput, VisitInput, record_visit
 from outfalls.scope import Scope
 from outfalls.types import DischargeState, EventKind, SurveyLevel
 

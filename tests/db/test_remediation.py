@@ -11,9 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from outfalls.errors import InvalidInput, InvalidTransition, NotFound
-from outfalls.models import Event, RemediationRecord
-from outfalls.remediation import (
+from outfalls.cases.remediation import (
     PlanInput,
     accept_and_close,
     closing_gaps,
@@ -22,10 +20,12 @@ from outfalls.remediation import (
     record_progress,
     remediation_history,
 )
-from outfalls.sampling import ResultInput, VisitInput, record_visit
+from outfalls.cases.sampling import ResultInput, VisitInput, record_visit
+from outfalls.cases.tracing import PartyInput, TraceInput, record_trace
+from outfalls.errors import InvalidInput, InvalidTransition, NotFound
+from outfalls.models import Event, RemediationRecord
 from outfalls.scope import Scope
 from outfalls.store import FileStore, attach_file
-from outfalls.tracing import PartyInput, TraceInput, record_trace
 from outfalls.types import DischargeState, EventKind, OutfallStatus, RemediationCategory, TraceMethod
 
 ALL = Scope.national()

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from outfalls.cases.sampling import ResultInput, VisitInput, monitoring_state, record_visit, set_applicable_limit
 from outfalls.errors import InvalidInput, InvalidTransition, NotFound, StaleEdit
 from outfalls.models import Event, MonitoringVisit, Parameter, StandardLimit
-from outfalls.sampling import ResultInput, VisitInput, monitoring_state, record_visit, set_applicable_limit
 from outfalls.scope import Scope
 from outfalls.types import DischargeState, EventKind, FlowState, SampleMethod
 
@@ -206,7 +206,7 @@ def test_limits_scope_staleness_and_transitions(session: Session, make_outfall):
             scope=Scope(area_codes=("610902",)),
             expected_version=outfall.version,
         )
-    from outfalls.lifecycle import record_event
+    from outfalls.catalogue.lifecycle import record_event
 
     record_event(
         session, outfall.id, EventKind.MERGED, actor="o", scope=ALL, expected_version=outfall.version, on=WHEN.date()

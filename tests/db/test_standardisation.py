@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from outfalls.cases.standardisation import checklist, record_check
 from outfalls.errors import InvalidInput, InvalidTransition, NotFound
 from outfalls.scope import Scope
-from outfalls.standardisation import checklist, record_check
 from outfalls.types import StandardisationItem, SurveyLevel
 
 ALL = Scope.national()

@@ -8,13 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from outfalls.assignment import assign_cases, set_deadlines
+from outfalls.cases.assignment import assign_cases, set_deadlines
+from outfalls.cases.remediation import PlanInput, accept_and_close, complete_remediation, plan_remediation
+from outfalls.cases.sampling import VisitInput, record_visit
+from outfalls.cases.tracing import PartyInput, TraceInput, record_trace
+from outfalls.catalogue.lifecycle import CaseState, record_event, state_as_of, status_as_of
 from outfalls.errors import InvalidInput, InvalidTransition
-from outfalls.lifecycle import CaseState, record_event, state_as_of, status_as_of
-from outfalls.remediation import PlanInput, accept_and_close, complete_remediation, plan_remediation
-from outfalls.sampling import VisitInput, record_visit
 from outfalls.scope import Scope
-from outfalls.tracing import PartyInput, TraceInput, record_trace
 from outfalls.types import DischargeState, EventKind, RemediationCategory, SurveyLevel, TraceMethod
 
 ALL = Scope.national()

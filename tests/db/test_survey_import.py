@@ -180,8 +180,8 @@ def test_history_of_a_new_outfall_starts_with_its_row(session: Session, settings
 
 
 def test_merge_keeps_both_histories_and_a_split_undoes_it(session: Session, settings: Settings, make_outfall) -> None:
+    from outfalls.catalogue.lifecycle import CaseState, state_as_of
     from outfalls.errors import InvalidTransition
-    from outfalls.lifecycle import CaseState, state_as_of
     from outfalls.survey.reconcile import merge_outfalls, split_outfall
 
     report = _import(session, settings, _csv([["m1", "同一个口", A[0], A[1], "4.8", "", "", ""]]))

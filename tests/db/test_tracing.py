@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from outfalls.cases.tracing import PartyInput, TraceInput, missing_for_traced, record_trace, trace_history
 from outfalls.errors import InvalidInput, InvalidTransition, NotFound
 from outfalls.models import Event, TraceRecord
 from outfalls.scope import Scope
-from outfalls.tracing import PartyInput, TraceInput, missing_for_traced, record_trace, trace_history
 from outfalls.types import EventKind, OutfallStatus, SurveyLevel, TraceMethod
 
 ALL = Scope.national()
@@ -133,7 +133,7 @@ def test_states_scope_and_rules(session: Session, make_outfall):
         record_trace(
             session, outfall.id, trace(), actor="o", scope=ALL, expected_version=outfall.version, rule=("paperwork",)
         )
-    from outfalls.lifecycle import record_event
+    from outfalls.catalogue.lifecycle import record_event
 
     record_event(
         session,

@@ -17,11 +17,12 @@ from geoalchemy2 import Geometry, alembic_helpers
 from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.orm import Session
 
+import imagery.models  # noqa: F401  (imagery's models join the metadata)
 import outfalls.models  # noqa: F401  (registers the models on Base.metadata)
+from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, create_outfalls, record_event
 from outfalls.db.base import Base
 from outfalls.db.cluster import Cluster
 from outfalls.db.engine import MIGRATIONS_DIR, current_revision, downgrade, make_engine, migrate
-from outfalls.lifecycle import HistoryItem, NewOutfall, create_outfalls, record_event
 from outfalls.models import Event, Outfall
 from outfalls.scope import Scope
 from outfalls.types import EventKind, SurveyLevel

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from outfalls.catalogue.lifecycle import HistoryItem
 from outfalls.config import Settings
 from outfalls.demo import seed_demo
-from outfalls.lifecycle import HistoryItem
 from outfalls.models import Outfall
 from outfalls.types import EventKind, OutfallStatus, SurveyLevel
 

@@ -10,7 +10,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outfalls.lifecycle import HistoryItem, record_event
+from outfalls.catalogue.lifecycle import HistoryItem, record_event
 from outfalls.models import Event, Outfall
 from outfalls.scope import Scope
 from outfalls.types import EventKind, OutfallStatus, RemediationCategory

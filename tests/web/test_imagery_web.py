@@ -14,11 +14,11 @@ from shapely import box
 from shapely.geometry import mapping
 from sqlalchemy.orm import Session
 
+from imagery import cells
+from imagery.ingest import ingest_orthophoto
+from imagery.synthetic import relocate
+from imagery.tiles import TRANSPARENT_PNG
 from outfalls.config import Settings
-from outfalls.imagery import cells
-from outfalls.imagery.ingest import ingest_orthophoto
-from outfalls.imagery.synthetic import relocate
-from outfalls.imagery.tiles import TRANSPARENT_PNG
 from outfalls.models import Outfall
 from outfalls.types import OutfallStatus
 

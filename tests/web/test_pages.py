@@ -20,8 +20,8 @@ from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from outfalls.catalogue.lifecycle import HistoryItem
 from outfalls.demo import seed_demo
-from outfalls.lifecycle import HistoryItem
 from outfalls.models import Outfall
 from outfalls.types import EventKind, OutfallStatus, SurveyLevel
 

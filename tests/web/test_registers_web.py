@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outfalls.lifecycle import HistoryItem
+from outfalls.catalogue.lifecycle import HistoryItem
 from outfalls.models import AuditEntry, Outfall
 from outfalls.types import AuditAction, EventKind
 

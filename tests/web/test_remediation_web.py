@@ -96,7 +96,7 @@ def test_bad_plan_input_is_a_clear_422(make_outfall, make_user, login_as):
 
 
 def test_the_case_page_shows_the_state_as_of_a_date(session: Session, make_outfall, client):
-    from outfalls.lifecycle import HistoryItem
+    from outfalls.catalogue.lifecycle import HistoryItem
     from outfalls.types import EventKind
 
     outfall = make_outfall(

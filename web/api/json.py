@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from outfalls import queries
-from outfalls.queries import OutfallFilter
+from outfalls.catalogue import queries
+from outfalls.catalogue.queries import OutfallFilter
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
 from web.forms import parse_bbox, parse_filter, parse_int, parse_paging

@@ -9,8 +9,9 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from outfalls import accounts, queries
+from outfalls import accounts
 from outfalls.accounts import AuditFilter
+from outfalls.catalogue import queries
 from outfalls.errors import InvalidInput
 from outfalls.scope import Scope
 from outfalls.types import AuditAction, Role

@@ -11,7 +11,9 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from outfalls import assignment, clock, queries, remediation, sampling, standardisation, tracing
+from outfalls import clock
+from outfalls.cases import assignment, remediation, sampling, standardisation, tracing
+from outfalls.catalogue import queries
 from outfalls.db.base import Base
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import Attachment, MonitoringVisit, Outfall, TraceRecord

@@ -11,7 +11,9 @@ from flask import Blueprint, Response, g, redirect, render_template, request, st
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from outfalls import assignment, clock, lifecycle, queries, remediation, sampling, standardisation, tracing
+from outfalls import clock
+from outfalls.cases import assignment, remediation, sampling, standardisation, tracing
+from outfalls.catalogue import lifecycle, queries
 from outfalls.models import Attachment
 from outfalls.store import list_attachments
 from outfalls.types import Role

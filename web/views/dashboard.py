@@ -20,7 +20,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from outfalls import progress as domain
-from outfalls import queries
+from outfalls.catalogue import queries
 from outfalls.errors import InvalidInput, OutfallsError
 from outfalls.types import Role
 from web.auth import current_identity, current_scope, requires

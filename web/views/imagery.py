@@ -12,11 +12,11 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select, text
 
+from imagery import candidates, cells, flights, interpretation, tiles
+from imagery.interpretation import AREA_KINDS, CONFIDENCE, MarkInput
+from imagery.models import CellStatus, InterpretationCell, MarkKind
 from outfalls.errors import InvalidInput
-from outfalls.imagery import candidates, cells, flights, interpretation, tiles
-from outfalls.imagery.interpretation import AREA_KINDS, CONFIDENCE, MarkInput
-from outfalls.models import InterpretationCell, User, UserRole
-from outfalls.models.imagery import CellStatus, MarkKind
+from outfalls.models import User, UserRole
 from outfalls.store import FileStore
 from outfalls.types import Role
 from web.auth import current_identity, current_scope, requires

@@ -16,7 +16,9 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outfalls import accounts, clock, dossier, jobs, queries, registers
+from outfalls import accounts, clock, jobs, registers
+from outfalls.cases import dossier
+from outfalls.catalogue import queries
 from outfalls.errors import NotFound, OutfallsError
 from outfalls.models import Job
 from outfalls.store import FileStore

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from imagery.models import CellStatus, InterpretationCell
 from outfalls.errors import Conflict, InvalidTransition, NotFound, PermissionDenied
-from outfalls.models import Basin, InterpretationCell
-from outfalls.models.imagery import CellStatus
+from outfalls.models import Basin
 
 _ZONES = text(
     """
@@ -143,8 +143,7 @@ def finish_review(session: Session, cell_id: int, *, actor: str) -> Interpretati
         NotFound: no such cell. PermissionDenied: the reviewer is the cell's analyst.
         InvalidTransition: the cell is not done. Conflict: marks still wait for a decision.
     """
-    from outfalls.models import ImageryMark
-    from outfalls.models.imagery import MarkReview
+    from imagery.models import ImageryMark, MarkReview
 
     cell = get_cell(session, cell_id)
     if cell.analyst == actor:

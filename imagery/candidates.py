@@ -18,11 +18,11 @@ from xml.sax.saxutils import escape
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from imagery.models import ImageryMark, MarkKind, MarkReview, VerificationStop, VerificationTask
 from outfalls import clock
+from outfalls.catalogue.lifecycle import record_event
 from outfalls.errors import InvalidInput, NotFound, PermissionDenied
-from outfalls.lifecycle import record_event
-from outfalls.models import Attachment, ImageryMark, Outfall, VerificationStop, VerificationTask
-from outfalls.models.imagery import MarkKind, MarkReview
+from outfalls.models import Attachment, Outfall
 from outfalls.scope import Scope
 from outfalls.store import FileStore, attach_file
 from outfalls.types import EventKind, OutfallStatus, Role

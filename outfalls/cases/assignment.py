@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from outfalls import clock
 from outfalls.accounts import scope_of
+from outfalls.cases.remediation import PlanInput, plan_remediation
 from outfalls.errors import InvalidInput, OutfallsError
 from outfalls.models import Outfall, User
-from outfalls.remediation import PlanInput, plan_remediation
 from outfalls.scope import Scope
 from outfalls.types import EventKind, OutfallStatus, RemediationCategory, Role
 

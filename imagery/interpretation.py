@@ -17,12 +17,11 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from imagery.cells import get_cell
+from imagery.models import CellStatus, ImageryMark, InterpretationCell, MarkKind, MarkReview, Orthophoto
 from outfalls import clock
+from outfalls.catalogue.lifecycle import NewOutfall, create_outfalls
 from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PermissionDenied
-from outfalls.imagery.cells import get_cell
-from outfalls.lifecycle import NewOutfall, create_outfalls
-from outfalls.models import ImageryMark, InterpretationCell, Orthophoto
-from outfalls.models.imagery import CellStatus, MarkKind, MarkReview
 from outfalls.types import CGCS2000, SurveyLevel
 
 CONFIDENCE = ("low", "medium", "high")

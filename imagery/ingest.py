@@ -31,9 +31,9 @@ from shapely.geometry import shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from imagery.errors import NotGeoreferenced, UnreadableImage
+from imagery.models import Orthophoto, Sortie
 from outfalls.errors import InvalidInput
-from outfalls.imagery.errors import NotGeoreferenced, UnreadableImage
-from outfalls.models import Orthophoto, Sortie
 from outfalls.types import CGCS2000
 
 _GEOD = Geod(ellps="GRS80")  # the CGCS2000 ellipsoid (GRS80 to within 0.1 mm)

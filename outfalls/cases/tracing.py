@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outfalls.catalogue.lifecycle import record_event
 from outfalls.coding import is_valid_credit_code
 from outfalls.errors import InvalidInput, InvalidTransition, NotFound
-from outfalls.lifecycle import record_event
 from outfalls.models import Outfall, TraceParty, TraceRecord
 from outfalls.scope import Scope, require_visible
 from outfalls.types import EventKind, OutfallStatus, TraceMethod

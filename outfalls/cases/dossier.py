@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from outfalls import queries, remediation, sampling, standardisation, tracing
+from outfalls.cases import remediation, sampling, standardisation, tracing
+from outfalls.catalogue import queries
 from outfalls.models import Attachment, Observation, ObservationLink, RemediationRecord, TraceRecord
 from outfalls.scope import Scope
 from outfalls.store import list_attachments

@@ -36,8 +36,8 @@ def _day(value: datetime | None) -> date | None:
 def ingest(ctx: click.Context, files: tuple[Path, ...], sortie: str | None, captured: datetime | None,
            as_json: bool) -> None:  # fmt: skip
     """Ingest georeferenced GeoTIFFs as Cloud-Optimized GeoTIFFs with the footprint of their valid pixels."""
+    from imagery.ingest import IngestResult, ingest_orthophoto, refused
     from outfalls.errors import OutfallsError
-    from outfalls.imagery.ingest import IngestResult, ingest_orthophoto, refused
 
     settings = settings_of(ctx)
     results: list[IngestResult] = []
@@ -84,7 +84,7 @@ def sortie_(ctx: click.Context, code: str, flown_on: datetime | None, aircraft: 
             area_km2: float | None, length_km: float | None, photos: int | None, operator: str | None,
             basin: str | None, river: str | None, as_json: bool) -> None:  # fmt: skip
     """Record (or complete) the flight record of a sortie."""
-    from outfalls.imagery.flights import SortieInput, list_sorties, record_sortie
+    from imagery.flights import SortieInput, list_sorties, record_sortie
 
     values = SortieInput(flown_on=_day(flown_on), aircraft_type=aircraft, altitude_m=altitude, area_km2=area_km2,
                          length_km=length_km, photo_count=photos, operator=operator, basin_code=basin,
@@ -104,7 +104,7 @@ def sortie_(ctx: click.Context, code: str, flown_on: datetime | None, aircraft: 
 @click.pass_context
 def flights(ctx: click.Context, as_json: bool) -> None:
     """The flight records and the flight-area statistics per basin and river."""
-    from outfalls.imagery.flights import flight_statistics, list_sorties
+    from imagery.flights import flight_statistics, list_sorties
 
     with session_scope(settings_of(ctx)) as session:
         sorties, areas = list_sorties(session), flight_statistics(session)
@@ -125,7 +125,7 @@ def flights(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def cells_(ctx: click.Context, basin: str, as_json: bool) -> None:
     """Lay out (or extend after new imagery) the interpretation cells of a basin's river corridor."""
-    from outfalls.imagery.cells import build_cells
+    from imagery.cells import build_cells
 
     settings = settings_of(ctx)
     s = settings.imagery
@@ -143,7 +143,7 @@ def cells_(ctx: click.Context, basin: str, as_json: bool) -> None:
 @click.pass_context
 def yield_(ctx: click.Context, as_json: bool) -> None:
     """Candidates, confirmed, rejected and pending per basin and sortie; outfalls found only on foot or by experts."""
-    from outfalls.imagery.candidates import yield_report
+    from imagery.candidates import yield_report
     from outfalls.scope import Scope
 
     with session_scope(settings_of(ctx)) as session:

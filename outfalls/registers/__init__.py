@@ -3,7 +3,8 @@ administrative area) **as of a date**, computed from the events in one set-based
 GeoPackage, zipped Shapefile, GeoJSON, KML or FlatGeobuf.
 
 The state columns (status, discharge, monitoring, responsible party, remediation, closing) follow
-``outfalls.lifecycle.state_as_of``: the events effective up to the end of the day, replayed in recording order.
+``outfalls.catalogue.lifecycle.state_as_of``: the events effective up to the end of the day, replayed in
+recording order.
 The identity and location columns (codes, name, type, coordinates, area, basin, river) are the outfall's current
 ones, as in progress ("outfalls are placed where they are now"). Outfalls not found yet on that day, rejected
 candidates and records merged into another outfall by then are left out.
@@ -36,9 +37,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from outfalls import clock
+from outfalls.catalogue.queries import OutfallFilter, filter_conditions
 from outfalls.errors import InvalidInput
 from outfalls.models import Outfall
-from outfalls.queries import OutfallFilter, filter_conditions
 from outfalls.scope import Scope
 
 Format = Literal["xlsx", "csv", "gpkg", "shp", "geojson", "kml", "fgb"]

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outfalls.catalogue.lifecycle import record_event
 from outfalls.errors import InvalidInput, NotFound
-from outfalls.lifecycle import record_event
 from outfalls.models import MonitoringVisit, Outfall, Parameter, SampleResult, StandardLimit
 from outfalls.scope import Scope, require_visible
 from outfalls.types import DischargeState, EventKind, FlowState, SampleMethod

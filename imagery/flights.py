@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from imagery.ingest import get_or_create_sortie
+from imagery.models import Sortie
 from outfalls.errors import InvalidInput, NotFound
-from outfalls.imagery.ingest import get_or_create_sortie
-from outfalls.models import Basin, River, Sortie
+from outfalls.models import Basin, River
 
 
 @dataclass(frozen=True, slots=True)

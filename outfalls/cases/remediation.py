@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outfalls import clock
+from outfalls.catalogue.lifecycle import record_event
 from outfalls.errors import InvalidInput, InvalidTransition, NotFound
-from outfalls.lifecycle import record_event
 from outfalls.models import Attachment, ClosingRule, Event, MonitoringVisit, Outfall, RemediationRecord
 from outfalls.scope import Scope, require_visible
 from outfalls.types import (

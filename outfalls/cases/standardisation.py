@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outfalls.catalogue.lifecycle import record_event
 from outfalls.errors import InvalidInput
-from outfalls.lifecycle import record_event
 from outfalls.models import Attachment, StandardisationCheck
 from outfalls.scope import Scope, require_visible
 from outfalls.types import EventKind, StandardisationItem
