@@ -63,6 +63,12 @@ class DatabaseUnavailable(OutfallsError):
     code = "database_unavailable"
 
 
+class PdfFailed(OutfallsError):
+    """Chromium could not print a page to PDF (missing, failed or too slow)."""
+
+    code = "pdf_failed"
+
+
 class ConfigError(InvalidInput):
     """A configuration key or value is wrong; ``params['key']`` is its dotted name."""
 

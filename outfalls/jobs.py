@@ -6,7 +6,9 @@ or is cut off when the server stops, leaves nothing half done, and says so.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,3 +119,20 @@ def _finish(session: Session, job_id: int, status: JobStatus, message: str, repo
     if status is JobStatus.DONE:
         job.done = job.total = max(job.total, int(report.get("rows", 0) or 0))
     session.commit()
+
+
+class JobRunner:
+    """Runs jobs one at a time on a worker thread (inline in tests, where the request's connection is shared)."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, inline: bool) -> None:
+        self.id = uuid.uuid4().hex
+        self.sessions = sessions
+        self.inline = inline
+        self.pool = None if inline else ThreadPoolExecutor(max_workers=1, thread_name_prefix="outfalls-job")
+
+    def submit(self, job_id: int, work: Work) -> None:
+        """Run the job now (inline) or on the worker thread."""
+        if self.pool is None:
+            run_job(self.sessions, None, job_id, work)
+        else:
+            self.pool.submit(run_job, self.sessions, self.sessions, job_id, work)

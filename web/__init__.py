@@ -32,6 +32,7 @@ def create_app(
     from web.api import json as json_api
     from web.auth import init_auth
     from web.db import init_db
+    from web.jobs import init_jobs
     from web.security import init_security
     from web.views import admin, auth, cases, catalogue, dashboard, imagery, ogcapi, registers, survey, survey_tracks
 
@@ -58,7 +59,7 @@ def create_app(
     app.register_blueprint(admin.bp)
     app.register_blueprint(cases.bp)
     app.register_blueprint(survey.bp)
-    survey.init_jobs(app, sessions, inline=testing)
+    init_jobs(app, sessions, inline=testing)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(dashboard.api)
     app.register_blueprint(dashboard.tiles)

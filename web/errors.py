@@ -23,6 +23,7 @@ from outfalls.errors import (
     NotAuthenticated,
     NotFound,
     OutfallsError,
+    PdfFailed,
     PermissionDenied,
     StaleEdit,
 )
@@ -38,6 +39,7 @@ STATUS: dict[type[OutfallsError], int] = {
     Conflict: 409,
     PermissionDenied: 403,
     DatabaseUnavailable: 503,
+    PdfFailed: 503,
     OutfallsError: 400,
 }
 

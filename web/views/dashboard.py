@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,7 +19,8 @@ from flask_babel import gettext as _
 
 from outfalls import progress as domain
 from outfalls.catalogue import queries
-from outfalls.errors import InvalidInput, OutfallsError
+from outfalls.errors import InvalidInput
+from outfalls.pdf import print_pdf
 from outfalls.types import Role
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
@@ -40,12 +39,6 @@ LAYERS = {"basin": "basins", "sub_basin": "sub_basins", "river": "rivers", "prov
 # gap to the target due next, in percentage points: (upper bound, class)
 GAP_CLASSES = ((0.0, "met"), (10.0, "near"), (25.0, "behind"), (math.inf, "far"))
 GAP_COLORS = {"met": "#2e7d32", "near": "#f9a825", "behind": "#ef6c00", "far": "#c62828", "none": "#b0bec5"}
-
-
-class PdfFailed(OutfallsError):
-    """Chromium could not print the report."""
-
-    code = "pdf_failed"
 
 
 def gap_class(gap_pp: float | None) -> str:
@@ -289,29 +282,6 @@ def report_pdf() -> ResponseReturnValue:
     pdf = print_pdf(html, settings().progress.chromium, settings().progress.pdf_timeout_s)
     name = f"progress-{view.scope_code or 'all'}-{view.as_of.isoformat()}.pdf"
     return Response(pdf, mimetype="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
-
-
-def print_pdf(html: str, chromium: str, timeout_s: int) -> bytes:
-    """Print an HTML page to PDF with headless Chromium.
-
-    Raises:
-        PdfFailed: Chromium is missing, failed or took too long.
-    """
-    with tempfile.TemporaryDirectory(prefix="ofpdf") as tmp:
-        page, out = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
-        page.write_text(html, encoding="utf-8")
-        args = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                f"--user-data-dir={tmp}/profile", "--no-pdf-header-footer", f"--print-to-pdf={out}",
-                page.as_uri()]  # fmt: skip
-        try:
-            done = subprocess.run(args, capture_output=True, timeout=timeout_s, check=False)
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise PdfFailed(f"the PDF could not be made: {err}") from err
-        if done.returncode != 0 or not out.exists():
-            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise PdfFailed(f"the PDF could not be made: Chromium exited {done.returncode} ({tail[0]})")
-        return out.read_bytes()
 
 
 # -- targets (administrators) -------------------------------------------------------------------------------

@@ -21,15 +21,15 @@ from outfalls.cases import dossier
 from outfalls.catalogue import queries
 from outfalls.errors import NotFound, OutfallsError
 from outfalls.models import Job
+from outfalls.pdf import print_pdf
 from outfalls.store import FileStore
 from outfalls.types import AuditAction, JobStatus, Role
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
 from web.forms import parse_date
 from web.i18n import EXPORT_STAGES, FORMAT_LABELS
+from web.jobs import runner
 from web.maps import script_json
-from web.views.dashboard import print_pdf
-from web.views.survey import runner
 
 bp = Blueprint("registers", __name__)
 EXPORTERS = (Role.EXPORTER, Role.ADMIN)

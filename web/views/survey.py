@@ -6,15 +6,13 @@ officers decide the rows reconciliation left to them in the review queue.
 
 from __future__ import annotations
 
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
 from outfalls import jobs
@@ -32,6 +30,7 @@ from outfalls.types import JobStatus, Role
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
 from web.forms import parse_int
+from web.jobs import runner
 from web.maps import script_json
 
 bp = Blueprint("survey", __name__)
@@ -161,29 +160,6 @@ def _import_work(settings_: Any, actor: str, scope: Any, upload: Upload, mapping
         return report.as_dict()
 
     return work
-
-
-def runner() -> JobRunner:
-    """The app's job runner."""
-    value: JobRunner = current_app.extensions["outfalls.jobs"]
-    return value
-
-
-class JobRunner:
-    """Runs jobs one at a time on a worker thread (inline in tests, where the request's connection is shared)."""
-
-    def __init__(self, sessions: sessionmaker[Session], *, inline: bool) -> None:
-        self.id = uuid.uuid4().hex
-        self.sessions = sessions
-        self.inline = inline
-        self.pool = None if inline else ThreadPoolExecutor(max_workers=1, thread_name_prefix="outfalls-job")
-
-    def submit(self, job_id: int, work: jobs.Work) -> None:
-        """Run the job now (inline) or on the worker thread."""
-        if self.pool is None:
-            jobs.run_job(self.sessions, None, job_id, work)
-        else:
-            self.pool.submit(jobs.run_job, self.sessions, self.sessions, job_id, work)
 
 
 @bp.post("/survey/import")
@@ -319,11 +295,6 @@ def review_decide(item_id: int) -> ResponseReturnValue:
         raise InvalidInput("choose: link to an outfall, or a new outfall", field="decision", value=decision)
     db().commit()
     return redirect(url_for("survey.review_page", batch=request.args.get("batch")))
-
-
-def init_jobs(app: Any, sessions: sessionmaker[Session], *, inline: bool) -> None:
-    """Give the app its job runner."""
-    app.extensions["outfalls.jobs"] = JobRunner(sessions, inline=inline)
 
 
 @bp.post("/outfalls/<int:outfall_id>/merge")
