@@ -17,6 +17,7 @@ from outfalls.errors import ConfigError
 DEFAULT_ZONE = "Asia/Shanghai"
 _EVENT_HOUR = time(12, 0)  # an event of a local day is stored at local noon: far from either midnight
 
+_MAX_OFFSET = timedelta(hours=12)
 _zone: ZoneInfo = ZoneInfo(DEFAULT_ZONE)
 
 
@@ -24,13 +25,20 @@ def zone_named(name: str) -> ZoneInfo:
     """The IANA time zone ``name``.
 
     Raises:
-        ConfigError: no such zone.
+        ConfigError: no such zone, or one 12 hours or more from UTC.
     """
     try:
-        return ZoneInfo(name)
+        found = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as err:
         raise ConfigError(f"configuration key 'programme.timezone': unknown time zone {name!r}",
                           key="programme.timezone") from err
+    for month in (1, 7):  # winter and summer time
+        offset = datetime(2026, month, 1, 12, tzinfo=found).utcoffset() or timedelta(0)
+        if abs(offset) >= _MAX_OFFSET:
+            # an event of a day is stored at local noon, and SQL reads its day as the UTC date of that moment
+            raise ConfigError(f"configuration key 'programme.timezone': {name!r} is {offset} from UTC; "
+                              "the programme's zone must be within 11 hours of UTC", key="programme.timezone")
+    return found
 
 
 def configure(name: str) -> None:

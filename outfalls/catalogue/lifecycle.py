@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from outfalls import clock
+from outfalls.catalogue.transitions import changes_state, next_status
 from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, StaleEdit
 from outfalls.models import CodeListEntry, Event, Outfall
 from outfalls.scope import Scope, require_visible
@@ -30,29 +31,6 @@ from outfalls.types import (
     RemediationCategory,
     SurveyLevel,
 )
-
-ACTIVE = frozenset({OutfallStatus.SURVEYED, OutfallStatus.TRACED, OutfallStatus.REMEDIATING, OutfallStatus.REMEDIATED})
-# event kind -> (states it may follow, state it leads to; None = unchanged)
-TRANSITIONS: dict[EventKind, tuple[frozenset[OutfallStatus], OutfallStatus | None]] = {
-    EventKind.SURVEYED: (frozenset({OutfallStatus.CANDIDATE}), OutfallStatus.SURVEYED),
-    EventKind.REJECTED: (frozenset({OutfallStatus.CANDIDATE}), OutfallStatus.REJECTED),
-    EventKind.TRACED: (frozenset({OutfallStatus.SURVEYED, OutfallStatus.TRACED}), OutfallStatus.TRACED),
-    EventKind.REMEDIATION_PLANNED: (
-        frozenset({OutfallStatus.SURVEYED, OutfallStatus.TRACED}),
-        OutfallStatus.REMEDIATING,
-    ),
-    EventKind.REMEDIATED: (
-        frozenset({OutfallStatus.SURVEYED, OutfallStatus.TRACED, OutfallStatus.REMEDIATING}),
-        OutfallStatus.REMEDIATED,
-    ),
-    EventKind.CLOSED: (frozenset({OutfallStatus.REMEDIATED}), OutfallStatus.CLOSED),
-    EventKind.MERGED: (ACTIVE | {OutfallStatus.CANDIDATE}, OutfallStatus.MERGED),
-    EventKind.SAMPLED: (ACTIVE | {OutfallStatus.CANDIDATE}, None),
-    EventKind.TRACE_UPDATED: (ACTIVE, None),
-    # the checklist concerns outfalls that stay: it is kept up after closing out too
-    EventKind.STANDARDISATION_CHECKED: (ACTIVE | {OutfallStatus.CLOSED}, None),
-    EventKind.REMEDIATION_PROGRESS: (frozenset({OutfallStatus.REMEDIATING}), None),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,44 +63,6 @@ class NewOutfall:
     history: tuple[HistoryItem, ...] = ()
 
 
-
-
-def apply_transition(status: OutfallStatus, kind: EventKind) -> OutfallStatus:
-    """The state after ``kind`` happens in ``status``.
-
-    Raises:
-        InvalidTransition: the event is not allowed in this state.
-    """
-    rule = TRANSITIONS.get(kind)
-    if rule is None:
-        return status
-    allowed, after = rule
-    if status not in allowed:
-        raise InvalidTransition(
-            f"an outfall that is {status.value} cannot be {kind.value}", status=status.value, event=kind.value
-        )
-    return after or status
-
-
-def changes_state(kind: EventKind) -> bool:
-    """Whether an event of this kind can move an outfall to another state (rather than only need one)."""
-    rule = TRANSITIONS.get(kind)
-    return kind is EventKind.SPLIT or (rule is not None and rule[1] is not None)
-
-
-def next_status(status: OutfallStatus, kind: EventKind, payload: dict[str, Any]) -> OutfallStatus:
-    """The state after an event, payload included: a ``split`` undoes a merge and restores the state the
-    outfall had before it (kept in the event's payload).
-
-    Raises:
-        InvalidTransition: the event is not allowed in this state.
-    """
-    if kind is EventKind.SPLIT:
-        if status is not OutfallStatus.MERGED:
-            raise InvalidTransition(f"only a merged outfall can be split off again, not one that is {status.value}",
-                                    status=status.value, event=kind.value)  # fmt: skip
-        return OutfallStatus(payload["restore_status"])
-    return apply_transition(status, kind)
 
 
 def _denormalise(values: dict[str, Any], item: HistoryItem) -> None:

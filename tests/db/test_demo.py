@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import Row, func, select, text
 from sqlalchemy.orm import Session
 
-from outfalls.catalogue.lifecycle import apply_transition
+from outfalls.catalogue.transitions import apply_transition
 from outfalls.db.engine import make_engine
 from outfalls.demo import DemoReport, seed_demo
 from outfalls.errors import InvalidInput
