@@ -18,8 +18,8 @@ from sqlalchemy import String, any_, cast, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from outfalls.catalogue.lifecycle import _copy
 from outfalls.config import Settings
+from outfalls.db.bulk import copy_rows as _copy
 from outfalls.errors import InvalidInput
 from outfalls.models import CodeListEntry, Observation, ObservationBatch, Outfall
 from outfalls.scope import Scope, area_prefix

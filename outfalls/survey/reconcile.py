@@ -20,8 +20,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from outfalls import clock
-from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, _copy, create_outfalls, record_event
+from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, create_outfalls, record_event
 from outfalls.catalogue.observations import link_observation
+from outfalls.db.bulk import copy_rows as _copy
 from outfalls.errors import Conflict, NotFound
 from outfalls.models import Observation, ObservationLink, Outfall, ReviewItem
 from outfalls.scope import Scope, require_visible

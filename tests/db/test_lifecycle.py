@@ -17,11 +17,11 @@ from outfalls import clock
 from outfalls.catalogue.lifecycle import (
     HistoryItem,
     NewOutfall,
-    assign_locations,
     create_outfalls,
     record_event,
     status_as_of,
 )
+from outfalls.catalogue.locations import assign_locations
 from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, StaleEdit
 from outfalls.models import AdminArea, Basin, Event, Outfall, River
 from outfalls.scope import Scope

@@ -1,0 +1,118 @@
+"""An outfall's state and the columns its events set, replayed from its events as of any day: the same
+functions write the denormalised columns (lifecycle) and replay them here, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outfalls import clock
+from outfalls.catalogue.transitions import changes_state, next_status
+from outfalls.errors import InvalidTransition
+from outfalls.models import Event, Outfall
+from outfalls.scope import Scope, require_visible
+from outfalls.types import EventKind, OutfallStatus, RemediationCategory
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    """An event already known when an outfall is created (imported registers, demo data)."""
+
+    kind: EventKind
+    on: date
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def denormalise(values: dict[str, Any], item: HistoryItem) -> None:
+    """The outfall columns (besides the state) that ``item`` sets: the same function writes them and replays them."""
+    p = item.payload
+    if item.kind is EventKind.SAMPLED:
+        values["last_sampled_on"] = item.on
+        if "is_discharging" in p:
+            values["is_discharging"] = p["is_discharging"]
+    elif item.kind in (EventKind.TRACED, EventKind.TRACE_UPDATED) and p.get("responsible_party"):
+        values["responsible_party"] = p["responsible_party"]  # the latest finding, even before it counts as traced
+    elif item.kind is EventKind.REMEDIATION_PLANNED and p.get("category"):
+        values["remediation_category"] = RemediationCategory(p["category"])
+    elif item.kind is EventKind.CLOSED and p.get("merge_into_id") is not None:
+        values["merged_into_id"] = p["merge_into_id"]
+    elif item.kind is EventKind.MERGED:
+        values["merged_into_id"] = p.get("merge_into_id")
+    elif item.kind is EventKind.SPLIT:
+        values["merged_into_id"] = None
+    elif item.kind is EventKind.ASSIGNED:
+        values["assigned_to"] = p.get("officer")
+    elif item.kind is EventKind.DEADLINE_SET:
+        values["case_deadline"] = date.fromisoformat(p["deadline"]) if p.get("deadline") else None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseState:
+    """An outfall's state and the columns its events set, as recomputed from the events."""
+
+    status: OutfallStatus
+    status_since: date
+    last_sampled_on: date | None = None
+    is_discharging: bool | None = None
+    responsible_party: str | None = None
+    remediation_category: RemediationCategory | None = None
+    merged_into_id: int | None = None
+    assigned_to: str | None = None
+    case_deadline: date | None = None
+
+    @classmethod
+    def of(cls, outfall: Outfall) -> CaseState:
+        """The denormalised state held on the outfall row (what a replay must equal)."""
+        return cls(**{f: getattr(outfall, f) for f in cls.__slots__})
+
+
+def state_as_of(session: Session, outfall_id: int, as_of: date | None = None, *, scope: Scope) -> CaseState | None:
+    """The outfall's state recomputed from its events up to the end of ``as_of`` (all events when None); None
+    when it did not exist yet. Replays the same transition table and column rules as the writes, so with no
+    date it equals the denormalised state on the outfall row.
+
+    Raises:
+        NotFound: no such outfall (in ``scope``).
+    """
+    require_visible(session, outfall_id, scope)
+    query = select(Event.kind, Event.payload, Event.effective_at).where(Event.outfall_id == outfall_id)
+    if as_of is not None:
+        query = query.where(Event.effective_at < clock.end_of_day(as_of))
+    status: OutfallStatus | None = None
+    since: date | None = None
+    values: dict[str, Any] = {}
+    # replay in recording order: each event was checked against the state when it was written
+    for kind, payload, effective_at in session.execute(query.order_by(Event.id)):
+        day = clock.day_of(effective_at)
+        if kind is EventKind.CREATED:
+            status, since = OutfallStatus(payload.get("status", OutfallStatus.SURVEYED.value)), day
+        elif status is not None:
+            try:
+                new_status = next_status(status, kind, payload)
+            except InvalidTransition:
+                if changes_state(kind):
+                    raise
+                new_status = status  # a back-dated note (a late lab result, a progress update): no state to check
+            if new_status is not status:
+                status, since = new_status, day
+            denormalise(values, HistoryItem(kind, day, payload))
+    if status is None or since is None:
+        return None
+    return CaseState(status=status, status_since=since, **values)
+
+
+def status_as_of(session: Session, outfall_id: int, as_of: date | None = None, *, scope: Scope) -> OutfallStatus | None:
+    """The outfall's state as of the end of ``as_of`` (see ``state_as_of``); None when it did not exist yet.
+
+    Raises:
+        NotFound: no such outfall (in ``scope``).
+    """
+    state = state_as_of(session, outfall_id, as_of, scope=scope)
+    return state.status if state else None
+
+
