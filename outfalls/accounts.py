@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -292,10 +292,30 @@ def update_user(
     return user
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordChange:
+    """What a new password did besides: the sessions it ended and the API tokens it kept or revoked."""
+
+    sessions_ended: int
+    tokens_kept: int
+    tokens_revoked: int
+
+
 def set_password(
-    session: Session, login: str, new_password: str, *, actor: str, current_password: str | None = None
-) -> None:
+    session: Session,
+    login: str,
+    new_password: str,
+    *,
+    actor: str,
+    current_password: str | None = None,
+    keep_session: str | None = None,
+    revoke_tokens: bool = False,
+) -> PasswordChange:
     """Set a password; with ``current_password`` (a user changing their own) it must match.
+
+    Every web session of the user ends (whoever knew the old password is logged out), except ``keep_session``
+    (the cookie of the user changing their own, so they stay logged in). API tokens are separate credentials:
+    they are kept unless ``revoke_tokens``, and the result says how many, so the caller can offer to revoke them.
 
     Raises:
         NotFound: no such user.
@@ -309,8 +329,19 @@ def set_password(
     check_password_strength(new_password)
     user.password_hash = hash_password(new_password)
     user.password_changed_at = datetime.now(UTC)
+    ending = delete(WebSession).where(WebSession.user_id == user.id)
+    if keep_session:
+        ending = ending.where(WebSession.id != _sha256(keep_session))
+    ended = session.execute(ending).rowcount  # type: ignore[attr-defined]
+    live = (ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    tokens = session.scalar(select(func.count()).select_from(ApiToken).where(*live)) or 0
+    revoked = 0
+    if revoke_tokens and tokens:
+        revoked = session.execute(update(ApiToken).where(*live).values(revoked_at=datetime.now(UTC))).rowcount  # type: ignore[attr-defined]
     session.flush()
-    audit(session, AuditAction.PASSWORD_CHANGED, actor=actor, login=user.login)
+    audit(session, AuditAction.PASSWORD_CHANGED, actor=actor, login=user.login, sessions_ended=ended,
+          tokens_revoked=revoked)  # fmt: skip
+    return PasswordChange(sessions_ended=ended, tokens_kept=tokens - revoked, tokens_revoked=revoked)
 
 
 def scope_of(user: User) -> Scope:
@@ -351,6 +382,9 @@ def authenticate(session: Session, login: str, password: str, *, ip: str | None 
     """
     now = datetime.now(UTC)
     login = login.strip()[:64]
+    # Attempts on one name take turns (a lock held until the transaction ends, when the failure is committed),
+    # so simultaneous wrong passwords cannot all be checked against the same count of earlier failures.
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('login:' || :name))"), {"name": login.lower()})
     if _recent_failures(session, login, now) >= MAX_FAILED_LOGINS:
         audit(session, AuditAction.LOGIN_FAILED, actor=login.lower(), success=False, ip=ip, reason="locked")
         raise NotAuthenticated(

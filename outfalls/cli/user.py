@@ -106,16 +106,22 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 @user.command()
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the new password from the first line of standard input.")
+@click.option("--revoke-tokens", is_flag=True, help="Also revoke the user's API tokens (they are kept otherwise).")
 @click.pass_context
-def passwd(ctx: click.Context, name: str, password_stdin: bool) -> None:
-    """Set a new password for user NAME."""
+def passwd(ctx: click.Context, name: str, password_stdin: bool, revoke_tokens: bool) -> None:
+    """Set a new password for user NAME; the user's web sessions end (they log in again)."""
     from outfalls.accounts import set_password
 
     password = _read_password(password_stdin)
     with session_scope(settings_of(ctx)) as session:
-        set_password(session, name, password, actor=ACTOR)
+        done = set_password(session, name, password, actor=ACTOR, revoke_tokens=revoke_tokens)
         session.commit()
-    click.echo(f"password of {name} changed")
+    click.echo(f"password of {name} changed; {done.sessions_ended} web session(s) ended")
+    if done.tokens_revoked:
+        click.echo(f"{done.tokens_revoked} API token(s) revoked")
+    if done.tokens_kept:
+        click.echo(f"{done.tokens_kept} API token(s) still work: revoke them with `outfalls token revoke` "
+                   "or again with --revoke-tokens")
 
 
 @user.command()

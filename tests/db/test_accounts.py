@@ -219,3 +219,68 @@ def test_scope_guards_writes(session: Session, two_counties):
     record_event(session, lintong.id, EventKind.TRACED, actor="lintong", scope=county,
                  expected_version=lintong.version)  # fmt: skip
     assert lintong.status.value == "traced"
+
+
+def test_a_new_password_ends_the_other_sessions_and_says_what_tokens_remain(session: Session, make_user):
+    from outfalls.models import WebSession
+
+    user = make_user("reset_me", password=PASSWORD)
+    mine, _ = accounts.start_session(session, user)
+    stolen, _ = accounts.start_session(session, user)  # someone who knew the old password
+    accounts.create_token(session, user.login, name="qgis", actor="admin")
+    done = accounts.set_password(session, user.login, "a much newer password", actor=user.login,
+                                 current_password=PASSWORD, keep_session=mine)  # fmt: skip
+    assert (done.sessions_ended, done.tokens_kept, done.tokens_revoked) == (1, 1, 0)
+    assert accounts.resolve_session(session, stolen) is None
+    assert accounts.resolve_session(session, mine) is not None
+    done = accounts.set_password(session, user.login, "the newest password yet", actor="admin", revoke_tokens=True)
+    assert (done.sessions_ended, done.tokens_kept, done.tokens_revoked) == (1, 0, 1)  # an admin reset ends all
+    assert session.query(WebSession).filter_by(user_id=user.id).count() == 0
+    assert all(t.revoked_at is not None for t in accounts.list_tokens(session, user.login))
+
+
+def test_simultaneous_wrong_passwords_are_counted_one_after_another(engine: sa.Engine) -> None:
+    """Twenty wrong passwords sent at once: no more than the allowed five are checked against the password."""
+    import threading
+
+    from sqlalchemy.orm import Session as OrmSession
+
+    login = f"raced_{threading.get_ident()}"
+    with OrmSession(engine) as own:  # committed, so the racing transactions see the user
+        accounts.create_user(own, login, roles=[Role.CREW], is_national=True, password="a long enough password",
+                             actor="test")  # fmt: skip
+        own.commit()
+    checked: list[str] = []
+    real_verify = accounts.verify_password
+
+    def counting_verify(password: str, hashed: str) -> bool:
+        checked.append(password)
+        return real_verify(password, hashed)
+
+    barrier = threading.Barrier(20)
+
+    def attempt() -> None:
+        with OrmSession(engine) as own:
+            barrier.wait()
+            try:
+                accounts.authenticate(own, login, "wrong password")
+            except NotAuthenticated:
+                pass
+            own.commit()
+
+    accounts.verify_password = counting_verify  # type: ignore[assignment]
+    try:
+        threads = [threading.Thread(target=attempt) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        accounts.verify_password = real_verify  # type: ignore[assignment]
+        with OrmSession(engine) as own:
+            for table in ("web_sessions", "api_tokens", "user_roles", "user_scopes"):
+                own.execute(sa.text(f"DELETE FROM {table} WHERE user_id IN (SELECT id FROM users WHERE login = :l)"),
+                            {"l": login})
+            own.execute(sa.text("DELETE FROM users WHERE login = :l"), {"l": login})
+            own.commit()
+    assert len(checked) == accounts.MAX_FAILED_LOGINS

@@ -88,9 +88,11 @@ def edit_user(user_id: int) -> ResponseReturnValue:
 @requires(Role.ADMIN)
 def reset_password(user_id: int) -> ResponseReturnValue:
     user = accounts.get_user(db(), user_id)
-    accounts.set_password(db(), user.login, request.form.get("password") or "", actor=current_identity().login)
+    done = accounts.set_password(db(), user.login, request.form.get("password") or "", actor=current_identity().login,
+                                 revoke_tokens=request.form.get("revoke_tokens") == "1")  # fmt: skip
     db().commit()
-    return redirect(url_for("admin.edit_user", user_id=user_id, saved=1))
+    return redirect(url_for("admin.edit_user", user_id=user_id, saved=1, sessions_ended=done.sessions_ended,
+                            tokens_kept=done.tokens_kept))  # fmt: skip
 
 
 def _day(name: str, *, end: bool = False) -> datetime | None:
