@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, literal_column, select, union_all
+from sqlalchemy import String, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from outfalls.errors import NotFound
@@ -88,16 +88,18 @@ def outlines(session: Session, scopes: Sequence[tuple[str, str]], *, tolerance_d
     """SVG outlines of basins, sub-basins, rivers and administrative areas (for the printed report's map)."""
     parts: list[Any] = []
     for kind, code in scopes:
+        # every part names its columns: a union takes its column names from its first part, whatever kind it is
+        table: type[Basin] | type[River] | type[AdminArea]
         if kind in ("basin", "sub_basin"):
-            parts.append(select(literal_column(f"'{kind}'").label("kind"), Basin.code, Basin.name, Basin.geom)
-                         .where(Basin.code == code))  # fmt: skip
+            table, where = Basin, [Basin.code == code]
         elif kind == "river":
-            parts.append(
-                select(literal_column("'river'"), River.code, River.name, River.geom).where(River.code == code)
-            )
+            table, where = River, [River.code == code]
         elif kind in ("province", "city", "county"):
-            parts.append(select(literal_column(f"'{kind}'"), AdminArea.code, AdminArea.name, AdminArea.geom)
-                         .where(AdminArea.code == code, AdminArea.geom.is_not(None)))  # fmt: skip
+            table, where = AdminArea, [AdminArea.code == code, AdminArea.geom.is_not(None)]
+        else:
+            continue
+        parts.append(select(literal(kind, String).label("kind"), table.code.label("code"), table.name.label("name"),
+                            table.geom.label("geom")).where(*where))  # fmt: skip
     if not parts:
         return Outlines([], (0.0, 0.0, 1.0, 1.0))
     u = union_all(*parts).subquery()
