@@ -1,6 +1,10 @@
 """The scopes progress is counted over: the deployment, basin → sub-basin → river and province → city → county;
 their names and parents from the reference data; which scopes an outfall counts in; the SQL conditions on the
 milestones table that keep one scope's outfalls; and the as-of day.
+
+An outfall counts in a scope only when it also counts in the scope's parent, so no child ever holds more
+outfalls than its parent: a river row under a sub-basin counts the outfalls on that river *and* in that
+sub-basin (and its basin), not every outfall near the river.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
@@ -209,20 +213,28 @@ def name_of(ref: Ref, kind: str, code: str | None) -> str:
 
 def scope_keys(ref: Ref, by: Axis, basin_id: int | None, sub_basin_id: int | None, river_id: int | None,
                area_id: int | None) -> list[tuple[str, str]]:  # fmt: skip
-    """The scopes of one axis an outfall located at these ids counts in."""
-    keys: list[tuple[str, str]] = []
+    """The scopes of one axis an outfall located at these ids counts in, top down. A scope is kept only when
+    its parent is (the deployment always is), so every scope's outfalls are among its parent's.
+    """
+    candidates: list[tuple[str, str]] = []
     if by == "basin":
         if basin_id in ref.basins:
-            keys.append(("basin", ref.basins[basin_id].code))
+            candidates.append(("basin", ref.basins[basin_id].code))
         if sub_basin_id in ref.basins:
-            keys.append(("sub_basin", ref.basins[sub_basin_id].code))
+            candidates.append(("sub_basin", ref.basins[sub_basin_id].code))
         if river_id in ref.rivers:
-            keys.append(("river", ref.rivers[river_id].code))
+            candidates.append(("river", ref.rivers[river_id].code))
     else:
-        for area in area_chain(ref, area_id):
+        for area in reversed(area_chain(ref, area_id)):
             kind = AREA_KINDS.get(area.level)
             if kind:
-                keys.append((kind, area.code))
+                candidates.append((kind, area.code))
+    kept: set[tuple[str, str | None]] = {("all", None)}
+    keys: list[tuple[str, str]] = []
+    for key in candidates:
+        if parent_of(ref, *key) in kept:
+            kept.add(key)
+            keys.append(key)
     return keys
 
 
@@ -245,16 +257,32 @@ def scope_kind_of(session: Session, code: str) -> str:
 
 # -- SQL conditions on outfall_milestones ---------------------------------------------------------------------
 def within_scope(session: Session, kind: str, code: str | None) -> list[ColumnElement[bool]]:
-    """Conditions on ``outfall_milestones`` keeping one row scope (the deployment when ``kind`` is all)."""
+    """Conditions on ``outfall_milestones`` keeping the outfalls one row scope counts (none for the
+    deployment): the same outfalls as :func:`scope_keys`, so a river keeps only those also in its sub-basin
+    and basin.
+    """
     m = MILESTONES.c
     if kind == "all" or code is None:
         return []
-    if kind in ("basin", "sub_basin"):
-        bid = select(Basin.id).where(Basin.code == code).scalar_subquery()
-        return [or_(m.basin_id == bid, m.sub_basin_id == bid)]
+    if kind in ("province", "city", "county"):
+        return [m.admin_area_id.in_(select(AdminArea.id).where(AdminArea.code.like(area_prefix(code) + "%")))]
     if kind == "river":
-        return [m.river_id == select(River.id).where(River.code == code).scalar_subquery()]
-    return [m.admin_area_id.in_(select(AdminArea.id).where(AdminArea.code.like(area_prefix(code) + "%")))]
+        river = session.execute(select(River.id, River.basin_id, River.sub_basin_id).where(River.code == code)).first()
+        if river is None:
+            return [false()]
+        if river.sub_basin_id is not None:
+            sub = session.execute(select(Basin.code).where(Basin.id == river.sub_basin_id)).scalar_one()
+            return [m.river_id == river.id, *within_scope(session, "sub_basin", sub)]
+        return [m.river_id == river.id, *([m.basin_id == river.basin_id] if river.basin_id is not None else [])]
+    basin = session.execute(select(Basin.id, Basin.level, Basin.parent_id).where(Basin.code == code)).first()
+    if basin is None:
+        return [false()]
+    if BasinLevel(basin.level) == BasinLevel.BASIN:
+        return [m.basin_id == basin.id]
+    cond: list[ColumnElement[bool]] = [m.sub_basin_id == basin.id]
+    if basin.parent_id is not None:
+        cond.append(m.basin_id == basin.parent_id)
+    return [and_(*cond)]
 
 
 _LOCATED = ("basin_id", "sub_basin_id", "river_id", "admin_area_id")
