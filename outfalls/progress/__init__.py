@@ -22,7 +22,7 @@ from outfalls.progress.hierarchy import (
     today,
 )
 from outfalls.progress.outlines import Outline, Outlines, ScopeStep, first_day, outlines, scope_path
-from outfalls.progress.report import ProgressReport, ProgressRow, progress
+from outfalls.progress.report import GAP_CLASSES, GAP_COLORS, GapClass, ProgressReport, ProgressRow, gap_class, progress
 from outfalls.progress.targets import (
     METRICS,
     TARGET_SCOPE_KINDS,
@@ -42,10 +42,13 @@ __all__ = [
     "AREA_CLUSTERS_BELOW_ZOOM",
     "AXES",
     "CHILD_KIND",
+    "GAP_CLASSES",
+    "GAP_COLORS",
     "LEVELS",
     "METRICS",
     "TARGET_SCOPE_KINDS",
     "Axis",
+    "GapClass",
     "Outline",
     "Outlines",
     "ProgressReport",
@@ -60,6 +63,7 @@ __all__ = [
     "check_axis",
     "check_metric",
     "first_day",
+    "gap_class",
     "outfall_tile",
     "outlines",
     "parse_scope",

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -39,6 +39,20 @@ from outfalls.progress.hierarchy import (
 )
 from outfalls.progress.targets import METRICS, Target, check_metric, schedule, target_chain, targets_in_force
 from outfalls.scope import Scope
+
+GapClass = Literal["met", "near", "behind", "far", "none"]
+# The gap to the target due next, in percentage points, graded for leadership: met (none left), near (within
+# 10 pp), behind (within 25 pp), far; "none" when there is no target or no outfall. (upper bound, class)
+GAP_CLASSES: tuple[tuple[float, GapClass], ...] = ((0.0, "met"), (10.0, "near"), (25.0, "behind"), (math.inf, "far"))
+GAP_COLORS: dict[GapClass, str] = {"met": "#2e7d32", "near": "#f9a825", "behind": "#ef6c00", "far": "#c62828",
+                                   "none": "#b0bec5"}  # fmt: skip
+
+
+def gap_class(gap_pp: float | None) -> GapClass:
+    """The class of a gap (met, near, behind, far), or none when there is no target or no outfall."""
+    if gap_pp is None:
+        return "none"
+    return next(name for bound, name in GAP_CLASSES if gap_pp <= bound)
 
 
 @dataclass(frozen=True, slots=True)

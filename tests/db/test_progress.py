@@ -26,7 +26,10 @@ from outfalls.progress import (
     METRICS,
     ProgressReport,
     add_target,
+    check_axis,
+    gap_class,
     outfall_tile,
+    parse_scope,
     progress,
     progress_trend,
     target_history,
@@ -186,6 +189,28 @@ def test_no_child_holds_more_outfalls_than_its_parent(session: Session, settings
                                    defaults=settings.targets)  # fmt: skip
             assert (trend.points[-1].denominator, trend.points[-1].counts["traced"]) == (wei.denominator, wei.count)
     assert checked > 20
+
+
+@pytest.mark.parametrize(
+    ("gap_pp", "grade"),
+    [(None, "none"), (-16.67, "met"), (0.0, "met"), (0.01, "near"), (10.0, "near"), (10.01, "behind"),
+     (25.0, "behind"), (25.01, "far"), (100.0, "far")],
+)  # fmt: skip
+def test_gaps_are_graded(gap_pp: float | None, grade: str) -> None:
+    assert gap_class(gap_pp) == grade
+
+
+def test_scope_and_axis_arguments() -> None:
+    assert parse_scope(None) == parse_scope("all") == ("all", None)
+    assert parse_scope("river:HYD4M-463") == ("river", "HYD4M-463")
+    assert (check_axis(None), check_axis(None, "county"), check_axis("area", "all")) == ("basin", "area", "area")
+    for raw in ("planet:9", "basin", "basin:", "all:1"):
+        with pytest.raises(InvalidInput, match="scope must be all or KIND:CODE"):
+            parse_scope(raw)
+    with pytest.raises(InvalidInput, match="unknown grouping"):
+        check_axis("river")
+    with pytest.raises(InvalidInput, match="not on the area axis"):
+        check_axis("area", "sub_basin")
 
 
 def test_targets_changed_mid_year_do_not_rewrite_the_past(session: Session, settings: Settings, cat: Any,

@@ -21,6 +21,7 @@ from outfalls.cli import main
 from outfalls.config import load_settings
 from outfalls.db.engine import make_engine
 from outfalls.models import User
+from outfalls.progress import GAP_COLORS
 from tests.progress_catalogue import add_provincial_targets, build_catalogue
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -111,6 +112,12 @@ def test_dashboard_page_shows_the_figures(client: FlaskClient, cat: Any) -> None
     down = client.get("/dashboard?scope=province:610000&as_of=2023-12-31").get_data(as_text=True)
     assert [(row[1], row[6]) for row in cells(down)] == [("汉中市", "+50.0 个百分点"), ("西安市", "-50.0 个百分点")]
     assert '<nav class="crumbs" id="dash-path"' in down and "陕西省" in down
+
+
+def test_the_stylesheet_paints_gaps_in_the_domain_colours() -> None:
+    css = (Path(__file__).resolve().parents[2] / "web" / "static" / "css" / "dashboard.css").read_text()
+
+    assert dict(re.findall(r"\.gap-(\w+) \{ --gap: (#[0-9a-f]{6}); \}", css)) == GAP_COLORS
 
 
 def test_dashboard_in_english_and_by_basin(client: FlaskClient, cat: Any) -> None:
