@@ -10,6 +10,9 @@ on the Wei:
     E  P2 foot    found 2023-05-01, sampled 05-10, traced 2024-03-01
     F  P2 drone   found 2024-01-10 (still a candidate)
     G  P4 foot    found 2024-06-01
+
+``add_stray_on_the_wei`` adds S where the Wei (渭河, whose sub-basin is 渭河流域 HH-08) runs through the
+sub-basin 龙门至三门峡 (HH-07) before it meets the Yellow River: found 2023-03-01, traced 2023-06-01.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from outfalls.types import EventKind, SurveyLevel
 
 ALL = Scope.national()
 P1, P2, P3, P4 = (108.94, 34.40), (107.03, 33.07), (109.0, 34.3), (107.1, 34.36)
+STRAY = (110.0163, 34.6340)  # on the Wei, in 龙门至三门峡 (HH-07)
 
 
 def _h(kind: EventKind, on: str) -> HistoryItem:
@@ -70,3 +74,11 @@ def add_provincial_targets(session: Session) -> None:
     ]:
         add_target(session, scope_kind="area", scope_code=code, metric="traced", deadline=deadline, share=share,
                    actor="admin", scope=ALL, effective_on=since, note="省级方案")  # fmt: skip
+
+
+def add_stray_on_the_wei(session: Session) -> int:
+    """Create outfall S (see the module docstring): on the Wei but outside the Wei's sub-basin; returns its id."""
+    item = NewOutfall(lonlat=STRAY, name="进度测试S", type_code="4.8", found_by=SurveyLevel.FOOT,
+                      found_on=date(2023, 3, 1), history=(_h(EventKind.TRACED, "2023-06-01"),))  # fmt: skip
+    (oid,) = create_outfalls(session, [item], actor="tester")
+    return oid

@@ -30,6 +30,7 @@ def create_app(
     """
     from web import errors, i18n
     from web.api import json as json_api
+    from web.api import tiles as tiles_api
     from web.auth import init_auth
     from web.db import init_db
     from web.jobs import init_jobs
@@ -62,7 +63,7 @@ def create_app(
     init_jobs(app, sessions, inline=testing)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(dashboard.api)
-    app.register_blueprint(dashboard.tiles)
+    app.register_blueprint(tiles_api.bp)
     app.register_blueprint(survey_tracks.bp)
     app.register_blueprint(imagery.bp)
     app.register_blueprint(registers.bp)

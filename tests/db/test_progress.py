@@ -26,7 +26,10 @@ from outfalls.progress import (
     METRICS,
     ProgressReport,
     add_target,
+    check_axis,
+    gap_class,
     outfall_tile,
+    parse_scope,
     progress,
     progress_trend,
     target_history,
@@ -34,7 +37,7 @@ from outfalls.progress import (
 )
 from outfalls.scope import Scope
 from outfalls.types import EventKind
-from tests.progress_catalogue import add_provincial_targets, build_catalogue
+from tests.progress_catalogue import add_provincial_targets, add_stray_on_the_wei, build_catalogue
 
 # every test here runs either side of the programme's midnight (23:30 and 00:30 UTC)
 pytestmark = pytest.mark.usefixtures("clock_edge")
@@ -159,6 +162,57 @@ def test_end_2024_by_basin_and_area(session: Session, settings: Settings, cat: A
 
 
 # -- targets: due next, history, precedence, behind since -------------------------------------------------
+@pytest.mark.parametrize("by", ["basin", "area"])
+def test_no_child_holds_more_outfalls_than_its_parent(session: Session, settings: Settings, cat: Any,
+                                                      by: str) -> None:  # fmt: skip
+    stray = session.get_one(Outfall, add_stray_on_the_wei(session))
+    assert stray.river is not None and stray.sub_basin is not None and stray.basin is not None
+    assert (stray.river.code, stray.sub_basin.code, stray.basin.code) == (WEI, "HH-07", HH)  # off the Wei's sub-basin
+
+    checked = 0
+    for day in (date(2023, 6, 30), date(2023, 12, 31), date(2024, 12, 31)):
+        report = progress(session, scope=ALL, by=by, as_of=day, defaults=settings.targets)
+        rows = {(r.scope_kind, r.scope_code, r.metric): r for r in report.rows}
+        for r in report.rows:
+            if r.scope_kind == "all":
+                continue
+            parent = rows[(str(r.parent_kind), r.parent_code, r.metric)]
+            assert r.denominator <= parent.denominator, (day, r.scope_name, parent.scope_name)
+            assert r.count <= parent.count, (day, r.metric, r.scope_name, parent.scope_name)
+            checked += 1
+        if by == "basin":
+            # the river counts only its outfalls inside its sub-basin: A and B (D merged by the end of 2023)
+            wei = report.row("river", WEI, "traced")
+            assert wei is not None and wei.parent_code == HH08
+            assert wei.denominator == {date(2023, 6, 30): 3, date(2023, 12, 31): 2, date(2024, 12, 31): 3}[day]
+            trend = progress_trend(session, scope=ALL, scope_kind="river", scope_code=WEI, as_of=day,
+                                   defaults=settings.targets)  # fmt: skip
+            assert (trend.points[-1].denominator, trend.points[-1].counts["traced"]) == (wei.denominator, wei.count)
+    assert checked > 20
+
+
+@pytest.mark.parametrize(
+    ("gap_pp", "grade"),
+    [(None, "none"), (-16.67, "met"), (0.0, "met"), (0.01, "near"), (10.0, "near"), (10.01, "behind"),
+     (25.0, "behind"), (25.01, "far"), (100.0, "far")],
+)  # fmt: skip
+def test_gaps_are_graded(gap_pp: float | None, grade: str) -> None:
+    assert gap_class(gap_pp) == grade
+
+
+def test_scope_and_axis_arguments() -> None:
+    assert parse_scope(None) == parse_scope("all") == ("all", None)
+    assert parse_scope("river:HYD4M-463") == ("river", "HYD4M-463")
+    assert (check_axis(None), check_axis(None, "county"), check_axis("area", "all")) == ("basin", "area", "area")
+    for raw in ("planet:9", "basin", "basin:", "all:1"):
+        with pytest.raises(InvalidInput, match="scope must be all or KIND:CODE"):
+            parse_scope(raw)
+    with pytest.raises(InvalidInput, match="unknown grouping"):
+        check_axis("river")
+    with pytest.raises(InvalidInput, match="not on the area axis"):
+        check_axis("area", "sub_basin")
+
+
 def test_targets_changed_mid_year_do_not_rewrite_the_past(session: Session, settings: Settings, cat: Any,
                                                            provincial_targets: None) -> None:  # fmt: skip
     june = progress(session, scope=ALL, by="area", as_of=date(2023, 6, 30), defaults=settings.targets)

@@ -21,6 +21,7 @@ from outfalls.cli import main
 from outfalls.config import load_settings
 from outfalls.db.engine import make_engine
 from outfalls.models import User
+from outfalls.progress import GAP_COLORS
 from tests.progress_catalogue import add_provincial_targets, build_catalogue
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -113,6 +114,12 @@ def test_dashboard_page_shows_the_figures(client: FlaskClient, cat: Any) -> None
     assert '<nav class="crumbs" id="dash-path"' in down and "陕西省" in down
 
 
+def test_the_stylesheet_paints_gaps_in_the_domain_colours() -> None:
+    css = (Path(__file__).resolve().parents[2] / "web" / "static" / "css" / "dashboard.css").read_text()
+
+    assert dict(re.findall(r"\.gap-(\w+) \{ --gap: (#[0-9a-f]{6}); \}", css)) == GAP_COLORS
+
+
 def test_dashboard_in_english_and_by_basin(client: FlaskClient, cat: Any) -> None:
     client.get("/lang/en")
     html = client.get("/dashboard?as_of=2024-06-30&metric=remediated").get_data(as_text=True)
@@ -174,6 +181,37 @@ def test_print_view_is_self_contained(client: FlaskClient, cat: Any) -> None:
     assert 'id="report-as-of">2023-12-31<' in html
     assert [row[1] for row in cells(html)] == ["渭河流域"]
     assert "polyline" in html and "target-mark" in html
+
+
+@pytest.mark.parametrize(
+    ("by", "scope", "rows"),
+    [
+        ("basin", "", ["长江流域", "黄河流域"]),
+        ("basin", "basin:HH", ["渭河流域"]),
+        ("basin", "sub_basin:HH-08", ["渭河"]),
+        ("basin", "river:HYD4M-463", ["渭河"]),
+        ("area", "", ["陕西省"]),
+        ("area", "province:610000", ["宝鸡市", "汉中市", "西安市"]),
+        ("area", "city:610100", ["未央区"]),
+        ("area", "county:610112", ["未央区"]),
+    ],
+)
+def test_print_view_at_every_level_of_both_axes(client: FlaskClient, cat: Any, by: str, scope: str,
+                                                rows: list[str]) -> None:  # fmt: skip
+    query = f"by={by}&as_of=2023-06-30" + (f"&scope={scope}" if scope else "")
+    r = client.get(f"/dashboard/print?{query}")
+
+    assert r.status_code == 200, r.get_data(as_text=True)[:2000]
+    html = r.get_data(as_text=True)
+    assert [row[1] for row in cells(html)] == rows
+    assert html.count('class="area gap-') + html.count('class="river gap-') >= 1  # the rows' shapes, coloured
+
+
+def test_pdf_report_below_a_city(client: FlaskClient, cat: Any) -> None:
+    r = client.get("/dashboard/report.pdf?by=area&scope=county:610112&as_of=2023-06-30")
+
+    assert r.status_code == 200 and r.data.startswith(b"%PDF")
+    assert 'filename="progress-610112-2023-06-30.pdf"' in r.headers["Content-Disposition"]
 
 
 def test_pdf_report(client: FlaskClient, cat: Any) -> None:

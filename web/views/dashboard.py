@@ -6,7 +6,6 @@ drill-down, vector tiles of the outfalls, the trend chart and the ranked table; 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -30,34 +29,11 @@ from web.maps import script_json
 
 bp = Blueprint("dashboard", __name__)
 api = Blueprint("progress_api", __name__, url_prefix="/api")
-tiles = Blueprint("tiles", __name__, url_prefix="/tiles")
 
 CHART_METRICS = ("traced", "remediated", "closed")
 HEADLINE_METRICS = ("surveyed", "traced", "remediated", "closed")
 LAYERS = {"basin": "basins", "sub_basin": "sub_basins", "river": "rivers", "province": "provinces",
           "city": "cities", "county": "counties"}  # fmt: skip
-# gap to the target due next, in percentage points: (upper bound, class)
-GAP_CLASSES = ((0.0, "met"), (10.0, "near"), (25.0, "behind"), (math.inf, "far"))
-GAP_COLORS = {"met": "#2e7d32", "near": "#f9a825", "behind": "#ef6c00", "far": "#c62828", "none": "#b0bec5"}
-
-
-def gap_class(gap_pp: float | None) -> str:
-    """The colour class of a gap: met, near, behind, far, or none (no target or no outfalls)."""
-    if gap_pp is None:
-        return "none"
-    return next(name for bound, name in GAP_CLASSES if gap_pp <= bound)
-
-
-def _parse_scope(raw: str | None) -> tuple[str, str | None]:
-    if not raw or raw == "all":
-        return ("all", None)
-    kind, _sep, code = raw.partition(":")
-    if kind not in domain.LEVELS or kind == "all" or not code:
-        raise InvalidInput(
-            f"scope must be all or KIND:CODE (basin, sub_basin, river, province, city, county), not {raw!r}",
-            field="scope", value=raw,
-        )  # fmt: skip
-    return (kind, code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +81,8 @@ def load_view() -> View:
         NotFound: an unknown scope code.
     """
     args = request.args
-    kind, code = _parse_scope(args.get("scope"))
-    by = args.get("by") or domain.axis_of(kind) or "basin"
-    if by not in domain.AXES:
-        raise InvalidInput(f"unknown grouping {by!r}; use basin or area", field="by", value=by)
-    if domain.axis_of(kind) not in (None, by):
-        raise InvalidInput(f"a {kind} is not on the {by} axis", field="scope", value=args.get("scope"))
+    kind, code = domain.parse_scope(args.get("scope"))
+    by = domain.check_axis(args.get("by"), kind)
     metric = domain.check_metric(args.get("metric") or "traced")
     session, scope, s = db(), current_scope(), settings()
     path = domain.scope_path(session, kind, code)
@@ -125,7 +97,7 @@ def load_view() -> View:
 def _row_dict(r: domain.ProgressRow | None) -> dict[str, Any] | None:
     if r is None:
         return None
-    return r.as_json() | {"gap_count": r.gap_count, "gap_class": gap_class(r.gap_pp),
+    return r.as_json() | {"gap_count": r.gap_count, "gap_class": domain.gap_class(r.gap_pp),
                           "behind_since": r.behind_since.isoformat() if r.behind_since else None,
                           "target_scope": r.target_scope}  # fmt: skip
 
@@ -171,7 +143,7 @@ def _map_config(view: View) -> dict[str, Any]:
             "drill": url_for("dashboard.page", **view.args(scope="__scope__")),
         },
         "statusColors": STATUS_COLORS,
-        "gapColors": GAP_COLORS,
+        "gapColors": domain.GAP_COLORS,
         "statusLabels": {k: str(v) for k, v in STATUS_LABELS.items()},
         "clusterBelowZoom": s.progress.cluster_below_zoom,
         "text": _text(),
@@ -202,12 +174,12 @@ def _page_context(view: View) -> dict[str, Any]:
         "metric_labels": METRIC_LABELS,
         "kind_labels": SCOPE_KIND_LABELS,
         "headline": HEADLINE_METRICS,
-        "gap_class": gap_class,
+        "gap_class": domain.gap_class,
         "locale": current_locale(),
         "is_admin": Role.ADMIN in current_identity().roles,
         "gap_labels": GAP_CLASS_LABELS,
         "status_labels": STATUS_LABELS,
-        "gap_colors": GAP_COLORS,
+        "gap_colors": domain.GAP_COLORS,
         "definition": definition(),
         "today_iso": domain.today().isoformat(),
     }
@@ -231,7 +203,7 @@ def _print_context(view: View) -> dict[str, Any]:
     if view.scope_code and child is not None:
         scopes.append((view.scope_kind, view.scope_code))
     shapes = domain.outlines(db(), scopes)
-    colour = {r.scope_code: gap_class(r.gap_pp) for r in rows}
+    colour = {r.scope_code: domain.gap_class(r.gap_pp) for r in rows}
     return {**_page_context(view), "rows": rows, "outlines": shapes, "colour": colour, "chart": _svg_chart(view)}
 
 
@@ -352,7 +324,7 @@ def progress_rows() -> ResponseReturnValue:
 @requires(Role.LEADER, Role.ADMIN)
 def progress_trend() -> ResponseReturnValue:
     """Month-end shares of one scope (``scope=KIND:CODE``, default all) up to ``as_of``, with its targets."""
-    kind, code = _parse_scope(request.args.get("scope"))
+    kind, code = domain.parse_scope(request.args.get("scope"))
     metrics = request.args.getlist("metric") or list(CHART_METRICS)
     trend = domain.progress_trend(db(), scope=current_scope(), scope_kind=kind, scope_code=code,
                                   as_of=parse_date(request.args, "as_of"), metrics=metrics,
@@ -381,20 +353,3 @@ def definition() -> str:
         "(the last one once all deadlines have passed); the gap is the target minus the share, in percentage "
         "points. Outfalls are counted where they are located now."
     )
-
-
-# -- vector tiles ----------------------------------------------------------------------------------------------
-@tiles.get("/outfalls/<int:z>/<int:x>/<int:y>.mvt")
-@requires()
-def outfall_tile(z: int, x: int, y: int) -> ResponseReturnValue:
-    """Outfalls as a Mapbox vector tile (``as_of``, ``state``, ``scope=KIND:CODE``), clustered at low zoom."""
-    within = _parse_scope(request.args.get("scope"))
-    tile = domain.outfall_tile(
-        db(), z, x, y, scope=current_scope(), as_of=parse_date(request.args, "as_of"),
-        state=request.args.get("state") or None, within=within,
-        cluster_below_zoom=settings().progress.cluster_below_zoom,
-    )  # fmt: skip
-    response = Response(tile, mimetype="application/vnd.mapbox-vector-tile")
-    response.cache_control.private = True
-    response.cache_control.max_age = 300
-    return response

@@ -1,0 +1,151 @@
+"""The dashboard's vector tiles of outfalls (``ST_AsMVT``): points from a zoom on, clusters on a grid below it
+and counts per administrative area at national zooms; the state of each outfall as of any day, read from the
+milestones table.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Integer, String, case, func, literal_column, select, type_coerce
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.orm import Session
+
+from outfalls.errors import InvalidInput, NotFound
+from outfalls.models import AdminArea, Outfall
+from outfalls.progress.hierarchy import MILESTONES, check_as_of, milestone_conditions, today, within_scope
+from outfalls.scope import Scope
+from outfalls.types import OutfallStatus
+
+_M = MILESTONES
+
+
+def _state_as_of(day: date) -> ColumnElement[str]:
+    m = _M.c
+    whens = [(m.merged_on <= day, OutfallStatus.MERGED.value), (m.rejected_on <= day, OutfallStatus.REJECTED.value)]
+    for state, col in (("closed", m.closed_on), ("remediated", m.remediated_on), ("remediating", m.remediating_on),
+                       ("traced", m.traced_on), ("surveyed", m.surveyed_on)):  # fmt: skip
+        whens.append((col <= day, state))
+    return case(*whens, else_=OutfallStatus.CANDIDATE.value)
+
+
+AREA_CLUSTERS_BELOW_ZOOM = 9  # below this zoom a tile counts outfalls per administrative area
+
+
+def outfall_tile(
+    session: Session,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    scope: Scope,
+    as_of: date | None = None,
+    state: str | None = None,
+    within: tuple[str, str | None] = ("all", None),
+    cluster_below_zoom: int = 10,
+) -> bytes:
+    """One Mapbox vector tile (layer ``outfalls``) of the outfalls ``scope`` may see, made by ``ST_AsMVT``.
+
+    From ``cluster_below_zoom`` on each outfall is a point with ``id``, ``name`` and ``state``. Below it outfalls
+    are clustered on a 64 × 64 grid per tile, and below ``AREA_CLUSTERS_BELOW_ZOOM`` counted per (most detailed)
+    administrative area at its centroid, from the narrow milestones table: points with ``n`` and the most common
+    ``state``, so a tile stays small and quick at national scale. With ``as_of`` the state is the one of that day
+    and outfalls not yet found are left out; rejected and merged outfalls are left out unless ``state`` asks for
+    them.
+
+    Raises:
+        NotFound: a tile outside the zoom range 0..22 or its grid.
+        InvalidInput: an unknown state, or an as-of date in the future.
+    """
+    if not (0 <= z <= 22 and 0 <= x < 2**z and 0 <= y < 2**z):
+        raise NotFound(f"no tile {z}/{x}/{y}", entity="tile", id=f"{z}/{x}/{y}")
+    if state is not None and state not in {s.value for s in OutfallStatus}:
+        raise InvalidInput(f"unknown state {state!r}", field="state", value=state)
+    day = check_as_of(as_of) if as_of is not None else None
+    env = func.ST_TileEnvelope(z, x, y)
+    box = func.ST_Transform(func.ST_TileEnvelope(z, x, y, literal_column("margin => 0.015625")), 4490)  # + 64 px
+    if z < min(AREA_CLUSTERS_BELOW_ZOOM, cluster_below_zoom):
+        inner = _area_clusters(session, env, box, scope=scope, day=day or today(), state=state, within=within)
+    else:
+        inner = _outfall_points(session, z, env, box, scope=scope, day=day, state=state, within=within,
+                                clustered=z < cluster_below_zoom)  # fmt: skip
+    t = inner.subquery("t")
+    tile = session.scalar(select(func.ST_AsMVT(literal_column("t.*"), "outfalls", 4096, "geom")).select_from(t))
+    return bytes(tile or b"")
+
+
+def _state_filter(status: Any, state: str | None) -> ColumnElement[bool]:
+    if state is not None:
+        return cast(ColumnElement[bool], status == state)
+    return cast(ColumnElement[bool], status.not_in([OutfallStatus.REJECTED.value, OutfallStatus.MERGED.value]))
+
+
+def _area_clusters(session: Session, env: Any, box: Any, *, scope: Scope, day: date, state: str | None,
+                   within: tuple[str, str | None]) -> Any:  # fmt: skip
+    m = _M.c
+    status = _state_as_of(day)
+    # counted per area and state first (a hash aggregate, no sort of a million states), then per area
+    per_state = (
+        select(m.admin_area_id, status.label("state"), func.count().label("n"))
+        .where(m.found_on <= day, _state_filter(status, state), *milestone_conditions(scope),
+               *within_scope(session, *within))
+        .group_by(m.admin_area_id, status)
+        .subquery()
+    )  # fmt: skip
+    counts = (
+        select(per_state.c.admin_area_id, func.sum(per_state.c.n).cast(Integer).label("n"),
+               _first(func.array_agg(aggregate_order_by(per_state.c.state, per_state.c.n.desc()))).label("state"))
+        .group_by(per_state.c.admin_area_id)
+        .subquery()
+    )  # fmt: skip
+    centre = func.ST_Transform(func.ST_Centroid(AdminArea.geom), 3857)
+    return (
+        select(func.ST_AsMVTGeom(centre, env, 4096, 64, True).label("geom"), counts.c.n, counts.c.state)
+        .select_from(counts.join(AdminArea, AdminArea.id == counts.c.admin_area_id))
+        .where(AdminArea.geom.op("&&")(box), func.ST_Intersects(func.ST_Centroid(AdminArea.geom), box))
+    )
+
+
+def _first(array: Any) -> Any:
+    """The first element of a SQL array of text."""
+    return type_coerce(array, ARRAY(String))[1]
+
+
+def _outfall_points(session: Session, z: int, env: Any, box: Any, *, scope: Scope, day: date | None,
+                    state: str | None, within: tuple[str, str | None], clustered: bool) -> Any:  # fmt: skip
+    o = Outfall.__table__.c
+    cond: list[Any] = [o.geom.op("&&")(box), *scope.conditions()]
+    if within[0] != "all":
+        cond.append(o.id.in_(select(_M.c.outfall_id).where(*within_scope(session, *within))))
+    if day is not None:
+        # one index lookup per outfall in the tile: the tile's few outfalls, not the whole milestones table
+        found = _M.c.found_on <= day
+        status: Any = select(case((found, _state_as_of(day)))).where(_M.c.outfall_id == o.id).scalar_subquery()
+        cond.append(status.is_not(None))
+    else:
+        status = o.status
+    cond.append(_state_filter(status, state))
+    if not clustered:
+        return select(
+            func.ST_AsMVTGeom(func.ST_Transform(o.geom, 3857), env, 4096, 64, True).label("geom"),
+            o.id.label("id"), o.name.label("name"), status.label("state"),
+        ).where(*cond)  # fmt: skip
+    cell = 360.0 / 2**z / 64  # degrees: snapping before projecting keeps the transform to one per cluster
+    gx, gy = func.floor(func.ST_X(o.geom) / cell), func.floor(func.ST_Y(o.geom) / cell)
+    # per cell and state first (a hash aggregate), then per cell with the most common state
+    per_state = (
+        select(gx.label("gx"), gy.label("gy"), status.label("state"), func.count().label("n"),
+               func.sum(func.ST_X(o.geom)).label("sx"), func.sum(func.ST_Y(o.geom)).label("sy"))
+        .where(*cond)
+        .group_by(gx, gy, status)
+        .subquery()
+    )  # fmt: skip
+    c = per_state.c
+    n = func.sum(c.n)
+    centre = func.ST_SetSRID(func.ST_MakePoint(func.sum(c.sx) / n, func.sum(c.sy) / n), 4490)
+    return select(
+        func.ST_AsMVTGeom(func.ST_Transform(centre, 3857), env, 4096, 64, True).label("geom"),
+        n.cast(Integer).label("n"),
+        _first(func.array_agg(aggregate_order_by(c.state, c.n.desc()))).label("state"),
+    ).group_by(c.gx, c.gy)
