@@ -192,7 +192,7 @@ def test_gis_formats_read_by_ogrinfo(demo: int, session: Session, tmp_path: Path
 @pytest.mark.parametrize("fmt", ["gpkg", "shp"])
 def test_large_registers_are_written_in_blocks(demo: int, session: Session, tmp_path: Path, fmt: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    monkeypatch.setattr(registers, "APPEND_ROWS", 30)
+    monkeypatch.setattr(registers.ogr, "APPEND_ROWS", 30)
     name = "register.shp.zip" if fmt == "shp" else f"register.{fmt}"
     result = registers.export_register(session, tmp_path / name, fmt=fmt, scope=NATIONAL, as_of=date(2024, 12, 31))
     assert result.rows > 60  # three blocks or more
