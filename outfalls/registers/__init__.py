@@ -16,7 +16,7 @@ recorded in the meantime.
 """
 
 from outfalls.registers.columns import COLUMN_NAMES, COLUMNS, SHP_NAMES, Column
-from outfalls.registers.export import MEDIA_TYPES, SUFFIX, RegisterExport, check_output, export_register
+from outfalls.registers.export import MEDIA_TYPES, SUFFIX, RegisterExport, check_output, export_register, record_export
 from outfalls.registers.files import Progress
 from outfalls.registers.ogr import LAYER, shapefile_field_table
 from outfalls.registers.query import (
@@ -36,6 +36,6 @@ from outfalls.registers.query import (
 __all__ = [
     "COLUMNS", "COLUMN_NAMES", "CRS_CODES", "FORMATS", "GROUPINGS", "LAYER", "MEDIA_TYPES",
     "SHP_NAMES", "SUFFIX", "Column", "Format", "Progress", "RegisterExport", "RegisterQuery", "check_as_of",
-    "check_crs", "check_format", "check_output", "export_register", "iter_chunks", "register_query",
-    "register_rows", "shapefile_field_table",
+    "check_crs", "check_format", "check_output", "export_register", "iter_chunks", "record_export",
+    "register_query", "register_rows", "shapefile_field_table",
 ]  # fmt: skip

@@ -14,13 +14,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from outfalls.accounts import audit
 from outfalls.errors import InvalidInput
+from outfalls.models import AuditEntry
 from outfalls.registers.csv import write_csv
 from outfalls.registers.files import Progress, remove
 from outfalls.registers.ogr import write_ogr
 from outfalls.registers.query import check_format, register_query
 from outfalls.registers.xlsx import write_xlsx
 from outfalls.scope import Scope
+from outfalls.types import AuditAction
 
 SUFFIX = {"xlsx": ".xlsx", "csv": ".csv", "gpkg": ".gpkg", "shp": ".zip", "geojson": ".geojson", "kml": ".kml",
           "fgb": ".fgb"}  # fmt: skip
@@ -113,6 +116,18 @@ def export_register(
                 remove(leftover)
     note("written", rows, rows)
     return RegisterExport(str(target), kind, rows, query.crs, query.as_of, query.scope, digest, by)
+
+
+def record_export(
+    session: Session, result: RegisterExport, *, actor: str, ip: str | None = None, job: int | None = None
+) -> AuditEntry:
+    """The audit entry of an export (every register leaving the system is in the audit log, whoever made it
+    and however): flushed, so that the caller commits it with the export's own record.
+    """
+    extra: dict[str, Any] = {} if job is None else {"job": job}
+    return audit(session, AuditAction.EXPORT, actor=actor, ip=ip, what="register", format=result.format,
+                 rows=result.rows, as_of=result.as_of.isoformat(), scope=result.scope, crs=result.crs,
+                 sha256=result.sha256, **extra)  # fmt: skip
 
 
 def _sha256(path: Path) -> str:

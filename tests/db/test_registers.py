@@ -21,19 +21,22 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outfalls import registers
 from outfalls.cases import dossier
 from outfalls.cases.sampling import ResultInput, VisitInput, record_visit
 from outfalls.catalogue.lifecycle import HistoryItem, state_as_of
+from outfalls.cli import main
 from outfalls.db.cluster import Cluster
 from outfalls.db.engine import make_engine
 from outfalls.demo import seed_demo
 from outfalls.errors import InvalidInput
-from outfalls.models import Outfall
+from outfalls.models import AuditEntry, Outfall
 from outfalls.scope import Scope
-from outfalls.types import DischargeState, EventKind, SurveyLevel
+from outfalls.types import AuditAction, DischargeState, EventKind, SurveyLevel
 
 NATIONAL = Scope.national()
 LINTONG = (109.20, 34.44)  # 临潼区 (610115), 700 m from the Wei river
@@ -333,6 +336,40 @@ def test_cli_export_json_summary_and_repeatable(committed_db: str, open_tmp: Pat
     features = json.loads((open_tmp / "r1.geojson").read_text(encoding="utf-8"))["features"]
     assert len(features) == summary["rows"] and {f["properties"]["basin_code"] for f in features} == {"HH"}
 
+
+def export_audit(url: str, after: int = 0) -> list[AuditEntry]:
+    """The export entries of the audit log of the database at ``url`` (those after id ``after``)."""
+    engine = make_engine(url)
+    try:
+        with Session(engine, expire_on_commit=False) as s:
+            return list(s.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.EXPORT,
+                                                           AuditEntry.id > after).order_by(AuditEntry.id)))  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def test_cli_export_is_in_the_audit_log(committed_db: str, open_tmp: Path) -> None:
+    """An export from the command line leaves the same audit entry as one from the web page."""
+    env = {"OUTFALLS_DATABASE_URL": committed_db, "OUTFALLS_DATA_DIR": str(open_tmp / "data")}
+    before = max((e.id for e in export_audit(committed_db)), default=0)
+    runner = CliRunner()
+    out = runner.invoke(main, ["register", "export", "--basin", "HH", "--as-of", "2023-12-31", "--format", "csv",
+                               "-o", str(open_tmp / "r.csv"), "--actor", "zhang", "--json"], env=env)  # fmt: skip
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    default = runner.invoke(main, ["register", "export", "--format", "kml", "-o", str(open_tmp / "r.kml")], env=env)
+    assert default.exit_code == 0, default.output
+    entries = export_audit(committed_db, before)
+    assert len(entries) == 2
+    mine = entries[0]
+    assert (mine.actor, mine.success, mine.ip) == ("zhang", True, None)
+    assert mine.details == {"what": "register", "format": "csv", "rows": summary["rows"], "as_of": "2023-12-31",
+                            "scope": "national, basin HH", "crs": 4490, "sha256": summary["sha256"]}  # fmt: skip
+    assert entries[1].actor == "cli" and entries[1].details["format"] == "kml"
+    # a refused export leaves no entry
+    bad = runner.invoke(main, ["register", "export", "--basin", "XX", "-o", str(open_tmp / "x.csv")], env=env)
+    assert bad.exit_code == 1 and "unknown basin" in bad.output
+    assert len(export_audit(committed_db, before)) == 2
 
 # -- the dossier's pieces ----------------------------------------------------------------------------------------
 def test_dossier_gathers_the_case(make_outfall: Callable[..., Outfall], session: Session) -> None:

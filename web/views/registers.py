@@ -16,14 +16,14 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outfalls import accounts, clock, jobs, registers
+from outfalls import clock, jobs, registers
 from outfalls.cases import dossier
 from outfalls.catalogue import queries
 from outfalls.errors import NotFound, OutfallsError
 from outfalls.models import Job
 from outfalls.pdf import print_pdf
 from outfalls.store import FileStore
-from outfalls.types import AuditAction, JobStatus, Role
+from outfalls.types import JobStatus, Role
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
 from web.forms import parse_date
@@ -68,9 +68,7 @@ def _export_work(store_dir: Path, actor: str, ip: str | None, scope: Any, option
             )  # fmt: skip
             with open(result.file, "rb") as fh:
                 stored = FileStore(store_dir).put(fh)
-        accounts.audit(session, AuditAction.EXPORT, actor=actor, ip=ip, what="register", format=result.format,
-                       rows=result.rows, as_of=result.as_of.isoformat(), scope=result.scope, crs=result.crs,
-                       sha256=stored.sha256, job=job.id)  # fmt: skip
+        registers.record_export(session, result, actor=actor, ip=ip, job=job.id)
         return result.as_dict() | {"file": name, "sha256": stored.sha256, "size_bytes": stored.size_bytes}
 
     return work
