@@ -18,6 +18,17 @@ recorded in the meantime.
 from outfalls.registers.columns import COLUMN_NAMES, COLUMNS, SHP_NAMES, Column
 from outfalls.registers.export import MEDIA_TYPES, SUFFIX, RegisterExport, check_output, export_register, record_export
 from outfalls.registers.files import Progress
+from outfalls.registers.jobs import (
+    JOB_KIND,
+    ExportFile,
+    default_as_of,
+    export_file,
+    export_job,
+    export_work,
+    file_name,
+    recent_exports,
+    start_export,
+)
 from outfalls.registers.ogr import LAYER, shapefile_field_table
 from outfalls.registers.query import (
     CRS_CODES,
@@ -34,8 +45,9 @@ from outfalls.registers.query import (
 )
 
 __all__ = [
-    "COLUMNS", "COLUMN_NAMES", "CRS_CODES", "FORMATS", "GROUPINGS", "LAYER", "MEDIA_TYPES",
-    "SHP_NAMES", "SUFFIX", "Column", "Format", "Progress", "RegisterExport", "RegisterQuery", "check_as_of",
-    "check_crs", "check_format", "check_output", "export_register", "iter_chunks", "record_export",
-    "register_query", "register_rows", "shapefile_field_table",
+    "COLUMNS", "COLUMN_NAMES", "CRS_CODES", "FORMATS", "GROUPINGS", "JOB_KIND", "LAYER", "MEDIA_TYPES", "SHP_NAMES",
+    "SUFFIX", "Column", "ExportFile", "Format", "Progress", "RegisterExport", "RegisterQuery", "check_as_of",
+    "check_crs", "check_format", "check_output", "default_as_of", "export_file", "export_job", "export_register",
+    "export_work", "file_name", "iter_chunks", "recent_exports", "record_export", "register_query",
+    "register_rows", "shapefile_field_table", "start_export",
 ]  # fmt: skip

@@ -22,8 +22,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from outfalls import registers
 from outfalls.cases import dossier
@@ -33,7 +33,8 @@ from outfalls.cli import main
 from outfalls.db.cluster import Cluster
 from outfalls.db.engine import make_engine
 from outfalls.demo import seed_demo
-from outfalls.errors import InvalidInput
+from outfalls.errors import InvalidInput, NotFound
+from outfalls.jobs import create_job, run_job
 from outfalls.models import AuditEntry, Outfall
 from outfalls.scope import Scope
 from outfalls.types import AuditAction, DischargeState, EventKind, SurveyLevel
@@ -266,6 +267,46 @@ def test_unwritable_output_is_refused_before_any_work(session: Session, tmp_path
         registers.export_register(session, tmp_path / "nope" / "r.csv", fmt="csv", scope=NATIONAL)
     with pytest.raises(InvalidInput, match="is a folder"):
         registers.export_register(session, tmp_path, fmt="csv", scope=NATIONAL)
+
+
+# -- export jobs (the exporters' page) ------------------------------------------------------------------------
+def test_export_job_is_checked_run_stored_and_audited(catalogue: dict[str, Outfall], session: Session,
+                                                      connection: Connection, tmp_path: Path) -> None:  # fmt: skip
+    assert registers.default_as_of(date(2024, 3, 5)) == date(2023, 12, 31)
+    assert registers.file_name("shp", "HH", "610115", date(2023, 12, 31)) == "register-HH-610115-2023-12-31.shp.zip"
+    with pytest.raises(InvalidInput, match="unknown format"):
+        registers.start_export(session, actor="a", scope=NATIONAL, runner="r", fmt="docx")
+    with pytest.raises(InvalidInput, match="unknown basin"):
+        registers.start_export(session, actor="a", scope=NATIONAL, runner="r", basin="XX")
+    assert registers.recent_exports(session, "a") == []  # a refused export starts no job
+    job = registers.start_export(session, actor="a", scope=NATIONAL, runner="r", fmt="csv", crs="EPSG:4326",
+                                 as_of=date(2023, 12, 31), area="610115")  # fmt: skip
+    # the progress bar's length: the four Lintong outfalls, whatever the date
+    assert (job.kind, job.input_name, job.total) == (registers.JOB_KIND, "register-610115-2023-12-31.csv", 4)
+    assert job.options == {"format": "csv", "crs": 4326, "by": "basin", "as_of": "2023-12-31", "basin": None,
+                           "area": "610115", "runner": "r"}  # fmt: skip
+    with pytest.raises(NotFound, match="not ready"):
+        registers.export_file(session, tmp_path, job.id, actor="a")
+    session.commit()
+    work = registers.export_work(tmp_path, actor="a", ip="10.0.0.1", scope=NATIONAL)
+    sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    run_job(sessions, None, job.id, work)
+    session.expire_all()
+    stored = registers.export_file(session, tmp_path, job.id, actor="a")
+    assert (stored.name, stored.media_type) == ("register-610115-2023-12-31.csv", "text/csv")
+    rows = list(csv.DictReader(io.StringIO(stored.path.read_bytes().decode("utf-8-sig"))))
+    assert {r["name"] for r in rows} == {"甲排口", "丁疑似点"}
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.EXPORT)).one()
+    assert (entry.actor, entry.ip, entry.details["job"], entry.details["rows"]) == ("a", "10.0.0.1", job.id, 2)
+    assert entry.details["sha256"] == stored.path.name
+    # only the requester's own exports, newest first
+    later = registers.start_export(session, actor="a", scope=NATIONAL, runner="r")
+    registers.start_export(session, actor="b", scope=NATIONAL, runner="r")
+    other_kind = create_job(session, "survey_import", actor="a")
+    assert [j.id for j in registers.recent_exports(session, "a")] == [later.id, job.id]
+    for job_id, actor in ((job.id, "b"), (other_kind.id, "a")):
+        with pytest.raises(NotFound):
+            registers.export_job(session, job_id, actor=actor)
 
 
 # -- the command line -----------------------------------------------------------------------------------------
