@@ -43,14 +43,15 @@ def _day(value: str | None) -> date | None:
               help="XLSX: one sheet per basin, or per 一级 type.")  # fmt: skip
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The file to write (replaced if it exists).")  # fmt: skip
+@click.option("--actor", default="cli", show_default=True, help="Who is recorded in the audit log as exporting.")
 @click.option("--json", "as_json", is_flag=True, help="Print a summary object: file, format, rows, crs, as_of, scope, "
               "sha256.")  # fmt: skip
 @click.pass_context
 def export(ctx: click.Context, basin: str | None, area: str | None, as_of: str | None, fmt: str, crs: str, by: str,
-           output: Path, as_json: bool) -> None:  # fmt: skip
+           output: Path, actor: str, as_json: bool) -> None:  # fmt: skip
     """Export the register: every outfall of the scope as it stood at the end of --as-of, computed from the
     events (outfalls found later, rejected candidates and merged duplicates are left out). The same scope and
-    date give the same file again.
+    date give the same file again. The export is recorded in the audit log.
     """
     from outfalls import registers
     from outfalls.scope import Scope
@@ -76,7 +77,8 @@ def export(ctx: click.Context, basin: str | None, area: str | None, as_of: str |
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)
-        session.rollback()  # the export only read
+        registers.record_export(session, result, actor=actor)
+        session.commit()
     if as_json:
         echo_json(result.as_dict())
         return

@@ -21,19 +21,23 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from sqlalchemy.orm import Session
+from click.testing import CliRunner
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from outfalls import registers
 from outfalls.cases import dossier
 from outfalls.cases.sampling import ResultInput, VisitInput, record_visit
 from outfalls.catalogue.lifecycle import HistoryItem, state_as_of
+from outfalls.cli import main
 from outfalls.db.cluster import Cluster
 from outfalls.db.engine import make_engine
 from outfalls.demo import seed_demo
-from outfalls.errors import InvalidInput
-from outfalls.models import Outfall
+from outfalls.errors import InvalidInput, NotFound
+from outfalls.jobs import create_job, run_job
+from outfalls.models import AuditEntry, Outfall
 from outfalls.scope import Scope
-from outfalls.types import DischargeState, EventKind, SurveyLevel
+from outfalls.types import AuditAction, DischargeState, EventKind, SurveyLevel
 
 NATIONAL = Scope.national()
 LINTONG = (109.20, 34.44)  # 临潼区 (610115), 700 m from the Wei river
@@ -192,7 +196,7 @@ def test_gis_formats_read_by_ogrinfo(demo: int, session: Session, tmp_path: Path
 @pytest.mark.parametrize("fmt", ["gpkg", "shp"])
 def test_large_registers_are_written_in_blocks(demo: int, session: Session, tmp_path: Path, fmt: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    monkeypatch.setattr(registers, "APPEND_ROWS", 30)
+    monkeypatch.setattr(registers.ogr, "APPEND_ROWS", 30)
     name = "register.shp.zip" if fmt == "shp" else f"register.{fmt}"
     result = registers.export_register(session, tmp_path / name, fmt=fmt, scope=NATIONAL, as_of=date(2024, 12, 31))
     assert result.rows > 60  # three blocks or more
@@ -265,6 +269,46 @@ def test_unwritable_output_is_refused_before_any_work(session: Session, tmp_path
         registers.export_register(session, tmp_path, fmt="csv", scope=NATIONAL)
 
 
+# -- export jobs (the exporters' page) ------------------------------------------------------------------------
+def test_export_job_is_checked_run_stored_and_audited(catalogue: dict[str, Outfall], session: Session,
+                                                      connection: Connection, tmp_path: Path) -> None:  # fmt: skip
+    assert registers.default_as_of(date(2024, 3, 5)) == date(2023, 12, 31)
+    assert registers.file_name("shp", "HH", "610115", date(2023, 12, 31)) == "register-HH-610115-2023-12-31.shp.zip"
+    with pytest.raises(InvalidInput, match="unknown format"):
+        registers.start_export(session, actor="a", scope=NATIONAL, runner="r", fmt="docx")
+    with pytest.raises(InvalidInput, match="unknown basin"):
+        registers.start_export(session, actor="a", scope=NATIONAL, runner="r", basin="XX")
+    assert registers.recent_exports(session, "a") == []  # a refused export starts no job
+    job = registers.start_export(session, actor="a", scope=NATIONAL, runner="r", fmt="csv", crs="EPSG:4326",
+                                 as_of=date(2023, 12, 31), area="610115")  # fmt: skip
+    # the progress bar's length: the four Lintong outfalls, whatever the date
+    assert (job.kind, job.input_name, job.total) == (registers.JOB_KIND, "register-610115-2023-12-31.csv", 4)
+    assert job.options == {"format": "csv", "crs": 4326, "by": "basin", "as_of": "2023-12-31", "basin": None,
+                           "area": "610115", "runner": "r"}  # fmt: skip
+    with pytest.raises(NotFound, match="not ready"):
+        registers.export_file(session, tmp_path, job.id, actor="a")
+    session.commit()
+    work = registers.export_work(tmp_path, actor="a", ip="10.0.0.1", scope=NATIONAL)
+    sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    run_job(sessions, None, job.id, work)
+    session.expire_all()
+    stored = registers.export_file(session, tmp_path, job.id, actor="a")
+    assert (stored.name, stored.media_type) == ("register-610115-2023-12-31.csv", "text/csv")
+    rows = list(csv.DictReader(io.StringIO(stored.path.read_bytes().decode("utf-8-sig"))))
+    assert {r["name"] for r in rows} == {"甲排口", "丁疑似点"}
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.EXPORT)).one()
+    assert (entry.actor, entry.ip, entry.details["job"], entry.details["rows"]) == ("a", "10.0.0.1", job.id, 2)
+    assert entry.details["sha256"] == stored.path.name
+    # only the requester's own exports, newest first
+    later = registers.start_export(session, actor="a", scope=NATIONAL, runner="r")
+    registers.start_export(session, actor="b", scope=NATIONAL, runner="r")
+    other_kind = create_job(session, "survey_import", actor="a")
+    assert [j.id for j in registers.recent_exports(session, "a")] == [later.id, job.id]
+    for job_id, actor in ((job.id, "b"), (other_kind.id, "a")):
+        with pytest.raises(NotFound):
+            registers.export_job(session, job_id, actor=actor)
+
+
 # -- the command line -----------------------------------------------------------------------------------------
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "outfalls", *args], capture_output=True, text=True,
@@ -333,6 +377,40 @@ def test_cli_export_json_summary_and_repeatable(committed_db: str, open_tmp: Pat
     features = json.loads((open_tmp / "r1.geojson").read_text(encoding="utf-8"))["features"]
     assert len(features) == summary["rows"] and {f["properties"]["basin_code"] for f in features} == {"HH"}
 
+
+def export_audit(url: str, after: int = 0) -> list[AuditEntry]:
+    """The export entries of the audit log of the database at ``url`` (those after id ``after``)."""
+    engine = make_engine(url)
+    try:
+        with Session(engine, expire_on_commit=False) as s:
+            return list(s.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.EXPORT,
+                                                           AuditEntry.id > after).order_by(AuditEntry.id)))  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def test_cli_export_is_in_the_audit_log(committed_db: str, open_tmp: Path) -> None:
+    """An export from the command line leaves the same audit entry as one from the web page."""
+    env = {"OUTFALLS_DATABASE_URL": committed_db, "OUTFALLS_DATA_DIR": str(open_tmp / "data")}
+    before = max((e.id for e in export_audit(committed_db)), default=0)
+    runner = CliRunner()
+    out = runner.invoke(main, ["register", "export", "--basin", "HH", "--as-of", "2023-12-31", "--format", "csv",
+                               "-o", str(open_tmp / "r.csv"), "--actor", "zhang", "--json"], env=env)  # fmt: skip
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    default = runner.invoke(main, ["register", "export", "--format", "kml", "-o", str(open_tmp / "r.kml")], env=env)
+    assert default.exit_code == 0, default.output
+    entries = export_audit(committed_db, before)
+    assert len(entries) == 2
+    mine = entries[0]
+    assert (mine.actor, mine.success, mine.ip) == ("zhang", True, None)
+    assert mine.details == {"what": "register", "format": "csv", "rows": summary["rows"], "as_of": "2023-12-31",
+                            "scope": "national, basin HH", "crs": 4490, "sha256": summary["sha256"]}  # fmt: skip
+    assert entries[1].actor == "cli" and entries[1].details["format"] == "kml"
+    # a refused export leaves no entry
+    bad = runner.invoke(main, ["register", "export", "--basin", "XX", "-o", str(open_tmp / "x.csv")], env=env)
+    assert bad.exit_code == 1 and "unknown basin" in bad.output
+    assert len(export_audit(committed_db, before)) == 2
 
 # -- the dossier's pieces ----------------------------------------------------------------------------------------
 def test_dossier_gathers_the_case(make_outfall: Callable[..., Outfall], session: Session) -> None:
