@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Integer, String, case, func, literal_colum
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session
 
+from outfalls.catalogue.transitions import state_from_milestones
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import AdminArea, Outfall
 from outfalls.progress.hierarchy import MILESTONES, check_as_of, milestone_conditions, today, within_scope
@@ -22,12 +23,7 @@ _M = MILESTONES
 
 
 def _state_as_of(day: date) -> ColumnElement[str]:
-    m = _M.c
-    whens = [(m.merged_on <= day, OutfallStatus.MERGED.value), (m.rejected_on <= day, OutfallStatus.REJECTED.value)]
-    for state, col in (("closed", m.closed_on), ("remediated", m.remediated_on), ("remediating", m.remediating_on),
-                       ("traced", m.traced_on), ("surveyed", m.surveyed_on)):  # fmt: skip
-        whens.append((col <= day, state))
-    return case(*whens, else_=OutfallStatus.CANDIDATE.value)
+    return state_from_milestones(_M.c, day)
 
 
 AREA_CLUSTERS_BELOW_ZOOM = 9  # below this zoom a tile counts outfalls per administrative area

@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import func, select
@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from outfalls import clock
+from outfalls.catalogue import transitions
 from outfalls.catalogue.queries import OutfallFilter, filter_conditions
 from outfalls.errors import InvalidInput
 from outfalls.models import Outfall
@@ -61,17 +62,15 @@ def _label(expr: str, labels: dict[str, str]) -> str:
     return f"CASE {expr} {whens} END"
 
 
-# The state each state-changing event leads to (lifecycle.TRANSITIONS): each determines the state after it, so
-# the state on a day is the one the last of them (in recording order) led to, and it holds since the last
-# event that changed it — the same replay as lifecycle.state_as_of, for a whole catalogue in one pass.
-_STATE_OF_EVENT = """CASE e.kind WHEN 'created' THEN coalesce(e.payload->>'status', 'surveyed')
-      WHEN 'split' THEN e.payload->>'restore_status' WHEN 'surveyed' THEN 'surveyed' WHEN 'rejected' THEN 'rejected'
-      WHEN 'traced' THEN 'traced' WHEN 'remediation_planned' THEN 'remediating' WHEN 'remediated' THEN 'remediated'
-      WHEN 'closed' THEN 'closed' WHEN 'merged' THEN 'merged' END"""
+# The state each state-changing event leads to (generated from transitions.TRANSITIONS): each determines the
+# state after it, so the state on a day is the one the last of them (in recording order) led to, and it holds
+# since the last event that changed it — the same replay as catalogue.state.state_as_of, for a whole catalogue
+# in one pass.
+_STATE_OF_EVENT = transitions.state_of_event_sql("e.kind", "e.payload")
 
 _SQL = """WITH scoped AS MATERIALIZED ({scoped}),
 ev AS (
-  SELECT e.outfall_id, e.id, e.kind, e.payload, (e.effective_at AT TIME ZONE 'UTC')::date AS day,
+  SELECT e.outfall_id, e.id, e.kind, e.payload, {event_day} AS day,
          {state_of_event} AS status
   FROM events e JOIN scoped s ON s.id = e.outfall_id
   WHERE e.effective_at < {cutoff}
@@ -96,7 +95,7 @@ st AS (
   HAVING bool_or(kind = 'created')
 ),
 mon AS (
-  SELECT DISTINCT ON (v.outfall_id) v.outfall_id, v.id, (e.effective_at AT TIME ZONE 'UTC')::date AS day,
+  SELECT DISTINCT ON (v.outfall_id) v.outfall_id, v.id, {event_day} AS day,
          v.discharge, v.exceedances
   FROM monitoring_visits v JOIN scoped s ON s.id = v.outfall_id JOIN events e ON e.id = v.event_id
   WHERE e.effective_at < {cutoff}
@@ -237,11 +236,12 @@ def register_query(
     scoped = select(Outfall.id).where(*cond)
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     scoped_sql = str(scoped.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-    cutoff = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=UTC)
+    cutoff = clock.end_of_day(day)
     sql = _SQL.format(
         scoped=scoped_sql,
         cutoff=f"TIMESTAMPTZ {_lit(cutoff.isoformat())}",
         state_of_event=_STATE_OF_EVENT,
+        event_day=transitions.event_day_sql("e.effective_at"),
         nat_src=_label("o.national_code_provenance", PROVENANCE_ZH),
         loc_src=_label("o.local_code_provenance", PROVENANCE_ZH),
         name_src=_label("o.name_provenance", PROVENANCE_ZH),
