@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
@@ -129,6 +130,33 @@ def expected_csrf() -> str:
     return str(token)
 
 
+def _check_origin() -> None:
+    """Refuse a state-changing request that a browser says comes from another site, whatever it carries.
+
+    Browsers send ``Origin`` (and ``Sec-Fetch-Site``) with every cross-site POST; scripts and GIS clients send
+    neither. This guards the requests the CSRF token cannot: those with credentials a browser may replay by itself.
+    """
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        raise PermissionDenied("a request from another site cannot change anything here", reason="cross_site")
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        parts = urlsplit(origin)
+        if parts.netloc.lower() != request.host.lower():
+            raise PermissionDenied("a request from another site cannot change anything here", reason="cross_site")
+    elif origin == "null":
+        raise PermissionDenied("a request from another site cannot change anything here", reason="cross_site")
+
+
+def offers_basic() -> bool:
+    """Whether a 401 invites HTTP Basic: only for the API and OGC clients asking for data, never for a browser
+    page (a browser would keep the credentials and replay them to this site from any other).
+    """
+    if not request.path.startswith(("/api/", "/ogc")):
+        return False
+    best = request.accept_mimetypes.best
+    return best not in ("text/html", "application/xhtml+xml")
+
+
 def _check_csrf() -> None:
     sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
     web_session = g.get("web_session")
@@ -153,8 +181,10 @@ def init_auth(app: Flask) -> None:
             return None
         g.identity = _resolve_identity()
         identity: Identity | None = g.identity
-        if request.method not in SAFE_METHODS and not (identity is not None and identity.via_token):
-            _check_csrf()
+        if request.method not in SAFE_METHODS:
+            _check_origin()
+            if not (identity is not None and identity.via_token):
+                _check_csrf()
         if access.public:
             return None
         if identity is None:
@@ -173,7 +203,7 @@ def init_auth(app: Flask) -> None:
             response.set_cookie(
                 ANON_CSRF_COOKIE, token, httponly=True, samesite="Lax", secure=request.is_secure, max_age=12 * 3600
             )
-        if response.status_code == 401:
+        if response.status_code == 401 and offers_basic():
             response.headers["WWW-Authenticate"] = REALM
         return response
 

@@ -1,12 +1,12 @@
 """Security headers on every response: a Content Security Policy with no inline scripts, no sniffing,
-no framing.
+no framing; logged-in pages are not stored by any cache.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response
+from flask import Flask, Response, g
 
 from outfalls.config import Settings
 
@@ -29,4 +29,9 @@ def init_security(app: Flask, settings: Settings) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        cache = response.cache_control
+        if cache.private:
+            cache.public = False  # send_file's max_age makes a response public; a private one must not say both
+        if g.get("identity") is not None and "Cache-Control" not in response.headers:
+            cache.no_store = True  # a logged-in page holds what only this user may see: no shared or disk cache
         return response

@@ -234,3 +234,40 @@ def test_admin_manages_users_and_reads_the_audit_log(session: Session, make_user
     assert "county1" in audit and "创建用户" in audit
     assert admin.get("/admin/audit?action=nonsense").status_code == 422
     assert admin.get("/admin/audit?since=yesterday").status_code == 422
+
+
+def test_basic_is_offered_only_to_data_clients_never_to_a_browser_page(anon_client: FlaskClient) -> None:
+    assert "WWW-Authenticate" in anon_client.get("/api/outfalls").headers
+    page = anon_client.get("/api/outfalls", headers={"Accept": "text/html"})
+    assert page.status_code == 401 and "WWW-Authenticate" not in page.headers
+    form = anon_client.post("/outfalls/bulk", headers={"Accept": "text/html"})
+    assert form.status_code in (401, 403) and "WWW-Authenticate" not in form.headers
+
+
+def test_a_cross_site_post_is_refused_whatever_credentials_it_carries(
+    anon_client: FlaskClient, session: Session, make_user, two_counties
+) -> None:
+    outfall, _hanbin = two_counties
+    make_user("basil", roles=("case_officer",), areas=("610115",), password=PASSWORD)
+    _token, plain = accounts.create_token(session, "basil", name="script", actor="basil")
+    basic = {"Authorization": "Basic " + base64.b64encode(f"basil:{plain}".encode()).decode()}
+    body = {"ids": str(outfall.id), "action": "deadline", "deadline": "2031-05-05"}
+    for hostile in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}):
+        refused = anon_client.post("/outfalls/bulk", data=body, headers={**basic, **hostile})
+        assert refused.status_code == 403, hostile
+        assert refused.get_json(silent=True) is None or refused.json["error"] == "permission_denied"
+    session.refresh(outfall)
+    assert outfall.case_deadline is None  # nothing changed
+    same_site = anon_client.post("/api/outfalls/bulk", json={"ids": [outfall.id], "action": "deadline",
+                                                             "deadline": "2031-05-05"},
+                                 headers={**basic, "Origin": "http://localhost"})  # fmt: skip
+    assert same_site.status_code != 403
+
+
+def test_logged_in_pages_are_not_cached_and_private_files_are_not_public(make_user, login_as) -> None:
+    client = login_as(make_user("cachy", roles=("case_officer",), national=True))
+    page = client.get("/outfalls")
+    assert page.status_code == 200 and "no-store" in page.headers["Cache-Control"]
+    assert "no-store" in client.get("/api/outfalls").headers["Cache-Control"]
+    with client.get("/static/css/app.css") as static:
+        assert "no-store" not in static.headers.get("Cache-Control", "")
