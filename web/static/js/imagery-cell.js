@@ -4,6 +4,8 @@
    selected mark, N done and next cell; when reviewing J/K next/previous, Y accept, R reject. */
 (function () {
   'use strict';
+  // Leaflet sets a string tooltip as HTML: names from the catalogue go in as text, never as markup.
+  function textNode(s) { var span = document.createElement('span'); span.textContent = String(s); return span; }
   var cfg = JSON.parse(document.getElementById('imagery-config').textContent);
   var text = JSON.parse(document.getElementById('imagery-text').textContent);
   var csrf = JSON.parse(document.getElementById('imagery-csrf').textContent);
@@ -58,7 +60,7 @@
         pointToLayer: function (f, at) {
           return L.circleMarker(at, { radius: 6, color: '#fff', weight: 2, fillColor: '#8e24aa', fillOpacity: 1 });
         },
-        onEachFeature: function (f, layer) { layer.bindTooltip(String((f.properties && f.properties.name) || f.id)); }
+        onEachFeature: function (f, layer) { layer.bindTooltip(textNode((f.properties && f.properties.name) || f.id)); }
       }).addTo(map);
       layersControl.addOverlay(outfalls, text.outfalls);
     })

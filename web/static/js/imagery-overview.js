@@ -1,6 +1,8 @@
 /* Drone imagery overview: the orthophoto mosaic, the footprints and the cells coloured by status. */
 (function () {
   'use strict';
+  // Leaflet sets a string tooltip as HTML: names from the catalogue go in as text, never as markup.
+  function textNode(s) { var span = document.createElement('span'); span.textContent = String(s); return span; }
   var cfg = JSON.parse(document.getElementById('imagery-config').textContent);
   var el = document.getElementById('cells-map');
   var COLORS = { todo: '#90a4ae', in_progress: '#fb8c00', done: '#1e88e5', reviewed: '#43a047' };
@@ -16,8 +18,8 @@
         return { color: COLORS[f.properties.status] || '#555', weight: 2, fillOpacity: 0.25 };
       },
       onEachFeature: function (f, layer) {
-        layer.bindTooltip('#' + f.properties.id + ' · ' + f.properties.status +
-          (f.properties.analyst ? ' · ' + f.properties.analyst : ''));
+        layer.bindTooltip(textNode('#' + f.properties.id + ' · ' + f.properties.status +
+          (f.properties.analyst ? ' · ' + f.properties.analyst : '')));
       }
     }).addTo(map);
     var bounds = cells.getLayers().length ? cells.getBounds() : prints.getBounds();

@@ -1,6 +1,8 @@
 /* A verification task: the stops on the map in walking order, joined by the route. */
 (function () {
   'use strict';
+  // Leaflet sets a string tooltip as HTML: names from the catalogue go in as text, never as markup.
+  function textNode(s) { var span = document.createElement('span'); span.textContent = String(s); return span; }
   var cfg = JSON.parse(document.getElementById('task-config').textContent);
   var el = document.getElementById('task-map');
   var map = L.map(el, { attributionControl: false, maxZoom: 22 }).setView([34.3, 108.9], 7);
@@ -18,7 +20,7 @@
     }
     L.marker(at, {
       icon: L.divIcon({ className: 'route-stop', html: '<span>' + s.seq + '</span>', iconSize: [22, 22] })
-    }).bindTooltip(s.seq + '. ' + s.name).addTo(group);
+    }).bindTooltip(textNode(s.seq + '. ' + s.name)).addTo(group);
   });
   if (line.length > 1) { L.polyline(line, { color: '#0b5d8a', weight: 2, dashArray: '6 4' }).addTo(group); }
   if (line.length) { map.fitBounds(group.getBounds(), { maxZoom: 19, padding: [30, 30] }); }
