@@ -22,8 +22,10 @@ import rasterio.features
 import shapely
 from geoalchemy2.shape import from_shape
 from pyproj import CRS, Geod, Transformer
+from pyproj.exceptions import ProjError
+from rasterio._err import CPLE_BaseError  # GDAL errors rasterio raises as they are (no public alias)
 from rasterio.enums import ColorInterp, MaskFlags
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.transform import Affine
 from rasterio.vrt import WarpedVRT
 from shapely import MultiPolygon, Polygon, make_valid, segmentize, unary_union
@@ -264,20 +266,15 @@ def ingest_orthophoto(
     existing = session.scalar(select(Orthophoto).where(Orthophoto.sha256 == digest))
     if existing is not None:
         return _result(existing, name, "exists", f"already ingested as orthophoto {existing.id}")
-    with open_raster(path, name) as src:
-        check_georeferenced(src, name)
-        layout, masking, dtype = band_layout(src), mask_kind(src), str(src.dtypes[0])
-        crs = crs_label(src.crs)
-        resolution = ground_resolution_m(src)
-        width, height, count = src.width, src.height, src.count
-        captured = captured_on or _tiff_date(src)
-    relative = f"{digest[:2]}/{digest}.tif"
-    target = store_dir / relative
-    if not target.exists():
-        # an image with every pixel valid gets a mask, or the margins the reprojection adds would count as image
-        _to_cog(path, target, add_mask=masking in ("none", "mask"))
-    with rasterio.open(target) as cog:
-        footprint = valid_footprint(cog)
+    try:
+        raster = _read_and_store(path, name, digest, store_dir)
+    except (RasterioError, CPLE_BaseError, ProjError, ValueError) as err:
+        # GDAL and PROJ fail in many ways on a damaged or odd file (a truncated strip, a transform that cannot
+        # be inverted, a local coordinate system, coordinates off the earth): each is this file's problem only
+        raise UnreadableImage(f"{name} could not be read as an orthophoto ({_first_line(err)})", field="file",
+                              value=name) from err  # fmt: skip
+    layout, masking, dtype, crs, resolution, width, height, count, captured, relative, target, footprint = raster
+    captured = captured_on or captured
     flown = get_or_create_sortie(session, sortie, actor=actor, flown_on=captured) if sortie else None
     photo = Orthophoto(
         sha256=digest, file_name=name, cog_path=relative, sortie_id=flown.id if flown else None,
@@ -289,6 +286,35 @@ def ingest_orthophoto(
     session.add(photo)
     session.flush()
     return _result(photo, name, "ingested", "", footprint.lonlat)
+
+
+def _first_line(err: BaseException) -> str:
+    """The most telling line of a GDAL/PROJ error: rasterio's "Read failed" points at the GDAL error behind it."""
+    cause = err.__cause__ or err.__context__
+    if cause is not None and "previous exception" in str(err):
+        err = cause
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+
+
+def _read_and_store(path: Path, name: str, digest: str, store_dir: Path) -> tuple[Any, ...]:
+    """Read what is recorded of an image, write its COG into the store and compute its footprint."""
+    with open_raster(path, name) as src:
+        check_georeferenced(src, name)
+        if np.dtype(src.dtypes[0]).kind == "c":
+            raise UnreadableImage(f"{name} holds complex numbers (radar data), not an image", field="file", value=name)
+        layout, masking, dtype = band_layout(src), mask_kind(src), str(src.dtypes[0])
+        crs = crs_label(src.crs)
+        resolution = ground_resolution_m(src)
+        width, height, count = src.width, src.height, src.count
+        captured = _tiff_date(src)
+    relative = f"{digest[:2]}/{digest}.tif"
+    target = store_dir / relative
+    if not target.exists():
+        # an image with every pixel valid gets a mask, or the margins the reprojection adds would count as image
+        _to_cog(path, target, add_mask=masking in ("none", "mask"))
+    with rasterio.open(target) as cog:
+        footprint = valid_footprint(cog)
+    return layout, masking, dtype, crs, resolution, width, height, count, captured, relative, target, footprint
 
 
 def _tiff_date(src: rasterio.io.DatasetReader) -> date | None:

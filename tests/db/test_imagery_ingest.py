@@ -289,3 +289,39 @@ def test_cli_ingest_json_contract_and_exit_status(cli_env: dict[str, str], tmp_p
     assert unknown.returncode == 1 and "no basin" in unknown.stderr and "Traceback" not in unknown.stderr
     report = _run("imagery", "yield", "--json", env=cli_env)
     assert report.returncode == 0 and set(json.loads(report.stdout)) == {"basins", "sorties"}
+
+
+def _damaged_images(folder: Path) -> list[Path]:
+    """Files that look like GeoTIFFs but that GDAL or PROJ cannot use, as crews and contractors deliver them."""
+    from rasterio.crs import CRS
+
+    data = PIX4D.read_bytes()
+    truncated, corrupt = folder / "truncated.tif", folder / "corrupt.tif"
+    truncated.write_bytes(data[: len(data) // 3])
+    middle = bytearray(data)
+    middle[len(data) // 2 : len(data) // 2 + 5000] = b"\xff" * 5000
+    corrupt.write_bytes(bytes(middle))
+    made = [truncated, corrupt]
+    for name, crs, transform in (
+        ("zero_pixel.tif", "EPSG:32650", rasterio.Affine(0, 0, 500000, 0, 0, 3800000)),  # cannot be inverted
+        ("off_the_earth.tif", "EPSG:4326", rasterio.Affine(1, 0, 500000, 0, -1, 3800000)),  # metres read as degrees
+        ("local.tif", CRS.from_wkt('LOCAL_CS["site grid",UNIT["metre",1]]'), rasterio.Affine(1, 0, 0, 0, -1, 100)),
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # rasterio warns of the very transforms these files are made of
+            with rasterio.open(folder / name, "w", driver="GTiff", width=32, height=32, count=3, dtype="uint8",
+                               crs=crs, transform=transform) as out:  # fmt: skip
+                out.write(np.full((3, 32, 32), 100, np.uint8))
+        made.append(folder / name)
+    return made
+
+
+def test_damaged_images_are_refused_one_by_one_and_the_rest_ingested(cli_env: dict[str, str], tmp_path: Path):
+    damaged = _damaged_images(tmp_path)
+    out = _run("imagery", "ingest", *map(str, damaged), str(PIX4D), "--json", env=cli_env)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    results = json.loads(out.stdout)
+    assert [r["status"] for r in results] == ["refused"] * len(damaged) + ["ingested"]
+    for r in results[:-1]:
+        assert "could not be read as an orthophoto" in r["message"] or "not an image" in r["message"], r
+        assert "previous exception" not in r["message"]
