@@ -232,3 +232,40 @@ def test_the_crews_row_of_a_drone_task_confirms_the_candidate(session: Session, 
     session.refresh(other)
     assert candidate.status is OutfallStatus.SURVEYED and candidate.found_by is SurveyLevel.DRONE
     assert other.status is OutfallStatus.CANDIDATE  # left to a person
+
+
+def test_a_resent_id_with_other_content_is_a_conflict(session: Session, settings: Settings) -> None:
+    first = _import(session, settings, _csv([["s1", "东岸1号", A[0], A[1], "4.8", "", "2023-05-06", ""],
+                                             ["s2", "东岸2号", B[0], B[1], "4.8", "", "2023-05-06", ""]]))  # fmt: skip
+    assert first.accepted == 2
+    kept = session.scalar(select(Observation).where(Observation.client_id == "s1"))
+    kept_attributes = dict(kept.attributes)
+    counts = {m: _count(session, m) for m in (Observation, Outfall, Event)}
+    # s1 re-sent with another name (a different record under a known id), s2 re-sent as it was, and a new s3:
+    # the rows may sit elsewhere in the file and the file may have another name
+    again = _import(session, settings, _csv([
+        ["s3", "东岸3号", C[0], C[1], "4.8", "", "2023-05-07", ""],
+        ["s2", "东岸2号", B[0], B[1], "4.8", "", "2023-05-06", ""],
+        ["s1", "改过的名字", A[0], A[1], "4.8", "", "2023-05-06", ""],
+    ]), "resend.csv")  # fmt: skip
+    assert [(p.row, p.field, p.code) for p in again.rejected] == [(4, "client_id", "conflicting_resend")]
+    assert "s1" in again.rejected[0].message and again.rejected[0].params["client_id"] == "s1"
+    assert (again.rows, again.accepted, again.already_received, again.rejected_rows) == (3, 1, 1, 1)
+    assert again.batch_id is not None  # the rest of the batch is written
+    assert _count(session, Observation) == counts[Observation] + 1
+    session.expire_all()
+    kept = session.scalar(select(Observation).where(Observation.client_id == "s1"))
+    assert dict(kept.attributes) == kept_attributes  # the first record stays as received
+    assert session.scalar(select(Outfall.name).where(Outfall.name == "改过的名字")) is None
+    batch = session.get(ObservationBatch, again.batch_id)
+    assert batch.rejected_count == 1 and batch.report["rejected"][0]["code"] == "conflicting_resend"
+    assert again.as_dict()["rejected"][0] == {"row": 4, "field": "client_id", "code": "conflicting_resend",
+                                              "message": again.rejected[0].message,
+                                              "params": {"client_id": "s1", "batch_id": first.batch_id}}  # fmt: skip
+
+    # the same position declared in another datum is other content too; nothing new: no batch
+    s2_again = _csv([["s2", "东岸2号", B[0], B[1], "4.8", "", "2023-05-06", ""]])
+    other_datum = import_table(session, read_upload(s2_again, "crew.csv"), settings=settings, actor="crew1",
+                               crs="gcj02")  # fmt: skip
+    assert [p.code for p in other_datum.rejected] == ["conflicting_resend"] and other_datum.batch_id is None
+    assert (other_datum.accepted, other_datum.already_received) == (0, 0)

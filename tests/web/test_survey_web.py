@@ -56,8 +56,8 @@ def _import(client, preview_html: str, **extra: str):
     data = {k: v if len(v) > 1 else v[0] for k, v in _hidden(preview_html).items()}
     import re
 
-    for field, column in re.findall(r'<select name="(map-[a-z_]+)">.*?<option value="([^"]*)" selected>', preview_html,
-                                    flags=re.S):  # fmt: skip
+    one_select = r'<select name="(map-[a-z_]+)">(?:(?!</select>).)*?<option value="([^"]*)" selected>'
+    for field, column in re.findall(one_select, preview_html, flags=re.S):
         data.setdefault(field, column)
     return client.post("/survey/import", data=data | extra)
 
@@ -91,6 +91,16 @@ def test_upload_preview_import_and_report(session: Session, make_user, login_as)
     again = _import(crew, _preview(crew, data).get_data(as_text=True))
     assert again.status_code == 200 and 'data-key="already_received">2<' in again.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(Observation)) == 2
+
+    # a known record id with other content is refused row by row, and the other rows are imported
+    changed = _csv([["w1", "改了名的口", 108.97, 34.39, "4.8", "2023-06-01 09:00", ""],
+                    ["w4", "西岸4号", 108.99, 34.40, "4.8", "2023-06-01 12:00", ""]])  # fmt: skip
+    done = _import(crew, _preview(crew, changed).get_data(as_text=True))
+    report = crew.get(done.headers["Location"]).get_data(as_text=True)
+    assert 'data-key="accepted">1<' in report and 'data-key="rejected" class="warn">1<' in report
+    assert 'data-code="conflicting_resend"' in report and "记录编号已收到，内容不同" in report
+    assert session.scalar(select(func.count()).select_from(Observation)) == 3
+    assert session.scalar(select(func.count()).select_from(Outfall).where(Outfall.name == "改了名的口")) == 0
 
 
 def test_unusable_files_get_a_page_not_a_500(session: Session, make_user, login_as) -> None:
