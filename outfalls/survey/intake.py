@@ -4,8 +4,9 @@ batch, reconcile them into outfalls, attach the photos that came with them, and 
 All of it happens on the caller's transaction: the caller commits once, so an import that fails (or a process
 that is killed) leaves nothing behind, and rejected rows never touch the database. Rows received before (same
 client id — or, without one, the same content) are counted as already received and add nothing; a row whose
-client id was received before with other content (position, declared CRS or any value) is rejected as
-``conflicting_resend`` and the record first received stays as it was.
+client id was received before with other content (its position as written or any of its values) is rejected
+as ``conflicting_resend`` and the record first received stays as it was. The datum declared for an upload is
+the uploader's reading of the file, not part of a record.
 """
 
 from __future__ import annotations
@@ -93,10 +94,12 @@ def type_resolver(session: Session) -> TypeResolver:
 _INTAKE_KEYS = frozenset({"_row", "_source", "_type"})
 
 
-def _content(x: float, y: float, crs: str, attributes: Mapping[str, Any]) -> tuple[float, float, str, Any]:
-    """A record's content as received: its position as written, the CRS it was read in, and its values."""
+def _content(x: float, y: float, attributes: Mapping[str, Any]) -> tuple[float, float, Any]:
+    """A record's content as sent: its position as written (a GIS file's points are not among its values) and
+    its values.
+    """
     values = {k: v for k, v in attributes.items() if k not in _INTAKE_KEYS}
-    return x, y, crs, json.loads(json.dumps(values))  # the JSON the database holds, so both sides compare alike
+    return x, y, json.loads(json.dumps(values))  # the JSON the database holds, so both sides compare alike
 
 
 def _resent(session: Session, rows: list[SurveyRow]) -> tuple[list[SurveyRow], int, list[RowProblem]]:
@@ -107,9 +110,9 @@ def _resent(session: Session, rows: list[SurveyRow]) -> tuple[list[SurveyRow], i
         ``conflicting_resend`` problem for each row whose id was received before with other content.
     """
     ids = [r.client_id for r in rows]
-    received = {cid: (batch_id, _content(x, y, crs, attributes)) for cid, batch_id, x, y, crs, attributes in
+    received = {cid: (batch_id, _content(x, y, attributes)) for cid, batch_id, x, y, attributes in
                 session.execute(select(Observation.client_id, Observation.batch_id, Observation.orig_x,
-                                       Observation.orig_y, Observation.orig_crs, Observation.attributes).where(
+                                       Observation.orig_y, Observation.attributes).where(
                     Observation.source_kind == ObservationSource.FOOT_SURVEY,
                     Observation.client_id == any_(cast(ids, ARRAY(String)))))}  # fmt: skip
     new, conflicts, same = [], [], 0
@@ -118,7 +121,7 @@ def _resent(session: Session, rows: list[SurveyRow]) -> tuple[list[SurveyRow], i
             new.append(r)
             continue
         batch_id, content = received[r.client_id]
-        if _content(r.x, r.y, r.crs, r.attributes) == content:
+        if _content(r.x, r.y, r.attributes) == content:
             same += 1
             continue
         where = f" in upload {batch_id}" if batch_id is not None else ""

@@ -263,9 +263,12 @@ def test_a_resent_id_with_other_content_is_a_conflict(session: Session, settings
                                               "message": again.rejected[0].message,
                                               "params": {"client_id": "s1", "batch_id": first.batch_id}}  # fmt: skip
 
-    # the same position declared in another datum is other content too; nothing new: no batch
+    # a record moved is other content too; with nothing new, no batch is written
+    moved = _import(session, settings, _csv([["s2", "东岸2号", B[0] + 0.001, B[1], "4.8", "", "2023-05-06", ""]]))
+    assert [p.code for p in moved.rejected] == ["conflicting_resend"] and moved.batch_id is None
+    assert (moved.accepted, moved.already_received) == (0, 0)
+    # the datum is the uploader's reading of the file, not part of the record: the same record, already received
     s2_again = _csv([["s2", "东岸2号", B[0], B[1], "4.8", "", "2023-05-06", ""]])
     other_datum = import_table(session, read_upload(s2_again, "crew.csv"), settings=settings, actor="crew1",
                                crs="gcj02")  # fmt: skip
-    assert [p.code for p in other_datum.rejected] == ["conflicting_resend"] and other_datum.batch_id is None
-    assert (other_datum.accepted, other_datum.already_received) == (0, 0)
+    assert (other_datum.rejected, other_datum.accepted, other_datum.already_received) == ([], 0, 1)
