@@ -192,6 +192,7 @@ ROW_CODES = {
     "impossible_date": _l("Impossible date"),
     "duplicate_row": _l("Same as an earlier row"),
     "duplicate_id": _l("Record id used twice"),
+    "conflicting_resend": _l("Record id received before with other content"),
     "duplicate_code": _l("National code given twice"),
     "outside_your_area": _l("Outside your area"),
     "unknown_type": _l("Unknown type, recorded as not yet determined"),

@@ -14,9 +14,9 @@ from typing import Any
 import click
 
 from outfalls.cli import echo_json, session_scope, settings_of
+from outfalls.survey.datums import DATUMS
 
 STAGES = {"validated": 30, "stored": 50, "reconciled": 70, "created": 90}  # per cent of the progress bar
-DATUMS = {"wgs84": "EPSG:4326", "cgcs2000": "EPSG:4490", "gcj02": "GCJ-02", "bd09": "BD-09"}
 
 
 @click.group()

@@ -3,13 +3,17 @@ batch, reconcile them into outfalls, attach the photos that came with them, and 
 
 All of it happens on the caller's transaction: the caller commits once, so an import that fails (or a process
 that is killed) leaves nothing behind, and rejected rows never touch the database. Rows received before (same
-client id — or, without one, the same content) are counted as already received and add nothing.
+client id — or, without one, the same content) are counted as already received and add nothing; a row whose
+client id was received before with other content (its position as written or any of its values) is rejected
+as ``conflicting_resend`` and the record first received stays as it was. The datum declared for an upload is
+the uploader's reading of the file, not part of a record.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,11 +90,46 @@ def type_resolver(session: Session) -> TypeResolver:
     return TypeResolver((s, c, zh, en) for s, c, zh, en in rows)
 
 
-def _already_received(session: Session, rows: Sequence[SurveyRow]) -> set[str]:
+# What the intake adds to a record's attributes; the rest is the record as the crew sent it.
+_INTAKE_KEYS = frozenset({"_row", "_source", "_type"})
+
+
+def _content(x: float, y: float, attributes: Mapping[str, Any]) -> tuple[float, float, Any]:
+    """A record's content as sent: its position as written (a GIS file's points are not among its values) and
+    its values.
+    """
+    values = {k: v for k, v in attributes.items() if k not in _INTAKE_KEYS}
+    return x, y, json.loads(json.dumps(values))  # the JSON the database holds, so both sides compare alike
+
+
+def _resent(session: Session, rows: list[SurveyRow]) -> tuple[list[SurveyRow], int, list[RowProblem]]:
+    """Split rows whose client id was received before from the new ones.
+
+    Returns:
+        The new rows, how many were received before with the same content (already received), and a
+        ``conflicting_resend`` problem for each row whose id was received before with other content.
+    """
     ids = [r.client_id for r in rows]
-    return set(session.scalars(select(Observation.client_id).where(
-        Observation.source_kind == ObservationSource.FOOT_SURVEY,
-        Observation.client_id == any_(cast(ids, ARRAY(String))))))  # fmt: skip
+    received = {cid: (batch_id, _content(x, y, attributes)) for cid, batch_id, x, y, attributes in
+                session.execute(select(Observation.client_id, Observation.batch_id, Observation.orig_x,
+                                       Observation.orig_y, Observation.attributes).where(
+                    Observation.source_kind == ObservationSource.FOOT_SURVEY,
+                    Observation.client_id == any_(cast(ids, ARRAY(String)))))}  # fmt: skip
+    new, conflicts, same = [], [], 0
+    for r in rows:
+        if r.client_id not in received:
+            new.append(r)
+            continue
+        batch_id, content = received[r.client_id]
+        if _content(r.x, r.y, r.attributes) == content:
+            same += 1
+            continue
+        where = f" in upload {batch_id}" if batch_id is not None else ""
+        conflicts.append(RowProblem(r.row, "client_id", "conflicting_resend",
+                                    f"record {r.client_id} was received before{where} with other content; the "
+                                    "record received first is kept: give a changed record a new id",
+                                    {"client_id": r.client_id, "batch_id": batch_id}))  # fmt: skip
+    return new, same, conflicts
 
 
 def _duplicate_codes(session: Session, rows: list[SurveyRow]) -> tuple[list[SurveyRow], list[RowProblem]]:
@@ -171,13 +210,13 @@ def import_table(
     step("validated", result.total, result.total)
     valid, code_problems = _duplicate_codes(session, result.rows)
     valid, scope_problems = _within_scope(session, valid, scope)
-    rejected = sorted([*result.rejected, *code_problems, *scope_problems], key=lambda p: (p.row, p.field))
-    received = _already_received(session, valid)
-    new_rows = [r for r in valid if r.client_id not in received]
+    new_rows, already_received, resent_problems = _resent(session, valid)
+    rejected = sorted([*result.rejected, *code_problems, *scope_problems, *resent_problems],
+                      key=lambda p: (p.row, p.field))  # fmt: skip
     new_row_numbers = {r.row for r in new_rows}
     report = ImportReport(
         batch_id=None, rows=result.total, accepted=len(new_rows), rejected=rejected,
-        already_received=len(valid) - len(new_rows), new_outfalls=0, linked=0, queued_for_review=0,
+        already_received=already_received, new_outfalls=0, linked=0, queued_for_review=0,
         warnings=[w for w in result.warnings if w.row in new_row_numbers], source=table.source,
         crs=result.crs, notes=[*table.notes, *result.notes],
     )  # fmt: skip

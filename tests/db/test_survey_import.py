@@ -189,6 +189,12 @@ def test_merge_keeps_both_histories_and_a_split_undoes_it(session: Session, sett
     keep = make_outfall(lonlat=(A[0] + 0.003, A[1]))  # 270 m away: entered twice under different names
     twin_row = session.get(Outfall, twin)
     status_before = twin_row.status
+    from outfalls.survey.queries import merge_pair
+
+    pair = merge_pair(session, keep.id, twin, scope=Scope.national())
+    assert (pair.keep.id, pair.keep.version, pair.absorb.id, pair.absorb.version) == (
+        keep.id, keep.version, twin, twin_row.version)  # fmt: skip
+    assert pair.distance_m == pytest.approx(275, abs=10) and pair.absorb.observation_count == 1
     merge_outfalls(session, keep.id, twin, actor="analyst", scope=Scope.national(), keep_version=keep.version,
                    absorb_version=twin_row.version, reason="同一排口两次录入")  # fmt: skip
     session.refresh(twin_row)
@@ -232,3 +238,68 @@ def test_the_crews_row_of_a_drone_task_confirms_the_candidate(session: Session, 
     session.refresh(other)
     assert candidate.status is OutfallStatus.SURVEYED and candidate.found_by is SurveyLevel.DRONE
     assert other.status is OutfallStatus.CANDIDATE  # left to a person
+
+
+def test_a_resent_id_with_other_content_is_a_conflict(session: Session, settings: Settings) -> None:
+    first = _import(session, settings, _csv([["s1", "东岸1号", A[0], A[1], "4.8", "", "2023-05-06", ""],
+                                             ["s2", "东岸2号", B[0], B[1], "4.8", "", "2023-05-06", ""]]))  # fmt: skip
+    assert first.accepted == 2
+    kept = session.scalar(select(Observation).where(Observation.client_id == "s1"))
+    kept_attributes = dict(kept.attributes)
+    counts = {m: _count(session, m) for m in (Observation, Outfall, Event)}
+    # s1 re-sent with another name (a different record under a known id), s2 re-sent as it was, and a new s3:
+    # the rows may sit elsewhere in the file and the file may have another name
+    again = _import(session, settings, _csv([
+        ["s3", "东岸3号", C[0], C[1], "4.8", "", "2023-05-07", ""],
+        ["s2", "东岸2号", B[0], B[1], "4.8", "", "2023-05-06", ""],
+        ["s1", "改过的名字", A[0], A[1], "4.8", "", "2023-05-06", ""],
+    ]), "resend.csv")  # fmt: skip
+    assert [(p.row, p.field, p.code) for p in again.rejected] == [(4, "client_id", "conflicting_resend")]
+    assert "s1" in again.rejected[0].message and again.rejected[0].params["client_id"] == "s1"
+    assert (again.rows, again.accepted, again.already_received, again.rejected_rows) == (3, 1, 1, 1)
+    assert again.batch_id is not None  # the rest of the batch is written
+    assert _count(session, Observation) == counts[Observation] + 1
+    session.expire_all()
+    kept = session.scalar(select(Observation).where(Observation.client_id == "s1"))
+    assert dict(kept.attributes) == kept_attributes  # the first record stays as received
+    assert session.scalar(select(Outfall.name).where(Outfall.name == "改过的名字")) is None
+    batch = session.get(ObservationBatch, again.batch_id)
+    assert batch.rejected_count == 1 and batch.report["rejected"][0]["code"] == "conflicting_resend"
+    assert again.as_dict()["rejected"][0] == {"row": 4, "field": "client_id", "code": "conflicting_resend",
+                                              "message": again.rejected[0].message,
+                                              "params": {"client_id": "s1", "batch_id": first.batch_id}}  # fmt: skip
+
+    # a record moved is other content too; with nothing new, no batch is written
+    moved = _import(session, settings, _csv([["s2", "东岸2号", B[0] + 0.001, B[1], "4.8", "", "2023-05-06", ""]]))
+    assert [p.code for p in moved.rejected] == ["conflicting_resend"] and moved.batch_id is None
+    assert (moved.accepted, moved.already_received) == (0, 0)
+    # the datum is the uploader's reading of the file, not part of the record: the same record, already received
+    s2_again = _csv([["s2", "东岸2号", B[0], B[1], "4.8", "", "2023-05-06", ""]])
+    other_datum = import_table(session, read_upload(s2_again, "crew.csv"), settings=settings, actor="crew1",
+                               crs="gcj02")  # fmt: skip
+    assert (other_datum.rejected, other_datum.accepted, other_datum.already_received) == ([], 0, 1)
+
+
+def test_uploads_and_their_reports_as_the_pages_read_them(session: Session, settings: Settings) -> None:
+    from outfalls.errors import NotFound
+    from outfalls.survey.queries import batch_report, list_batches
+    from outfalls.types import Role
+
+    mine = _import(session, settings, _csv([["q1", "西安的口", A[0], A[1], "4.8", "", "", ""]]))
+    theirs = import_table(session, read_upload(_csv([["q2", "别人的口", B[0], B[1], "4.8", "", "", ""]]), "b.csv"),
+                          settings=settings, actor="crew2", crs="wgs84")  # fmt: skip
+    xian, ankang = Scope(area_codes=("610100",)), Scope(area_codes=("610900",))
+    national = [b.id for b in list_batches(session, actor="crew1", scope=Scope.national())]
+    assert national[:2] == [theirs.batch_id, mine.batch_id]  # newest first, everyone's
+    assert [b.id for b in list_batches(session, actor="crew1", scope=xian)] == [mine.batch_id]  # only one's own
+    found = batch_report(session, mine.batch_id, actor="crew1", roles={Role.CREW}, scope=xian)
+    assert (found.batch.actor, found.batch.accepted_count, found.report["accepted"]) == ("crew1", 1, 1)
+    assert [(p.id, p.name, p.status) for p in found.points] == [(mine.outfall_ids[0], "西安的口", "surveyed")]
+    assert found.points[0].lon == pytest.approx(A[0]) and found.points[0].lat == pytest.approx(A[1])
+    with pytest.raises(NotFound):  # another crew's upload, for a regional crew member
+        batch_report(session, theirs.batch_id, actor="crew1", roles={Role.CREW}, scope=xian)
+    reviewed = batch_report(session, theirs.batch_id, actor="a1", roles={Role.CREW, Role.ANALYST}, scope=xian)
+    assert reviewed.batch.actor == "crew2"  # reviewers read any upload
+    assert batch_report(session, mine.batch_id, actor="a1", roles={Role.ANALYST}, scope=ankang).points == []
+    with pytest.raises(NotFound):
+        batch_report(session, 10**9, actor="crew1", roles={Role.CREW}, scope=Scope.national())

@@ -275,3 +275,18 @@ def test_gpx_waypoints_and_zipped_shapefiles(tmp_path: Path) -> None:
     with pytest.raises(UnusableFile, match="declare it"):
         _check(read_upload(no_prj.getvalue(), "no_prj.zip"), crs=None)
     assert _check(read_upload(no_prj.getvalue(), "no_prj.zip"), crs="cgcs2000").rows
+
+
+def test_the_declared_datum_or_epsg_code() -> None:
+    from outfalls.errors import InvalidInput
+    from outfalls.survey.datums import declared_crs
+
+    assert declared_crs(None) is None and declared_crs("", "4524") is None  # the file's own CRS
+    assert declared_crs("gcj02") == "GCJ-02" and declared_crs(" cgcs2000 ") == "EPSG:4490"
+    assert declared_crs("epsg", "4524") == "EPSG:4524"
+    with pytest.raises(InvalidInput) as no_code:
+        declared_crs("epsg", " ")
+    assert no_code.value.params["field"] == "epsg"
+    with pytest.raises(InvalidInput) as unknown:
+        declared_crs("mars")
+    assert unknown.value.params["field"] == "datum"

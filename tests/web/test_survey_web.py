@@ -56,8 +56,8 @@ def _import(client, preview_html: str, **extra: str):
     data = {k: v if len(v) > 1 else v[0] for k, v in _hidden(preview_html).items()}
     import re
 
-    for field, column in re.findall(r'<select name="(map-[a-z_]+)">.*?<option value="([^"]*)" selected>', preview_html,
-                                    flags=re.S):  # fmt: skip
+    one_select = r'<select name="(map-[a-z_]+)">(?:(?!</select>).)*?<option value="([^"]*)" selected>'
+    for field, column in re.findall(one_select, preview_html, flags=re.S):
         data.setdefault(field, column)
     return client.post("/survey/import", data=data | extra)
 
@@ -91,6 +91,16 @@ def test_upload_preview_import_and_report(session: Session, make_user, login_as)
     again = _import(crew, _preview(crew, data).get_data(as_text=True))
     assert again.status_code == 200 and 'data-key="already_received">2<' in again.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(Observation)) == 2
+
+    # a known record id with other content is refused row by row, and the other rows are imported
+    changed = _csv([["w1", "改了名的口", 108.97, 34.39, "4.8", "2023-06-01 09:00", ""],
+                    ["w4", "西岸4号", 108.99, 34.40, "4.8", "2023-06-01 12:00", ""]])  # fmt: skip
+    done = _import(crew, _preview(crew, changed).get_data(as_text=True))
+    report = crew.get(done.headers["Location"]).get_data(as_text=True)
+    assert 'data-key="accepted">1<' in report and 'data-key="rejected" class="warn">1<' in report
+    assert 'data-code="conflicting_resend"' in report and "记录编号已收到，内容不同" in report
+    assert session.scalar(select(func.count()).select_from(Observation)) == 3
+    assert session.scalar(select(func.count()).select_from(Outfall).where(Outfall.name == "改了名的口")) == 0
 
 
 def test_unusable_files_get_a_page_not_a_500(session: Session, make_user, login_as) -> None:
@@ -189,16 +199,29 @@ def test_merge_and_split_on_the_outfall_page(session: Session, make_user, login_
     analyst = login_as(make_user("analyst1", roles=("analyst",), areas=("610100",)))
     keep, dup = make_outfall(), make_outfall(lonlat=(108.9403, 34.40))
     page = analyst.get(f"/outfalls/{dup.id}").get_data(as_text=True)
-    assert 'id="merge-form"' in page
-    merged = analyst.post(f"/outfalls/{dup.id}/merge", data={"csrf_token": analyst.csrf, "version": dup.version,
-                                                             "into_id": keep.id, "reason": "重复录入"})  # fmt: skip
+    assert 'id="merge-form"' in page and f'value="{dup.version}"' in page
+    # the form leads to both outfalls side by side; the merge is confirmed against the versions shown there
+    confirm = analyst.get(f"/outfalls/{dup.id}/merge",
+                          query_string={"version": dup.version, "into_id": keep.id, "reason": "重复录入"})  # fmt: skip
+    html = confirm.get_data(as_text=True)
+    assert confirm.status_code == 200 and 'id="merge-keep"' in html and 'id="merge-absorb"' in html
+    assert "合并重复排污口" in html and 'id="merge-distance"' in html and keep.name in html and dup.name in html
+    form = {k: v[0] for k, v in _hidden(html).items()}
+    assert form == {"csrf_token": analyst.csrf, "version": str(dup.version), "into_id": str(keep.id),
+                    "into_version": str(keep.version)}  # fmt: skip
+    bare = {"csrf_token": analyst.csrf, "version": dup.version, "into_id": keep.id, "reason": "重复录入"}
+    unconfirmed = analyst.post(f"/outfalls/{dup.id}/merge", data=bare)
+    assert unconfirmed.status_code == 422  # without the version of the outfall kept, nothing is merged
+    merged = analyst.post(f"/outfalls/{dup.id}/merge", data=form | {"reason": "重复录入"})
     assert merged.status_code == 302 and merged.headers["Location"].endswith(f"/outfalls/{keep.id}")
     page = analyst.get(f"/outfalls/{dup.id}").get_data(as_text=True)
     assert 'id="merged-into"' in page and 'id="split-form"' in page
     session.refresh(dup)
-    itself = analyst.post(f"/outfalls/{keep.id}/merge", data={"csrf_token": analyst.csrf, "version": 2,
-                                                              "into_id": keep.id, "reason": "x"})  # fmt: skip
+    into_itself = {"csrf_token": analyst.csrf, "version": 2, "into_id": keep.id, "into_version": 2, "reason": "x"}
+    itself = analyst.post(f"/outfalls/{keep.id}/merge", data=into_itself)
     assert itself.status_code == 422
+    assert analyst.get(f"/outfalls/{keep.id}/merge", query_string={"into_id": keep.id}).status_code == 422
+    assert analyst.get(f"/outfalls/{keep.id}/merge", query_string={"into_id": 10**9}).status_code == 404
     split = analyst.post(f"/outfalls/{dup.id}/split", data={"csrf_token": analyst.csrf, "version": dup.version,
                                                             "reason": "两个口"})  # fmt: skip
     assert split.status_code == 302
@@ -208,3 +231,37 @@ def test_merge_and_split_on_the_outfall_page(session: Session, make_user, login_
     assert "重复录入" in history and "两个口" in history
     crew = _crew(make_user, login_as)
     assert crew.post(f"/outfalls/{dup.id}/merge", data={"csrf_token": crew.csrf}).status_code == 403
+
+
+def test_a_stale_merge_is_refused(session: Session, make_user, login_as, make_outfall) -> None:
+    from datetime import date
+
+    from outfalls.cases.assignment import set_deadlines
+    from outfalls.models import Event
+    from outfalls.scope import Scope
+    from outfalls.types import EventKind
+
+    analyst = login_as(make_user("analyst1", roles=("analyst",), areas=("610100",)))
+    keep, dup = make_outfall(), make_outfall(lonlat=(108.9403, 34.40))
+    seen = {"version": dup.version, "into_id": keep.id, "into_version": keep.version}  # as the user saw them
+    set_deadlines(session, [keep.id], date(2030, 1, 1), actor="officer1", scope=Scope.national())  # meanwhile
+    stale = analyst.post(f"/outfalls/{dup.id}/merge", data={"csrf_token": analyst.csrf, **seen, "reason": "重复录入"})
+    assert stale.status_code == 409
+    session.refresh(dup)
+    assert dup.status is OutfallStatus.SURVEYED and dup.merged_into_id is None  # nothing merged
+    absorbed = select(func.count()).select_from(Event).where(Event.outfall_id == keep.id,
+                                                             Event.kind == EventKind.ABSORBED)  # fmt: skip
+    assert session.scalar(absorbed) == 0
+
+    # the same through the pages: the confirmation shows the outfall kept, which then changes before the merge
+    confirm = analyst.get(f"/outfalls/{dup.id}/merge", query_string={"version": dup.version, "into_id": keep.id})
+    form = {k: v[0] for k, v in _hidden(confirm.get_data(as_text=True)).items()}
+    set_deadlines(session, [keep.id], date(2031, 1, 1), actor="officer1", scope=Scope.national())
+    stale = analyst.post(f"/outfalls/{dup.id}/merge", data=form | {"reason": "重复录入"})
+    assert stale.status_code == 409
+    session.refresh(dup)
+    assert dup.status is OutfallStatus.SURVEYED and session.scalar(absorbed) == 0
+    # and the duplicate itself changed since its page was read: refused as well
+    session.refresh(keep)
+    form = form | {"into_version": str(keep.version), "version": str(dup.version - 1)}
+    assert analyst.post(f"/outfalls/{dup.id}/merge", data=form | {"reason": "x"}).status_code == 409

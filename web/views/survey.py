@@ -11,18 +11,18 @@ from typing import Any
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
 from outfalls import jobs
 from outfalls.errors import InvalidInput, NotFound
-from outfalls.geo import parse_crs
-from outfalls.models import Job, ObservationBatch, Outfall
+from outfalls.models import Job
 from outfalls.scope import require_visible
 from outfalls.store import FileStore
 from outfalls.survey import mapping as mappings
+from outfalls.survey.datums import DATUMS, declared_crs
 from outfalls.survey.intake import import_table, type_resolver
+from outfalls.survey.queries import REVIEWER_ROLES, batch_report, list_batches, merge_pair
 from outfalls.survey.readers import PHOTO_SUFFIXES, Photo, RawTable, UnusableFile, read_upload
 from outfalls.survey.reconcile import merge_outfalls, open_reviews, resolve_link, resolve_new, split_outfall
 from outfalls.survey.validate import validate
@@ -34,8 +34,6 @@ from web.jobs import runner
 from web.maps import script_json
 
 bp = Blueprint("survey", __name__)
-DATUMS = {"wgs84": "EPSG:4326", "cgcs2000": "EPSG:4490", "gcj02": "GCJ-02", "bd09": "BD-09"}
-REVIEWERS = (Role.ANALYST, Role.CASE_OFFICER, Role.REVIEWER)
 PREVIEW_ROWS = 10
 
 
@@ -81,18 +79,6 @@ def _store() -> FileStore:
     return FileStore(settings().storage.store_dir)
 
 
-def _declared_crs(form: Any) -> str | None:
-    datum = (form.get("datum") or "").strip()
-    epsg = (form.get("epsg") or "").strip()
-    if datum == "epsg":
-        if not epsg:
-            raise InvalidInput("give the EPSG code of the coordinate system", field="epsg")
-        return parse_crs(epsg)
-    if datum and datum not in DATUMS:
-        raise InvalidInput(f"unknown datum {datum!r}", field="datum", value=datum)
-    return DATUMS.get(datum)
-
-
 def _form_context() -> dict[str, Any]:
     return {"templates": mappings.template_names(db()), "datums": DATUMS,
             "me": current_identity().display_name}  # fmt: skip
@@ -118,7 +104,7 @@ def _save_upload(files: list[FileStorage], form: Any) -> Upload:
     stored = store.put(table.stream)
     kept = tuple((store.put(p.stream).sha256, (p.filename or "photo.jpg").rsplit("/", 1)[-1]) for p in photos)
     return Upload(stored.sha256, (table.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1], kept,
-                  _declared_crs(form), (form.get("encoding") or "").strip() or None,
+                  declared_crs(form.get("datum"), form.get("epsg")), (form.get("encoding") or "").strip() or None,
                   (form.get("sheet") or "").strip() or None, (form.get("layer") or "").strip() or None,
                   (form.get("crew") or "").strip() or None)  # fmt: skip
 
@@ -226,30 +212,21 @@ def job_json(job_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/survey/batches")
-@requires(Role.CREW, *REVIEWERS)
+@requires(Role.CREW, *REVIEWER_ROLES)
 def batches_page() -> ResponseReturnValue:
     me = current_identity()
-    query = select(ObservationBatch).order_by(ObservationBatch.id.desc()).limit(100)
-    if not me.scope.is_national:
-        query = query.where(ObservationBatch.actor == me.login)
-    return render_template("survey/batches.html", batches=db().scalars(query).all())
+    return render_template("survey/batches.html", batches=list_batches(db(), actor=me.login, scope=me.scope))
 
 
 @bp.get("/survey/batches/<int:batch_id>")
-@requires(Role.CREW, *REVIEWERS)
+@requires(Role.CREW, *REVIEWER_ROLES)
 def batch_page(batch_id: int) -> ResponseReturnValue:
-    batch = db().get(ObservationBatch, batch_id)
     me = current_identity()
-    if batch is None or (not me.scope.is_national and batch.actor != me.login and Role.CREW in me.roles
-                         and not set(REVIEWERS) & set(me.roles)):  # fmt: skip
-        raise NotFound("the upload does not exist", entity="batch", id=batch_id)
-    ids = [int(i) for i in batch.report.get("outfall_ids", [])][:5000]
-    rows = db().execute(select(Outfall.id, Outfall.name, Outfall.status, func.ST_X(Outfall.geom),
-                               func.ST_Y(Outfall.geom)).where(Outfall.id.in_(ids), *me.scope.conditions()))  # fmt: skip
-    points = [{"id": i, "name": n, "status": s.value, "lon": x, "lat": y} for i, n, s, x, y in rows]
+    found = batch_report(db(), batch_id, actor=me.login, roles=me.roles, scope=me.scope)
+    points = [{"id": p.id, "name": p.name, "status": p.status, "lon": p.lon, "lat": p.lat} for p in found.points]
     config = {"points": points, "detail": url_for("catalogue.outfall_page", outfall_id=0),
               "text": {"zoomIn": "+", "zoomOut": "−"}}  # fmt: skip
-    return render_template("survey/report.html", report=batch.report, batch=batch,
+    return render_template("survey/report.html", report=found.report, batch=found.batch,
                            map_config=script_json(config) if points else None)  # fmt: skip
 
 
@@ -270,7 +247,7 @@ def api_import() -> ResponseReturnValue:
 
 
 @bp.get("/survey/review")
-@requires(*REVIEWERS)
+@requires(*REVIEWER_ROLES)
 def review_page() -> ResponseReturnValue:
     batch = request.args.get("batch", type=int)
     entries = open_reviews(db(), scope=current_scope(), batch_id=batch)
@@ -278,7 +255,7 @@ def review_page() -> ResponseReturnValue:
 
 
 @bp.post("/survey/review/<int:item_id>")
-@requires(*REVIEWERS)
+@requires(*REVIEWER_ROLES)
 def review_decide(item_id: int) -> ResponseReturnValue:
     decision = request.form.get("decision") or ""
     version = parse_int(request.form, "version", 0, minimum=0) or None
@@ -297,23 +274,40 @@ def review_decide(item_id: int) -> ResponseReturnValue:
     return redirect(url_for("survey.review_page", batch=request.args.get("batch")))
 
 
+def _required_int(form: Any, name: str, message: str) -> int:
+    if not (form.get(name) or "").strip():
+        raise InvalidInput(message, field=name)
+    return parse_int(form, name, 0, minimum=0)
+
+
+@bp.get("/outfalls/<int:outfall_id>/merge")
+@requires(*REVIEWER_ROLES)
+def merge_page(outfall_id: int) -> ResponseReturnValue:
+    """Show this outfall and the one it duplicates side by side, to confirm the merge against what is shown."""
+    into = _required_int(request.args, "into_id", "give the number of the outfall it duplicates")
+    pair = merge_pair(db(), into, outfall_id, scope=current_scope())
+    seen = parse_int(request.args, "version", pair.absorb.version, minimum=0)  # as this outfall's page showed it
+    return render_template("survey/merge.html", pair=pair, version=seen, reason=request.args.get("reason") or "")
+
+
 @bp.post("/outfalls/<int:outfall_id>/merge")
-@requires(*REVIEWERS)
+@requires(*REVIEWER_ROLES)
 def merge(outfall_id: int) -> ResponseReturnValue:
-    """Record that this outfall is a duplicate of another: it is merged into that one (undone by a split)."""
+    """Record that this outfall is a duplicate of another: it is merged into that one (undone by a split).
+    Both versions are those the user confirmed: either outfall changed since is a stale edit (409).
+    """
     require_visible(db(), outfall_id, current_scope())  # out of scope is "not found", whatever the form says
-    into = parse_int(request.form, "into_id", 0)
-    target = db().get(Outfall, into)
+    into = _required_int(request.form, "into_id", "give the number of the outfall it duplicates")
     merge_outfalls(db(), into, outfall_id, actor=current_identity().login, scope=current_scope(),
-                   keep_version=target.version if target else 0,
-                   absorb_version=parse_int(request.form, "version", 0, minimum=0),
+                   keep_version=_required_int(request.form, "into_version", "confirm the merge on its own page"),
+                   absorb_version=_required_int(request.form, "version", "reload the page and try again"),
                    reason=request.form.get("reason") or "")  # fmt: skip
     db().commit()
     return redirect(url_for("catalogue.outfall_page", outfall_id=into))
 
 
 @bp.post("/outfalls/<int:outfall_id>/split")
-@requires(*REVIEWERS)
+@requires(*REVIEWER_ROLES)
 def split(outfall_id: int) -> ResponseReturnValue:
     """Undo a merge: the outfall is its own again."""
     require_visible(db(), outfall_id, current_scope())
