@@ -314,6 +314,19 @@ def set_categories(
     return BulkReport(EventKind.REMEDIATION_PLANNED.value, results)
 
 
+def outfall_names(session: Session, outfall_ids: Sequence[int], *, scope: Scope) -> dict[int, str]:
+    """The names of those of ``outfall_ids`` that lie in ``scope`` (a bulk result names only what its user may
+    see; the others stay numbers, reported as not found).
+    """
+    ids = list(dict.fromkeys(int(i) for i in outfall_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Outfall.id, Outfall.name).where(Outfall.id == any_(cast(ids, ARRAY(Integer))), *scope.conditions())
+    )
+    return {oid: name for oid, name in rows}
+
+
 def officers_for(session: Session, scope: Scope) -> list[User]:
     """The active case officers whose area overlaps ``scope``: the people a case in it can be given to."""
     users = session.scalars(select(User).where(User.is_active).order_by(User.login)).all()

@@ -44,6 +44,20 @@ def test_bulk_assignment_from_the_list_reports_each_outfall(session: Session, ma
         assert o.assigned_to == officer
 
 
+def test_bulk_results_name_only_outfalls_in_the_users_area(make_outfall, make_user, login_as):
+    county = login_as(make_user("county", roles=("case_officer",), areas=("610112",)))
+    mine, elsewhere = make_outfall(name="未央区排污口"), make_outfall(lonlat=HANBIN, name="汉中外地排污口")
+    response = county.post(
+        "/outfalls/bulk",
+        data={"csrf_token": county.csrf, "action": "deadline", "deadline": "2099-06-30", "all_matching": "0",
+              "id": [str(mine.id), str(elsewhere.id)]},
+    )  # fmt: skip
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "未央区排污口" in html and "汉中外地排污口" not in html
+    assert f"#{elsewhere.id}" in html and "未找到（或不在您的辖区内）" in html  # reported as not found, by number only
+
+
 def test_my_cases_and_the_assignment_on_the_case_page(session: Session, make_outfall, make_user, login_as):
     officer_user = make_user("officer_xian", roles=("case_officer",), areas=("610100",))
     officer = login_as(officer_user)

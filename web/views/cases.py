@@ -16,7 +16,7 @@ from outfalls.cases import assignment, remediation, sampling, standardisation, t
 from outfalls.catalogue import queries
 from outfalls.db.base import Base
 from outfalls.errors import InvalidInput, NotFound
-from outfalls.models import Attachment, MonitoringVisit, Outfall, TraceRecord
+from outfalls.models import Attachment, MonitoringVisit, TraceRecord
 from outfalls.scope import require_visible
 from outfalls.store import FileStore, attach_file, get_attachment
 from outfalls.types import RemediationCategory, Role, StandardisationItem
@@ -380,8 +380,7 @@ def bulk() -> ResponseReturnValue:
     back = request.form.get("next")
     if back and is_local_path(back) and not report.refused:
         return redirect(back)
-    rows = db().execute(select(Outfall.id, Outfall.name).where(Outfall.id.in_(ids[:2000])))
-    names = {oid: name for oid, name in rows}
+    names = assignment.outfall_names(db(), [r.outfall_id for r in report.results], scope=current_scope())
     return render_template("catalogue/bulk_result.html", report=report, names=names,
                            back=back if back and is_local_path(back) else url_for("catalogue.list_page"))  # fmt: skip
 
