@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from outfalls.catalogue.lifecycle import record_event
 from outfalls.coding import is_valid_credit_code
 from outfalls.errors import FieldError, InvalidInput, InvalidTransition, NotFound
-from outfalls.models import Outfall, TraceParty, TraceRecord
+from outfalls.models import Attachment, Outfall, TraceParty, TraceRecord
 from outfalls.scope import Scope, require_visible
 from outfalls.types import EventKind, OutfallStatus, TraceMethod
 
@@ -210,3 +210,18 @@ def trace_history(session: Session, outfall_id: int, *, scope: Scope) -> list[Tr
             .order_by(TraceRecord.traced_on.desc(), TraceRecord.id.desc())
         )
     )
+
+
+def evidence_of(session: Session, records: Sequence[TraceRecord]) -> dict[int, list[int]]:
+    """The ids of the files stored as evidence of each tracing (by its event id), in upload order."""
+    by_event: dict[int, list[int]] = {r.event_id: [] for r in records}
+    if by_event:
+        rows = session.execute(
+            select(Attachment.event_id, Attachment.id)
+            .where(Attachment.event_id.in_(list(by_event)))
+            .order_by(Attachment.id)
+        )
+        for event_id, attachment_id in rows:
+            if event_id is not None:  # always: the query asks for these events only
+                by_event[event_id].append(attachment_id)
+    return by_event
