@@ -1,22 +1,29 @@
-"""Parsing of query strings and forms into domain values; a bad value raises ``InvalidInput`` naming the
-parameter, which the error table turns into a 422.
+"""Parsing of query strings, forms and JSON bodies into domain values.
+
+A query-string parameter or a JSON body with a bad value raises ``InvalidInput`` naming it, which the error table
+turns into a 422. The case officers' HTML forms are read by a ``Form`` each: ``parse()`` gives the domain's typed
+input or raises one ``InvalidInput`` listing every mistake, and ``refused(err)`` turns that error (or the domain's
+own) into a ``PostedForm`` the page shows again, with each mistake next to its field and what the user typed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-from werkzeug.datastructures import MultiDict
+from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import FileStorage, MultiDict
 
 from outfalls import clock
+from outfalls.cases.remediation import PlanInput
 from outfalls.cases.sampling import ResultInput, VisitInput
 from outfalls.cases.tracing import PartyInput, TraceInput
 from outfalls.catalogue.queries import OutfallFilter
 from outfalls.config import Settings
-from outfalls.errors import InvalidInput
+from outfalls.errors import FieldError, InvalidInput
 from outfalls.types import (
     BBox,
     DischargeState,
@@ -24,10 +31,12 @@ from outfalls.types import (
     OutfallStatus,
     RemediationCategory,
     SampleMethod,
+    StandardisationItem,
     TraceMethod,
 )
 
 E = TypeVar("E", bound=StrEnum)
+T = TypeVar("T")
 
 
 def _clean(args: MultiDict[str, str], name: str) -> str | None:
@@ -114,7 +123,550 @@ def parse_bbox(args: MultiDict[str, str]) -> BBox | None:
     return (x0, y0, x1, y1)
 
 
-# Field teams type local (China Standard) time into the forms; the database stores UTC instants.
+# -- HTML forms ---------------------------------------------------------------------------------------------------
+# A small class per form rather than Flask-WTF/WTForms: the forms are few, their typed inputs are the domain's own
+# dataclasses (a second schema of every field would have to be kept in step with them), the domain checks the
+# rules and names the fields itself, and CSRF is already checked for every unsafe request in web/auth.py (each
+# form carries the ``csrf_token`` field; refused forms are shown again with a fresh one).
+
+# How each mistake reads on a page, by the stable reason the form or the domain gives; a reason not listed here
+# shows the domain's own (English) message.
+REASONS = {
+    "invalid": _l("This value is not valid."),
+    "required": _l("Fill this in."),
+    "number": _l("Enter a number."),
+    "whole_number": _l("Enter a whole number."),
+    "at_least": _l("Enter a number of at least %(low)s."),
+    "range": _l("Enter a number from %(low)s to %(high)s."),
+    "date": _l("Enter a date (YYYY-MM-DD)."),
+    "moment": _l("Enter a date and time."),
+    "time_zone": _l("Enter a date and time."),
+    "choice": _l("Choose one of the options."),
+    "future": _l("This date is in the future."),
+    "technique": _l("Technical tracing names the technique (pipe robot, dye test, fingerprinting …)."),
+    "listed_twice": _l("Listed twice."),
+    "credit_code": _l(
+        "Not a valid unified social credit code: 18 characters with a correct check character (GB 32100-2015)."
+    ),
+    "percent": _l("Enter a percentage from 0 to 100."),
+    "shares_over_100": _l("The shares add up to more than 100 %."),
+    "one_main_party": _l("Only one party can be the main responsible party."),
+    "main_party": _l("Mark one party as the main responsible party."),
+    "government_reason": _l("Say why no responsible party could be determined."),
+    "government_party": _l("With the government default, name only the local government that answers for it."),
+    "not_possible_reason": _l("Say why monitoring was not possible."),
+    "flow_value": _l("A measured flow needs a value of at least 0 m³/s."),
+    "flow_not_measured": _l("A flow value needs the flow state “Flow measured”."),
+    "no_water": _l("An outfall that is dry or could not be monitored has no water to sample: leave the results empty."),
+    "outside_range": _l("Outside the plausible range %(low)s–%(high)s."),
+    "unit": _l("Recorded in %(unit)s."),
+    "lab": _l("A laboratory result names the laboratory."),
+    "no_remediation_reason": _l("Say why no remediation is needed."),
+    "measures": _l("A remediation plan lists its measures."),
+    "deadline_before_plan": _l("The deadline is before the plan."),
+    "merge_target": _l("A merge names the outfall that takes the discharge."),
+    "merge_itself": _l("An outfall cannot be merged into itself."),
+    "merge_only": _l("Only a merge names a receiving outfall."),
+    "what_was_done": _l("Say what was done."),
+    "before_plan": _l("Completion is dated before the plan."),
+    "no_selection": _l("Select at least one outfall."),
+    "selection_too_large": _l("Too many outfalls at once: narrow the filters."),
+    "not_an_officer": _l("Choose an active case officer."),
+    "deadline_before_day": _l("The deadline is before the day it is set."),
+    "merge_in_bulk": _l("A merge names the receiving outfall of each case: plan it on the case page."),
+}
+
+
+def wording(error: FieldError) -> str:
+    """A field error in the user's language."""
+    text = REASONS.get(error.reason)
+    if text is None:
+        return error.message
+    return str(text) % error.params if error.params else str(text)
+
+
+class PostedForm:
+    """A refused form as its page shows it again: which form, what was typed, and the mistakes by field.
+
+    ``error(name)`` hands out the mistake of a field once, so ``rest()`` (placed by the submit button) shows the
+    mistakes that have no field of their own on the page.
+    """
+
+    def __init__(
+        self, form_id: str | None = None, data: MultiDict[str, str] | None = None,
+        errors: Mapping[str, str] | None = None, dropped_files: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
+        self.form_id = form_id
+        self.data: MultiDict[str, str] = data if data is not None else MultiDict()
+        self.errors = dict(errors or {})
+        self.dropped_files = dropped_files
+        self._shown: set[str] = set()
+
+    def of(self, form_id: str) -> PostedForm:
+        """This, when it is the form ``form_id``; an empty one otherwise (each form of a page asks for itself)."""
+        return self if form_id == self.form_id else PostedForm()
+
+    @property
+    def is_posted(self) -> bool:
+        """Whether this form was sent and refused."""
+        return self.form_id is not None
+
+    def value(self, name: str, default: object = "") -> str:
+        """What was typed into ``name`` (``default`` when the form was not sent)."""
+        if not self.is_posted:
+            return "" if default is None else str(default)
+        return self.data.get(name, "")
+
+    def values(self, name: str) -> list[str]:
+        """Every value sent for ``name`` (ticked boxes)."""
+        return self.data.getlist(name)
+
+    def checked(self, name: str, default: bool = False) -> bool:
+        """Whether a checkbox was ticked (``default`` when the form was not sent)."""
+        return name in self.data if self.is_posted else default
+
+    def has_error(self, name: str) -> bool:
+        """Whether ``name`` has a mistake."""
+        return name in self.errors
+
+    @property
+    def first_error(self) -> str | None:
+        """The first field, in the form's order, with a mistake (the one to focus)."""
+        return next((k for k in self.data if k in self.errors), None)
+
+    def error(self, name: str) -> str | None:
+        """The mistake of ``name``, once."""
+        if name in self._shown:
+            return None
+        self._shown.add(name)
+        return self.errors.get(name)
+
+    def rest(self) -> list[str]:
+        """The mistakes not shown next to a field yet."""
+        left = [text for name, text in self.errors.items() if name not in self._shown]
+        self._shown.update(self.errors)
+        return left
+
+
+class Form(Generic[T]):
+    """One HTML form read into the domain's typed input ``T``, collecting every mistake instead of the first.
+
+    A subclass sets ``form_id`` (the ``id`` of its ``<form>`` on the page), reads its fields in ``read()`` with the
+    readers below (each gives a value of the right type, and records a mistake when the field is wrong), and says
+    in ``field_of`` which input a field named by the domain (``parties[0].credit_code``) stands for.
+    """
+
+    form_id: ClassVar[str] = "form"
+
+    def __init__(self, data: MultiDict[str, str], files: MultiDict[str, FileStorage] | None = None) -> None:
+        self.data = data
+        self.files: MultiDict[str, FileStorage] = files if files is not None else MultiDict()
+        self.problems: list[FieldError] = []
+
+    def read(self) -> T:
+        """The typed input, built from the fields (meaningless when ``problems`` is not empty)."""
+        raise NotImplementedError
+
+    def parse(self) -> T:
+        """The typed input.
+
+        Raises:
+            InvalidInput: every mistake of the form, in ``field_errors``.
+        """
+        value = self.read()
+        if self.problems:
+            raise InvalidInput.of(self.problems)
+        return value
+
+    def field_of(self, name: str) -> str:
+        """The input a field the domain names stands for (the same name unless a form says otherwise)."""
+        return name
+
+    def page_form_id(self) -> str:
+        """The ``id`` of the form on the page it is shown again on."""
+        return self.form_id
+
+    def refused(self, err: InvalidInput) -> PostedForm:
+        """The form as its page shows it again, with the mistakes of ``err`` next to their fields."""
+        errors: dict[str, list[str]] = {}
+        for e in err.field_errors:
+            errors.setdefault(self.field_of(e.field), []).append(wording(e))
+        dropped = tuple(name for name, f in self.files.items(multi=True) if f and f.filename)
+        return PostedForm(self.page_form_id(), self.data, {k: " ".join(v) for k, v in errors.items()}, dropped)
+
+    # -- readers: the value, or a stand-in of the right type with the mistake recorded
+    def problem(self, name: str, message: str, reason: str, **params: str | int | float) -> None:
+        """Record a mistake in ``name``."""
+        self.problems.append(FieldError(name, message, reason, params))
+
+    def text(self, name: str) -> str | None:
+        """A text field, stripped; None when empty."""
+        return (self.data.get(name) or "").strip() or None
+
+    def number(self, name: str) -> float | None:
+        """An optional decimal number."""
+        raw = self.text(name)
+        if raw is None:
+            return None
+        try:
+            return float(raw)
+        except ValueError:
+            self.problem(name, f"{name} must be a number, not {raw!r}", "number")
+            return None
+
+    def whole(self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+        """A whole number within bounds (``default`` when empty)."""
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problem(name, f"{name} must be a whole number, not {raw!r}", "whole_number")
+            return default
+        if value < minimum or (maximum is not None and value > maximum):
+            if maximum is None:
+                self.problem(name, f"{name} must be at least {minimum}", "at_least", low=minimum)
+            else:
+                self.problem(name, f"{name} must be between {minimum} and {maximum}", "range", low=minimum,
+                             high=maximum)  # fmt: skip
+            return default
+        return value
+
+    def day(self, name: str) -> date:
+        """A required ``YYYY-MM-DD`` date."""
+        value = self.optional_day(name)
+        if value is None and not any(p.field == name for p in self.problems):
+            self.problem(name, f"{name} is required", "required")
+        return value or date.min
+
+    def optional_day(self, name: str) -> date | None:
+        """An optional ``YYYY-MM-DD`` date."""
+        raw = self.text(name)
+        if raw is None:
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            self.problem(name, f"{name} must be a date (YYYY-MM-DD), not {raw!r}", "date")
+            return None
+
+    def moment(self, name: str) -> datetime:
+        """A required date and time; one typed without a zone is local (programme) time."""
+        raw = self.text(name)
+        try:
+            moment = datetime.fromisoformat(raw or "")
+        except ValueError:
+            if raw is None:
+                self.problem(name, f"{name} is required", "required")
+            else:
+                self.problem(name, f"{name} must be a date and time (YYYY-MM-DDTHH:MM), not {raw!r}", "moment")
+            return datetime.min.replace(tzinfo=UTC)
+        return moment if moment.tzinfo else moment.replace(tzinfo=clock.zone())
+
+    def choice(self, enum: type[E], name: str, default: E | None = None) -> E:
+        """One of ``enum``'s values (``default`` when empty, if there is one)."""
+        raw = self.text(name)
+        if raw is None and default is not None:
+            return default
+        try:
+            return enum(raw)
+        except ValueError:
+            self.problem(name, f"{name}: choose one of {', '.join(e.value for e in enum)}", "choice")
+            return default if default is not None else next(iter(enum))
+
+    def flag(self, name: str) -> bool:
+        """A checkbox."""
+        return self.data.get(name) in ("on", "true", "1", "yes")
+
+    def uploads(self, name: str) -> list[FileStorage]:
+        """The files chosen in a file field (none when nothing was chosen)."""
+        return [f for f in self.files.getlist(name) if f and f.filename]
+
+    def version(self) -> int:
+        """The version of the outfall the form was filled in against (optimistic concurrency)."""
+        return self.whole("version", 0)
+
+
+class VisitForm(Form[VisitInput]):
+    """A monitoring visit: one value field per parameter (``result-<code>``), one method for the visit, photos."""
+
+    form_id = "visit-form"
+
+    def __init__(
+        self, data: MultiDict[str, str], files: MultiDict[str, FileStorage] | None = None, *, units: Mapping[str, str]
+    ) -> None:
+        super().__init__(data, files)
+        self.units = units
+        self._result_fields: list[str] = []
+
+    def read(self) -> VisitInput:
+        """The typed input from the fields."""
+        method = self.choice(SampleMethod, "method", SampleMethod.FIELD_QUICK)
+        lab = self.text("lab")
+        results = []
+        for code, unit in self.units.items():
+            value = self.number(f"result-{code}")
+            if value is not None:
+                results.append(ResultInput(code, value, unit, method, lab=lab))
+                self._result_fields.append(f"result-{code}")
+        oil = self.data.get("oil_film")
+        return VisitInput(
+            visited_at=self.moment("visited_at"),
+            discharge=self.choice(DischargeState, "discharge"),
+            flow=self.choice(FlowState, "flow", FlowState.NOT_MEASURED),
+            flow_m3s=self.number("flow_m3s"),
+            not_possible_reason=self.text("not_possible_reason"),
+            colour=self.text("colour"),
+            turbidity=self.text("turbidity"),
+            odour=self.text("odour"),
+            oil_film=None if oil in (None, "", "unknown") else oil in ("yes", "true", "on"),
+            notes=self.text("notes"),
+            results=tuple(results),
+        )
+
+    def field_of(self, name: str) -> str:
+        """The input a field the domain names stands for."""
+        if name.startswith("results[") and "]" in name:
+            index, _dot, part = name[len("results[") :].partition("]")
+            if index.isdigit() and int(index) < len(self._result_fields):
+                return "lab" if part == ".lab" else self._result_fields[int(index)]
+        return name
+
+
+class LimitForm(Form[tuple[str | None, str | None]]):
+    """The applicable limits: ``standard/grade`` or none."""
+
+    form_id = "limit-form"
+
+    def read(self) -> tuple[str | None, str | None]:
+        """The typed input from the fields."""
+        choice = self.text("limit") or ""
+        if not choice:
+            return None, None
+        standard, slash, grade = choice.partition("/")
+        if not slash or not standard or not grade:
+            self.problem("limit", "choose a standard and grade", "choice")
+        return standard, grade
+
+    def field_of(self, name: str) -> str:
+        """The input a field the domain names stands for."""
+        return "limit" if name in ("grade", "standard") else name
+
+
+MAX_PARTY_ROWS = 5
+
+
+class TraceForm(Form[TraceInput]):
+    """A tracing: ``party-<n>-<field>`` rows (empty rows are skipped), ``main`` = the main row's number, evidence."""
+
+    form_id = "trace-form"
+
+    def __init__(self, data: MultiDict[str, str], files: MultiDict[str, FileStorage] | None = None) -> None:
+        super().__init__(data, files)
+        self._rows: list[int] = []  # the form row of each party given
+
+    def read(self) -> TraceInput:
+        """The typed input from the fields."""
+        main = self.text("main")
+        parties = []
+        for n in range(MAX_PARTY_ROWS):
+            name = self.text(f"party-{n}-name")
+            others = [f"party-{n}-{f}" for f in ("credit_code", "industry", "description", "share_pct")]
+            if name is None:
+                if any(self.text(f) for f in others):
+                    self.problem(f"party-{n}-name", "a party needs a name", "required")
+                continue
+            self._rows.append(n)
+            parties.append(
+                PartyInput(
+                    name=name,
+                    credit_code=self.text(f"party-{n}-credit_code"),
+                    industry=self.text(f"party-{n}-industry"),
+                    description=self.text(f"party-{n}-description"),
+                    share_pct=self.number(f"party-{n}-share_pct"),
+                    is_main=main == str(n),
+                )
+            )
+        return TraceInput(
+            traced_on=self.moment("traced_on"),
+            method=self.choice(TraceMethod, "method"),
+            parties=tuple(parties),
+            technique=self.text("technique"),
+            sewage_source=self.text("sewage_source"),
+            use_status=self.text("use_status"),
+            environmental_risk=self.text("environmental_risk"),
+            government_default=self.flag("government_default"),
+            government_reason=self.text("government_reason"),
+            notes=self.text("notes"),
+        )
+
+    def field_of(self, name: str) -> str:
+        """The input a field the domain names stands for."""
+        if name.startswith("parties[") and "]" in name:
+            index, _dot, part = name[len("parties[") :].partition("]")
+            if index.isdigit() and int(index) < len(self._rows) and part.startswith("."):
+                return f"party-{self._rows[int(index)]}-{part[1:]}"
+        return name
+
+
+class PlanForm(Form[PlanInput]):
+    """A remediation plan (一口一策)."""
+
+    form_id = "plan-form"
+
+    def read(self) -> PlanInput:
+        """The typed input from the fields."""
+        merge = self.text("merge_into_id")
+        return PlanInput(
+            category=self.choice(RemediationCategory, "category"),
+            on=self.day("on"),
+            measures=self.text("measures"),
+            responsible_party=self.text("responsible_party"),
+            deadline=self.optional_day("deadline"),
+            is_quick_fix=self.flag("is_quick_fix"),
+            merge_into_id=self.whole("merge_into_id", 0, minimum=1) if merge else None,
+            reason=self.text("reason"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StepInput:
+    """A dated step of the remediation (progress, completion, acceptance) with its note."""
+
+    on: date
+    note: str | None
+    progress_pct: int | None = None
+
+
+class ProgressForm(Form[StepInput]):
+    """Progress on the works."""
+
+    form_id = "progress-form"
+
+    def read(self) -> StepInput:
+        """The typed input from the fields."""
+        pct = self.whole("progress_pct", -1, minimum=0, maximum=100)
+        if self.text("progress_pct") is None:
+            self.problem("progress_pct", "progress_pct is required", "required")
+        return StepInput(self.day("on"), self.text("note"), pct)
+
+
+class CompletionForm(Form[StepInput]):
+    """The works are done (evidence files come with it)."""
+
+    form_id = "complete-form"
+
+    def read(self) -> StepInput:
+        """The typed input from the fields."""
+        return StepInput(self.day("on"), self.text("note"))
+
+
+class CloseForm(Form[StepInput]):
+    """Acceptance and closing out (销号)."""
+
+    form_id = "close-form"
+
+    def read(self) -> StepInput:
+        """The typed input from the fields."""
+        return StepInput(self.day("on"), self.text("note"))
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInput:
+    """One line of the standardisation checklist."""
+
+    item: StandardisationItem
+    is_done: bool
+    on: date
+    note: str | None
+
+
+class ChecklistForm(Form[CheckInput]):
+    """One standardisation (规范化建设) checklist item (evidence files come with it)."""
+
+    form_id = "checklist-form"
+
+    def read(self) -> CheckInput:
+        """The typed input from the fields."""
+        item = self.choice(StandardisationItem, "item")
+        return CheckInput(item, self.flag("is_done"), self.day("on"), self.text("note"))
+
+
+BULK_ACTIONS = ("assign", "unassign", "deadline", "category")
+
+
+@dataclass(frozen=True, slots=True)
+class BulkInput:
+    """Bulk work on a selection of outfalls: the ticked ones (with the versions shown) or all matching filters."""
+
+    action: str
+    ids: list[int]
+    versions: dict[int, int] | None
+    matching: OutfallFilter | None  # all outfalls matching these filters instead of ``ids``
+    officer: str | None = None
+    deadline: date | None = None
+    on: date | None = None
+    plan: PlanInput | None = None
+
+
+class BulkForm(Form[BulkInput]):
+    """Bulk work from the outfall list (``bulk-form``), or one outfall's assignment and deadline forms (with a
+    ``next`` path back to its page), or the JSON API's body turned into fields.
+    """
+
+    form_id = "bulk-form"
+
+    def __init__(
+        self, data: MultiDict[str, str], files: MultiDict[str, FileStorage] | None = None, *, me: str | None = None
+    ) -> None:
+        super().__init__(data, files)
+        self.me = me
+
+    def read(self) -> BulkInput:
+        """The typed input from the fields."""
+        action = self.text("action") or ""
+        if action not in BULK_ACTIONS:
+            self.problem("action", f"choose an action: {', '.join(BULK_ACTIONS)}", "choice")
+        matching = None
+        if self.data.get("all_matching") == "1":
+            filters = MultiDict([(k[2:], v) for k, v in self.data.items(multi=True) if k.startswith("f-")])
+            matching = parse_filter(filters, me=self.me)
+        ids: list[int] = []
+        for raw in self.data.getlist("id"):
+            try:
+                ids.append(int(raw))
+            except ValueError:
+                self.problem("id", f"outfall ids are whole numbers, not {raw!r}", "whole_number")
+        versions = {i: self.whole(f"v-{i}", 0) for i in ids if self.data.get(f"v-{i}")}
+        officer = self.text("officer")
+        if action == "assign" and officer is None:
+            self.problem("officer", "choose the case officer to give the cases to", "not_an_officer")
+        on, deadline = self.optional_day("on"), self.optional_day("deadline")
+        plan = None
+        if action == "category":
+            plan = PlanInput(
+                category=self.choice(RemediationCategory, "category"), on=on or clock.today(),
+                measures=self.text("measures"), reason=self.text("reason"),
+                responsible_party=self.text("responsible_party"), deadline=deadline,
+                is_quick_fix=self.flag("is_quick_fix"),
+            )  # fmt: skip
+        return BulkInput(action, ids, None if matching else versions, matching,
+                         officer if action == "assign" else None, deadline, on, plan)  # fmt: skip
+
+    def field_of(self, name: str) -> str:
+        """The input a field the domain names stands for."""
+        return "id" if name == "outfall_ids" else name
+
+    def page_form_id(self) -> str:
+        """The ``id`` of the form on the page it is shown again on."""
+        if self.data.get("next") and self.data.get("action") in ("assign", "deadline"):
+            return f"{self.data['action']}-form"  # the outfall's own assignment or deadline form
+        return self.form_id
+
+
+# -- JSON bodies --------------------------------------------------------------------------------------------------
+# Field teams type local (China Standard) time; the database stores UTC instants.
 
 
 def _choice(enum: type[E], raw: str | None, name: str) -> E:
@@ -144,9 +696,9 @@ def _moment(raw: str | None, name: str) -> datetime:
 
 
 def parse_visit(data: Mapping[str, Any], units: Mapping[str, str]) -> VisitInput:
-    """A monitoring visit from a form (``result-<parameter>`` fields) or a JSON body (``results`` list)."""
+    """A monitoring visit from a JSON body (``results`` a list of ``{parameter, value, unit, method, …}``)."""
     results: list[ResultInput] = []
-    if isinstance(data.get("results"), list):  # JSON API
+    if isinstance(data.get("results"), list):
         for i, r in enumerate(data["results"]):
             if not isinstance(r, dict):
                 raise InvalidInput("each result is an object", field=f"results[{i}]")
@@ -164,13 +716,6 @@ def parse_visit(data: Mapping[str, Any], units: Mapping[str, str]) -> VisitInput
                     lab=r.get("lab"),
                 )
             )
-    else:  # HTML form: one value field per parameter, one method for the visit
-        method = _choice(SampleMethod, data.get("method") or "field_quick", "method")
-        lab = (data.get("lab") or "").strip() or None
-        for code, unit in units.items():
-            value = _float(data.get(f"result-{code}"), f"result-{code}")
-            if value is not None:
-                results.append(ResultInput(code, value, unit, method, lab=lab))
     flow = _choice(FlowState, data.get("flow") or "not_measured", "flow")
     oil = data.get("oil_film")
     return VisitInput(
@@ -188,13 +733,10 @@ def parse_visit(data: Mapping[str, Any], units: Mapping[str, str]) -> VisitInput
     )
 
 
-MAX_PARTY_ROWS = 5
-
-
 def parse_trace(data: Mapping[str, Any]) -> TraceInput:
-    """A tracing from a form (``party-<n>-<field>`` rows, ``main`` = the main row's number) or JSON (``parties``)."""
+    """A tracing from a JSON body (``parties`` a list of ``{name, credit_code, …, is_main}``)."""
     parties: list[PartyInput] = []
-    if isinstance(data.get("parties"), list):  # JSON API
+    if isinstance(data.get("parties"), list):
         for i, p in enumerate(data["parties"]):
             if not isinstance(p, dict):
                 raise InvalidInput("each party is an object", field=f"parties[{i}]")
@@ -207,22 +749,6 @@ def parse_trace(data: Mapping[str, Any]) -> TraceInput:
                     description=p.get("description") or None,
                     share_pct=_float(str(share) if share is not None else None, f"parties[{i}].share_pct"),
                     is_main=bool(p.get("is_main", False)),
-                )
-            )
-    else:  # HTML form
-        main = (data.get("main") or "").strip()
-        for n in range(MAX_PARTY_ROWS):
-            name = (data.get(f"party-{n}-name") or "").strip()
-            if not name:
-                continue
-            parties.append(
-                PartyInput(
-                    name=name,
-                    credit_code=(data.get(f"party-{n}-credit_code") or "").strip() or None,
-                    industry=(data.get(f"party-{n}-industry") or "").strip() or None,
-                    description=(data.get(f"party-{n}-description") or "").strip() or None,
-                    share_pct=_float(data.get(f"party-{n}-share_pct"), f"party-{n}-share_pct"),
-                    is_main=main == str(n),
                 )
             )
     default = data.get("government_default")

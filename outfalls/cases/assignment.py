@@ -74,9 +74,10 @@ class BulkReport:
 def _selection(outfall_ids: Sequence[int]) -> list[int]:
     ids = list(dict.fromkeys(int(i) for i in outfall_ids))
     if not ids:
-        raise InvalidInput("select at least one outfall", field="outfall_ids")
+        raise InvalidInput("select at least one outfall", field="outfall_ids", reason="no_selection")
     if len(ids) > MAX_SELECTION:
-        raise InvalidInput(f"select at most {MAX_SELECTION:,} outfalls at a time", field="outfall_ids", value=len(ids))
+        raise InvalidInput(f"select at most {MAX_SELECTION:,} outfalls at a time", field="outfall_ids",
+                           value=len(ids), reason="selection_too_large")  # fmt: skip
     return ids
 
 
@@ -88,9 +89,9 @@ def case_officer(session: Session, login: str) -> User:
     """
     user = session.scalar(select(User).where(User.login == login.strip()))
     if user is None or not user.is_active:
-        raise InvalidInput(f"{login!r} is not an active user", field="officer", value=login)
+        raise InvalidInput(f"{login!r} is not an active user", field="officer", value=login, reason="not_an_officer")
     if Role.CASE_OFFICER not in user.role_set:
-        raise InvalidInput(f"{login!r} is not a case officer", field="officer", value=login)
+        raise InvalidInput(f"{login!r} is not a case officer", field="officer", value=login, reason="not_an_officer")
     return user
 
 
@@ -266,7 +267,8 @@ def set_deadlines(
     """
     day = on or clock.today()
     if deadline is not None and deadline < day:
-        raise InvalidInput(f"the deadline {deadline} is before {day}", field="deadline", value=deadline.isoformat())
+        raise InvalidInput(f"the deadline {deadline} is before {day}", field="deadline", value=deadline.isoformat(),
+                           reason="deadline_before_day")  # fmt: skip
     return _set_column(
         session, EventKind.DEADLINE_SET, outfall_ids, deadline, "deadline", actor=actor, scope=scope, on=day,
         expected_versions=expected_versions, column=Outfall.case_deadline,
@@ -293,7 +295,7 @@ def set_categories(
     ids = _selection(outfall_ids)
     if plan.category is RemediationCategory.MERGE or plan.merge_into_id is not None:
         raise InvalidInput("a merge names the receiving outfall of each case: plan it on the case page",
-                           field="category", value=plan.category.value)  # fmt: skip
+                           field="category", value=plan.category.value, reason="merge_in_bulk")  # fmt: skip
     session.flush()
     current: dict[int, int] = {
         oid: v
@@ -312,6 +314,19 @@ def set_categories(
             continue
         results.append(ItemResult(oid, True, None, None, version + 1))
     return BulkReport(EventKind.REMEDIATION_PLANNED.value, results)
+
+
+def outfall_names(session: Session, outfall_ids: Sequence[int], *, scope: Scope) -> dict[int, str]:
+    """The names of those of ``outfall_ids`` that lie in ``scope`` (a bulk result names only what its user may
+    see; the others stay numbers, reported as not found).
+    """
+    ids = list(dict.fromkeys(int(i) for i in outfall_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Outfall.id, Outfall.name).where(Outfall.id == any_(cast(ids, ARRAY(Integer))), *scope.conditions())
+    )
+    return {oid: name for oid, name in rows}
 
 
 def officers_for(session: Session, scope: Scope) -> list[User]:

@@ -1,6 +1,7 @@
 """The dossier (档案) of one outfall: everything an inspector or a court asks for in one place — codes, location
 with a static map, photos, the field records behind it, monitoring visits and results, tracing, remediation and
-closing, and the full history of who did what when. The web layer prints it as HTML and, through headless
+closing, and the full history of who did what when. The case part (``case_file``) is what the outfall's page
+shows too, so the page and the dossier read the same records. The web layer prints it as HTML and, through headless
 Chromium, as PDF; the map is drawn here as SVG paths so that printing needs no tiles and no network.
 """
 
@@ -55,18 +56,89 @@ class FieldRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class Dossier:
-    """Everything the dossier shows."""
+class CaseFile:
+    """An outfall's case as its page and its dossier show it: the outfall, monitoring, tracing, remediation with
+    what closing out still needs, the standardisation checklist and the stored files.
+    """
 
     detail: queries.OutfallDetail
     monitoring: sampling.MonitoringState
     traces: list[TraceRecord]
     remedies: list[RemediationRecord]
+    gaps: remediation.CaseGaps
     checklist: list[standardisation.ChecklistLine]
     files: list[Attachment]
+
+    @property
+    def files_by_event(self) -> dict[int | None, list[Attachment]]:
+        """The files grouped by the event they document (None: the outfall's own, e.g. survey photos)."""
+        grouped: dict[int | None, list[Attachment]] = {}
+        for a in self.files:
+            grouped.setdefault(a.event_id, []).append(a)
+        return grouped
+
+    @property
+    def files_by_id(self) -> dict[int, Attachment]:
+        """The files by id (remediation and checklist steps name their evidence by id)."""
+        return {a.id: a for a in self.files}
+
+
+def case_file(session: Session, outfall_id: int, *, scope: Scope, acceptor: str | None = None) -> CaseFile:
+    """The case of one outfall; ``acceptor`` is who would accept the remediation (closing out needs someone other
+    than whoever recorded the completion).
+
+    Raises:
+        NotFound: no such outfall (in ``scope``).
+    """
+    return CaseFile(
+        detail=queries.get_outfall(session, outfall_id, scope=scope),
+        monitoring=sampling.monitoring_state(session, outfall_id, scope=scope),
+        traces=tracing.trace_history(session, outfall_id, scope=scope),
+        remedies=remediation.remediation_history(session, outfall_id, scope=scope),
+        gaps=remediation.closing_gaps(session, outfall_id, scope=scope, acceptor=acceptor),
+        checklist=standardisation.checklist(session, outfall_id, scope=scope),
+        files=list_attachments(session, outfall_id, scope=scope),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Dossier:
+    """Everything the dossier shows: the case, the field records behind it, a map snapshot and who worked on it."""
+
+    case: CaseFile
     records: list[FieldRecord]
     snapshot: MapSnapshot
     people: list[tuple[str, int, datetime, datetime]]  # (actor, events, first, last)
+
+    @property
+    def detail(self) -> queries.OutfallDetail:
+        """The outfall."""
+        return self.case.detail
+
+    @property
+    def monitoring(self) -> sampling.MonitoringState:
+        """Monitoring visits and results."""
+        return self.case.monitoring
+
+    @property
+    def traces(self) -> list[TraceRecord]:
+        """Tracing records, newest first."""
+        return self.case.traces
+
+    @property
+    def remedies(self) -> list[RemediationRecord]:
+        """Remediation steps in order."""
+        return self.case.remedies
+
+    @property
+    def checklist(self) -> list[standardisation.ChecklistLine]:
+        """The standardisation checklist."""
+        return self.case.checklist
+
+    @property
+    def files(self) -> list[Attachment]:
+        """The stored files."""
+        return self.case.files
 
 
 def build_dossier(session: Session, outfall_id: int, *, scope: Scope) -> Dossier:
@@ -75,20 +147,15 @@ def build_dossier(session: Session, outfall_id: int, *, scope: Scope) -> Dossier
     Raises:
         NotFound: no such outfall (in ``scope``).
     """
-    detail = queries.get_outfall(session, outfall_id, scope=scope)
+    case = case_file(session, outfall_id, scope=scope)
     people: dict[str, tuple[int, datetime, datetime]] = {}
-    for e in detail.events:
+    for e in case.detail.events:
         n, first, last = people.get(e.actor, (0, e.recorded_at, e.recorded_at))
         people[e.actor] = (n + 1, min(first, e.recorded_at), max(last, e.recorded_at))
     return Dossier(
-        detail=detail,
-        monitoring=sampling.monitoring_state(session, outfall_id, scope=scope),
-        traces=tracing.trace_history(session, outfall_id, scope=scope),
-        remedies=remediation.remediation_history(session, outfall_id, scope=scope),
-        checklist=standardisation.checklist(session, outfall_id, scope=scope),
-        files=list_attachments(session, outfall_id, scope=scope),
+        case=case,
         records=field_records(session, outfall_id),
-        snapshot=map_snapshot(session, detail.row.lon, detail.row.lat),
+        snapshot=map_snapshot(session, case.detail.row.lon, case.detail.row.lat),
         people=sorted(((a, n, f, la) for a, (n, f, la) in people.items()), key=lambda p: p[2]),
     )
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from outfalls import clock
 from outfalls.catalogue.lifecycle import record_event
-from outfalls.errors import InvalidInput, InvalidTransition, NotFound
+from outfalls.errors import FieldError, InvalidInput, InvalidTransition, NotFound
 from outfalls.models import Attachment, ClosingRule, Event, MonitoringVisit, Outfall, RemediationRecord
 from outfalls.scope import Scope, require_visible
 from outfalls.types import (
@@ -74,9 +74,15 @@ def _outfall(session: Session, outfall_id: int, scope: Scope) -> Outfall:
     return outfall
 
 
+def _future(day: date, name: str) -> list[FieldError]:
+    """A day after today, as a mistake in ``name`` (none otherwise)."""
+    return [FieldError(name, f"{name} is in the future", "future")] if day > clock.today() else []
+
+
 def _check_day(day: date, name: str) -> None:
-    if day > clock.today():
-        raise InvalidInput(f"{name} is in the future", field=name)
+    problems = _future(day, name)
+    if problems:
+        raise InvalidInput.of(problems)
 
 
 def plan_remediation(
@@ -91,22 +97,26 @@ def plan_remediation(
         StaleEdit: the outfall changed since ``expected_version``.
     """
     _outfall(session, outfall_id, scope)
-    _check_day(plan.on, "on")
+    problems = _future(plan.on, "on")
     if plan.category is RemediationCategory.NONE_NEEDED:
         if not (plan.reason or "").strip():
-            raise InvalidInput("say why no remediation is needed", field="reason")
+            problems.append(FieldError("reason", "say why no remediation is needed", "no_remediation_reason"))
     elif not (plan.measures or "").strip():
-        raise InvalidInput("a remediation plan lists its measures", field="measures")
+        problems.append(FieldError("measures", "a remediation plan lists its measures", "measures"))
     if plan.deadline is not None and plan.deadline < plan.on:
-        raise InvalidInput("the deadline is before the plan", field="deadline")
+        problems.append(FieldError("deadline", "the deadline is before the plan", "deadline_before_plan"))
     if plan.category is RemediationCategory.MERGE:
         if plan.merge_into_id is None:
-            raise InvalidInput("a merge names the outfall that takes the discharge", field="merge_into_id")
-        if plan.merge_into_id == outfall_id:
-            raise InvalidInput("an outfall cannot be merged into itself", field="merge_into_id")
-        require_visible(session, plan.merge_into_id, scope)
+            problems.append(FieldError("merge_into_id", "a merge names the outfall that takes the discharge",
+                                       "merge_target"))  # fmt: skip
+        elif plan.merge_into_id == outfall_id:
+            problems.append(FieldError("merge_into_id", "an outfall cannot be merged into itself", "merge_itself"))
     elif plan.merge_into_id is not None:
-        raise InvalidInput("only a merge names a receiving outfall", field="merge_into_id")
+        problems.append(FieldError("merge_into_id", "only a merge names a receiving outfall", "merge_only"))
+    if problems:
+        raise InvalidInput.of(problems)
+    if plan.merge_into_id is not None:
+        require_visible(session, plan.merge_into_id, scope)
     event = record_event(
         session, outfall_id, EventKind.REMEDIATION_PLANNED, actor=actor, scope=scope,
         expected_version=expected_version, on=plan.on,
@@ -134,11 +144,13 @@ def record_progress(
         NotFound, StaleEdit, InvalidTransition (not remediating), InvalidInput (a bad percentage or no note).
     """
     _outfall(session, outfall_id, scope)
-    _check_day(on, "on")
+    problems = _future(on, "on")
     if not 0 <= progress_pct <= 100:
-        raise InvalidInput("progress is between 0 and 100 %", field="progress_pct", value=progress_pct)
+        problems.append(FieldError("progress_pct", "progress is between 0 and 100 %", "percent"))
     if not note.strip():
-        raise InvalidInput("say what was done", field="note")
+        problems.append(FieldError("note", "say what was done", "what_was_done"))
+    if problems:
+        raise InvalidInput.of(problems)
     event = record_event(
         session, outfall_id, EventKind.REMEDIATION_PROGRESS, actor=actor, scope=scope,
         expected_version=expected_version, on=on, payload={"progress_pct": progress_pct},
@@ -166,12 +178,13 @@ def complete_remediation(
     if plan is None:
         raise InvalidTransition("there is no remediation plan to complete")
     if on < plan.on:
-        raise InvalidInput("completion is dated before the plan", field="on")
+        raise InvalidInput("completion is dated before the plan", field="on", reason="before_plan")
     owned = set(session.scalars(select(Attachment.id).where(Attachment.id.in_(list(evidence)),
                                                              Attachment.outfall_id == outfall_id)))  # fmt: skip
     stray = [a for a in evidence if a not in owned]
     if stray:
-        raise InvalidInput(f"attachment {stray[0]} is not evidence of this outfall", field="evidence", value=stray[0])
+        raise InvalidInput(f"attachment {stray[0]} is not evidence of this outfall", field="evidence", value=stray[0],
+                           reason="stray_evidence")  # fmt: skip
     event = record_event(
         session, outfall_id, EventKind.REMEDIATED, actor=actor, scope=scope, expected_version=expected_version,
         on=on, payload={"category": plan.category.value if plan.category else None, "evidence": list(evidence)},

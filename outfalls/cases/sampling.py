@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outfalls.catalogue.lifecycle import record_event
-from outfalls.errors import InvalidInput, NotFound
+from outfalls.errors import FieldError, InvalidInput, NotFound
 from outfalls.models import MonitoringVisit, Outfall, Parameter, SampleResult, StandardLimit
 from outfalls.scope import Scope, require_visible
 from outfalls.types import DischargeState, EventKind, FlowState, SampleMethod
@@ -63,54 +63,58 @@ class MonitoringState:
     limit_grade: str | None
 
 
-def _check_visit(visit: VisitInput, parameters: dict[str, Parameter]) -> None:
+def check_visit(visit: VisitInput, parameters: dict[str, Parameter]) -> list[FieldError]:
+    """Every mistake in ``visit``, each with the field it concerns (``results[i].…`` for the i-th result)."""
+    problems: list[FieldError] = []
+
+    def problem(field: str, message: str, reason: str, **params: str | int | float) -> None:
+        problems.append(FieldError(field, message, reason, params))
+
     if visit.visited_at.tzinfo is None:
-        raise InvalidInput("the visit time needs a time zone", field="visited_at")
-    if visit.visited_at > datetime.now(UTC):
-        raise InvalidInput("the visit time is in the future", field="visited_at")
+        problem("visited_at", "the visit time needs a time zone", "time_zone")
+    elif visit.visited_at > datetime.now(UTC):
+        problem("visited_at", "the visit time is in the future", "future")
     if visit.discharge is DischargeState.NOT_POSSIBLE and not (visit.not_possible_reason or "").strip():
-        raise InvalidInput("say why monitoring was not possible", field="not_possible_reason")
+        problem("not_possible_reason", "say why monitoring was not possible", "not_possible_reason")
     if visit.flow is FlowState.MEASURED:
         if visit.flow_m3s is None or visit.flow_m3s < 0:
-            raise InvalidInput("a measured flow needs a value of at least 0 m³/s", field="flow_m3s")
+            problem("flow_m3s", "a measured flow needs a value of at least 0 m³/s", "flow_value")
     elif visit.flow_m3s is not None:
-        raise InvalidInput("a flow value needs the flow state 'measured'", field="flow_m3s")
+        problem("flow_m3s", "a flow value needs the flow state 'measured'", "flow_not_measured")
     if visit.discharge is not DischargeState.DISCHARGING and visit.results:
-        raise InvalidInput(
+        problem(
+            "results",
             f"an outfall found {visit.discharge.value} has no water to sample; record results only when it discharges",
-            field="results",
+            "no_water",
         )
     seen: set[tuple[str, SampleMethod]] = set()
     for i, r in enumerate(visit.results):
         where = f"results[{i}]"
         p = parameters.get(r.parameter)
         if p is None:
-            raise InvalidInput(f"unknown parameter {r.parameter!r}", field=f"{where}.parameter", value=r.parameter)
+            problem(f"{where}.parameter", f"unknown parameter {r.parameter!r}", "choice")
+            continue
         if r.unit != p.unit:
-            raise InvalidInput(
-                f"{p.label_en} is recorded in {p.unit or 'no unit'}, not {r.unit!r}",
-                field=f"{where}.unit",
-                value=r.unit,
-            )
+            problem(f"{where}.unit", f"{p.label_en} is recorded in {p.unit or 'no unit'}, not {r.unit!r}", "unit",
+                    unit=p.unit)  # fmt: skip
         if (r.parameter, r.method) in seen:
-            raise InvalidInput(f"{p.label_en} is given twice for the same method", field=f"{where}.parameter")
+            problem(f"{where}.parameter", f"{p.label_en} is given twice for the same method", "listed_twice")
         seen.add((r.parameter, r.method))
         if r.below_detection:
             if r.value is not None or r.detection_limit is None:
-                raise InvalidInput(
-                    f"{p.label_en}: a result below detection has no value but a detection limit",
-                    field=f"{where}.detection_limit",
-                )
+                problem(f"{where}.detection_limit",
+                        f"{p.label_en}: a result below detection has no value but a detection limit",
+                        "below_detection")  # fmt: skip
         elif r.value is None:
-            raise InvalidInput(f"{p.label_en}: a value is needed", field=f"{where}.value")
+            problem(f"{where}.value", f"{p.label_en}: a value is needed", "required")
         elif (p.min_valid is not None and r.value < p.min_valid) or (p.max_valid is not None and r.value > p.max_valid):
             low = "" if p.min_valid is None else f"{p.min_valid:g}"
             high = "" if p.max_valid is None else f"{p.max_valid:g}"
-            raise InvalidInput(
-                f"{p.label_en} {r.value:g} is outside {low}–{high}", field=f"{where}.value", value=r.value
-            )
+            problem(f"{where}.value", f"{p.label_en} {r.value:g} is outside {low}–{high}", "outside_range",
+                    low=low, high=high)  # fmt: skip
         if r.method is SampleMethod.LAB and not (r.lab or "").strip():
-            raise InvalidInput(f"{p.label_en}: a laboratory result names the laboratory", field=f"{where}.lab")
+            problem(f"{where}.lab", f"{p.label_en}: a laboratory result names the laboratory", "lab")
+    return problems
 
 
 def _judge(r: ResultInput, limit: StandardLimit | None) -> bool | None:
@@ -133,11 +137,13 @@ def record_visit(
         NotFound: no such outfall, or one outside ``scope``.
         StaleEdit: the outfall changed since ``expected_version``.
         InvalidTransition: the outfall no longer accepts monitoring (rejected, merged, closed).
-        InvalidInput: a bad value, with the field it concerns.
+        InvalidInput: bad values, each with the field it concerns (all at once, in ``field_errors``).
     """
     require_visible(session, outfall_id, scope)
     parameters = {p.code: p for p in session.scalars(select(Parameter))}
-    _check_visit(visit, parameters)
+    problems = check_visit(visit, parameters)
+    if problems:
+        raise InvalidInput.of(problems)
     outfall = session.get(Outfall, outfall_id)
     if outfall is None:
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)

@@ -43,12 +43,13 @@ def record_check(
     """
     require_visible(session, outfall_id, scope)
     if on > datetime.now(UTC).date():
-        raise InvalidInput("the date is in the future", field="on")
+        raise InvalidInput("the date is in the future", field="on", reason="future")
     owned = set(session.scalars(select(Attachment.id).where(Attachment.id.in_(list(evidence)),
                                                              Attachment.outfall_id == outfall_id)))  # fmt: skip
     stray = [a for a in evidence if a not in owned]
     if stray:
-        raise InvalidInput(f"attachment {stray[0]} is not evidence of this outfall", field="evidence", value=stray[0])
+        raise InvalidInput(f"attachment {stray[0]} is not evidence of this outfall", field="evidence", value=stray[0],
+                           reason="stray_evidence")  # fmt: skip
     event = record_event(
         session, outfall_id, EventKind.STANDARDISATION_CHECKED, actor=actor, scope=scope,
         expected_version=expected_version, on=on, payload={"item": item.value, "done": is_done},

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from outfalls.catalogue.lifecycle import record_event
 from outfalls.coding import is_valid_credit_code
-from outfalls.errors import InvalidInput, InvalidTransition, NotFound
-from outfalls.models import Outfall, TraceParty, TraceRecord
+from outfalls.errors import FieldError, InvalidInput, InvalidTransition, NotFound
+from outfalls.models import Attachment, Outfall, TraceParty, TraceRecord
 from outfalls.scope import Scope, require_visible
 from outfalls.types import EventKind, OutfallStatus, TraceMethod
 
@@ -70,44 +70,52 @@ def _clean(text: str | None) -> str | None:
     return (text or "").strip() or None
 
 
-def _check(trace: TraceInput) -> None:
+def check_trace(trace: TraceInput) -> list[FieldError]:
+    """Every mistake in ``trace``, each with the field it concerns (``parties[i].…`` for the i-th party)."""
+    problems: list[FieldError] = []
+
+    def problem(field: str, message: str, reason: str, **params: str | int | float) -> None:
+        problems.append(FieldError(field, message, reason, params))
+
     if trace.traced_on.tzinfo is None:
-        raise InvalidInput("the tracing time needs a time zone", field="traced_on")
-    if trace.traced_on > datetime.now(UTC):
-        raise InvalidInput("the tracing time is in the future", field="traced_on")
+        problem("traced_on", "the tracing time needs a time zone", "time_zone")
+    elif trace.traced_on > datetime.now(UTC):
+        problem("traced_on", "the tracing time is in the future", "future")
     if trace.method is TraceMethod.TECHNICAL and not _clean(trace.technique):
-        raise InvalidInput("technical tracing names the technique (pipe robot, dye, fingerprint …)", field="technique")
+        problem("technique", "technical tracing names the technique (pipe robot, dye, fingerprint …)", "technique")
     names = set()
     for i, p in enumerate(trace.parties):
         where = f"parties[{i}]"
         if not _clean(p.name):
-            raise InvalidInput("a party needs a name", field=f"{where}.name")
-        if p.name.strip() in names:
-            raise InvalidInput(f"{p.name.strip()} is listed twice", field=f"{where}.name")
+            problem(f"{where}.name", "a party needs a name", "required")
+        elif p.name.strip() in names:
+            problem(f"{where}.name", f"{p.name.strip()} is listed twice", "listed_twice")
         names.add(p.name.strip())
         if p.credit_code and not is_valid_credit_code(p.credit_code):
-            raise InvalidInput(
+            problem(
+                f"{where}.credit_code",
                 f"{p.credit_code!r} is not a valid unified social credit code (18 characters, GB 32100-2015)",
-                field=f"{where}.credit_code",
-                value=p.credit_code,
+                "credit_code",
             )
         if p.share_pct is not None and not 0 <= p.share_pct <= 100:
-            raise InvalidInput("a share is between 0 and 100 %", field=f"{where}.share_pct", value=p.share_pct)
-    if sum(p.share_pct or 0 for p in trace.parties) > 100.0001:
-        raise InvalidInput("the shares add up to more than 100 %", field="parties")
+            problem(f"{where}.share_pct", "a share is between 0 and 100 %", "percent")
+    if sum(p.share_pct or 0 for p in trace.parties if 0 <= (p.share_pct or 0) <= 100) > 100.0001:
+        problem("parties", "the shares add up to more than 100 %", "shares_over_100")
     mains = [p for p in trace.parties if p.is_main]
     if len(mains) > 1:
-        raise InvalidInput("only one party can be the main responsible party", field="parties")
+        problem("parties", "only one party can be the main responsible party", "one_main_party")
     if trace.parties and not mains:
-        raise InvalidInput("mark one party as the main responsible party", field="parties")
+        problem("parties", "mark one party as the main responsible party", "main_party")
     if trace.government_default:
         if not _clean(trace.government_reason):
-            raise InvalidInput("say why no responsible party could be determined", field="government_reason")
+            problem("government_reason", "say why no responsible party could be determined", "government_reason")
         if len(trace.parties) != 1:
-            raise InvalidInput(
+            problem(
+                "parties",
                 "with the government default, the one party is the local government that answers for the outfall",
-                field="parties",
+                "government_party",
             )
+    return problems
 
 
 def record_trace(
@@ -126,13 +134,16 @@ def record_trace(
         NotFound: no such outfall (in ``scope``).
         StaleEdit: the outfall changed since ``expected_version``.
         InvalidTransition: a candidate not yet verified on site, or an outfall that is rejected, merged or closed.
-        InvalidInput: inconsistent parties, an invalid credit code, a missing reason, an unknown rule item.
+        InvalidInput: inconsistent parties, an invalid credit code, a missing reason, an unknown rule item (every
+            mistake of ``trace`` at once, in ``field_errors``).
     """
     unknown = [item for item in rule if item not in RULE_ITEMS]
     if unknown:
         raise InvalidInput(f"unknown tracing rule item {unknown[0]!r}", field="traced_requires")
     require_visible(session, outfall_id, scope)
-    _check(trace)
+    problems = check_trace(trace)
+    if problems:
+        raise InvalidInput.of(problems)
     outfall = session.get(Outfall, outfall_id)
     if outfall is None:  # pragma: no cover - require_visible found it
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
@@ -199,3 +210,18 @@ def trace_history(session: Session, outfall_id: int, *, scope: Scope) -> list[Tr
             .order_by(TraceRecord.traced_on.desc(), TraceRecord.id.desc())
         )
     )
+
+
+def evidence_of(session: Session, records: Sequence[TraceRecord]) -> dict[int, list[int]]:
+    """The ids of the files stored as evidence of each tracing (by its event id), in upload order."""
+    by_event: dict[int, list[int]] = {r.event_id: [] for r in records}
+    if by_event:
+        rows = session.execute(
+            select(Attachment.event_id, Attachment.id)
+            .where(Attachment.event_id.in_(list(by_event)))
+            .order_by(Attachment.id)
+        )
+        for event_id, attachment_id in rows:
+            if event_id is not None:  # always: the query asks for these events only
+                by_event[event_id].append(attachment_id)
+    return by_event

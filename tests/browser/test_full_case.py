@@ -74,6 +74,27 @@ def test_a_case_from_sample_to_closed_out(anon_tab: Any, live_server: Any, artif
     form.locator("[name=method]").select_option("on_site")
     form.locator("[name=sewage_source]").fill("生活污水混排")
     form.locator("[name=party-0-name]").fill("某街道办事处")
+    form.locator("[name=party-0-credit_code]").fill("11610112MB2950321X")  # one character mistyped
+    form.locator("[name=evidence]").set_input_files(str(PHOTO))
+    form.locator("button[type=submit]").click()
+    # the case page comes back with the mistake next to the field, focused, and everything typed still there
+    page.wait_for_url(f"{url}/traces")
+    form = page.locator("#trace-form")
+    assert "不是有效的统一社会信用代码" in form.locator("#trace-form-party-0-credit_code-error").inner_text()
+    assert page.evaluate("document.activeElement.name") == "party-0-credit_code"
+    assert form.locator("[name=party-0-name]").input_value() == "某街道办事处"
+    assert form.locator("[name=sewage_source]").input_value() == "生活污水混排"
+    assert form.locator("[name=traced_on]").input_value() == "2023-03-01T09:00"
+    assert form.locator("[name=method]").input_value() == "on_site"
+    assert "请重新选择文件" in form.inner_text()  # a browser cannot keep the chosen file
+    page.screenshot(path=str(artifacts / "case-1b-refused-tracing.png"), full_page=True)
+    assert anon_tab.traffic.failed == [f"422 {url}/traces"]  # the refusal, and only it
+    assert [e.split(" @ ")[0] for e in anon_tab.traffic.console_errors] == [
+        "Failed to load resource: the server responded with a status of 422 (UNPROCESSABLE ENTITY)"
+    ]
+    anon_tab.traffic.failed.clear()
+    anon_tab.traffic.console_errors.clear()
+    form.locator("[name=party-0-credit_code]").fill("11610112MB2950321F")
     form.locator("[name=evidence]").set_input_files(str(PHOTO))
     form.locator("button[type=submit]").click()
     page.wait_for_url(f"{url}#tracing")

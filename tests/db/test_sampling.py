@@ -148,6 +148,19 @@ def test_bad_visits_are_refused_and_write_nothing(session: Session, make_outfall
     assert monitoring_state(session, outfall.id, scope=ALL).state == "not_sampled"
 
 
+def test_every_mistake_of_a_visit_is_reported_at_once(session: Session, make_outfall):
+    outfall = make_outfall()
+    visit = VisitInput(WHEN, DischargeState.NOT_POSSIBLE, FlowState.NOT_MEASURED, 0.3,
+                       results=(ResultInput("ph", 17, ""), ResultInput("cod", 30, "g/L")))  # fmt: skip
+    with pytest.raises(InvalidInput) as info:
+        record_visit(session, outfall.id, visit, actor="o", scope=ALL, expected_version=outfall.version)
+    assert [(e.field, e.reason) for e in info.value.field_errors] == [
+        ("not_possible_reason", "not_possible_reason"), ("flow_m3s", "flow_not_measured"), ("results", "no_water"),
+        ("results[0].value", "outside_range"), ("results[1].unit", "unit"),
+    ]  # fmt: skip
+    assert info.value.field_errors[3].params == {"low": "0", "high": "14"}
+
+
 def test_below_detection_and_lab_results(session: Session, make_outfall):
     outfall = make_outfall()
     set_applicable_limit(

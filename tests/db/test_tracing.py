@@ -115,6 +115,22 @@ def test_inconsistent_traces_are_refused_and_write_nothing(session: Session, mak
     assert session.scalar(sa.select(sa.func.count()).select_from(Event)) == before
 
 
+def test_every_mistake_of_a_trace_is_reported_at_once(session: Session, make_outfall):
+    outfall = make_outfall()
+    bad = trace(
+        method=TraceMethod.TECHNICAL, technique=None,
+        parties=(PartyInput("A", "123", share_pct=120), PartyInput("A")),
+    )  # fmt: skip
+    with pytest.raises(InvalidInput) as info:
+        record_trace(session, outfall.id, bad, actor="o", scope=ALL, expected_version=outfall.version)
+    found = {(e.field, e.reason) for e in info.value.field_errors}
+    assert found == {
+        ("technique", "technique"), ("parties[0].credit_code", "credit_code"), ("parties[0].share_pct", "percent"),
+        ("parties[1].name", "listed_twice"), ("parties", "main_party"),
+    }  # fmt: skip
+    assert info.value.params["field"] == "technique" and "and 4 more" in info.value.message
+
+
 def test_states_scope_and_rules(session: Session, make_outfall):
     candidate = make_outfall(found_by=SurveyLevel.DRONE)
     with pytest.raises(InvalidTransition, match="verify"):

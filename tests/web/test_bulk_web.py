@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 
 from sqlalchemy import select
@@ -44,6 +45,20 @@ def test_bulk_assignment_from_the_list_reports_each_outfall(session: Session, ma
         assert o.assigned_to == officer
 
 
+def test_bulk_results_name_only_outfalls_in_the_users_area(make_outfall, make_user, login_as):
+    county = login_as(make_user("county", roles=("case_officer",), areas=("610112",)))
+    mine, elsewhere = make_outfall(name="未央区排污口"), make_outfall(lonlat=HANBIN, name="汉中外地排污口")
+    response = county.post(
+        "/outfalls/bulk",
+        data={"csrf_token": county.csrf, "action": "deadline", "deadline": "2099-06-30", "all_matching": "0",
+              "id": [str(mine.id), str(elsewhere.id)]},
+    )  # fmt: skip
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "未央区排污口" in html and "汉中外地排污口" not in html
+    assert f"#{elsewhere.id}" in html and "未找到（或不在您的辖区内）" in html  # reported as not found, by number only
+
+
 def test_my_cases_and_the_assignment_on_the_case_page(session: Session, make_outfall, make_user, login_as):
     officer_user = make_user("officer_xian", roles=("case_officer",), areas=("610100",))
     officer = login_as(officer_user)
@@ -68,6 +83,43 @@ def test_my_cases_and_the_assignment_on_the_case_page(session: Session, make_out
     assert o.name in mine
     other = make_outfall()
     assert other.name not in mine and other.name in officer.get("/outfalls?assigned=none").get_data(as_text=True)
+
+
+def test_a_refused_bulk_form_comes_back_on_its_page(session: Session, make_outfall, make_user, login_as):
+    officer = login_as(make_user("officer_xian", roles=("case_officer",), areas=("610100",)))
+    a, b = make_outfall(), make_outfall()
+    nothing_ticked = officer.post(
+        "/outfalls/bulk",
+        data={"csrf_token": officer.csrf, "action": "category", "category": "ban", "measures": "封堵",
+              "deadline": "2099-01-31", "all_matching": "0", "f-q": "测试"},
+    )  # fmt: skip
+    assert nothing_ticked.status_code == 422
+    html = nothing_ticked.get_data(as_text=True)
+    assert 'id="bulk-form"' in html and 'class="errorpage"' not in html and a.name in html
+    assert 'id="bulk-form-id-error">请至少选择一个排污口' in html
+    assert '<option value="category" selected>' in html and 'name="measures" value="封堵"' in html
+    assert 'value="2099-01-31"' in html and 'name="f-q" value="测试"' in html  # the filters stay too
+    ticked = officer.post(
+        "/outfalls/bulk",
+        data={"csrf_token": officer.csrf, "action": "deadline", "deadline": "2099-13-01", "id": [str(a.id)],
+              f"v-{a.id}": "1"},
+    )  # fmt: skip
+    html = ticked.get_data(as_text=True)
+    assert ticked.status_code == 422 and 'id="bulk-form-deadline-error">请填写日期' in html
+    assert f'name="id" value="{a.id}" aria-label="{a.name}" checked' in html
+    assert f'name="id" value="{b.id}" aria-label="{b.name}" >' in html  # not ticked before, not ticked now
+    # the deadline form of an outfall's page: the mistake comes back on that page, next to the deadline
+    past = officer.post(
+        "/outfalls/bulk",
+        data={"csrf_token": officer.csrf, "action": "deadline", "deadline": "2001-01-01", "id": str(a.id),
+              f"v-{a.id}": "1", "next": f"/outfalls/{a.id}"},
+    )  # fmt: skip
+    html = past.get_data(as_text=True)
+    assert past.status_code == 422 and f"<h1>{a.name}" in html
+    next_to = r'name="deadline" value="2001-01-01"[^>]*><span class="field-error" id="deadline-form-deadline-error">'
+    assert re.search(next_to + "完成时限早于设定日期", html)
+    session.refresh(a)
+    assert a.case_deadline is None and a.version == 1
 
 
 def test_bulk_api_answers_per_outfall_and_validates(session: Session, make_outfall, make_user, login_as):

@@ -56,6 +56,33 @@ def test_stale_and_bad_visits_are_refused_with_reasons(make_outfall, make_user, 
     assert dry_with_values.status_code == 422
 
 
+def test_a_bad_value_comes_back_on_the_case_page_with_every_mistake_at_its_field(
+    session: Session, make_outfall, make_user, login_as
+):
+    outfall = make_outfall()
+    client = officer(make_user, login_as)
+    sent = VISIT_FORM | {"result-ph": "seven", "flow_m3s": "0,02"}
+    sent |= {"version": outfall.version, "csrf_token": client.csrf}
+    bad = client.post(f"/outfalls/{outfall.id}/visits", data=sent)
+    assert bad.status_code == 422
+    html = bad.get_data(as_text=True)
+    assert 'class="errorpage"' not in html and f"<h1>{outfall.name}" in html and 'id="visit-form"' in html
+    ph = re.search(r'<input name="result-ph"[^>]*>(<span class="field-error"[^>]*>[^<]*</span>)', html)
+    assert ph and 'value="seven"' in ph.group(0) and "请填写数字" in ph.group(1)
+    flow = re.search(r'<input name="flow_m3s"[^>]*>(<span class="field-error"[^>]*>[^<]*</span>)', html)
+    assert flow and 'value="0,02"' in flow.group(0) and "请填写数字" in flow.group(1)  # every mistake at once
+    kept = (("result-cod", "48"), ("result-tp", "0.35"), ("colour", "灰黑"), ("visited_at", "2023-06-01T10:30"))
+    for name, value in kept:
+        assert re.search(rf'<input[^>]*name="{name}"[^>]*value="{value}"', html), name
+    assert '<option value="measured" selected>' in html and '<option value="no" selected>' in html
+    assert "result-cod-error" not in html
+    assert session.scalar(sa.select(sa.func.count()).select_from(MonitoringVisit)) == 0
+    # a mistake the domain finds (a dry outfall with results) is shown at the results
+    dry = client.post(f"/outfalls/{outfall.id}/visits", data=VISIT_FORM | {
+        "discharge": "dry", "version": outfall.version, "csrf_token": client.csrf}).get_data(as_text=True)  # fmt: skip
+    assert 'id="visit-form-results-error"' in dry and "留空" in dry
+
+
 def test_json_api_for_monitoring(make_outfall, make_user, login_as):
     outfall = make_outfall()
     client = officer(make_user, login_as)

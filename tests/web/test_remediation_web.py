@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import date
 from pathlib import Path
 
@@ -87,12 +88,22 @@ def test_bad_plan_input_is_a_clear_422(make_outfall, make_user, login_as):
             "csrf_token": client.csrf,
         },
     )
-    assert bad_date.status_code == 422 and "YYYY-MM-DD" in bad_date.get_data(as_text=True)
+    assert bad_date.status_code == 422
+    html = bad_date.get_data(as_text=True)
+    date_error = r'name="on" required value="yesterday"[^>]*><span class="field-error"[^>]*>请填写日期（年-月-日）'
+    assert re.search(date_error, html)
     no_category = client.post(
         f"/outfalls/{outfall.id}/remediation/plan",
         data={"on": "2023-04-01", "category": "", "version": outfall.version, "csrf_token": client.csrf},
     )
     assert no_category.status_code == 422
+    assert 'id="plan-form-category-error"' in no_category.get_data(as_text=True)
+    client.get("/lang/en")
+    english = client.post(
+        f"/outfalls/{outfall.id}/remediation/plan",
+        data={"on": "2023-04-31", "category": "ban", "version": outfall.version, "csrf_token": client.csrf},
+    ).get_data(as_text=True)
+    assert "Enter a date (YYYY-MM-DD)." in english and 'value="2023-04-31"' in english
 
 
 def test_the_case_page_shows_the_state_as_of_a_date(session: Session, make_outfall, client):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from sqlalchemy.orm import Session
 
@@ -39,6 +40,42 @@ def test_officer_records_a_tracing_on_the_page(session: Session, make_outfall, m
     viewer = login_as(make_user("viewer3", roles=("leader",), national=True))
     page = viewer.get(f"/outfalls/{outfall.id}").get_data(as_text=True)
     assert "示例食品有限公司" in page and 'id="trace-form"' not in page  # read-only for other roles
+
+
+def field(html: str, name: str) -> str:
+    """The input ``name`` with what follows it up to the end of its label (its error, if any)."""
+    found = re.search(rf'<input name="{re.escape(name)}"[^>]*>(?:<span class="field-error"[^>]*>[^<]*</span>)?', html)
+    assert found, f"no input {name}"
+    return found.group(0)
+
+
+def test_a_bad_credit_code_comes_back_on_the_case_page_next_to_its_field(
+    session: Session, make_outfall, make_user, login_as
+):
+    outfall: Outfall = make_outfall()
+    client = login_as(make_user("officer", roles=("case_officer",), areas=("610100",)))
+    typo = "91110000802100433C"  # the check character of …433B mistyped
+    sent = FORM | {"party-0-credit_code": typo, "version": outfall.version, "csrf_token": client.csrf}
+    bad = client.post(f"/outfalls/{outfall.id}/traces", data=sent)
+    assert bad.status_code == 422
+    html = bad.get_data(as_text=True)
+    assert 'class="errorpage"' not in html and f"<h1>{outfall.name}" in html and 'id="trace-form"' in html
+    code = field(html, "party-0-credit_code")
+    assert f'value="{typo}"' in code and 'aria-invalid="true"' in code
+    assert "不是有效的统一社会信用代码" in code and "GB 32100-2015" in code  # next to the field, in Chinese
+    assert 'value="示例食品有限公司"' in field(html, "party-0-name")
+    assert 'value="80"' in field(html, "party-0-share_pct")
+    assert 'value="管道机器人"' in field(html, "technique") and 'value="食品厂生产废水"' in field(html, "sewage_source")
+    assert 'value="2023-08-01T09:00"' in html and 'value="technical" selected' in html
+    assert 'name="csrf_token" value="' + client.csrf in html  # the form can be sent again as it is
+    assert "field-error" not in field(html, "party-1-name")
+    session.refresh(outfall)
+    assert outfall.status is OutfallStatus.SURVEYED  # nothing was saved
+    client.get("/lang/en")
+    english = client.post(f"/outfalls/{outfall.id}/traces", data=sent).get_data(as_text=True)
+    assert "Not a valid unified social credit code" in field(english, "party-0-credit_code")
+    mended = client.post(f"/outfalls/{outfall.id}/traces", data=sent | {"party-0-credit_code": "91110000802100433B"})
+    assert mended.status_code == 302
 
 
 def test_tracing_json_api(make_outfall, make_user, login_as):

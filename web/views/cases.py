@@ -4,25 +4,39 @@ the 规范化建设 checklist, and the stored files (photos, evidence) behind th
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, jsonify, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from outfalls import clock
 from outfalls.cases import assignment, remediation, sampling, standardisation, tracing
 from outfalls.catalogue import queries
 from outfalls.db.base import Base
 from outfalls.errors import InvalidInput, NotFound
-from outfalls.models import Attachment, MonitoringVisit, Outfall, TraceRecord
+from outfalls.models import MonitoringVisit, TraceRecord
 from outfalls.scope import require_visible
 from outfalls.store import FileStore, attach_file, get_attachment
-from outfalls.types import RemediationCategory, Role, StandardisationItem
+from outfalls.types import Role
+from web import pages
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
-from web.forms import parse_filter, parse_int, parse_trace, parse_visit
+from web.forms import (
+    BulkForm,
+    BulkInput,
+    ChecklistForm,
+    CloseForm,
+    CompletionForm,
+    Form,
+    LimitForm,
+    PlanForm,
+    ProgressForm,
+    TraceForm,
+    VisitForm,
+    parse_trace,
+    parse_visit,
+)
 from web.i18n import is_local_path
 
 bp = Blueprint("cases", __name__)
@@ -38,22 +52,39 @@ def _units() -> dict[str, str]:
     return {p.code: p.unit for p in sampling.parameters(db())}
 
 
+def _visit_form() -> VisitForm:
+    return VisitForm(request.form, request.files, units=_units())
+
+
+def _posted(form_type: type[Form[Any]]) -> Callable[[], Form[Any]]:
+    return lambda: form_type(request.form, request.files)
+
+
+def _evidence(form: Form[Any], outfall_id: int, *, event_id: int | None = None,
+              meta: dict[str, object] | None = None) -> list[int]:  # fmt: skip
+    """Store the files of the form's ``evidence`` field as evidence of the outfall; their ids."""
+    store, me = FileStore(settings().storage.store_dir), current_identity().login
+    return [
+        attach_file(db(), store, f.stream, name=f.filename or "evidence", kind="evidence", actor=me,
+                    scope=current_scope(), outfall_id=outfall_id, event_id=event_id, media_type=f.mimetype or None,
+                    meta=meta).id
+        for f in form.uploads("evidence")
+    ]  # fmt: skip
+
+
 @bp.post("/outfalls/<int:outfall_id>/visits")
 @requires(Role.CASE_OFFICER)
-def add_visit(outfall_id: int) -> ResponseReturnValue:
+@pages.refused_forms_stay(_visit_form, pages.case_page_again)
+def add_visit(outfall_id: int, form: VisitForm) -> ResponseReturnValue:
     scope = current_scope()
     require_visible(db(), outfall_id, scope)  # out of scope is "not found", whatever the form says
-    visit = parse_visit(request.form, _units())
+    visit = form.parse()
     me = current_identity().login
-    row = sampling.record_visit(
-        db(), outfall_id, visit, actor=me, scope=scope,
-        expected_version=parse_int(request.form, "version", 0, minimum=0),
-    )  # fmt: skip
+    row = sampling.record_visit(db(), outfall_id, visit, actor=me, scope=scope, expected_version=form.version())
     store = FileStore(settings().storage.store_dir)
     for view in MONITORING_VIEWS:  # the four standard monitoring photos
-        f = request.files.get(f"photo-{view}")
-        if f and f.filename:
-            attach_file(db(), store, f.stream, name=f.filename, kind="photo", actor=me, scope=scope,
+        for f in form.uploads(f"photo-{view}")[:1]:
+            attach_file(db(), store, f.stream, name=f.filename or view, kind="photo", actor=me, scope=scope,
                         outfall_id=outfall_id, event_id=row.event_id, media_type=f.mimetype or None,
                         meta={"view": view})  # fmt: skip
     db().commit()
@@ -62,12 +93,12 @@ def add_visit(outfall_id: int) -> ResponseReturnValue:
 
 @bp.post("/outfalls/<int:outfall_id>/limit")
 @requires(Role.CASE_OFFICER)
-def set_limit(outfall_id: int) -> ResponseReturnValue:
-    choice = (request.form.get("limit") or "").strip()
-    standard, grade = choice.split("/", 1) if "/" in choice else (None, None)
+@pages.refused_forms_stay(_posted(LimitForm), pages.case_page_again)
+def set_limit(outfall_id: int, form: LimitForm) -> ResponseReturnValue:
+    standard, grade = form.parse()
     sampling.set_applicable_limit(
         db(), outfall_id, standard, grade, actor=current_identity().login, scope=current_scope(),
-        expected_version=parse_int(request.form, "version", 0, minimum=0),
+        expected_version=form.version(),
     )  # fmt: skip
     db().commit()
     return redirect(url_for("catalogue.outfall_page", outfall_id=outfall_id, _anchor="monitoring"))
@@ -116,33 +147,29 @@ def api_add_visit(outfall_id: int) -> ResponseReturnValue:
 
 @bp.post("/outfalls/<int:outfall_id>/traces")
 @requires(Role.CASE_OFFICER)
-def add_trace(outfall_id: int) -> ResponseReturnValue:
+@pages.refused_forms_stay(_posted(TraceForm), pages.case_page_again)
+def add_trace(outfall_id: int, form: TraceForm) -> ResponseReturnValue:
     scope, me = current_scope(), current_identity().login
     require_visible(db(), outfall_id, scope)
     record = tracing.record_trace(
-        db(), outfall_id, parse_trace(request.form), actor=me, scope=scope,
-        expected_version=parse_int(request.form, "version", 0, minimum=0),
+        db(), outfall_id, form.parse(), actor=me, scope=scope, expected_version=form.version(),
         rule=settings().tracing.traced_requires,
     )  # fmt: skip
-    store = FileStore(settings().storage.store_dir)
-    for f in request.files.getlist("evidence"):  # pipe-robot video stills, dye photos, permits, lab reports …
-        if f and f.filename:
-            attach_file(db(), store, f.stream, name=f.filename, kind="evidence", actor=me, scope=scope,
-                        outfall_id=outfall_id, event_id=record.event_id, media_type=f.mimetype or None)  # fmt: skip
+    _evidence(form, outfall_id, event_id=record.event_id)  # pipe-robot stills, dye photos, permits, lab reports …
     db().commit()
     return redirect(url_for("catalogue.outfall_page", outfall_id=outfall_id, _anchor="tracing"))
 
 
-def _trace_json(t: TraceRecord) -> dict[str, object]:
-    evidence = db().scalars(select(Attachment.id).where(Attachment.event_id == t.event_id).order_by(Attachment.id))
-    return _row(t) | {"parties": [_row(p) for p in t.parties], "evidence": list(evidence)}
+def _traces_json(records: list[TraceRecord]) -> list[dict[str, object]]:
+    evidence = tracing.evidence_of(db(), records)
+    return [_row(t) | {"parties": [_row(p) for p in t.parties], "evidence": evidence[t.event_id]} for t in records]
 
 
 @bp.get("/api/outfalls/<int:outfall_id>/traces")
 @requires()
 def traces(outfall_id: int) -> ResponseReturnValue:
     """Tracing records, newest (current) first, with their parties."""
-    return jsonify([_trace_json(t) for t in tracing.trace_history(db(), outfall_id, scope=current_scope())])
+    return jsonify(_traces_json(tracing.trace_history(db(), outfall_id, scope=current_scope())))
 
 
 @bp.post("/api/outfalls/<int:outfall_id>/traces")
@@ -158,15 +185,7 @@ def api_add_trace(outfall_id: int) -> ResponseReturnValue:
         expected_version=body["version"], rule=settings().tracing.traced_requires,
     )  # fmt: skip
     db().commit()
-    return jsonify(_trace_json(record)), 201
-
-
-def _day(name: str) -> date:
-    raw = (request.form.get(name) or "").strip()
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as err:
-        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD), not {raw!r}", field=name, value=raw) from err
+    return jsonify(_traces_json([record])[0]), 201
 
 
 def _back(outfall_id: int) -> ResponseReturnValue:
@@ -175,39 +194,24 @@ def _back(outfall_id: int) -> ResponseReturnValue:
 
 @bp.post("/outfalls/<int:outfall_id>/remediation/plan")
 @requires(Role.CASE_OFFICER)
-def plan(outfall_id: int) -> ResponseReturnValue:
+@pages.refused_forms_stay(_posted(PlanForm), pages.case_page_again)
+def plan(outfall_id: int, form: PlanForm) -> ResponseReturnValue:
     require_visible(db(), outfall_id, current_scope())
-    try:
-        category = RemediationCategory(request.form.get("category") or "")
-    except ValueError as err:
-        raise InvalidInput("choose a remediation category", field="category") from err
-    merge_raw = (request.form.get("merge_into_id") or "").strip()
-    deadline_raw = (request.form.get("deadline") or "").strip()
-    remediation.plan_remediation(
-        db(), outfall_id,
-        remediation.PlanInput(
-            category=category, on=_day("on"), measures=request.form.get("measures"),
-            responsible_party=request.form.get("responsible_party"),
-            deadline=_day("deadline") if deadline_raw else None,
-            is_quick_fix=request.form.get("is_quick_fix") == "on",
-            merge_into_id=parse_int(request.form, "merge_into_id", 0) if merge_raw else None,
-            reason=request.form.get("reason"),
-        ),
-        actor=current_identity().login, scope=current_scope(),
-        expected_version=parse_int(request.form, "version", 0, minimum=0),
-    )  # fmt: skip
+    remediation.plan_remediation(db(), outfall_id, form.parse(), actor=current_identity().login,
+                                 scope=current_scope(), expected_version=form.version())  # fmt: skip
     db().commit()
     return _back(outfall_id)
 
 
 @bp.post("/outfalls/<int:outfall_id>/remediation/progress")
 @requires(Role.CASE_OFFICER)
-def progress(outfall_id: int) -> ResponseReturnValue:
+@pages.refused_forms_stay(_posted(ProgressForm), pages.case_page_again)
+def progress(outfall_id: int, form: ProgressForm) -> ResponseReturnValue:
     require_visible(db(), outfall_id, current_scope())
+    step = form.parse()
     remediation.record_progress(
-        db(), outfall_id, _day("on"), parse_int(request.form, "progress_pct", 0, minimum=0, maximum=100),
-        request.form.get("note") or "", actor=current_identity().login, scope=current_scope(),
-        expected_version=parse_int(request.form, "version", 0, minimum=0),
+        db(), outfall_id, step.on, step.progress_pct or 0, step.note or "", actor=current_identity().login,
+        scope=current_scope(), expected_version=form.version(),
     )  # fmt: skip
     db().commit()
     return _back(outfall_id)
@@ -215,19 +219,13 @@ def progress(outfall_id: int) -> ResponseReturnValue:
 
 @bp.post("/outfalls/<int:outfall_id>/remediation/complete")
 @requires(Role.CASE_OFFICER)
-def complete(outfall_id: int) -> ResponseReturnValue:
-    scope = current_scope()
-    require_visible(db(), outfall_id, scope)
-    store = FileStore(settings().storage.store_dir)
-    me = current_identity().login
-    evidence = [
-        attach_file(db(), store, f.stream, name=f.filename or "evidence", kind="evidence", actor=me, scope=scope,
-                    outfall_id=outfall_id, media_type=f.mimetype or None).id
-        for f in request.files.getlist("evidence") if f and f.filename
-    ]  # fmt: skip
+@pages.refused_forms_stay(_posted(CompletionForm), pages.case_page_again)
+def complete(outfall_id: int, form: CompletionForm) -> ResponseReturnValue:
+    require_visible(db(), outfall_id, current_scope())
+    step = form.parse()
     remediation.complete_remediation(
-        db(), outfall_id, _day("on"), evidence=evidence, note=request.form.get("note"), actor=me, scope=scope,
-        expected_version=parse_int(request.form, "version", 0, minimum=0),
+        db(), outfall_id, step.on, evidence=_evidence(form, outfall_id), note=step.note,
+        actor=current_identity().login, scope=current_scope(), expected_version=form.version(),
     )  # fmt: skip
     db().commit()
     return _back(outfall_id)
@@ -235,11 +233,13 @@ def complete(outfall_id: int) -> ResponseReturnValue:
 
 @bp.post("/outfalls/<int:outfall_id>/remediation/close")
 @requires(Role.CASE_OFFICER)
-def close(outfall_id: int) -> ResponseReturnValue:
+@pages.refused_forms_stay(_posted(CloseForm), pages.case_page_again)
+def close(outfall_id: int, form: CloseForm) -> ResponseReturnValue:
     require_visible(db(), outfall_id, current_scope())
+    step = form.parse()
     remediation.accept_and_close(
-        db(), outfall_id, _day("on"), note=request.form.get("note"), actor=current_identity().login,
-        scope=current_scope(), expected_version=parse_int(request.form, "version", 0, minimum=0),
+        db(), outfall_id, step.on, note=step.note, actor=current_identity().login, scope=current_scope(),
+        expected_version=form.version(),
     )  # fmt: skip
     db().commit()
     return _back(outfall_id)
@@ -294,94 +294,51 @@ def thumbnail(attachment_id: int) -> ResponseReturnValue:
 
 @bp.post("/outfalls/<int:outfall_id>/standardisation")
 @requires(Role.CASE_OFFICER)
-def standardisation_check(outfall_id: int) -> ResponseReturnValue:
-    scope = current_scope()
-    require_visible(db(), outfall_id, scope)
-    try:
-        item = StandardisationItem(request.form.get("item") or "")
-    except ValueError as err:
-        raise InvalidInput("choose a checklist item", field="item") from err
-    me = current_identity().login
-    store = FileStore(settings().storage.store_dir)
-    evidence = [
-        attach_file(db(), store, f.stream, name=f.filename or "evidence", kind="evidence", actor=me, scope=scope,
-                    outfall_id=outfall_id, media_type=f.mimetype or None, meta={"item": item.value}).id
-        for f in request.files.getlist("evidence") if f and f.filename
-    ]  # fmt: skip
+@pages.refused_forms_stay(_posted(ChecklistForm), pages.case_page_again)
+def standardisation_check(outfall_id: int, form: ChecklistForm) -> ResponseReturnValue:
+    require_visible(db(), outfall_id, current_scope())
+    check = form.parse()
     standardisation.record_check(
-        db(), outfall_id, item, request.form.get("is_done") == "on", _day("on"), evidence=evidence,
-        note=request.form.get("note"), actor=me, scope=scope,
-        expected_version=parse_int(request.form, "version", 0, minimum=0),
+        db(), outfall_id, check.item, check.is_done, check.on,
+        evidence=_evidence(form, outfall_id, meta={"item": check.item.value}), note=check.note,
+        actor=current_identity().login, scope=current_scope(), expected_version=form.version(),
     )  # fmt: skip
     db().commit()
     return _back(outfall_id)
 
 
-BULK_ACTIONS = ("assign", "unassign", "deadline", "category")
+def _run_bulk(work: BulkInput) -> assignment.BulkReport:
+    """One bulk operation; the caller commits."""
+    me, scope = current_identity().login, current_scope()
+    ids = work.ids
+    if work.matching is not None:
+        ids = queries.matching_ids(db(), work.matching, scope=scope, limit=assignment.MAX_SELECTION + 1)
+    if work.action in ("assign", "unassign"):
+        return assignment.assign_cases(db(), ids, work.officer, actor=me, scope=scope, on=work.on,
+                                       expected_versions=work.versions)  # fmt: skip
+    if work.action == "deadline":
+        return assignment.set_deadlines(db(), ids, work.deadline, actor=me, scope=scope, on=work.on,
+                                        expected_versions=work.versions)  # fmt: skip
+    if work.plan is None:  # pragma: no cover - BulkForm gives a plan with the category action
+        raise InvalidInput("choose a remediation category", field="category", reason="choice")
+    return assignment.set_categories(db(), ids, work.plan, actor=me, scope=scope, expected_versions=work.versions)
 
 
-def _optional_day(args: MultiDict[str, str], name: str) -> date | None:
-    raw = (args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as err:
-        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD), not {raw!r}", field=name, value=raw) from err
-
-
-def _run_bulk(args: MultiDict[str, str], ids: list[int], versions: dict[int, int] | None) -> assignment.BulkReport:
-    """One bulk operation from form or JSON values; the caller commits."""
-    action = args.get("action") or ""
-    if action not in BULK_ACTIONS:
-        raise InvalidInput(f"choose an action: {', '.join(BULK_ACTIONS)}", field="action", value=action)
-    me, scope, on = current_identity().login, current_scope(), _optional_day(args, "on")
-    if action in ("assign", "unassign"):
-        officer = (args.get("officer") or "").strip() or None
-        if action == "assign" and officer is None:
-            raise InvalidInput("choose the case officer to give the cases to", field="officer")
-        return assignment.assign_cases(db(), ids, officer if action == "assign" else None, actor=me, scope=scope,
-                                       on=on, expected_versions=versions)  # fmt: skip
-    if action == "deadline":
-        return assignment.set_deadlines(db(), ids, _optional_day(args, "deadline"), actor=me, scope=scope, on=on,
-                                        expected_versions=versions)  # fmt: skip
-    try:
-        category = RemediationCategory(args.get("category") or "")
-    except ValueError as err:
-        raise InvalidInput("choose a remediation category", field="category") from err
-    plan = remediation.PlanInput(
-        category=category, on=on or clock.today(), measures=args.get("measures"), reason=args.get("reason"),
-        responsible_party=args.get("responsible_party"), deadline=_optional_day(args, "deadline"),
-        is_quick_fix=args.get("is_quick_fix") in ("on", "true", "1"),
-    )  # fmt: skip
-    return assignment.set_categories(db(), ids, plan, actor=me, scope=scope, expected_versions=versions)
-
-
-def _selected(form: MultiDict[str, str]) -> tuple[list[int], dict[int, int] | None]:
-    """The outfalls a bulk form names: the ticked rows (with the versions shown), or every outfall matching the
-    filters it carries (``all_matching``).
-    """
-    if form.get("all_matching") == "1":
-        filters = MultiDict([(k[2:], v) for k, v in form.items(multi=True) if k.startswith("f-")])
-        f = parse_filter(filters, me=current_identity().login)
-        return queries.matching_ids(db(), f, scope=current_scope(), limit=assignment.MAX_SELECTION + 1), None
-    ids = [parse_int(MultiDict({"id": raw}), "id", 0) for raw in form.getlist("id")]
-    versions = {i: parse_int(form, f"v-{i}", 0, minimum=0) for i in ids if form.get(f"v-{i}")}
-    return ids, versions
+def _bulk_form() -> BulkForm:
+    return BulkForm(request.form, me=current_identity().login)
 
 
 @bp.post("/outfalls/bulk")
 @requires(Role.CASE_OFFICER)
-def bulk() -> ResponseReturnValue:
+@pages.refused_forms_stay(_bulk_form, pages.bulk_page_again)
+def bulk(form: BulkForm) -> ResponseReturnValue:
     """Bulk work from the outfall list (or one outfall's page): the per-outfall results on a page."""
-    ids, versions = _selected(request.form)
-    report = _run_bulk(request.form, ids, versions)
+    report = _run_bulk(form.parse())
     db().commit()
     back = request.form.get("next")
     if back and is_local_path(back) and not report.refused:
         return redirect(back)
-    rows = db().execute(select(Outfall.id, Outfall.name).where(Outfall.id.in_(ids[:2000])))
-    names = {oid: name for oid, name in rows}
+    names = assignment.outfall_names(db(), [r.outfall_id for r in report.results], scope=current_scope())
     return render_template("catalogue/bulk_result.html", report=report, names=names,
                            back=back if back and is_local_path(back) else url_for("catalogue.list_page"))  # fmt: skip
 
@@ -405,7 +362,8 @@ def api_bulk() -> ResponseReturnValue:
         versions = {int(k): int(v) for k, v in raw_versions.items()}
     except (TypeError, ValueError) as err:
         raise InvalidInput("versions maps outfall ids to whole-number versions", field="versions") from err
-    args = MultiDict({k: str(v) for k, v in body.items() if isinstance(v, str | int | bool) and k != "versions"})
-    report = _run_bulk(args, body["outfall_ids"], versions or None)
+    fields = [(k, str(v)) for k, v in body.items() if isinstance(v, str | int | bool) and k != "versions"]
+    fields += [("id", str(i)) for i in body["outfall_ids"]] + [(f"v-{k}", str(v)) for k, v in versions.items()]
+    report = _run_bulk(BulkForm(MultiDict(fields), me=current_identity().login).parse())
     db().commit()
     return jsonify(report.as_dict())

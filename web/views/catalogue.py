@@ -7,20 +7,17 @@ import io
 from collections.abc import Iterator
 from itertools import chain
 
-from flask import Blueprint, Response, g, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, redirect, render_template, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from outfalls import clock
-from outfalls.cases import assignment, remediation, sampling, standardisation, tracing
-from outfalls.catalogue import lifecycle, queries
-from outfalls.models import Attachment
-from outfalls.store import list_attachments
-from outfalls.types import Role
+from outfalls.catalogue import queries
+from web import pages
 from web.auth import current_identity, current_scope, public, requires
 from web.db import db, settings
-from web.forms import parse_date, parse_filter, parse_paging
-from web.i18n import STATUS_LABELS, current_locale
+from web.forms import parse_date, parse_filter
+from web.i18n import STATUS_LABELS
 from web.maps import script_json
 
 bp = Blueprint("catalogue", __name__)
@@ -76,22 +73,7 @@ def favicon() -> ResponseReturnValue:
 @bp.get("/outfalls")
 @requires()
 def list_page() -> ResponseReturnValue:
-    f = parse_filter(request.args, me=current_identity().login)
-    page, size = parse_paging(request.args, settings())
-    result = queries.list_outfalls(db(), f, scope=current_scope(), page=page, page_size=size)
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
-    can_bulk = Role.CASE_OFFICER in current_identity().roles
-    return render_template(
-        "catalogue/list.html",
-        filters=f,
-        facets=queries.facets(db(), scope=current_scope()),
-        result=result,
-        args=args,
-        locale=current_locale(),
-        can_bulk=can_bulk,
-        officers=assignment.officers_for(db(), current_scope()) if can_bulk else [],
-        today=clock.today(),
-    )
+    return pages.list_page(request.args)
 
 
 @bp.get("/keep-list")
@@ -143,45 +125,7 @@ def list_csv() -> ResponseReturnValue:
 CSV_PAGE = 5000
 
 
-def _files_by_event(files: list[Attachment]) -> dict[int | None, list[Attachment]]:
-    by_event: dict[int | None, list[Attachment]] = {}
-    for a in files:
-        by_event.setdefault(a.event_id, []).append(a)
-    return by_event
-
-
 @bp.get("/outfalls/<int:outfall_id>")
 @requires()
 def outfall_page(outfall_id: int) -> ResponseReturnValue:
-    detail = queries.get_outfall(db(), outfall_id, scope=current_scope())
-    as_of = parse_date(request.args, "as_of")
-    files = list_attachments(db(), outfall_id, scope=current_scope())
-    state_then = lifecycle.state_as_of(db(), outfall_id, as_of, scope=current_scope()) if as_of else None
-    is_officer = Role.CASE_OFFICER in current_identity().roles
-    config = {
-        "point": [detail.row.lon, detail.row.lat],
-        "status": detail.row.status,
-        "urls": {"layer": url_for("api.layer", name="__name__")},
-        "text": {"rivers": _("Rivers"), "counties": _("Counties"), "zoomIn": _("Zoom in"), "zoomOut": _("Zoom out")},
-    }
-    return render_template(
-        "catalogue/detail.html",
-        d=detail,
-        monitoring=sampling.monitoring_state(db(), outfall_id, scope=current_scope()),
-        parameters=sampling.parameters(db()),
-        standards=sampling.standards(db()),
-        traces=tracing.trace_history(db(), outfall_id, scope=current_scope()),
-        party_rows=range(3),
-        files_by_event=_files_by_event(files),
-        files_by_id={a.id: a for a in files},
-        as_of=as_of,
-        state_then=state_then,
-        officers=assignment.officers_for(db(), current_scope()) if is_officer else [],
-        checklist=standardisation.checklist(db(), outfall_id, scope=current_scope()),
-        remedies=remediation.remediation_history(db(), outfall_id, scope=current_scope()),
-        gaps=remediation.closing_gaps(
-            db(), outfall_id, scope=current_scope(), acceptor=g.identity.login if g.get("identity") else None
-        ),
-        locale=current_locale(),
-        map_config=script_json(config),
-    )
+    return pages.case_page(outfall_id, as_of=parse_date(request.args, "as_of"))
