@@ -7,11 +7,12 @@ the others are still ingested.
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import click
 
+from outfalls import clock
 from outfalls.cli import echo_json, session_scope, settings_of
 
 ACTOR = "cli"
@@ -22,24 +23,25 @@ def imagery() -> None:
     """Drone imagery: orthophotos, flight records, interpretation cells and the yield of each survey level."""
 
 
-def _day(value: datetime | None) -> date | None:
-    return value.date() if value else None
+def _day(value: str | None, option: str) -> date | None:
+    return None if value is None else clock.parse_day(value, field=option)
 
 
 @imagery.command("ingest")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--sortie", default=None, metavar="ID", help="The sortie (flight) the images come from, by its code.")
-@click.option("--captured", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="DATE",
-              help="Capture date (default: the TIFF's own date, if any).")  # fmt: skip
+@click.option("--captured", default=None, metavar="DATE",
+              help="Capture date, YYYY-MM-DD (default: the TIFF's own date, if any).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (per file: a list when several).")
 @click.pass_context
-def ingest(ctx: click.Context, files: tuple[Path, ...], sortie: str | None, captured: datetime | None,
+def ingest(ctx: click.Context, files: tuple[Path, ...], sortie: str | None, captured: str | None,
            as_json: bool) -> None:  # fmt: skip
     """Ingest georeferenced GeoTIFFs as Cloud-Optimized GeoTIFFs with the footprint of their valid pixels."""
     from imagery.ingest import IngestResult, ingest_orthophoto, refused
     from outfalls.errors import OutfallsError
 
     settings = settings_of(ctx)
+    captured_on = _day(captured, "--captured")
     results: list[IngestResult] = []
     with session_scope(settings) as session:
         for path in files:
@@ -49,7 +51,7 @@ def ingest(ctx: click.Context, files: tuple[Path, ...], sortie: str | None, capt
             try:
                 with session.begin_nested():
                     result = ingest_orthophoto(session, path, store_dir=settings.imagery.store_dir, actor=ACTOR,
-                                               sortie=sortie, captured_on=_day(captured), name=str(path))  # fmt: skip
+                                               sortie=sortie, captured_on=captured_on, name=str(path))  # fmt: skip
             except OutfallsError as err:
                 result = refused(str(path), err.message)
             results.append(result)
@@ -69,7 +71,7 @@ def ingest(ctx: click.Context, files: tuple[Path, ...], sortie: str | None, capt
 
 @imagery.command("sortie")
 @click.argument("code")
-@click.option("--date", "flown_on", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Flight date.")
+@click.option("--date", "flown_on", default=None, metavar="DATE", help="Flight date (YYYY-MM-DD).")
 @click.option("--aircraft", default=None, help="Aircraft type (fixed-wing, multirotor, hybrid, model).")
 @click.option("--altitude", type=float, default=None, help="Flight altitude (m).")
 @click.option("--area-km2", type=float, default=None, help="Area flown (km²).")
@@ -80,15 +82,15 @@ def ingest(ctx: click.Context, files: tuple[Path, ...], sortie: str | None, capt
 @click.option("--river", default=None, help="River code.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sortie as JSON.")
 @click.pass_context
-def sortie_(ctx: click.Context, code: str, flown_on: datetime | None, aircraft: str | None, altitude: float | None,
+def sortie_(ctx: click.Context, code: str, flown_on: str | None, aircraft: str | None, altitude: float | None,
             area_km2: float | None, length_km: float | None, photos: int | None, operator: str | None,
             basin: str | None, river: str | None, as_json: bool) -> None:  # fmt: skip
     """Record (or complete) the flight record of a sortie."""
     from imagery.flights import SortieInput, list_sorties, record_sortie
 
-    values = SortieInput(flown_on=_day(flown_on), aircraft_type=aircraft, altitude_m=altitude, area_km2=area_km2,
-                         length_km=length_km, photo_count=photos, operator=operator, basin_code=basin,
-                         river_code=river)  # fmt: skip
+    values = SortieInput(flown_on=_day(flown_on, "--date"), aircraft_type=aircraft, altitude_m=altitude,
+                         area_km2=area_km2, length_km=length_km, photo_count=photos, operator=operator,
+                         basin_code=basin, river_code=river)  # fmt: skip
     with session_scope(settings_of(ctx)) as session:
         record = record_sortie(session, code, values, actor=ACTOR)
         session.commit()

@@ -9,16 +9,20 @@ web app, tests).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from outfalls.errors import ConfigError
+from outfalls.errors import ConfigError, InvalidInput
 
 DEFAULT_ZONE = "Asia/Shanghai"
 _EVENT_HOUR = time(12, 0)  # an event of a local day is stored at local noon: far from either midnight
 
 _MAX_OFFSET = timedelta(hours=12)
 _zone: ZoneInfo = ZoneInfo(DEFAULT_ZONE)
+# Only the ISO calendar date with dashes: Python also reads ``20240630`` and ``2024-W26-7``, which a user
+# typing a date never means.
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def zone_named(name: str) -> ZoneInfo:
@@ -90,3 +94,22 @@ def start_of_day(day: date) -> datetime:
 def end_of_day(day: date) -> datetime:
     """The first moment after the local day ``day`` (UTC): "as of ``day``" means before it."""
     return start_of_day(day + timedelta(days=1))
+
+
+def parse_day(text: str, *, field: str) -> date:
+    """The calendar day written ``YYYY-MM-DD`` (surrounding spaces ignored).
+
+    Args:
+        text: What the user typed.
+        field: The name of the field, option or parameter, for the message.
+
+    Raises:
+        InvalidInput: not a date of that form, or no such day (2023-02-30).
+    """
+    raw = text.strip()
+    if _ISO_DAY.fullmatch(raw):
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            pass
+    raise InvalidInput(f"{field} must be a date like 2024-06-30, not {text!r}", field=field, value=text)

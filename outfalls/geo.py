@@ -21,9 +21,11 @@ from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
 
 from outfalls.errors import InvalidInput
+from outfalls.types import BBox
 
 __all__ = [
     "CGCS2000",
+    "CRS84",
     "WGS84",
     "Datum",
     "LonLat",
@@ -34,7 +36,9 @@ __all__ = [
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "is_outside_china",
+    "parse_bbox",
     "parse_crs",
+    "split_antimeridian",
     "to_cgcs2000",
     "transform_geometry",
     "wgs84_to_bd09",
@@ -43,6 +47,9 @@ __all__ = [
 
 CGCS2000: Final = 4490
 WGS84: Final = 4326
+# WGS 84 with longitude first: the GeoJSON and OGC API default. EPSG:4326 itself puts latitude first, which
+# only matters where axis order is read from the CRS (OGC API ``crs``/``bbox-crs``); here x is always east.
+CRS84: Final = "OGC:CRS84"
 
 LonLat: TypeAlias = tuple[float, float]
 _Array: TypeAlias = NDArray[np.float64]
@@ -289,6 +296,11 @@ _ALIASES: Final[dict[str, Datum]] = {
     "BAIDU": Datum.BD09,
 }
 _EPSG_RE: Final = re.compile(r"(?:EPSG)?:*(\d+)")
+# OGC APIs and GML name a CRS by URI or URN (the version part is ignored).
+_OGC_NAME_RE: Final = re.compile(
+    r"https?://www\.opengis\.net/def/crs/(EPSG|OGC)/[^/]*/([^/]+)|urn:ogc:def:crs:(EPSG|OGC):[^:]*:([^:]+)",
+    re.IGNORECASE,
+)
 
 # Datums whose ballpark (no-op) transformation to CGCS2000 is right to well under a metre. WGS84 and
 # ITRF realisations differ from CGCS2000 (ITRF97 at epoch 2000.0) by centimetres to decimetres.
@@ -321,21 +333,45 @@ def _check_epsg(code: int) -> str:
     return name
 
 
-def parse_crs(text: str) -> str:
+def parse_crs(text: str, *, field: str = "crs") -> str:
     """Normalise a user's spelling of a coordinate system.
 
     Args:
         text: For example ``"wgs84"``, ``"WGS 84"``, ``"4326"``, ``"epsg:4326"``, ``"cgcs2000"``,
-            ``"gcj02"``, ``"GCJ-02"``, ``"bd09"``, ``"baidu"`` or ``"4498"``.
+            ``"gcj02"``, ``"GCJ-02"``, ``"bd09"``, ``"baidu"``, ``"4498"``, or as OGC APIs write them:
+            ``"http://www.opengis.net/def/crs/EPSG/0/4490"``, ``"urn:ogc:def:crs:EPSG::4326"``,
+            ``"[EPSG:4490]"``, ``"http://www.opengis.net/def/crs/OGC/1.3/CRS84"`` (angle brackets allowed).
+        field: The name of the field, option or parameter that gave ``text``, for the error.
 
     Returns:
-        ``"EPSG:4326"``, ``"EPSG:4490"``, ``"GCJ-02"``, ``"BD-09"`` or ``"EPSG:<code>"``.
+        ``"EPSG:4326"``, ``"EPSG:4490"``, ``"GCJ-02"``, ``"BD-09"``, ``"OGC:CRS84"`` or ``"EPSG:<code>"``.
 
     Raises:
         InvalidInput: The text names no coordinate system, an EPSG code that does not exist, or one that
-            cannot be transformed to CGCS2000 reliably.
+            cannot be transformed to CGCS2000 reliably; the message starts with ``field``.
     """
-    key = re.sub(r"[\s_\-]+", "", text).upper()
+    try:
+        return _parse_crs(text)
+    except InvalidInput as err:
+        raise InvalidInput(f"{field}: {err.message}", field=field, value=text, crs=text) from err
+
+
+def _parse_crs(text: str) -> str:
+    raw = text.strip()
+    if len(raw) > 2 and (raw[0], raw[-1]) in (("<", ">"), ("[", "]")):
+        raw = raw[1:-1].strip()
+    uri = _OGC_NAME_RE.fullmatch(raw)
+    if uri is not None:
+        authority = (uri.group(1) or uri.group(3)).upper()
+        code = uri.group(2) or uri.group(4)
+        if authority == "OGC" and code.upper() == "CRS84":
+            return CRS84
+        if authority != "EPSG" or not code.isdigit():
+            raise InvalidInput(f"unknown coordinate system {text!r}: use CRS84 or an EPSG code", crs=text)
+        raw = code
+    elif raw.upper() in ("OGC:CRS84", "CRS84"):
+        return CRS84
+    key = re.sub(r"[\s_\-]+", "", raw).upper()
     datum = _ALIASES.get(key.replace(":", ""))
     if datum is not None:
         return datum.value
@@ -345,12 +381,57 @@ def parse_crs(text: str) -> str:
             f"unknown coordinate system {text!r}: use WGS84, CGCS2000, GCJ-02, BD-09 or EPSG:<code>",
             crs=text,
         )
-    code = int(match.group(1))
-    if code == WGS84:
+    number = int(match.group(1))
+    if number == WGS84:
         return Datum.WGS84.value
-    if code == CGCS2000:
+    if number == CGCS2000:
         return Datum.CGCS2000.value
-    return _check_epsg(code)
+    return _check_epsg(number)
+
+
+# --- bounding boxes -------------------------------------------------------------------------------------
+
+
+def parse_bbox(text: str, *, field: str = "bbox", lat_first: bool = False) -> BBox:
+    """A bounding box written ``min_lon,min_lat,max_lon,max_lat`` in degrees (6 numbers, with heights,
+    also do; the heights are dropped).
+
+    A west edge east of the east edge means the box crosses the antimeridian (:func:`split_antimeridian`).
+
+    Args:
+        text: The comma-separated numbers.
+        field: The name of the field or parameter, for the error.
+        lat_first: The numbers are ``min_lat,min_lon,max_lat,max_lon``: the axis order EPSG gives
+            EPSG:4326 and EPSG:4490 (an OGC API ``bbox-crs``).
+
+    Returns:
+        ``(west, south, east, north)``: longitude first, whatever the order written.
+
+    Raises:
+        InvalidInput: not 4 or 6 finite numbers, out of range, or the south edge north of the north edge.
+    """
+    try:
+        numbers = [float(v) for v in text.split(",")]
+    except ValueError as err:
+        raise InvalidInput(f"{field} must be 4 or 6 comma-separated numbers", field=field, value=text) from err
+    if len(numbers) not in (4, 6) or not all(math.isfinite(n) for n in numbers):
+        raise InvalidInput(f"{field} must be 4 or 6 comma-separated numbers", field=field, value=text)
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    a, b, c, d = numbers
+    west, south, east, north = (b, a, d, c) if lat_first else (a, b, c, d)
+    if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90):
+        order = "min_lat,min_lon,max_lat,max_lon" if lat_first else "min_lon,min_lat,max_lon,max_lat"
+        raise InvalidInput(f"{field} must be {order} within -180..180 and -90..90", field=field, value=text)
+    return (west, south, east, north)
+
+
+def split_antimeridian(bbox: BBox) -> list[BBox]:
+    """``bbox`` as one box, or two when it crosses the antimeridian (west edge east of the east edge)."""
+    west, south, east, north = bbox
+    if west > east:
+        return [(west, south, 180.0, north), (-180.0, south, east, north)]
+    return [bbox]
 
 
 @functools.lru_cache(maxsize=64)
@@ -394,7 +475,7 @@ def _to_cgcs2000_arrays(x: _Array, y: _Array, crs: str) -> tuple[_Array, _Array]
     finite = np.isfinite(x) & np.isfinite(y)
     if not finite.all():
         _check_lonlat(x, y, x, y, canonical, projected_ok=True)
-    if canonical in (Datum.WGS84, Datum.CGCS2000):
+    if canonical in (Datum.WGS84, Datum.CGCS2000, CRS84):
         # WGS84 -> CGCS2000 is an identity at the centimetre level. EPSG has no grid-based operation
         # between them, practitioners treat them as the same, and PROJ itself would only apply a no-op
         # "ballpark geographic offset" - so do not go through pyproj at all.
@@ -445,7 +526,7 @@ def from_cgcs2000(lon: float, lat: float, crs: str) -> tuple[float, float]:
     canonical = parse_crs(crs)
     lons, lats = _as_arrays([lon], [lat])
     _check_lonlat(lons, lats, lons, lats, Datum.CGCS2000.value)
-    if canonical in (Datum.WGS84, Datum.CGCS2000):
+    if canonical in (Datum.WGS84, Datum.CGCS2000, CRS84):
         return lon, lat  # identity at the centimetre level, see _to_cgcs2000_arrays
     if canonical == Datum.GCJ02:
         return wgs84_to_gcj02(lon, lat)
@@ -521,12 +602,12 @@ def to_cgcs2000_many(x: Any, y: Any, crs: str) -> tuple[_Array, _Array, NDArray[
     lon = np.full(xs.shape, np.nan)
     lat = np.full(xs.shape, np.nan)
     finite = np.isfinite(xs) & np.isfinite(ys)
-    if canonical not in (Datum.WGS84, Datum.CGCS2000, Datum.GCJ02, Datum.BD09):
+    if canonical not in (Datum.WGS84, Datum.CGCS2000, CRS84, Datum.GCJ02, Datum.BD09):
         pass  # projected or other geographic systems: PROJ handles any value
     elif finite.any():
         finite &= (np.abs(xs) <= 180.0) & (np.abs(ys) <= 90.0)  # degrees must be degrees before any datum math
     if finite.any():
-        if canonical in (Datum.WGS84, Datum.CGCS2000):
+        if canonical in (Datum.WGS84, Datum.CGCS2000, CRS84):
             lon[finite], lat[finite] = xs[finite], ys[finite]
         elif canonical == Datum.GCJ02:
             lon[finite], lat[finite] = _gcj_to_wgs(xs[finite], ys[finite])

@@ -31,11 +31,12 @@ def create_app(
     from web import errors, i18n
     from web.api import json as json_api
     from web.api import tiles as tiles_api
+    from web.api.ogc import routes as ogc_api
     from web.auth import init_auth
     from web.db import init_db
     from web.jobs import init_jobs
     from web.security import init_security
-    from web.views import admin, auth, cases, catalogue, dashboard, imagery, ogcapi, registers, survey, survey_tracks
+    from web.views import admin, auth, cases, catalogue, dashboard, imagery, registers, survey, survey_tracks
 
     settings = settings or load_settings(env=os.environ)
     app = Flask(__name__)
@@ -67,6 +68,6 @@ def create_app(
     app.register_blueprint(survey_tracks.bp)
     app.register_blueprint(imagery.bp)
     app.register_blueprint(registers.bp)
-    app.register_blueprint(ogcapi.bp)
+    app.register_blueprint(ogc_api.bp)
     init_auth(app)
     return app

@@ -1,5 +1,6 @@
 """One table maps domain errors to HTTP statuses; pages get an HTML error page, ``/api`` a JSON body
-``{error, message, details}``. Unexpected errors are logged with a reference id (and re-raised in tests).
+``{error, message, details}``, the OGC API its exception body (``web.api.ogc.routes``) with the status of the
+same table. Unexpected errors are logged with a reference id (and re-raised in tests).
 """
 
 from __future__ import annotations
@@ -42,6 +43,22 @@ STATUS: dict[type[OutfallsError], int] = {
     PdfFailed: 503,
     OutfallsError: 400,
 }
+# The OGC API answers with STATUS but for this: OGC API – Features Part 1 (OGC 17-069r4, requirements
+# /req/core/query-param-unknown and /req/core/query-param-invalid) demands 400 for an unknown query parameter
+# or an invalid value, and GIS clients (QGIS, GDAL, OWSLib) expect it, where the rest of the web answers 422.
+OGC_STATUS: dict[type[OutfallsError], int] = {InvalidInput: 400}
+
+
+def status_of(err: OutfallsError, *, ogc: bool = False) -> int:
+    """The HTTP status of a domain error: its nearest class in STATUS (in OGC_STATUS first, for the OGC API),
+    as Flask picks the handlers registered from the table.
+    """
+    for cls in type(err).__mro__:
+        if ogc and cls in OGC_STATUS:
+            return OGC_STATUS[cls]
+        if cls in STATUS:
+            return STATUS[cls]
+    return STATUS[OutfallsError]
 
 
 def _wants_json() -> bool:

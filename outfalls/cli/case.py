@@ -26,8 +26,8 @@ def _selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--basin", default=None, help="Every outfall of this basin or sub-basin code."),
         click.option("--area", default=None, help="Every outfall of this GB/T 2260 area code."),
         click.option("--status", default=None, help="Only outfalls in this lifecycle state."),
-        click.option("--on", "on", type=click.DateTime(["%Y-%m-%d"]), default=None,
-                     help="Effective date of the change (default: today)."),
+        click.option("--on", "on", default=None, metavar="DATE",
+                     help="Effective date of the change, YYYY-MM-DD (default: today)."),
         click.option("--actor", default="cli", show_default=True, help="Who is recorded as making the change."),
         click.option("--json", "as_json", is_flag=True, help="Print the per-outfall report as JSON."),
     ]):  # fmt: skip
@@ -69,8 +69,8 @@ def _report(report: Any, as_json: bool) -> None:
         sys.exit(1)
 
 
-def _day(value: Any) -> date | None:
-    return value.date() if value is not None else None
+def _day(value: str | None, option: str) -> date | None:
+    return None if value is None else clock.parse_day(value, field=option)
 
 
 @click.group()
@@ -84,7 +84,7 @@ def case() -> None:
 @_selection_options
 @click.pass_context
 def assign(ctx: click.Context, officer: str | None, unassign: bool, outfall_ids: tuple[int, ...], basin: str | None,
-           area: str | None, status: str | None, on: Any, actor: str, as_json: bool) -> None:  # fmt: skip
+           area: str | None, status: str | None, on: str | None, actor: str, as_json: bool) -> None:  # fmt: skip
     """Give the cases of the selected outfalls to a case officer."""
     from outfalls.cases.assignment import assign_cases
     from outfalls.errors import InvalidInput
@@ -92,9 +92,10 @@ def assign(ctx: click.Context, officer: str | None, unassign: bool, outfall_ids:
 
     if bool(officer) == unassign:
         raise InvalidInput("give --to LOGIN, or --unassign", field="officer")
+    day = _day(on, "--on")
     with session_scope(settings_of(ctx)) as session:
         ids = _ids(session, outfall_ids, basin, area, status)
-        report = assign_cases(session, ids, officer, actor=actor, scope=Scope.national(), on=_day(on))
+        report = assign_cases(session, ids, officer, actor=actor, scope=Scope.national(), on=day)
         session.commit()
     _report(report, as_json)
 
@@ -104,21 +105,22 @@ def assign(ctx: click.Context, officer: str | None, unassign: bool, outfall_ids:
 @_selection_options
 @click.pass_context
 def deadline(ctx: click.Context, deadline: str, outfall_ids: tuple[int, ...], basin: str | None, area: str | None,
-             status: str | None, on: Any, actor: str, as_json: bool) -> None:  # fmt: skip
+             status: str | None, on: str | None, actor: str, as_json: bool) -> None:  # fmt: skip
     """Set the case deadline (YYYY-MM-DD, or "none" to clear it) of the selected outfalls."""
     from outfalls.cases.assignment import set_deadlines
     from outfalls.errors import InvalidInput
     from outfalls.scope import Scope
 
     try:
-        when = None if deadline.lower() == "none" else date.fromisoformat(deadline)
-    except ValueError as err:
+        when = None if deadline.strip().lower() == "none" else clock.parse_day(deadline, field="DEADLINE")
+    except InvalidInput as err:
         raise InvalidInput(
             f"the deadline is a date (YYYY-MM-DD) or 'none', not {deadline!r}", field="deadline"
         ) from err
+    day = _day(on, "--on")
     with session_scope(settings_of(ctx)) as session:
         ids = _ids(session, outfall_ids, basin, area, status)
-        report = set_deadlines(session, ids, when, actor=actor, scope=Scope.national(), on=_day(on))
+        report = set_deadlines(session, ids, when, actor=actor, scope=Scope.national(), on=day)
         session.commit()
     _report(report, as_json)
 
@@ -128,22 +130,22 @@ def deadline(ctx: click.Context, deadline: str, outfall_ids: tuple[int, ...], ba
               help="Remediation category (a merge names its receiving outfall: plan it per case).")  # fmt: skip
 @click.option("--measures", default=None, help="The measures (ban, standardise).")
 @click.option("--reason", default=None, help="Why no remediation is needed (none_needed).")
-@click.option("--deadline", "until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Deadline of the works.")
+@click.option("--deadline", "until", default=None, metavar="DATE", help="Deadline of the works (YYYY-MM-DD).")
 @_selection_options
 @click.pass_context
-def plan(ctx: click.Context, category: str, measures: str | None, reason: str | None, until: Any,
-         outfall_ids: tuple[int, ...], basin: str | None, area: str | None, status: str | None, on: Any, actor: str,
-         as_json: bool) -> None:  # fmt: skip
+def plan(ctx: click.Context, category: str, measures: str | None, reason: str | None, until: str | None,
+         outfall_ids: tuple[int, ...], basin: str | None, area: str | None, status: str | None, on: str | None,
+         actor: str, as_json: bool) -> None:  # fmt: skip
     """Record the same remediation plan for the selected outfalls."""
     from outfalls.cases.assignment import set_categories
     from outfalls.cases.remediation import PlanInput
     from outfalls.scope import Scope
     from outfalls.types import RemediationCategory
 
+    the_plan = PlanInput(category=RemediationCategory(category), on=_day(on, "--on") or clock.today(),
+                         measures=measures, reason=reason, deadline=_day(until, "--deadline"))  # fmt: skip
     with session_scope(settings_of(ctx)) as session:
         ids = _ids(session, outfall_ids, basin, area, status)
-        the_plan = PlanInput(category=RemediationCategory(category), on=_day(on) or clock.today(), measures=measures,
-                             reason=reason, deadline=_day(until))  # fmt: skip
         report = set_categories(session, ids, the_plan, actor=actor, scope=Scope.national())
         session.commit()
     _report(report, as_json)

@@ -9,18 +9,14 @@ from datetime import date
 import click
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.cli import echo_json, session_scope, settings_of
 from outfalls.errors import InvalidInput
 from outfalls.scope import Scope
 
 
 def _day(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as err:
-        raise InvalidInput(f"{name} must be a date like 2024-06-30, not {value!r}", field=name, value=value) from err
+    return None if value is None else clock.parse_day(value, field=name)
 
 
 def _scope(session: Session, as_user: str | None) -> Scope:

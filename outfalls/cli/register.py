@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
+from outfalls import clock
 from outfalls.cli import echo_json, session_scope, settings_of
-from outfalls.errors import InvalidInput
 
 PROGRESS_FROM = 20_000  # rows: below this an export takes about a second and shows no bar
 
@@ -21,13 +21,7 @@ def register() -> None:
 
 
 def _day(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as err:
-        message = f"--as-of must be a date like 2023-12-31, not {value!r}"
-        raise InvalidInput(message, field="as_of", value=value) from err
+    return None if value is None else clock.parse_day(value, field="--as-of")
 
 
 @register.command("export")

@@ -51,6 +51,19 @@ def no_traceback(out: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in out.stderr and "Traceback" not in out.stdout
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["case", "assign", "--to", "officer", "--on", "2024-13-01", "1"], "--on must be a date like 2024-06-30"),
+    (["case", "plan", "--category", "ban", "--deadline", "soon", "1"], "--deadline must be a date like 2024-06-30"),
+    (["case", "deadline", "2024-02-30", "1"], "the deadline is a date (YYYY-MM-DD) or 'none'"),
+    (["imagery", "sortie", "S-1", "--date", "20230506"], "--date must be a date like 2024-06-30"),
+    (["imagery", "ingest", "a.tif", "--captured", "May 6"], "--captured must be a date like 2024-06-30"),
+])  # fmt: skip
+def test_a_bad_date_names_its_option_before_anything_is_done(args: list[str], message: str) -> None:
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 1 and message in out.output and out.exception is not None
+    assert isinstance(out.exception, SystemExit)
+
+
 def test_help_everywhere():
     runner = CliRunner()
     for args in (

@@ -148,6 +148,18 @@ def test_mainland_is_inside_china_rectangle() -> None:
         ("baidu", "BD-09"),
         ("4498", "EPSG:4498"),
         (" epsg:32649 ", "EPSG:32649"),
+        # the spellings of OGC APIs and GML: URIs, URNs, safe CURIEs, with or without angle brackets
+        ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "OGC:CRS84"),
+        ("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>", "OGC:CRS84"),
+        ("urn:ogc:def:crs:OGC:1.3:CRS84", "OGC:CRS84"),
+        ("[OGC:CRS84]", "OGC:CRS84"),
+        ("CRS84", "OGC:CRS84"),
+        ("http://www.opengis.net/def/crs/EPSG/0/4490", "EPSG:4490"),
+        ("https://www.opengis.net/def/crs/EPSG/0/4326", "EPSG:4326"),
+        ("urn:ogc:def:crs:EPSG::4326", "EPSG:4326"),
+        ("urn:ogc:def:crs:EPSG:9.8.15:4490", "EPSG:4490"),
+        ("[EPSG:4490]", "EPSG:4490"),
+        ("http://www.opengis.net/def/crs/EPSG/0/32649", "EPSG:32649"),
     ],
 )
 def test_parse_crs_spellings(text: str, expected: str) -> None:
@@ -176,6 +188,63 @@ def test_parse_crs_rejects(text: str) -> None:
         geo.parse_crs(text)
     assert repr(text) in str(info.value) or text in str(info.value)
     assert info.value.code == "invalid_input"
+    assert info.value.params["field"] == "crs"
+
+
+@pytest.mark.parametrize("text", ["mercator", "EPSG:999999", "http://www.opengis.net/def/crs/EPSG/0/4479",
+                                  "http://example.com/crs/4326", "OGC:CRS83"])  # fmt: skip
+def test_parse_crs_names_the_field(text: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        geo.parse_crs(text, field="bbox-crs")
+    assert info.value.params["field"] == "bbox-crs" and info.value.params["value"] == text
+    assert str(info.value).startswith("bbox-crs: ")
+
+
+def test_crs84_is_wgs84_longitude_first() -> None:
+    assert geo.to_cgcs2000(*XIAN, "OGC:CRS84") == pytest.approx(geo.to_cgcs2000(*XIAN, "EPSG:4326"), abs=1e-9)
+    assert geo.from_cgcs2000(*XIAN, "OGC:CRS84") == pytest.approx(XIAN, abs=1e-9)
+
+
+# --- parse_bbox ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "lat_first", "expected"),
+    [
+        ("108.5,34,109.5,35", False, (108.5, 34.0, 109.5, 35.0)),
+        (" 108.5, 34, 109.5, 35 ", False, (108.5, 34.0, 109.5, 35.0)),
+        ("108.5,34,0,109.5,35,100", False, (108.5, 34.0, 109.5, 35.0)),  # heights are dropped
+        ("34,108.5,35,109.5", True, (108.5, 34.0, 109.5, 35.0)),  # EPSG axis order of 4326/4490
+        ("170,-10,-170,10", False, (170.0, -10.0, -170.0, 10.0)),  # across the antimeridian
+        ("-180,-90,180,90", False, (-180.0, -90.0, 180.0, 90.0)),
+    ],
+)
+def test_parse_bbox(text: str, lat_first: bool, expected: tuple[float, ...]) -> None:
+    assert geo.parse_bbox(text, lat_first=lat_first) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "1,2,3", "1,2,3,4,5", "a,b,c,d", "108,34,109,nan", "108,34,109,inf", "108,35,109,34", "108,34,109,95",
+     "181,34,182,35"],
+)  # fmt: skip
+def test_parse_bbox_refuses_naming_the_field(text: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        geo.parse_bbox(text, field="extent")
+    assert info.value.params["field"] == "extent" and str(info.value).startswith("extent ")
+
+
+def test_parse_bbox_says_the_axis_order_it_expects() -> None:
+    with pytest.raises(InvalidInput, match="min_lat,min_lon,max_lat,max_lon"):
+        geo.parse_bbox("108,34,109,35", lat_first=True)
+    with pytest.raises(InvalidInput, match="min_lon,min_lat,max_lon,max_lat"):
+        geo.parse_bbox("34,108,35,109")
+
+
+def test_split_antimeridian() -> None:
+    assert geo.split_antimeridian((108.0, 34.0, 109.0, 35.0)) == [(108.0, 34.0, 109.0, 35.0)]
+    assert geo.split_antimeridian((170.0, -10.0, -170.0, 10.0)) == [(170.0, -10.0, 180.0, 10.0),
+                                                                    (-180.0, -10.0, -170.0, 10.0)]  # fmt: skip
 
 
 # --- EPSG codes via pyproj -----------------------------------------------------------------------------

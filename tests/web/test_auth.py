@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from outfalls import accounts
 from outfalls.models import AuditEntry, Outfall, User
-from outfalls.types import Role
+from outfalls.types import AuditAction, Role
 from web.auth import ANON_CSRF_COOKIE, SESSION_COOKIE, access_of
 
 LINTONG = (109.21, 34.37)  # 临潼区 610115
@@ -271,3 +272,18 @@ def test_logged_in_pages_are_not_cached_and_private_files_are_not_public(make_us
     assert "no-store" in client.get("/api/outfalls").headers["Cache-Control"]
     with client.get("/static/css/app.css") as static:
         assert "no-store" not in static.headers.get("Cache-Control", "")
+
+def test_the_audit_log_filters_on_the_programmes_days(session: Session, make_user, login_as):
+    admin = login_as(make_user("root", roles=("admin",), national=True))
+    # 20:00 UTC on 1 May is 04:00 on 2 May in the programme's time zone (Asia/Shanghai)
+    session.add(AuditEntry(at=datetime(2024, 5, 1, 20, 0, tzinfo=UTC), actor="night_owl", action=AuditAction.LOGIN,
+                           success=True))  # fmt: skip
+    session.flush()
+
+    def shown(query: str) -> bool:
+        return "night_owl" in admin.get(f"/admin/audit?{query}").get_data(as_text=True)
+
+    assert shown("since=2024-05-02&until=2024-05-02")
+    assert not shown("until=2024-05-01")
+    assert not shown("since=2024-05-03")
+    assert admin.get("/admin/audit?until=2024-02-30").status_code == 422

@@ -1,1 +1,1 @@
-"""Machine interfaces: the JSON API (and later OGC API Features and tiles)."""
+"""Machine interfaces: the JSON API (``json``) and OGC API – Features (``ogc``)."""

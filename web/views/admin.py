@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from outfalls import accounts
+from outfalls import accounts, clock
 from outfalls.accounts import AuditFilter
 from outfalls.catalogue import queries
 from outfalls.errors import InvalidInput
@@ -96,15 +96,12 @@ def reset_password(user_id: int) -> ResponseReturnValue:
 
 
 def _day(name: str, *, end: bool = False) -> datetime | None:
+    """The first moment of the programme's local day ``name`` (with ``end``, the first moment after it)."""
     raw = (request.args.get(name) or "").strip()
     if not raw:
         return None
-    try:
-        day = datetime.fromisoformat(raw).date()
-    except ValueError as err:
-        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD), not {raw!r}", field=name, value=raw) from err
-    moment = datetime.combine(day, time(0, 0), tzinfo=UTC)
-    return moment + timedelta(days=1) if end else moment
+    day = clock.parse_day(raw, field=name)
+    return clock.end_of_day(day) if end else clock.start_of_day(day)
 
 
 @bp.get("/audit")
