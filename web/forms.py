@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from outfalls import clock
+from outfalls import clock, geo
 from outfalls.cases.remediation import PlanInput
 from outfalls.cases.sampling import ResultInput, VisitInput
 from outfalls.cases.tracing import PartyInput, TraceInput
@@ -99,10 +99,7 @@ def parse_date(args: MultiDict[str, str], name: str) -> date | None:
     raw = _clean(args, name)
     if raw is None:
         return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as err:
-        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD), not {raw!r}", field=name, value=raw) from err
+    return clock.parse_day(raw, field=name)
 
 
 def parse_bbox(args: MultiDict[str, str]) -> BBox | None:
@@ -110,16 +107,10 @@ def parse_bbox(args: MultiDict[str, str]) -> BBox | None:
     raw = _clean(args, "bbox")
     if raw is None:
         return None
-    try:
-        x0, y0, x1, y1 = (float(v) for v in raw.split(","))
-    except ValueError as err:
-        raise InvalidInput(
-            "bbox must be four numbers: min_lon,min_lat,max_lon,max_lat", field="bbox", value=raw
-        ) from err
-    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
-        raise InvalidInput(
-            "bbox must be min_lon,min_lat,max_lon,max_lat within -180..180, -90..90", field="bbox", value=raw
-        )
+    x0, y0, x1, y1 = geo.parse_bbox(raw, field="bbox")
+    if x0 > x1:  # the map's own boxes never cross the antimeridian (China lies far from it)
+        raise InvalidInput("bbox must be min_lon,min_lat,max_lon,max_lat with min_lon <= max_lon", field="bbox",
+                           value=raw)  # fmt: skip
     return (x0, y0, x1, y1)
 
 
@@ -346,9 +337,9 @@ class Form(Generic[T]):
         if raw is None:
             return None
         try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            self.problem(name, f"{name} must be a date (YYYY-MM-DD), not {raw!r}", "date")
+            return clock.parse_day(raw, field=name)
+        except InvalidInput as err:
+            self.problem(name, err.message, "date")
             return None
 
     def moment(self, name: str) -> datetime:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -225,7 +225,7 @@ def closing_gaps(session: Session, outfall_id: int, *, scope: Scope, acceptor: s
     if rule is not None and rule.needs_followup_sample:
         sampled = None
         if completion is not None:  # a sample of running water taken on or after the completion day
-            since = datetime.combine(completion.on, datetime.min.time(), tzinfo=UTC)
+            since = clock.start_of_day(completion.on)
             sampled = session.scalar(
                 select(MonitoringVisit.id)
                 .where(

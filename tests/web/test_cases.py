@@ -141,6 +141,8 @@ def test_visit_photos_are_stored_and_served_within_scope(make_outfall, make_user
     served = []
     for i in links:
         with client.get(f"/attachments/{i}") as response:
+            cache = response.headers["Cache-Control"]
+            assert "private" in cache and "public" not in cache  # a case file's photo is for this user only
             served.append((response.status_code, response.mimetype, response.headers.get("Content-Disposition"),
                            response.data))  # fmt: skip
     assert (200, "image/jpeg") == next(r[:2] for r in served if r[1] == "image/jpeg")
