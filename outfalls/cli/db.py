@@ -197,10 +197,11 @@ def restore(ctx: click.Context, file: Path, replace: bool, as_json: bool) -> Non
             "format": report.kind, "files_restored": report.files_restored, "store_files": report.store_files,
             "imagery_files": report.imagery_files, "replaced": report.replaced,
         })  # fmt: skip
-    elif report.files_restored:
-        click.echo(
-            f"restored {file} (schema {report.revision}): the database, {report.store_files} stored files, "
-            f"{report.imagery_files} imagery files"
-        )
-    else:
-        click.echo(f"restored {file} (schema {report.revision}): the database only")
+        return
+    what = (
+        f"the database, {report.store_files} stored files, {report.imagery_files} imagery files"
+        if report.files_restored
+        else "the database only"
+    )
+    replaced = "; the previous catalogue was replaced" if report.replaced else ""
+    click.echo(f"restored {file} (schema {report.revision}): {what}{replaced}")

@@ -479,7 +479,6 @@ def restore(
             staged = _Staged(path, staging, path, None, {})
         backup_revision, revision = _restore_database(settings, url, staged, kind, say)
         counts = staged.counts
-        say("done" if not held else f"replaced the previous catalogue ({', '.join(held)})")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return RestoreReport(
