@@ -155,14 +155,21 @@ def psql(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def backup(ctx: click.Context, file: Path, as_json: bool) -> None:
-    """Write the whole database to FILE (pg_dump custom format)."""
+    """Write the database and the file stores (attachments, exports, imagery) to FILE, one archive."""
     settings = settings_of(ctx)
     ensure_database(settings, progress=_say)
-    size = backups.backup(settings, file)
+    report = backups.backup(settings, file, progress=_say)
     if as_json:
-        echo_json({"file": str(file), "bytes": size})
+        echo_json({
+            "file": str(file), "bytes": report.size_bytes, "revision": report.revision,
+            "database_bytes": report.database_bytes, "store_files": report.store_files,
+            "imagery_files": report.imagery_files,
+        })  # fmt: skip
     else:
-        click.echo(f"wrote {file} ({size / 1e6:.1f} MB)")
+        click.echo(
+            f"wrote {file} ({report.size_bytes / 1e6:.1f} MB): the database (schema {report.revision or 'empty'}), "
+            f"{report.store_files} stored files, {report.imagery_files} imagery files"
+        )
 
 
 @db.command()
@@ -171,12 +178,30 @@ def backup(ctx: click.Context, file: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def restore(ctx: click.Context, file: Path, replace: bool, as_json: bool) -> None:
-    """Restore the database from FILE (made by `outfalls db backup`)."""
+    """Restore the database and the file stores from FILE (made by `outfalls db backup`).
+
+    The archive is checked first and the catalogue is swapped in only once complete: a failed restore leaves
+    the instance as it was. A plain pg_dump archive restores the database only.
+    """
     settings = settings_of(ctx)
     ensure_database(settings, progress=_say)
-    backups.restore(settings, file, replace=replace)
-    url = database_url(settings)
+    report = backups.restore(settings, file, replace=replace, progress=_say)
+    if not report.files_restored:
+        click.echo(
+            f"{file} is a plain pg_dump archive: restored the database only; the file stores were left as they are",
+            err=True,
+        )
     if as_json:
-        echo_json({"file": str(file), "revision": current_revision(url)})
-    else:
-        click.echo(f"restored {file} (schema {current_revision(url)})")
+        echo_json({
+            "file": str(file), "revision": report.revision, "backup_revision": report.backup_revision,
+            "format": report.kind, "files_restored": report.files_restored, "store_files": report.store_files,
+            "imagery_files": report.imagery_files, "replaced": report.replaced,
+        })  # fmt: skip
+        return
+    what = (
+        f"the database, {report.store_files} stored files, {report.imagery_files} imagery files"
+        if report.files_restored
+        else "the database only"
+    )
+    replaced = "; the previous catalogue was replaced" if report.replaced else ""
+    click.echo(f"restored {file} (schema {report.revision}): {what}{replaced}")
