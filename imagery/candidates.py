@@ -12,7 +12,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
-from typing import Any, BinaryIO
+from typing import IO, Any
 from xml.sax.saxutils import escape
 
 from sqlalchemy import select, text
@@ -307,7 +307,7 @@ def task_kml(task: VerificationTask, stops: Sequence[Stop]) -> str:
 # --- the crew's rejection --------------------------------------------------------------------------------------
 
 
-def reject_candidate(session: Session, store: FileStore, outfall_id: int, photo: BinaryIO, photo_name: str, *,
+def reject_candidate(session: Session, store: FileStore, outfall_id: int, photo: IO[bytes], photo_name: str, *,
                      reason: str, actor: str, scope: Scope, on: date | None = None) -> Attachment:  # fmt: skip
     """A crew found no outfall at a drone candidate: the candidate is rejected, the photo kept as evidence.
 

@@ -10,7 +10,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
@@ -45,7 +45,7 @@ class FileStore:
             raise InvalidInput(f"not a SHA-256 digest: {sha256!r}", field="sha256")
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
-    def put(self, stream: BinaryIO) -> StoredFile:
+    def put(self, stream: IO[bytes]) -> StoredFile:
         """Store the bytes of ``stream``; storing the same bytes again reuses the existing file."""
         self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
@@ -118,7 +118,7 @@ class FileStore:
 def attach_file(
     session: Session,
     store: FileStore,
-    stream: BinaryIO,
+    stream: IO[bytes],
     *,
     name: str,
     kind: str,

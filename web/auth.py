@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response as BaseResponse
 
 from outfalls import accounts
 from outfalls.accounts import Identity
@@ -167,7 +168,8 @@ def _check_csrf() -> None:
 
 def init_auth(app: Flask) -> None:
     """Install the access check before every request."""
-    app.view_functions["static"].access = Access(public=True)  # type: ignore[attr-defined]
+    static: Any = app.view_functions["static"]
+    static.access = Access(public=True)
 
     @app.before_request
     def check_access() -> ResponseReturnValue | None:
@@ -212,7 +214,7 @@ def init_auth(app: Flask) -> None:
         return {"current_user": g.get("identity"), "csrf_token": expected_csrf, "Role": Role}
 
 
-def set_session_cookie(response: Response, token: str) -> None:
+def set_session_cookie(response: BaseResponse, token: str) -> None:
     """Send the session cookie: HttpOnly, SameSite=Lax, Secure over HTTPS."""
     response.set_cookie(
         SESSION_COOKIE,

@@ -328,7 +328,7 @@ def switch(code: str) -> ResponseReturnValue:
     if code not in LOCALES:
         raise HTTPNotFound()
     target = request.args.get("next") or _same_site_path(request.referrer)
-    if not is_local_path(target):
+    if target is None or not is_local_path(target):
         # only local paths: an open redirect would let a link send users elsewhere
         target = url_for("catalogue.map_page")
     response = redirect(target)

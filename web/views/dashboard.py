@@ -346,10 +346,10 @@ def targets() -> ResponseReturnValue:
 
 def definition() -> str:
     """How the figures are counted, in the user's language."""
-    return _(
+    return str(_(
         "Denominator: the outfalls in the scope found by the end of the day, less those rejected as not being "
         "outfalls and those merged into another outfall by then. A stage counts the outfalls that had reached it "
         "(or a later one) by then; sampled counts those sampled at least once. The target is the one due next "
         "(the last one once all deadlines have passed); the gap is the target minus the share, in percentage "
         "points. Outfalls are counted where they are located now."
-    )
+    ))
