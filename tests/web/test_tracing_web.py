@@ -69,6 +69,8 @@ def test_a_bad_credit_code_comes_back_on_the_case_page_next_to_its_field(
     assert 'value="2023-08-01T09:00"' in html and 'value="technical" selected' in html
     assert 'name="csrf_token" value="' + client.csrf in html  # the form can be sent again as it is
     assert "field-error" not in field(html, "party-1-name")
+    # the language switch of the refused form's page leads back to the outfall's page, not to the POST route
+    assert f'href="/lang/en?next=/outfalls/{outfall.id}/traces"' not in html and 'href="/lang/en"' in html
     session.refresh(outfall)
     assert outfall.status is OutfallStatus.SURVEYED  # nothing was saved
     client.get("/lang/en")
