@@ -24,6 +24,7 @@ from outfalls import clock
 from outfalls.catalogue.lifecycle import record_event
 from outfalls.errors import InvalidInput, NotFound, PermissionDenied
 from outfalls.models import Attachment, Outfall, User, UserRole
+from outfalls.registers.formulas import mark_text, neutralise_row
 from outfalls.scope import Scope
 from outfalls.store import FileStore, attach_file
 from outfalls.types import EventKind, OutfallStatus, Role
@@ -269,16 +270,18 @@ def _table_rows(stops: Sequence[Stop], crew: str) -> list[list[Any]]:
 
 
 def task_csv(stops: Sequence[Stop], crew: str) -> bytes:
-    """The candidates as the survey table (UTF-8 with BOM, so Excel reads the Chinese headers)."""
+    """The candidates as the survey table (UTF-8 with BOM, so Excel reads the Chinese headers); text a
+    spreadsheet would run as a formula has a single quote in front.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(TABLE_COLUMNS)
-    writer.writerows(_table_rows(stops, crew))
+    writer.writerows(neutralise_row(row) for row in _table_rows(stops, crew))
     return out.getvalue().encode("utf-8-sig")
 
 
 def task_xlsx(stops: Sequence[Stop], crew: str) -> bytes:
-    """The candidates as the survey table in one XLSX sheet."""
+    """The candidates as the survey table in one XLSX sheet; text is written as text, never as a formula."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -290,6 +293,7 @@ def task_xlsx(stops: Sequence[Stop], crew: str) -> bytes:
         cell.font = Font(bold=True)
     for row in _table_rows(stops, crew):
         ws.append(row)
+        mark_text(ws[ws.max_row])
     for col, width in zip("ABCDEFGHIJKLM", (16, 13, 13, 26, 9, 14, 12, 18, 10, 16, 20, 9, 24), strict=True):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A2"

@@ -158,3 +158,24 @@ def test_marks_go_only_to_a_crew_of_their_area(session: Session, reviewed, make_
     assert candidates.crews_for(session, yulin) == ["ylcrew"]
     assert candidates.crews_for(session, Scope(area_codes=("610100",))) == ["crew1"]
     assert candidates.create_task(session, "crew1", [mark_id], actor="rev", scope=Scope(area_codes=("610100",)))
+
+
+def test_route_tables_never_hold_a_formula() -> None:
+    """A candidate renamed by a crew's file to something a spreadsheet would run: neutralised in the CSV (a single
+    quote in front), text in the XLSX; coordinates stay numbers."""
+    import csv
+    import io
+
+    import openpyxl
+
+    names = ("=HYPERLINK(\"http://x.example\",\"点我\")", "=cmd|' /C calc'!A0", "+1+2", "@SUM(1,1)", "-2+3")
+    stops = [candidates.Stop(seq=i, mark_id=i, kind="point", outfall_id=i, name=name, status="candidate",
+                             type_code="4", lon=-108.5, lat=34.4, river="=渭河", note="-1", area_kind=None,
+                             area_wkt=None) for i, name in enumerate(names, start=1)]  # fmt: skip
+    rows = list(csv.reader(io.StringIO(candidates.task_csv(stops, "@crew").decode("utf-8-sig"), newline="")))[1:]
+    assert [r[3] for r in rows] == ["'" + n for n in names]
+    assert {(r[1], r[5], r[6], r[12]) for r in rows} == {("-108.5", "'=渭河", "'@crew", "'-1")}
+    ws = openpyxl.load_workbook(io.BytesIO(candidates.task_xlsx(stops, "@crew"))).active
+    assert not [c.coordinate for row in ws.iter_rows() for c in row if c.data_type == "f"]
+    assert [r[3].value for r in ws.iter_rows(min_row=2)] == list(names)
+    assert {r[1].value for r in ws.iter_rows(min_row=2)} == {-108.5}
