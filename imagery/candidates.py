@@ -19,10 +19,12 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from imagery.models import ImageryMark, MarkKind, MarkReview, VerificationStop, VerificationTask
+from imagery.scope import mark_conditions, sql_filter, task_conditions
 from outfalls import clock
 from outfalls.catalogue.lifecycle import record_event
 from outfalls.errors import InvalidInput, NotFound, PermissionDenied
-from outfalls.models import Attachment, Outfall
+from outfalls.models import Attachment, Outfall, User, UserRole
+from outfalls.registers.formulas import mark_text, neutralise_row
 from outfalls.scope import Scope
 from outfalls.store import FileStore, attach_file
 from outfalls.types import EventKind, OutfallStatus, Role
@@ -37,8 +39,7 @@ def client_id_of(outfall_id: int) -> str:
     return f"drone-{outfall_id}"
 
 
-_OPEN = text(
-    """
+_OPEN = """
     SELECT m.id FROM imagery_marks m
     LEFT JOIN outfalls o ON o.id = m.outfall_id
     LEFT JOIN interpretation_cells c ON c.id = m.cell_id
@@ -47,9 +48,9 @@ _OPEN = text(
       AND (m.kind = 'area' OR o.status = 'candidate')
       AND NOT EXISTS (SELECT 1 FROM verification_stops s WHERE s.mark_id = m.id)
       AND (CAST(:basin AS text) IS NULL OR b.code = :basin)
+      AND {scope}
     ORDER BY m.id
-    """
-)
+"""
 # The walking order: each stop's nearest river line (within ~5 km), the part of the line and the position
 # along it; stops far from any river come last, west to east.
 _ROUTE = text(
@@ -72,9 +73,37 @@ _ALONG = text(
 )
 
 
-def open_stops(session: Session, *, basin_code: str | None = None) -> list[int]:
-    """Accepted marks not yet given to a crew: candidates still to verify and sensitive areas."""
-    return [int(i) for i in session.scalars(_OPEN, {"basin": basin_code})]
+def _marks_in(column: str, *scopes: Scope) -> str:
+    """``column`` limited to the marks every one of ``scopes`` may see, as SQL text."""
+    conditions = [c for scope in scopes for c in mark_conditions(scope)]
+    return sql_filter(column, select(ImageryMark.id).where(*conditions), is_national=not conditions)
+
+
+def open_stops(session: Session, *, scope: Scope, basin_code: str | None = None) -> list[int]:
+    """Accepted marks of ``scope`` not yet given to a crew: candidates still to verify and sensitive areas."""
+    return [int(i) for i in session.scalars(text(_OPEN.format(scope=_marks_in("m.id", scope))), {"basin": basin_code})]
+
+
+def _open_for(session: Session, scope: Scope, crew_scope: Scope, *, basin_code: str | None) -> list[int]:
+    """Open marks both the one handing them out and the crew may see."""
+    where = _marks_in("m.id", scope, crew_scope)
+    return [int(i) for i in session.scalars(text(_OPEN.format(scope=where)), {"basin": basin_code})]
+
+
+def crews_for(session: Session, scope: Scope) -> list[str]:
+    """The logins of the survey crews whose area overlaps ``scope``: whom its marks can be given to."""
+    from outfalls.accounts import scope_of
+
+    crews = select(UserRole.user_id).where(UserRole.role == Role.CREW)
+    users = session.scalars(select(User).where(User.id.in_(crews), User.is_active).order_by(User.login))
+    chosen = []
+    for user in users:
+        theirs = scope_of(user)
+        if (scope.is_national or theirs.is_national
+                or any(scope.covers_area(code) or theirs.covers_area(mine)
+                       for code in theirs.area_codes for mine in scope.area_codes)):  # fmt: skip
+            chosen.append(user.login)
+    return chosen
 
 
 def walking_order(session: Session, mark_ids: Sequence[int]) -> list[int]:
@@ -95,26 +124,37 @@ def walking_order(session: Session, mark_ids: Sequence[int]) -> list[int]:
     return ordered
 
 
-def create_task(session: Session, crew: str, mark_ids: Sequence[int] | None = None, *, actor: str,
+def create_task(session: Session, crew: str, mark_ids: Sequence[int] | None = None, *, actor: str, scope: Scope,
                 name: str | None = None, basin_code: str | None = None) -> VerificationTask:  # fmt: skip
-    """Give accepted marks (all open ones of the basin when none are named) to a crew as a walking route.
+    """Give accepted marks of ``scope`` (all open ones of the basin when none are named) to a crew as a walking
+    route. Only marks in the crew's own area are given, so the crew sees the whole task.
 
     Raises:
-        NotFound: no such crew user. InvalidInput: the user is not a crew, or there is nothing to give.
+        NotFound: no such crew user. InvalidInput: the user is not a crew, a mark is not open in ``scope``
+            or lies outside the crew's area, or there is nothing to give.
         Conflict: a mark is already in a task (the database refuses it twice).
     """
-    from outfalls.accounts import get_user
+    from outfalls.accounts import get_user, scope_of
 
     user = get_user(session, crew)
     if Role.CREW not in {r.role for r in user.roles}:
         raise InvalidInput(f"{user.login} is not a survey crew", field="crew", value=crew)
-    available = set(open_stops(session))
-    wanted = list(mark_ids) if mark_ids is not None else open_stops(session, basin_code=basin_code)
-    missing = [m for m in wanted if m not in available]
-    if missing:
-        raise InvalidInput(f"mark {missing[0]} is not an accepted mark waiting for a crew", field="marks")
+    crew_scope = scope_of(user)
+    available = set(open_stops(session, scope=scope))
+    theirs = set(_open_for(session, scope, crew_scope, basin_code=None))
+    if mark_ids is not None:
+        wanted = list(mark_ids)
+        missing = [m for m in wanted if m not in available]
+        if missing:
+            raise InvalidInput(f"mark {missing[0]} is not an accepted mark waiting for a crew", field="marks")
+        elsewhere = [m for m in wanted if m not in theirs]
+        if elsewhere:
+            raise InvalidInput(f"mark {elsewhere[0]} lies outside the area of {user.login}", field="marks")
+    else:
+        wanted = _open_for(session, scope, crew_scope, basin_code=basin_code)
     if not wanted:
-        raise InvalidInput("there are no accepted marks waiting for a crew", field="marks")
+        raise InvalidInput(f"there are no accepted marks waiting for a crew in the area of {user.login}",
+                           field="marks")  # fmt: skip
     task = VerificationTask(name=(name or "").strip() or f"核查任务 {clock.today().isoformat()}", crew=user.login,
                             created_by=actor)  # fmt: skip
     session.add(task)
@@ -162,13 +202,13 @@ _STOPS = text(
 )
 
 
-def get_task(session: Session, task_id: int, *, viewer: str, roles: frozenset[Role]) -> VerificationTask:
-    """A task, for its crew or for reviewers, analysts and administrators.
+def get_task(session: Session, task_id: int, *, viewer: str, roles: frozenset[Role], scope: Scope) -> VerificationTask:
+    """A task of ``scope``, for its crew or for reviewers, analysts, leaders and administrators.
 
     Raises:
-        NotFound: no such task, or another crew's.
+        NotFound: no such task, another crew's, or one with stops outside the scope.
     """
-    task = session.get(VerificationTask, task_id)
+    task = session.scalar(select(VerificationTask).where(VerificationTask.id == task_id, *task_conditions(scope)))
     if task is None or (task.crew != viewer and not roles & {Role.REVIEWER, Role.ANALYST, Role.ADMIN, Role.LEADER}):
         raise NotFound("verification task does not exist", entity="task", id=task_id)
     return task
@@ -196,18 +236,22 @@ def task_stops(session: Session, task_id: int) -> list[Stop]:
     ]
 
 
-def list_tasks(session: Session, *, crew: str | None = None) -> list[tuple[VerificationTask, int, int]]:
-    """Tasks (of one crew when given), newest first, with their stop count and candidates still to verify."""
-    query = text(
-        """
-        SELECT t.id, count(s.id) AS stops,
-               count(s.id) FILTER (WHERE o.status = 'candidate') AS pending
-        FROM verification_tasks t LEFT JOIN verification_stops s ON s.task_id = t.id
-        LEFT JOIN imagery_marks m ON m.id = s.mark_id LEFT JOIN outfalls o ON o.id = m.outfall_id
-        WHERE CAST(:crew AS text) IS NULL OR t.crew = :crew GROUP BY t.id ORDER BY t.id DESC
-        """
-    )
-    rows = session.execute(query, {"crew": crew}).all()
+_TASKS = """
+    SELECT t.id, count(s.id) AS stops,
+           count(s.id) FILTER (WHERE o.status = 'candidate') AS pending
+    FROM verification_tasks t LEFT JOIN verification_stops s ON s.task_id = t.id
+    LEFT JOIN imagery_marks m ON m.id = s.mark_id LEFT JOIN outfalls o ON o.id = m.outfall_id
+    WHERE (CAST(:crew AS text) IS NULL OR t.crew = :crew) AND {scope} GROUP BY t.id ORDER BY t.id DESC
+"""
+
+
+def list_tasks(session: Session, *, scope: Scope, crew: str | None = None) -> list[tuple[VerificationTask, int, int]]:
+    """Tasks of ``scope`` (of one crew when given), newest first, with their stop count and candidates still to
+    verify.
+    """
+    ids = select(VerificationTask.id).where(*task_conditions(scope))
+    where = sql_filter("t.id", ids, is_national=scope.is_national)
+    rows = session.execute(text(_TASKS.format(scope=where)), {"crew": crew}).all()
     tasks = {
         t.id: t for t in session.scalars(select(VerificationTask).where(VerificationTask.id.in_([r.id for r in rows])))
     }
@@ -226,16 +270,18 @@ def _table_rows(stops: Sequence[Stop], crew: str) -> list[list[Any]]:
 
 
 def task_csv(stops: Sequence[Stop], crew: str) -> bytes:
-    """The candidates as the survey table (UTF-8 with BOM, so Excel reads the Chinese headers)."""
+    """The candidates as the survey table (UTF-8 with BOM, so Excel reads the Chinese headers); text a
+    spreadsheet would run as a formula has a single quote in front.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(TABLE_COLUMNS)
-    writer.writerows(_table_rows(stops, crew))
+    writer.writerows(neutralise_row(row) for row in _table_rows(stops, crew))
     return out.getvalue().encode("utf-8-sig")
 
 
 def task_xlsx(stops: Sequence[Stop], crew: str) -> bytes:
-    """The candidates as the survey table in one XLSX sheet."""
+    """The candidates as the survey table in one XLSX sheet; text is written as text, never as a formula."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -247,6 +293,7 @@ def task_xlsx(stops: Sequence[Stop], crew: str) -> bytes:
         cell.font = Font(bold=True)
     for row in _table_rows(stops, crew):
         ws.append(row)
+        mark_text(ws[ws.max_row])
     for col, width in zip("ABCDEFGHIJKLM", (16, 13, 13, 26, 9, 14, 12, 18, 10, 16, 20, 9, 24), strict=True):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A2"
@@ -375,7 +422,7 @@ _YIELD_BASIN = f"""
       SELECT c.basin_id, count(*) FILTER (WHERE m.kind = 'point') AS marks,
              count(*) FILTER (WHERE m.kind = 'point' AND m.review = 'rejected') AS rejected_in_review,
              count(*) FILTER (WHERE m.kind = 'area' AND m.review IN ('accepted', 'edited')) AS sensitive_areas
-      FROM imagery_marks m JOIN interpretation_cells c ON c.id = m.cell_id GROUP BY c.basin_id),
+      FROM imagery_marks m JOIN interpretation_cells c ON c.id = m.cell_id WHERE {{marks}} GROUP BY c.basin_id),
     found AS (
       SELECT o.basin_id,
              count(*) FILTER (WHERE o.found_by = 'drone') AS candidates,
@@ -403,6 +450,7 @@ _YIELD_SORTIE = f"""
            count(o.id) FILTER (WHERE o.status = 'candidate') AS pending, 0 AS foot_only, 0 AS expert_only
     FROM imagery_marks m LEFT JOIN orthophotos p ON p.id = m.orthophoto_id LEFT JOIN sorties s ON s.id = p.sortie_id
     LEFT JOIN outfalls o ON o.id = m.outfall_id AND {{scope}}
+    WHERE {{marks}}
     GROUP BY s.code ORDER BY s.code NULLS LAST
 """
 
@@ -417,10 +465,11 @@ def _scope_sql(session: Session, scope: Scope) -> str:
 
 
 def yield_report(session: Session, *, scope: Scope) -> dict[str, list[YieldRow]]:
-    """The yield per basin and per sortie (outfall counts limited to ``scope``)."""
-    where = _scope_sql(session, scope)
-    by_basin = [YieldRow(**r._asdict()) for r in session.execute(text(_YIELD_BASIN.format(scope=where)))]
-    by_sortie = [YieldRow(**r._asdict()) for r in session.execute(text(_YIELD_SORTIE.format(scope=where)))]
+    """The yield per basin and per sortie (outfalls and marks limited to ``scope``)."""
+    where, marks = _scope_sql(session, scope), _marks_in("m.id", scope)
+    by_basin = [YieldRow(**r._asdict()) for r in session.execute(text(_YIELD_BASIN.format(scope=where, marks=marks)))]
+    by_sortie = [YieldRow(**r._asdict())
+                 for r in session.execute(text(_YIELD_SORTIE.format(scope=where, marks=marks)))]  # fmt: skip
     return {"basins": by_basin, "sorties": by_sortie}
 
 

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from imagery.models import CellStatus, InterpretationCell
+from imagery.scope import cell_conditions, sql_filter, visible_cells
 from outfalls.errors import Conflict, InvalidTransition, NotFound, PermissionDenied
 from outfalls.models import Basin
+from outfalls.scope import Scope
 
 _ZONES = text(
     """
@@ -81,33 +83,59 @@ def build_cells(session: Session, basin_code: str, *, landward_m: float, waterwa
     return CellLayout(basin_code, created, updated)
 
 
-def get_cell(session: Session, cell_id: int) -> InterpretationCell:
-    """A cell by id.
+def get_cell(session: Session, cell_id: int, *, scope: Scope) -> InterpretationCell:
+    """A cell by id, within ``scope``.
 
     Raises:
-        NotFound: no such cell.
+        NotFound: no such cell, or one outside the scope (the same message for both).
     """
-    cell = session.get(InterpretationCell, cell_id)
+    cell = session.scalar(
+        select(InterpretationCell).where(InterpretationCell.id == cell_id, *cell_conditions(scope))
+    )
     if cell is None:
         raise NotFound("interpretation cell does not exist", entity="cell", id=cell_id)
     return cell
 
 
-def next_cell(session: Session, *, analyst: str) -> InterpretationCell | None:
-    """The analyst's cell in progress, else the next cell to do, which is assigned to them; None when all
-    cells are taken. Two analysts asking at once get different cells.
-    """
-    mine = session.scalar(
+@dataclass(frozen=True, slots=True)
+class CellOutline:
+    """A cell's shape for the map: its GeoJSON geometry and a point inside it where the view opens."""
+
+    geometry: dict[str, Any]
+    anchor: tuple[float, float]
+
+
+def cell_outline(cell: InterpretationCell) -> CellOutline:
+    """The cell's geometry as GeoJSON (lon/lat) and a point surely inside it."""
+    from geoalchemy2.shape import to_shape
+    from shapely.geometry import mapping
+
+    shape = to_shape(cell.geom)
+    point = shape.representative_point()
+    return CellOutline(dict(mapping(shape)), (float(point.x), float(point.y)))
+
+
+def current_cell(session: Session, *, analyst: str, scope: Scope) -> InterpretationCell | None:
+    """The analyst's cell in progress within ``scope``, if any (reads only)."""
+    return session.scalar(
         select(InterpretationCell)
-        .where(InterpretationCell.analyst == analyst, InterpretationCell.status == CellStatus.IN_PROGRESS)
+        .where(InterpretationCell.analyst == analyst, InterpretationCell.status == CellStatus.IN_PROGRESS,
+               *cell_conditions(scope))
         .order_by(InterpretationCell.id)
         .limit(1)
-    )
+    )  # fmt: skip
+
+
+def next_cell(session: Session, *, analyst: str, scope: Scope) -> InterpretationCell | None:
+    """The analyst's cell in progress, else the next cell to do within ``scope``, which is assigned to them;
+    None when all of them are taken. Two analysts asking at once get different cells.
+    """
+    mine = current_cell(session, analyst=analyst, scope=scope)
     if mine is not None:
         return mine
     cell = session.scalar(
         select(InterpretationCell)
-        .where(InterpretationCell.status == CellStatus.TODO)
+        .where(InterpretationCell.status == CellStatus.TODO, *cell_conditions(scope))
         .order_by(InterpretationCell.basin_id, InterpretationCell.grid_srid, InterpretationCell.grid_j.desc(),
                   InterpretationCell.grid_i)
         .limit(1)
@@ -120,13 +148,14 @@ def next_cell(session: Session, *, analyst: str) -> InterpretationCell | None:
     return cell
 
 
-def finish_cell(session: Session, cell_id: int, *, actor: str) -> InterpretationCell:
+def finish_cell(session: Session, cell_id: int, *, actor: str, scope: Scope) -> InterpretationCell:
     """The analyst is done with the cell: it waits for review.
 
     Raises:
-        NotFound: no such cell. PermissionDenied: someone else's cell. InvalidTransition: not in progress.
+        NotFound: no such cell in ``scope``. PermissionDenied: someone else's cell.
+        InvalidTransition: not in progress.
     """
-    cell = get_cell(session, cell_id)
+    cell = get_cell(session, cell_id, scope=scope)
     if cell.analyst != actor:
         raise PermissionDenied("only the cell's analyst can finish it", id=cell_id)
     if cell.status is not CellStatus.IN_PROGRESS:
@@ -136,16 +165,16 @@ def finish_cell(session: Session, cell_id: int, *, actor: str) -> Interpretation
     return cell
 
 
-def finish_review(session: Session, cell_id: int, *, actor: str) -> InterpretationCell:
+def finish_review(session: Session, cell_id: int, *, actor: str, scope: Scope) -> InterpretationCell:
     """The reviewer has decided every mark of the cell: it is reviewed.
 
     Raises:
-        NotFound: no such cell. PermissionDenied: the reviewer is the cell's analyst.
+        NotFound: no such cell in ``scope``. PermissionDenied: the reviewer is the cell's analyst.
         InvalidTransition: the cell is not done. Conflict: marks still wait for a decision.
     """
     from imagery.models import ImageryMark, MarkReview
 
-    cell = get_cell(session, cell_id)
+    cell = get_cell(session, cell_id, scope=scope)
     if cell.analyst == actor:
         raise PermissionDenied("a cell is reviewed by someone other than its analyst", id=cell_id)
     if cell.status is not CellStatus.DONE:
@@ -160,8 +189,7 @@ def finish_review(session: Session, cell_id: int, *, actor: str) -> Interpretati
     return cell
 
 
-_CELLS_GEOJSON = text(
-    """
+_CELLS_GEOJSON = """
     SELECT coalesce(json_agg(json_build_object(
       'type', 'Feature', 'id', c.id, 'geometry', ST_AsGeoJSON(c.geom, 7)::json,
       'properties', json_build_object('id', c.id, 'status', c.status, 'analyst', c.analyst, 'reviewer', c.reviewer,
@@ -169,14 +197,14 @@ _CELLS_GEOJSON = text(
                                                                  WHERE m.cell_id = c.id)))
       ORDER BY c.id), '[]'::json)
     FROM interpretation_cells c JOIN basins b ON b.id = c.basin_id
-    WHERE (CAST(:cell AS int) IS NULL OR c.id = :cell)
-    """
-)
+    WHERE (CAST(:cell AS int) IS NULL OR c.id = :cell) AND {scope}
+"""
 
 
-def cells_geojson(session: Session, *, cell_id: int | None = None) -> dict[str, Any]:
-    """The cells (or one) as a GeoJSON FeatureCollection with status, analyst and mark count."""
-    features = session.scalar(_CELLS_GEOJSON, {"cell": cell_id})
+def cells_geojson(session: Session, *, scope: Scope, cell_id: int | None = None) -> dict[str, Any]:
+    """The cells of ``scope`` (or one) as a GeoJSON FeatureCollection with status, analyst and mark count."""
+    where = sql_filter("c.id", visible_cells(scope), is_national=scope.is_national)
+    features = session.scalar(text(_CELLS_GEOJSON.format(scope=where)), {"cell": cell_id})
     return {"type": "FeatureCollection", "features": features or []}
 
 
@@ -195,8 +223,12 @@ class CellProgress:
         return self.todo + self.in_progress + self.done + self.reviewed
 
 
-def cell_progress(session: Session) -> CellProgress:
-    """Cells per status."""
-    rows = session.execute(text("SELECT status, count(*) FROM interpretation_cells GROUP BY status"))
+def cell_progress(session: Session, *, scope: Scope) -> CellProgress:
+    """Cells of ``scope`` per status."""
+    rows = session.execute(
+        select(InterpretationCell.status, func.count())
+        .where(*cell_conditions(scope))
+        .group_by(InterpretationCell.status)
+    )
     counts: dict[str, int] = {str(status): int(n) for status, n in rows}
     return CellProgress(**{s.value: int(counts.get(s.value, 0)) for s in CellStatus})

@@ -87,6 +87,7 @@ def sortie_(ctx: click.Context, code: str, flown_on: str | None, aircraft: str |
             basin: str | None, river: str | None, as_json: bool) -> None:  # fmt: skip
     """Record (or complete) the flight record of a sortie."""
     from imagery.flights import SortieInput, list_sorties, record_sortie
+    from outfalls.scope import Scope
 
     values = SortieInput(flown_on=_day(flown_on, "--date"), aircraft_type=aircraft, altitude_m=altitude,
                          area_km2=area_km2, length_km=length_km, photo_count=photos, operator=operator,
@@ -94,7 +95,7 @@ def sortie_(ctx: click.Context, code: str, flown_on: str | None, aircraft: str |
     with session_scope(settings_of(ctx)) as session:
         record = record_sortie(session, code, values, actor=ACTOR)
         session.commit()
-        row = next(r for r in list_sorties(session) if r.id == record.id)
+        row = next(r for r in list_sorties(session, scope=Scope.national()) if r.id == record.id)
     if as_json:
         echo_json(row.as_dict())
     else:
@@ -107,9 +108,11 @@ def sortie_(ctx: click.Context, code: str, flown_on: str | None, aircraft: str |
 def flights(ctx: click.Context, as_json: bool) -> None:
     """The flight records and the flight-area statistics per basin and river."""
     from imagery.flights import flight_statistics, list_sorties
+    from outfalls.scope import Scope
 
-    with session_scope(settings_of(ctx)) as session:
-        sorties, areas = list_sorties(session), flight_statistics(session)
+    with session_scope(settings_of(ctx)) as session:  # the operator's command line sees everything
+        national = Scope.national()
+        sorties, areas = list_sorties(session, scope=national), flight_statistics(session, scope=national)
     if as_json:
         echo_json({"sorties": [s.as_dict() for s in sorties], "areas": [a.as_dict() for a in areas]})
         return

@@ -1,6 +1,7 @@
 """Flight records (HJ 1233 appendices A/B): each sortie's date, aircraft, altitude, area and length flown, photo
-count and operator, and the flight-area statistics per basin and river (sorties, km², km, photos, and the area the
-ingested orthophotos really cover).
+count and operator, the flight-area statistics per basin and river (sorties, km², km, photos, and the area the
+ingested orthophotos really cover), and the orthophotos' footprints. A user outside the national scope sees the
+orthophotos overlapping their area and the sorties they came from.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from imagery.ingest import get_or_create_sortie
-from imagery.models import Sortie
+from imagery.models import Orthophoto, Sortie
+from imagery.scope import orthophoto_conditions, sql_filter
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import Basin, River
+from outfalls.scope import Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,23 +89,30 @@ class SortieRow:
         return asdict(self) | {"flown_on": self.flown_on.isoformat() if self.flown_on else None}
 
 
-_SORTIES = text(
-    """
+_SORTIES = """
     SELECT s.id, s.code, s.flown_on, s.aircraft_type, s.altitude_m, s.area_km2, s.length_km, s.photo_count,
            s.operator, b.name AS basin, r.name AS river, count(o.id) AS orthophotos,
            coalesce(ST_Area(ST_Union(o.footprint)::geography), 0) / 1e6 AS covered_km2
     FROM sorties s LEFT JOIN basins b ON b.id = s.basin_id LEFT JOIN rivers r ON r.id = s.river_id
-    LEFT JOIN orthophotos o ON o.sortie_id = s.id
+    LEFT JOIN orthophotos o ON o.sortie_id = s.id AND {photos}
+    WHERE {sorties}
     GROUP BY s.id, b.name, r.name ORDER BY s.flown_on NULLS LAST, s.code
-    """
-)
+"""
 
 
-def list_sorties(session: Session) -> list[SortieRow]:
-    """Every sortie with the orthophotos ingested from it."""
+def _filters(scope: Scope) -> dict[str, str]:
+    """The scope as SQL text on ``orthophotos o`` and ``sorties s``."""
+    visible = select(Orthophoto.id).where(*orthophoto_conditions(scope))
+    flown = select(Orthophoto.sortie_id).where(Orthophoto.sortie_id.is_not(None), *orthophoto_conditions(scope))
+    return {"photos": sql_filter("o.id", visible, is_national=scope.is_national),
+            "sorties": sql_filter("s.id", flown, is_national=scope.is_national)}  # fmt: skip
+
+
+def list_sorties(session: Session, *, scope: Scope) -> list[SortieRow]:
+    """Every sortie of ``scope`` with the orthophotos ingested from it (those in the scope)."""
     return [
         SortieRow(**{**row._asdict(), "covered_km2": round(float(row.covered_km2), 4)})
-        for row in session.execute(_SORTIES)
+        for row in session.execute(text(_SORTIES.format(**_filters(scope))))
     ]
 
 
@@ -125,24 +135,24 @@ class FlightArea:
         return asdict(self)
 
 
-_AREAS = text(
-    """
+_AREAS = """
     WITH per_sortie AS (
       SELECT s.id, s.basin_id, s.river_id, s.flown_on, s.area_km2, s.length_km, s.photo_count,
              count(o.id) AS orthophotos, ST_Union(o.footprint) AS covered
-      FROM sorties s LEFT JOIN orthophotos o ON o.sortie_id = s.id GROUP BY s.id)
+      FROM sorties s LEFT JOIN orthophotos o ON o.sortie_id = s.id AND {photos} WHERE {sorties} GROUP BY s.id)
     SELECT b.name AS basin, r.name AS river, count(*) AS sorties, count(DISTINCT p.flown_on) AS days,
            coalesce(sum(p.area_km2), 0) AS area_km2, coalesce(sum(p.length_km), 0) AS length_km,
            coalesce(sum(p.photo_count), 0) AS photos, sum(p.orthophotos) AS orthophotos,
            coalesce(ST_Area(ST_Union(p.covered)::geography), 0) / 1e6 AS covered_km2
     FROM per_sortie p LEFT JOIN basins b ON b.id = p.basin_id LEFT JOIN rivers r ON r.id = p.river_id
     GROUP BY b.name, r.name ORDER BY b.name NULLS LAST, r.name NULLS LAST
+"""
+
+
+def flight_statistics(session: Session, *, scope: Scope) -> list[FlightArea]:
+    """Sorties, flying days, area and length flown, photos and covered area per basin and river (the sorties
+    and orthophotos of ``scope``).
     """
-)
-
-
-def flight_statistics(session: Session) -> list[FlightArea]:
-    """Sorties, flying days, area and length flown, photos and covered area per basin and river."""
     return [
         FlightArea(
             basin=r.basin,
@@ -155,5 +165,23 @@ def flight_statistics(session: Session) -> list[FlightArea]:
             orthophotos=int(r.orthophotos),
             covered_km2=round(float(r.covered_km2), 4),
         )  # fmt: skip
-        for r in session.execute(_AREAS)
+        for r in session.execute(text(_AREAS.format(**_filters(scope))))
     ]
+
+
+_FOOTPRINTS = """
+    SELECT coalesce(json_agg(json_build_object('type', 'Feature', 'id', o.id,
+      'geometry', ST_AsGeoJSON(o.footprint, 7)::json,
+      'properties', json_build_object('id', o.id, 'file', o.file_name, 'captured_on', o.captured_on,
+                                      'resolution_m', o.resolution_m)) ORDER BY o.id), '[]'::json)
+    FROM orthophotos o WHERE {photos}
+"""
+
+
+def footprints_geojson(session: Session, *, scope: Scope) -> dict[str, Any]:
+    """The valid-pixel footprints of the orthophotos of ``scope`` as a GeoJSON FeatureCollection (file name,
+    capture day and ground resolution in the properties).
+    """
+    where = _filters(scope)["photos"]
+    features = session.scalar(text(_FOOTPRINTS.format(photos=where)))
+    return {"type": "FeatureCollection", "features": features or []}

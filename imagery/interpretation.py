@@ -19,9 +19,12 @@ from sqlalchemy.orm import Session
 
 from imagery.cells import get_cell
 from imagery.models import CellStatus, ImageryMark, InterpretationCell, MarkKind, MarkReview, Orthophoto
+from imagery.scope import cell_conditions, mark_conditions, sql_filter
 from outfalls import clock
 from outfalls.catalogue.lifecycle import NewOutfall, create_outfalls
 from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PermissionDenied
+from outfalls.models import CodeListEntry
+from outfalls.scope import Scope
 from outfalls.types import CGCS2000, SurveyLevel
 
 CONFIDENCE = ("low", "medium", "high")
@@ -89,8 +92,8 @@ def _orthophoto_under(session: Session, geom: BaseGeometry) -> int:
     return int(found)
 
 
-def _editable_by_author(session: Session, mark_id: int, actor: str) -> ImageryMark:
-    mark = get_mark(session, mark_id)
+def _editable_by_author(session: Session, mark_id: int, actor: str, scope: Scope) -> ImageryMark:
+    mark = get_mark(session, mark_id, scope=scope)
     if mark.author != actor:
         raise PermissionDenied("analysts change only their own marks", id=mark_id)
     if mark.review is not MarkReview.PENDING or mark.cell.status not in (CellStatus.IN_PROGRESS, CellStatus.DONE):
@@ -98,27 +101,28 @@ def _editable_by_author(session: Session, mark_id: int, actor: str) -> ImageryMa
     return mark
 
 
-def get_mark(session: Session, mark_id: int) -> ImageryMark:
-    """A mark by id.
+def get_mark(session: Session, mark_id: int, *, scope: Scope) -> ImageryMark:
+    """A mark by id, within ``scope``.
 
     Raises:
-        NotFound: no such mark.
+        NotFound: no such mark, or one in a cell outside the scope.
     """
-    mark = session.get(ImageryMark, mark_id)
+    mark = session.scalar(select(ImageryMark).where(ImageryMark.id == mark_id, *mark_conditions(scope)))
     if mark is None:
         raise NotFound("mark does not exist", entity="mark", id=mark_id)
     return mark
 
 
-def add_mark(session: Session, cell_id: int, kind: MarkKind, values: MarkInput, *, actor: str) -> ImageryMark:
+def add_mark(session: Session, cell_id: int, kind: MarkKind, values: MarkInput, *, actor: str,
+             scope: Scope) -> ImageryMark:  # fmt: skip
     """Draw a mark in a cell the analyst is working on; it records the orthophoto under it (the newest).
 
     Raises:
-        NotFound: no such cell. PermissionDenied: not the cell's analyst.
+        NotFound: no such cell in ``scope``. PermissionDenied: not the cell's analyst.
         InvalidTransition: the cell is not in progress.
         InvalidInput: a geometry of the wrong kind, outside the cell or without imagery; a bad value.
     """
-    cell = get_cell(session, cell_id)
+    cell = get_cell(session, cell_id, scope=scope)
     if cell.analyst != actor:
         raise PermissionDenied("analysts mark only the cells they work on", id=cell_id)
     if cell.status is not CellStatus.IN_PROGRESS:
@@ -140,13 +144,13 @@ def add_mark(session: Session, cell_id: int, kind: MarkKind, values: MarkInput, 
     return mark
 
 
-def update_mark(session: Session, mark_id: int, values: MarkInput, *, actor: str) -> ImageryMark:
+def update_mark(session: Session, mark_id: int, values: MarkInput, *, actor: str, scope: Scope) -> ImageryMark:
     """Change one's own mark before it is reviewed.
 
     Raises:
         NotFound, PermissionDenied, InvalidTransition, InvalidInput: as ``add_mark``.
     """
-    mark = _editable_by_author(session, mark_id, actor)
+    mark = _editable_by_author(session, mark_id, actor, scope)
     _apply(session, mark, values)
     return mark
 
@@ -166,13 +170,13 @@ def _apply(session: Session, mark: ImageryMark, values: MarkInput) -> None:
     session.flush()
 
 
-def delete_mark(session: Session, mark_id: int, *, actor: str) -> None:
+def delete_mark(session: Session, mark_id: int, *, actor: str, scope: Scope) -> None:
     """Delete one's own mark before it is reviewed.
 
     Raises:
         NotFound, PermissionDenied, InvalidTransition: as ``update_mark``.
     """
-    mark = _editable_by_author(session, mark_id, actor)
+    mark = _editable_by_author(session, mark_id, actor, scope)
     session.delete(mark)
     session.flush()
 
@@ -192,24 +196,29 @@ def mark_dict(mark: ImageryMark) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def cell_marks(session: Session, cell_id: int) -> list[ImageryMark]:
-    """The marks of a cell, oldest first."""
+def cell_marks(session: Session, cell_id: int, *, scope: Scope) -> list[ImageryMark]:
+    """The marks of a cell, oldest first.
+
+    Raises:
+        NotFound: no such cell in ``scope``.
+    """
+    get_cell(session, cell_id, scope=scope)
     return list(session.scalars(select(ImageryMark).where(ImageryMark.cell_id == cell_id).order_by(ImageryMark.id)))
 
 
-def review_mark(session: Session, mark_id: int, decision: str, *, actor: str, reason: str | None = None,
-                edit: MarkInput | None = None) -> ImageryMark:  # fmt: skip
+def review_mark(session: Session, mark_id: int, decision: str, *, actor: str, scope: Scope,
+                reason: str | None = None, edit: MarkInput | None = None) -> ImageryMark:  # fmt: skip
     """Accept, edit (accept with changes) or reject a mark. An accepted suspected outfall becomes a candidate
     outfall (state ``candidate``, found by drone) on the day the image was taken.
 
     Raises:
-        NotFound: no such mark. PermissionDenied: the reviewer drew the mark.
+        NotFound: no such mark in ``scope``. PermissionDenied: the reviewer drew the mark.
         InvalidTransition: the cell is not done yet. Conflict: the mark was already decided.
         InvalidInput: an unknown decision, a rejection without a reason, an edit without values.
     """
     if decision not in ("accept", "edit", "reject"):
         raise InvalidInput("the decision is accept, edit or reject", field="decision", value=decision)
-    mark = get_mark(session, mark_id)
+    mark = get_mark(session, mark_id, scope=scope)
     if mark.author == actor:
         raise PermissionDenied("a mark is reviewed by someone other than its analyst", id=mark_id)
     if mark.cell.status is not CellStatus.DONE:
@@ -270,26 +279,46 @@ class Agreement:
                 "edited": self.edited, "rejected": self.rejected, "agreement": self.agreement}  # fmt: skip
 
 
-_AGREEMENT = text(
-    """
+_AGREEMENT = """
     SELECT author, count(*) AS marks, count(*) FILTER (WHERE review <> 'pending') AS reviewed,
            count(*) FILTER (WHERE review = 'accepted') AS accepted, count(*) FILTER (WHERE review = 'edited') AS edited,
            count(*) FILTER (WHERE review = 'rejected') AS rejected
-    FROM imagery_marks GROUP BY author ORDER BY author
-    """
-)
+    FROM imagery_marks WHERE {scope} GROUP BY author ORDER BY author
+"""
 
 
-def agreement_by_analyst(session: Session) -> list[Agreement]:
-    """Marks, decisions and the share accepted unchanged, per analyst."""
+def agreement_by_analyst(session: Session, *, scope: Scope) -> list[Agreement]:
+    """Marks (in the cells of ``scope``), decisions and the share accepted unchanged, per analyst."""
+    where = sql_filter("id", select(ImageryMark.id).where(*mark_conditions(scope)), is_national=scope.is_national)
     return [
-        Agreement(r.author, r.marks, r.reviewed, r.accepted, r.edited, r.rejected) for r in session.execute(_AGREEMENT)
+        Agreement(r.author, r.marks, r.reviewed, r.accepted, r.edited, r.rejected)
+        for r in session.execute(text(_AGREEMENT.format(scope=where)))
     ]
 
 
-def cells_to_review(session: Session, *, reviewer: str) -> list[InterpretationCell]:
-    """Done cells waiting for review by someone other than their analyst."""
+def cells_to_review(session: Session, *, reviewer: str, scope: Scope) -> list[InterpretationCell]:
+    """Done cells of ``scope`` waiting for review by someone other than their analyst."""
     return list(session.scalars(
         select(InterpretationCell).where(InterpretationCell.status == CellStatus.DONE,
-                                         InterpretationCell.analyst != reviewer).order_by(InterpretationCell.done_at)
+                                         InterpretationCell.analyst != reviewer, *cell_conditions(scope))
+        .order_by(InterpretationCell.done_at)
     ))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class TypeChoice:
+    """An HJ 1312 outfall type (一级) an analyst can guess."""
+
+    code: str
+    label_zh: str
+    label_en: str
+
+
+def type_choices(session: Session) -> list[TypeChoice]:
+    """The HJ 1312 一级 types offered for a suspected outfall, by code."""
+    rows = session.execute(
+        select(CodeListEntry.code, CodeListEntry.label_zh, CodeListEntry.label_en)
+        .where(CodeListEntry.scheme == "HJ1312", CodeListEntry.level <= 1)
+        .order_by(CodeListEntry.code)
+    )
+    return [TypeChoice(code, zh, en) for code, zh, en in rows]

@@ -165,6 +165,7 @@ KEEP_COLUMNS = ("id", "national_code", "local_code", "name", "type_code", "statu
 def keep_list(ctx: click.Context, basin: str | None, area: str | None, output: str | None, as_json: bool) -> None:
     """The outfalls that stay (需保留清单): brought up to standard or needing no remediation."""
     from outfalls.catalogue.queries import OutfallFilter, list_outfalls
+    from outfalls.registers.formulas import neutralise
     from outfalls.scope import Scope
 
     rows = []
@@ -182,7 +183,7 @@ def keep_list(ctx: click.Context, basin: str | None, area: str | None, output: s
         with open(output, "w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=KEEP_COLUMNS)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({k: neutralise(v) for k, v in r.items()} for r in rows)  # no formula for Excel
         click.echo(f"{len(rows)} outfalls to keep written to {output}", err=True)
     else:
         for r in rows:

@@ -1,5 +1,6 @@
 """XLSX registers for people: a summary sheet, one sheet per basin (or 一级 type) with a bold frozen header,
-filters and widths, numbers as numbers and dates as dates, and a sheet explaining the columns and codes.
+filters and widths, numbers as numbers and dates as dates, text always as text (never a formula, whatever it
+starts with), and a sheet explaining the columns and codes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from outfalls.registers.columns import CODE_LISTS, COLUMN_NAMES, COLUMNS, NO_BASIN, STATUS_ZH
 from outfalls.registers.files import Progress, fixed_zip_entry
+from outfalls.registers.formulas import mark_text
 from outfalls.registers.query import RegisterQuery, iter_chunks
 
 XLSX_MAX_ROWS = 1_048_575  # a sheet holds 1,048,576 rows, one of them the header
@@ -169,8 +171,10 @@ def _summary_sheet(ws: Any, query: RegisterQuery, counts: dict[str, dict[str, in
     head = "流域" if by == "basin" else "一级分类"
     ws.append([strong(head), strong("合计"), *(strong(STATUS_ZH[s]) for s in states)])
     total = dict.fromkeys(states, 0)
-    for group, by_status in counts.items():
-        ws.append([group, sum(by_status.values()), *(by_status.get(s, 0) for s in states)])
+    for group, by_status in counts.items():  # a group is a name from the reference data: written as text
+        name = WriteOnlyCell(ws, value=group)
+        mark_text([name])
+        ws.append([name, sum(by_status.values()), *(by_status.get(s, 0) for s in states)])
         for s in states:
             total[s] += by_status.get(s, 0)
     ws.append([strong("合计"), sum(total.values()), *(total[s] for s in states)])

@@ -20,15 +20,16 @@ from imagery.interpretation import MarkInput
 from imagery.models import MarkKind
 from imagery.synthetic import relocate
 from outfalls.config import Settings
-from outfalls.errors import InvalidInput, InvalidTransition
+from outfalls.errors import InvalidInput, InvalidTransition, NotFound
 from outfalls.models import Attachment, Outfall, ReviewItem
 from outfalls.scope import Scope
 from outfalls.store import FileStore
 from outfalls.survey.intake import import_table
 from outfalls.survey.readers import read_upload
-from outfalls.types import OutfallStatus, SurveyLevel
+from outfalls.types import OutfallStatus, Role, SurveyLevel
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+ALL = Scope.national()
 PIX4D = FIXTURES / "imagery" / "riotiler_pix4d_alpha_nodata.tif"
 PHOTO = FIXTURES / "photos" / "geoapi_image_no_location_data.jpg"
 
@@ -43,7 +44,7 @@ def reviewed(session: Session, settings: Settings, tmp_path: Path, make_user):
     ingest_orthophoto(session, ortho, store_dir=settings.imagery.store_dir, actor="t", sortie="WEI-1")
     s = settings.imagery
     cells.build_cells(session, "HH", landward_m=s.landward_m, waterward_m=s.waterward_m, cell_m=s.cell_m)
-    cell = cells.next_cell(session, analyst="ana")
+    cell = cells.next_cell(session, analyst="ana", scope=ALL)
     assert cell is not None
     shape = to_shape(cell.geom)
     c = shape.representative_point()
@@ -53,15 +54,15 @@ def reviewed(session: Session, settings: Settings, tmp_path: Path, make_user):
     # drawn out of order along the river: east, west, middle, and one more that is rejected
     points = [inside[-2], inside[1], inside[len(inside) // 2], inside[len(inside) // 2 + 2]]
     marks = [interpretation.add_mark(session, cell.id, MarkKind.POINT, MarkInput(mapping(p), type_guess="4"),
-                                     actor="ana") for p in points]  # fmt: skip
+                                     actor="ana", scope=ALL) for p in points]  # fmt: skip
     zone = box(c.x - 0.00003, c.y - 0.00003, c.x + 0.00003, c.y + 0.00003)
     area = interpretation.add_mark(session, cell.id, MarkKind.AREA, MarkInput(mapping(zone), area_kind="bridge"),
-                                   actor="ana")  # fmt: skip
-    cells.finish_cell(session, cell.id, actor="ana")
+                                   actor="ana", scope=ALL)  # fmt: skip
+    cells.finish_cell(session, cell.id, actor="ana", scope=ALL)
     for m in marks[:3]:
-        interpretation.review_mark(session, m.id, "accept", actor="rev")
-    interpretation.review_mark(session, marks[3].id, "reject", actor="rev", reason="阴影")
-    interpretation.review_mark(session, area.id, "accept", actor="rev")
+        interpretation.review_mark(session, m.id, "accept", actor="rev", scope=ALL)
+    interpretation.review_mark(session, marks[3].id, "reject", actor="rev", scope=ALL, reason="阴影")
+    interpretation.review_mark(session, area.id, "accept", actor="rev", scope=ALL)
     make_user("crew1", roles=("crew",), areas=("610100",))
     return {"marks": marks, "area": area, "points": points}
 
@@ -71,15 +72,20 @@ def test_route_order_and_downloads_read_back_by_the_survey_intake(
 ):
     make_user("plainleader", roles=("leader",))
     with pytest.raises(InvalidInput, match="not a survey crew"):
-        candidates.create_task(session, "plainleader", actor="rev")
-    task = candidates.create_task(session, "crew1", actor="rev")
+        candidates.create_task(session, "plainleader", actor="rev", scope=ALL)
+    task = candidates.create_task(session, "crew1", actor="rev", scope=ALL)
     stops = candidates.task_stops(session, task.id)
     assert [s.kind for s in stops].count("area") == 1 and len(stops) == 4
     xs = [s.lon for s in stops if s.kind == "point"]
     assert xs == sorted(xs) or xs == sorted(xs, reverse=True)  # along the river, not in drawing order
-    assert candidates.open_stops(session) == []  # everything was given out
+    assert candidates.open_stops(session, scope=ALL) == []  # everything was given out
     with pytest.raises(InvalidInput):
-        candidates.create_task(session, "crew1", actor="rev")
+        candidates.create_task(session, "crew1", actor="rev", scope=ALL)
+    yulin = Scope(area_codes=("610802",))
+    with pytest.raises(NotFound):
+        candidates.get_task(session, task.id, viewer="crew1", roles=frozenset({Role.CREW}), scope=yulin)
+    assert candidates.list_tasks(session, scope=yulin) == []
+    assert [t.id for t, _, _ in candidates.list_tasks(session, scope=Scope(area_codes=("610100",)))] == [task.id]
 
     gpx = ET.fromstring(candidates.task_gpx(task, stops))
     ns = {"g": "http://www.topografix.com/GPX/1/1"}
@@ -136,3 +142,40 @@ def test_not_an_outfall_with_a_photo_and_the_yield(session: Session, settings: S
     assert wei.confirmed_share == 0.5
     regional = candidates.yield_report(session, scope=Scope(area_codes=("610900",)))  # Ankang: none of these
     assert all(r.candidates == 0 for r in regional["basins"])
+
+
+def test_marks_go_only_to_a_crew_of_their_area(session: Session, reviewed, make_user):
+    make_user("ylcrew", roles=("crew",), areas=("610802",))
+    with pytest.raises(InvalidInput, match="area of ylcrew"):
+        candidates.create_task(session, "ylcrew", actor="rev", scope=ALL)
+    mark_id = reviewed["area"].id
+    with pytest.raises(InvalidInput, match="outside the area"):
+        candidates.create_task(session, "ylcrew", [mark_id], actor="rev", scope=ALL)
+    yulin = Scope(area_codes=("610802",))
+    assert candidates.open_stops(session, scope=yulin) == []
+    with pytest.raises(InvalidInput, match="not an accepted mark"):
+        candidates.create_task(session, "crew1", [mark_id], actor="yl", scope=yulin)
+    assert candidates.crews_for(session, yulin) == ["ylcrew"]
+    assert candidates.crews_for(session, Scope(area_codes=("610100",))) == ["crew1"]
+    assert candidates.create_task(session, "crew1", [mark_id], actor="rev", scope=Scope(area_codes=("610100",)))
+
+
+def test_route_tables_never_hold_a_formula() -> None:
+    """A candidate renamed by a crew's file to something a spreadsheet would run: neutralised in the CSV (a single
+    quote in front), text in the XLSX; coordinates stay numbers."""
+    import csv
+    import io
+
+    import openpyxl
+
+    names = ("=HYPERLINK(\"http://x.example\",\"点我\")", "=cmd|' /C calc'!A0", "+1+2", "@SUM(1,1)", "-2+3")
+    stops = [candidates.Stop(seq=i, mark_id=i, kind="point", outfall_id=i, name=name, status="candidate",
+                             type_code="4", lon=-108.5, lat=34.4, river="=渭河", note="-1", area_kind=None,
+                             area_wkt=None) for i, name in enumerate(names, start=1)]  # fmt: skip
+    rows = list(csv.reader(io.StringIO(candidates.task_csv(stops, "@crew").decode("utf-8-sig"), newline="")))[1:]
+    assert [r[3] for r in rows] == ["'" + n for n in names]
+    assert {(r[1], r[5], r[6], r[12]) for r in rows} == {("-108.5", "'=渭河", "'@crew", "'-1")}
+    ws = openpyxl.load_workbook(io.BytesIO(candidates.task_xlsx(stops, "@crew"))).active
+    assert not [c.coordinate for row in ws.iter_rows() for c in row if c.data_type == "f"]
+    assert [r[3].value for r in ws.iter_rows(min_row=2)] == list(names)
+    assert {r[1].value for r in ws.iter_rows(min_row=2)} == {-108.5}

