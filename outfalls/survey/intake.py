@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -98,8 +100,28 @@ def _content(x: float, y: float, attributes: Mapping[str, Any]) -> tuple[float, 
     """A record's content as sent: its position as written (a GIS file's points are not among its values) and
     its values.
     """
-    values = {k: v for k, v in attributes.items() if k not in _INTAKE_KEYS}
-    return x, y, json.loads(json.dumps(values))  # the JSON the database holds, so both sides compare alike
+    values = {k: _as_sent(v) for k, v in json.loads(json.dumps(dict(attributes))).items() if k not in _INTAKE_KEYS}
+    return x, y, {k: v for k, v in values.items() if v != ""}  # an empty cell and a missing one say the same
+
+
+def _as_sent(value: Any) -> str:
+    """A value as a person reads it: a table app writes ``1`` where a CSV holds ``"1"``, ``1.0`` for ``1``, an ISO
+    moment with ``T`` where a CSV has a space; the same record re-sent from another app compares equal.
+    """
+    if value is None:
+        return ""
+    text_value = str(value).strip()
+    try:
+        number = float(text_value)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(number):
+            return str(int(number)) if number.is_integer() else repr(number)
+    try:
+        return datetime.fromisoformat(text_value).isoformat()
+    except ValueError:
+        return text_value
 
 
 def _resent(session: Session, rows: list[SurveyRow]) -> tuple[list[SurveyRow], int, list[RowProblem]]:
