@@ -378,8 +378,9 @@ def _build(m: dict[str, Any]) -> Settings:
             max_features=m["map"]["max_features"],
         ),
         list=ListSettings(**m["list"]),
-        reconcile=ReconcileSettings(radius_m=float(m["reconcile"]["radius_m"]),
-                                    review_radius_m=float(m["reconcile"]["review_radius_m"])),
+        reconcile=ReconcileSettings(
+            radius_m=float(m["reconcile"]["radius_m"]), review_radius_m=float(m["reconcile"]["review_radius_m"])
+        ),
         region=RegionSettings(
             bbox=_bbox(m["region"]["bbox"], "region.bbox"), outlier_km=float(m["region"]["outlier_km"])
         ),

@@ -121,7 +121,8 @@ def test_reconciliation_queues_what_it_cannot_decide(session: Session, settings:
     queue = open_reviews(session, scope=Scope.national())
     assert len(queue) == 5 and queue[0].candidates[0][3] < 20
     # the crew's row verifies the drone candidate
-    resolve_link(session, items["r3"].id, drone.id, actor="analyst", scope=Scope.national())
+    resolve_link(session, items["r3"].id, drone.id, actor="analyst", scope=Scope.national(),
+                 review_radius_m=settings.reconcile.review_radius_m)  # fmt: skip
     session.refresh(drone)
     assert drone.status is OutfallStatus.SURVEYED
     # the two pipes are two outfalls
@@ -298,8 +299,12 @@ def test_uploads_and_their_reports_as_the_pages_read_them(session: Session, sett
     assert found.points[0].lon == pytest.approx(A[0]) and found.points[0].lat == pytest.approx(A[1])
     with pytest.raises(NotFound):  # another crew's upload, for a regional crew member
         batch_report(session, theirs.batch_id, actor="crew1", roles={Role.CREW}, scope=xian)
-    reviewed = batch_report(session, theirs.batch_id, actor="a1", roles={Role.CREW, Role.ANALYST}, scope=xian)
-    assert reviewed.batch.actor == "crew2"  # reviewers read any upload
-    assert batch_report(session, mine.batch_id, actor="a1", roles={Role.ANALYST}, scope=ankang).points == []
+    xianyang = Scope(area_codes=("610400",))  # B lies north of the Wei, in Xianyang's Weicheng district
+    reviewed = batch_report(session, theirs.batch_id, actor="a1", roles={Role.CREW, Role.ANALYST}, scope=xianyang)
+    assert reviewed.batch.actor == "crew2"  # reviewers read the uploads of their area
+    with pytest.raises(NotFound):  # but not another area's, not even a neighbour's
+        batch_report(session, theirs.batch_id, actor="a1", roles={Role.CREW, Role.ANALYST}, scope=xian)
+    with pytest.raises(NotFound):  # a reviewer of another area: another area's upload is not found
+        batch_report(session, mine.batch_id, actor="a1", roles={Role.ANALYST}, scope=ankang)
     with pytest.raises(NotFound):
         batch_report(session, 10**9, actor="crew1", roles={Role.CREW}, scope=Scope.national())

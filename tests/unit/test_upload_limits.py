@@ -142,10 +142,10 @@ def test_a_zip_whose_headers_understate_its_sizes_is_still_bounded() -> None:
     for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
         start = 0
         while (at := lying.find(signature, start)) >= 0:
-            name_len = int.from_bytes(lying[at + (26 if signature == b"PK\x03\x04" else 28):][:2], "little")
+            name_len = int.from_bytes(lying[at + (26 if signature == b"PK\x03\x04" else 28) :][:2], "little")
             name_at = at + (30 if signature == b"PK\x03\x04" else 46)
-            if bytes(lying[name_at:name_at + name_len]) == b"padding.bin":
-                lying[at + offset:at + offset + 4] = (1024).to_bytes(4, "little")
+            if bytes(lying[name_at : name_at + name_len]) == b"padding.bin":
+                lying[at + offset : at + offset + 4] = (1024).to_bytes(4, "little")
             start = at + 4
     small = replace(LIMITS, max_unpacked_bytes=4 * 1024 * 1024)
     with Clock() as spent, pytest.raises(UnusableFile):

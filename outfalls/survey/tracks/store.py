@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import SurveyTrack
-from outfalls.survey.photos import photo_basename
+from outfalls.survey.readers import check_file_name
 from outfalls.survey.tracks.read import TRACK_SUFFIXES, ReadTrack, read_tracks
 from outfalls.types import CGCS2000, BBox
 
@@ -116,7 +116,7 @@ def import_tracks(
         raise InvalidInput("name the crew who walked these tracks", field="crew")
     if len(crew) > 128:
         raise InvalidInput("a crew name has at most 128 characters", field="crew", value=crew)
-    label = photo_basename(name)
+    label = check_file_name(name)
     data = source.read_bytes() if isinstance(source, Path) else bytes(source)
     if not data:
         raise InvalidInput(f"{label} is empty", field="file", value=label)
