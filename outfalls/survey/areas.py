@@ -33,3 +33,23 @@ def within(geom: QueryableAttribute[Any] | ColumnElement[Any], scope: Scope) -> 
                    func.ST_Intersects(AreaPart.geom, geom)).exists()
         )  # fmt: skip
     return conditions
+
+
+_WITHIN_SQL = (
+    "(CAST(:scope_national AS boolean) OR (EXISTS (SELECT 1 FROM area_parts ap JOIN admin_areas a ON a.id = ap.ref_id "
+    "WHERE ap.kind = 'admin' AND a.code LIKE ANY(CAST(:scope_prefixes AS text[])) AND ST_Intersects(ap.geom, {geom})) "
+    "AND (cardinality(CAST(:scope_basins AS text[])) = 0 OR EXISTS (SELECT 1 FROM area_parts bp "
+    "JOIN basins b ON b.id = bp.ref_id WHERE bp.kind IN ('basin', 'sub_basin') "
+    "AND b.code = ANY(CAST(:scope_basins AS text[])) AND ST_Intersects(bp.geom, {geom})))))"
+)
+
+
+def within_sql(geom: str) -> str:
+    """``within`` for hand-written SQL: a condition on the SQL expression ``geom``, with ``within_params``."""
+    return _WITHIN_SQL.format(geom=geom)
+
+
+def within_params(scope: Scope) -> dict[str, object]:
+    """The parameters of ``within_sql`` for ``scope``."""
+    return {"scope_national": scope.is_national, "scope_prefixes": [area_prefix(c) + "%" for c in scope.area_codes],
+            "scope_basins": list(scope.basin_codes)}  # fmt: skip
