@@ -92,6 +92,7 @@ class ReconcileSettings:
     """Reconciliation of observations into outfalls."""
 
     radius_m: float  # an observation this close (on the ellipsoid) to one outfall is linked to it
+    review_radius_m: float  # a reviewer links a row farther than this only with an explicit override
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,18 @@ class SurveySettings:
     photo_max_minutes: float
     corridor_m: float  # a track point this close to a river line counts as walking its bank
     background_rows: int  # uploads with more rows than this run as a background job
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSettings:
+    """Bounds on one survey upload, so no file can exhaust the server; the defaults are those of config.toml."""
+
+    max_bytes: int = 200 * 1024 * 1024  # the request body and the file
+    max_unpacked_bytes: int = 1024 * 1024 * 1024  # the files of a ZIP (XLSX, KMZ) once unpacked, together
+    max_members: int = 2000  # files in one ZIP
+    max_rows: int = 1_000_000
+    max_columns: int = 500
+    max_cell_chars: int = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +183,7 @@ class Settings:
     reconcile: ReconcileSettings
     region: RegionSettings
     survey: SurveySettings
+    upload: UploadSettings
     imagery: ImagerySettings
     tracing: TracingSettings
     demo: DemoSettings
@@ -323,6 +337,14 @@ def _imagery(m: dict[str, Any], data_dir: Path) -> ImagerySettings:
     )
 
 
+def _upload(m: dict[str, Any]) -> UploadSettings:
+    for key, value in m.items():
+        if value < 1:
+            raise ConfigError(f"configuration key 'upload.{key}' must be at least 1, not {value!r}",
+                              key=f"upload.{key}")  # fmt: skip
+    return UploadSettings(**m)
+
+
 def _build(m: dict[str, Any]) -> Settings:
     data_dir = Path(m["storage"]["data_dir"])
     if not data_dir.is_absolute():
@@ -356,7 +378,9 @@ def _build(m: dict[str, Any]) -> Settings:
             max_features=m["map"]["max_features"],
         ),
         list=ListSettings(**m["list"]),
-        reconcile=ReconcileSettings(radius_m=float(m["reconcile"]["radius_m"])),
+        reconcile=ReconcileSettings(
+            radius_m=float(m["reconcile"]["radius_m"]), review_radius_m=float(m["reconcile"]["review_radius_m"])
+        ),
         region=RegionSettings(
             bbox=_bbox(m["region"]["bbox"], "region.bbox"), outlier_km=float(m["region"]["outlier_km"])
         ),
@@ -366,6 +390,7 @@ def _build(m: dict[str, Any]) -> Settings:
             corridor_m=float(m["survey"]["corridor_m"]),
             background_rows=int(m["survey"]["background_rows"]),
         ),
+        upload=_upload(m["upload"]),
         imagery=_imagery(m["imagery"], data_dir.resolve()),
         tracing=TracingSettings(traced_requires=_rule(m["tracing"]["traced_requires"])),
         demo=DemoSettings(**m["demo"]),

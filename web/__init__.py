@@ -44,7 +44,7 @@ def create_app(
         TESTING=testing,
         JSON_SORT_KEYS=False,
         SECRET_KEY=os.urandom(32).hex(),
-        MAX_CONTENT_LENGTH=512 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=settings.upload.max_bytes,  # a larger request body is refused before it is read
     )
     app.config.update(config or {})
     app.json.ensure_ascii = False  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from functools import partial
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
@@ -147,6 +147,10 @@ def render_http_error(err: HTTPException) -> ResponseReturnValue:
     """The response for a routing or protocol error (404, 405 ...)."""
     status = err.code or 500
     message = {404: _("There is no page at this address."), 405: _("This address does not accept that method.")}
+    if status == 413:
+        limit = round(int(current_app.config.get("MAX_CONTENT_LENGTH") or 0) / (1024 * 1024), 2)
+        message[413] = _("The upload is larger than the limit of %(size)s MB; split it into several uploads.",
+                         size=f"{limit:g}")  # fmt: skip
     text = message.get(status, err.description or "")
     if _wants_json():
         return jsonify(error=err.name.lower().replace(" ", "_"), message=text, details={}), status

@@ -194,6 +194,7 @@ ROW_CODES = {
     "duplicate_id": _l("Record id used twice"),
     "conflicting_resend": _l("Record id received before with other content"),
     "duplicate_code": _l("National code given twice"),
+    "nul_character": _l("A NUL character in a value"),
     "outside_your_area": _l("Outside your area"),
     "unknown_type": _l("Unknown type, recorded as not yet determined"),
     "photo_unmatched": _l("No record names this photo and none is near enough in place and time"),

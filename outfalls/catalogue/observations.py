@@ -101,8 +101,10 @@ def link_observation(
     actor: str,
     scope: Scope,
     expected_version: int | None = None,
+    note: Mapping[str, Any] | None = None,
 ) -> ObservationLink:
-    """Link a field record to the outfall it describes, with an event in the same transaction.
+    """Link a field record to the outfall it describes, with an event in the same transaction; ``note`` adds to
+    the event's payload (how the link was decided).
 
     Raises:
         NotFound: no such observation or outfall (or one outside ``scope``).
@@ -130,7 +132,7 @@ def link_observation(
         Event(
             outfall_id=outfall.id,
             kind=EventKind.OBSERVATION_LINKED,
-            payload={"observation_id": observation_id, "client_id": observation.client_id},
+            payload={**(note or {}), "observation_id": observation_id, "client_id": observation.client_id},
             actor=actor,
         )
     )

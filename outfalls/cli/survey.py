@@ -61,7 +61,7 @@ def import_(ctx: click.Context, files: tuple[Path, ...], datum: str | None, crs:
         mapping = load_template(session, mapping_name) if mapping_name else None
         for path in files:
             try:
-                table = read_path(path, path.name, encoding=encoding, sheet=sheet, layer=layer)
+                table = read_path(path, path.name, encoding=encoding, sheet=sheet, layer=layer, limits=settings.upload)
                 with click.progressbar(length=100, label=f"{path.name}", file=sys.stderr,
                                        show_eta=False) as bar:  # fmt: skip
                     stages = {"validated": 30, "stored": 50, "reconciled": 70, "created": 90}

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, not_, select, true
 from sqlalchemy.orm import Session
 
 from outfalls.errors import InvalidInput, NotFound
-from outfalls.models import ObservationBatch, ObservationLink, Outfall
+from outfalls.models import Observation, ObservationBatch, ObservationLink, Outfall
 from outfalls.scope import Scope, require_visible
+from outfalls.survey.areas import within
 from outfalls.types import Role
 
 # Who decides what reconciliation left open, and may read any upload's report.
@@ -100,20 +101,30 @@ def batch_report(
 ) -> BatchReport:
     """One upload's report and the outfalls its rows ended up on (those in ``scope``), for the report page.
 
-    A regional crew member reads only their own uploads; reviewers and national users read any.
+    National users read any upload; a regional user reads their own, and a regional reviewer also the uploads
+    whose every row lies in their scope. Another area's upload is "not found", like an outfall outside the scope.
 
     Raises:
         NotFound: no such upload, or one the user may not read (the same message for both).
     """
     batch = session.get(ObservationBatch, batch_id)
-    own_only = not scope.is_national and Role.CREW in roles and not set(REVIEWER_ROLES) & set(roles)
-    if batch is None or (own_only and batch.actor != actor):
+    if batch is None or not _may_read(session, batch, actor=actor, roles=roles, scope=scope):
         raise NotFound("the upload does not exist", entity="batch", id=batch_id)
     ids = [int(i) for i in batch.report.get("outfall_ids", [])][:MAP_POINTS]
     rows = session.execute(select(Outfall.id, Outfall.name, Outfall.status, func.ST_X(Outfall.geom),
                                   func.ST_Y(Outfall.geom)).where(Outfall.id.in_(ids), *scope.conditions()))  # fmt: skip
     points = [BatchPoint(i, n, s.value, float(x), float(y)) for i, n, s, x, y in rows]
     return BatchReport(_batch_row(batch), dict(batch.report), points)
+
+
+def _may_read(session: Session, batch: ObservationBatch, *, actor: str, roles: Collection[Role], scope: Scope) -> bool:
+    if scope.is_national or batch.actor == actor:
+        return True
+    if not set(REVIEWER_ROLES) & set(roles):
+        return False  # a regional crew member reads their own uploads only
+    outside = select(Observation.id).where(Observation.batch_id == batch.id,
+                                           not_(and_(true(), *within(Observation.geom, scope)))).limit(1)  # fmt: skip
+    return session.scalar(outside) is None
 
 
 def _side(session: Session, outfall_id: int) -> MergeSide:

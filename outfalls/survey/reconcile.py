@@ -23,9 +23,10 @@ from outfalls import clock
 from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, create_outfalls, record_event
 from outfalls.catalogue.observations import link_observation
 from outfalls.db.bulk import copy_rows as _copy
-from outfalls.errors import Conflict, NotFound
+from outfalls.errors import Conflict, InvalidInput, NotFound
 from outfalls.models import Observation, ObservationLink, Outfall, ReviewItem
 from outfalls.scope import Scope, require_visible
+from outfalls.survey.areas import within
 from outfalls.survey.validate import UNKNOWN_TYPE, SurveyRow
 from outfalls.types import (
     CodeProvenance,
@@ -247,10 +248,16 @@ class ReviewEntry:
 
 
 def open_reviews(session: Session, *, scope: Scope, batch_id: int | None = None, limit: int = 200) -> list[ReviewEntry]:
-    """Open review items whose row lies in ``scope`` (by the candidate outfalls, or the point's area)."""
+    """Open review items whose row lies in ``scope``, with the candidate outfalls in ``scope``; another area's
+    items are not listed (a row near the boundary belongs to the area it lies in).
+    """
     from geoalchemy2.shape import to_shape
 
-    query = select(ReviewItem).where(ReviewItem.status == ReviewStatus.OPEN).order_by(ReviewItem.id).limit(limit)
+    query = (
+        select(ReviewItem).join(Observation, Observation.id == ReviewItem.observation_id)
+        .where(ReviewItem.status == ReviewStatus.OPEN, *within(Observation.geom, scope))
+        .order_by(ReviewItem.id).limit(limit)
+    )  # fmt: skip
     if batch_id is not None:
         query = query.where(ReviewItem.batch_id == batch_id)
     entries = []
@@ -267,24 +274,16 @@ def open_reviews(session: Session, *, scope: Scope, batch_id: int | None = None,
             ).first()  # fmt: skip
             if row is not None:
                 cands.append((row[0], row[1], row[2].value, float(row[3])))
-        if item.candidate_ids and not cands:
-            continue  # every candidate is outside the user's scope: someone else's decision
-        if not scope.is_national and not cands and not _point_in_scope(session, point.x, point.y, scope):
-            continue
         entries.append(ReviewEntry(item, obs, point.x, point.y, cands, _row_of(obs).name))
     return entries
 
 
-def _point_in_scope(session: Session, lon: float, lat: float, scope: Scope) -> bool:
-    area = session.scalar(text(
-        "SELECT a.code FROM area_parts p JOIN admin_areas a ON a.id = p.ref_id WHERE p.kind = 'admin' "
-        "AND ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(:x, :y), 4490)) ORDER BY p.rank LIMIT 1"
-    ), {"x": lon, "y": lat})  # fmt: skip
-    return area is not None and scope.covers_area(str(area))
-
-
-def _open_item(session: Session, item_id: int, expected_version: int | None) -> ReviewItem:
-    item = session.get(ReviewItem, item_id, with_for_update=True)
+def _open_item(session: Session, item_id: int, expected_version: int | None, scope: Scope) -> ReviewItem:
+    """The item, locked, when its row lies in ``scope``: another area's item is "not found", decided or not."""
+    item = session.scalar(
+        select(ReviewItem).join(Observation, Observation.id == ReviewItem.observation_id)
+        .where(ReviewItem.id == item_id, *within(Observation.geom, scope)).with_for_update(of=ReviewItem)
+    )  # fmt: skip
     if item is None:
         raise NotFound("review item does not exist", entity="review_item", id=item_id)
     if item.status is not ReviewStatus.OPEN:
@@ -294,16 +293,41 @@ def _open_item(session: Session, item_id: int, expected_version: int | None) -> 
     return item
 
 
+_DISTANCE = text(
+    "SELECT ST_Distance(o.geom::geography, f.geom::geography) FROM observations o, outfalls f "
+    "WHERE o.id = :observation AND f.id = :outfall"
+)
+
+
 def resolve_link(session: Session, item_id: int, outfall_id: int, *, actor: str, scope: Scope,
+                 review_radius_m: float, override_reason: str | None = None,
                  expected_version: int | None = None) -> ReviewItem:  # fmt: skip
     """Decide that the row describes ``outfall_id``: link it (an event); a drone candidate is thereby verified.
 
+    The link event records the distance from the row to the outfall. An outfall farther than ``review_radius_m``
+    is linked only with an ``override_reason`` (the user ticked the override and said why), recorded with it.
+
     Raises:
-        NotFound: no such item or outfall (in ``scope``). Conflict: already decided or changed meanwhile.
+        NotFound: no such item or outfall, or one outside ``scope``.
+        InvalidInput: the outfall is farther than ``review_radius_m`` and no override (or an empty reason) is given.
+        Conflict: already decided or changed meanwhile.
     """
-    item = _open_item(session, item_id, expected_version)
+    item = _open_item(session, item_id, expected_version, scope)
     require_visible(session, outfall_id, scope)
-    link_observation(session, item.observation_id, outfall_id, actor=actor, scope=scope)
+    metres = float(session.scalar(_DISTANCE, {"observation": item.observation_id, "outfall": outfall_id}) or 0.0)
+    note: dict[str, object] = {"distance_m": round(metres, 1), "review_item_id": item.id}
+    if metres > review_radius_m:
+        if override_reason is None:
+            raise InvalidInput(
+                f"outfall {outfall_id} is {metres / 1000:.2f} km from the row, beyond the review radius of "
+                f"{review_radius_m:g} m: choose a nearer outfall, or override the distance and say why",
+                field="override_distance", distance_m=round(metres, 1), radius_m=review_radius_m,
+            )  # fmt: skip
+        if not override_reason.strip():
+            raise InvalidInput("say why the row is linked to an outfall this far from it", field="override_reason")
+        note |= {"override_distance": True, "override_reason": override_reason.strip(),
+                 "review_radius_m": review_radius_m}  # fmt: skip
+    link_observation(session, item.observation_id, outfall_id, actor=actor, scope=scope, note=note)
     outfall = session.get(Outfall, outfall_id)
     if outfall is not None and outfall.status is OutfallStatus.CANDIDATE:
         day = clock.day_of(item.observation.captured_at or clock.now())
@@ -318,13 +342,11 @@ def resolve_new(session: Session, item_id: int, *, actor: str, scope: Scope,
     """Decide that the row is an outfall of its own: create it from the row and link the row to it.
 
     Raises:
-        NotFound: no such item. Conflict: already decided or changed meanwhile.
+        NotFound: no such item, or one outside ``scope``. Conflict: already decided or changed meanwhile.
     """
-    item = _open_item(session, item_id, expected_version)
+    item = _open_item(session, item_id, expected_version, scope)
     obs = item.observation
     row = _row_of(obs)
-    if not scope.is_national and not _point_in_scope(session, row.lon, row.lat, scope):
-        raise NotFound("review item does not exist", entity="review_item", id=item_id)
     [outfall_id] = create_outfalls(session, [_new_outfall(row, obs.id, obs.is_demo)], actor=actor)
     session.add(ObservationLink(observation_id=obs.id, outfall_id=outfall_id, linked_by=actor))
     session.flush()
@@ -402,7 +424,7 @@ def merge_outfalls(session: Session, keep_id: int, absorb_id: int, *, actor: str
         InvalidTransition: either outfall is already merged, rejected or closed.
         StaleEdit: either changed since the versions given.
     """
-    from outfalls.errors import InvalidInput, InvalidTransition
+    from outfalls.errors import InvalidTransition
 
     if keep_id == absorb_id:
         raise InvalidInput("an outfall cannot be merged into itself", field="outfall_id")
@@ -435,7 +457,7 @@ def split_outfall(session: Session, outfall_id: int, *, actor: str, scope: Scope
         NotFound: no such outfall (in ``scope``). InvalidInput: no reason.
         InvalidTransition: the outfall is not merged. StaleEdit: it changed since ``expected_version``.
     """
-    from outfalls.errors import InvalidInput, InvalidTransition
+    from outfalls.errors import InvalidTransition
     from outfalls.models import Event
 
     if not reason.strip():

@@ -4,7 +4,7 @@ do not reject a row.
 
 Codes (stable, shown to users translated): ``missing_coordinates``, ``bad_coordinates``, ``outside_region``,
 ``swapped_lat_lon``, ``longitude_sign``, ``latitude_sign``, ``far_from_batch``, ``impossible_date``,
-``duplicate_row``, ``duplicate_id``; warning ``unknown_type``.
+``duplicate_row``, ``duplicate_id``, ``nul_character``; warning ``unknown_type``.
 """
 
 from __future__ import annotations
@@ -409,6 +409,12 @@ def validate(
                    same_as=first)  # fmt: skip
         elif given_id:
             seen_ids.setdefault(given_id, (number, content))
+        for column, value in raw_row.items():
+            if isinstance(value, str) and "\x00" in value:  # PostgreSQL keeps no NUL in text
+                reject(i, column, "nul_character",
+                       f"{column} holds a NUL character (the file may be damaged or not text): remove it",
+                       column=column)  # fmt: skip
+                break
         if i in problems:
             continue
         raw_type = _text(mapping.get(raw_row, "type"))

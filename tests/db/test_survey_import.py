@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -121,7 +122,8 @@ def test_reconciliation_queues_what_it_cannot_decide(session: Session, settings:
     queue = open_reviews(session, scope=Scope.national())
     assert len(queue) == 5 and queue[0].candidates[0][3] < 20
     # the crew's row verifies the drone candidate
-    resolve_link(session, items["r3"].id, drone.id, actor="analyst", scope=Scope.national())
+    resolve_link(session, items["r3"].id, drone.id, actor="analyst", scope=Scope.national(),
+                 review_radius_m=settings.reconcile.review_radius_m)  # fmt: skip
     session.refresh(drone)
     assert drone.status is OutfallStatus.SURVEYED
     # the two pipes are two outfalls
@@ -298,8 +300,55 @@ def test_uploads_and_their_reports_as_the_pages_read_them(session: Session, sett
     assert found.points[0].lon == pytest.approx(A[0]) and found.points[0].lat == pytest.approx(A[1])
     with pytest.raises(NotFound):  # another crew's upload, for a regional crew member
         batch_report(session, theirs.batch_id, actor="crew1", roles={Role.CREW}, scope=xian)
-    reviewed = batch_report(session, theirs.batch_id, actor="a1", roles={Role.CREW, Role.ANALYST}, scope=xian)
-    assert reviewed.batch.actor == "crew2"  # reviewers read any upload
-    assert batch_report(session, mine.batch_id, actor="a1", roles={Role.ANALYST}, scope=ankang).points == []
+    xianyang = Scope(area_codes=("610400",))  # B lies north of the Wei, in Xianyang's Weicheng district
+    reviewed = batch_report(session, theirs.batch_id, actor="a1", roles={Role.CREW, Role.ANALYST}, scope=xianyang)
+    assert reviewed.batch.actor == "crew2"  # reviewers read the uploads of their area
+    with pytest.raises(NotFound):  # but not another area's, not even a neighbour's
+        batch_report(session, theirs.batch_id, actor="a1", roles={Role.CREW, Role.ANALYST}, scope=xian)
+    with pytest.raises(NotFound):  # a reviewer of another area: another area's upload is not found
+        batch_report(session, mine.batch_id, actor="a1", roles={Role.ANALYST}, scope=ankang)
     with pytest.raises(NotFound):
         batch_report(session, 10**9, actor="crew1", roles={Role.CREW}, scope=Scope.national())
+
+
+# -- the command line refuses what the pages refuse, in one line ---------------------------------------------
+
+
+@pytest.fixture
+def cli_db(clone_db) -> str:
+    return clone_db("survey_cli")
+
+
+def _cli(url: str, *args: str, **env: str):
+    from click.testing import CliRunner
+
+    from outfalls.cli import main
+
+    return CliRunner().invoke(main, list(args), env={"OUTFALLS_DATABASE_URL": url, **env}, catch_exceptions=False)
+
+
+def test_the_cli_refuses_oversized_or_malformed_files_in_one_line(cli_db: str, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("crew.csv", _csv([["z1", "甲", C[0], C[1], "", "", "", ""]]))
+        z.writestr("padding.bin", b"\0" * (8 * 1024 * 1024))
+    out = _cli(cli_db, "survey", "import", str(bomb), OUTFALLS_UPLOAD_MAX_UNPACKED_BYTES="1048576")
+    assert out.exit_code == 1 and len(out.output.strip().splitlines()) == 1, out.output
+    assert "[upload] max_unpacked_bytes" in out.output and "Traceback" not in out.output
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join([*HEADER, *(f"c{i}" for i in range(600))]) + "\n" + f"w1,甲,{C[0]},{C[1]}\n")
+    out = _cli(cli_db, "survey", "import", str(wide))
+    assert out.exit_code == 1 and "at most 500 columns ([upload] max_columns)" in out.output
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(_csv([["n1", "西岸\x001号", C[0], C[1], "", "", "", ""], ["n2", "乙", D[0], D[1], "", "", "", ""]]))
+    out = _cli(cli_db, "survey", "import", str(nul), "--json")
+    assert out.exit_code == 2, out.output  # partly accepted
+    report = json.loads(out.stdout)
+    assert report["accepted"] == 1 and [r["code"] for r in report["rejected"]] == ["nul_character"]
+    waypoints = tmp_path / "waypoints.gpx"
+    waypoints.write_bytes(
+        b'<?xml version="1.0"?><gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">'
+        b'<wpt lat="34.45" lon="109.02"><name>w</name></wpt></gpx>'
+    )
+    out = _cli(cli_db, "survey", "import", str(waypoints))
+    assert out.exit_code == 0, out.output

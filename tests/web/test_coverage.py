@@ -77,7 +77,7 @@ def test_the_map_offers_the_tracks_layer(client: Any) -> None:
 
 def test_a_crew_uploads_tracks_and_a_second_upload_adds_nothing(session: Session, make_user: Any,
                                                                 login_as: Any) -> None:  # fmt: skip
-    crew = login_as(make_user("crew1", roles=("crew",), areas=("610100",)))
+    crew = login_as(make_user("crew1", roles=("crew",), areas=("610000",)))  # the walk is downstream of Xi'an
     data, _km = walk(session)
     form = {"csrf_token": crew.csrf, "crew": "渭河一组"}
 
@@ -120,3 +120,33 @@ def test_only_crews_and_administrators_upload(client: Any) -> None:
 def test_coverage_needs_a_login(anon_client: Any) -> None:
     assert anon_client.get("/survey/coverage").status_code == 302
     assert anon_client.get("/api/layers/tracks").status_code == 401
+
+
+def ankang_walk() -> bytes:
+    """A walk in Hanbin district, Ankang (610902): another city than Xi'an's crews'."""
+    return gpx([(109.02, 32.69), (109.03, 32.69), (109.04, 32.695)], start=datetime(2024, 5, 11, 1, tzinfo=UTC))
+
+
+def test_another_areas_tracks_are_neither_shown_nor_counted(session: Session, make_user: Any, login_as: Any) -> None:
+    import_tracks(session, ankang_walk(), "ak.gpx", crew="安康一组", actor="t", bbox=CHINA)
+    xian = login_as(make_user("xian", roles=("leader",), areas=("610100",)))
+
+    assert xian.get("/api/layers/tracks").json["features"] == []
+    assert "安康一组" not in xian.get("/survey/coverage").get_data(as_text=True)
+    assert all("安康一组" not in r["by_crew"] for r in xian.get("/api/survey/coverage").json)
+    ankang = login_as(make_user("ankang", roles=("leader",), areas=("610900",)))
+    assert [f["properties"]["crew"] for f in ankang.get("/api/layers/tracks").json["features"]] == ["安康一组"]
+    assert "安康一组" in ankang.get("/survey/coverage").get_data(as_text=True)
+
+
+def test_a_crew_cannot_upload_another_areas_tracks(session: Session, make_user: Any, login_as: Any) -> None:
+    import_tracks(session, ankang_walk(), "ak.gpx", crew="安康一组", actor="t", bbox=CHINA)
+    crew = login_as(make_user("crew1", roles=("crew",), areas=("610100",)))
+
+    refused = crew.post("/survey/tracks", data={"csrf_token": crew.csrf, "crew": "西安一组",
+                                                "file": (io.BytesIO(ankang_walk()), "same.gpx")},
+                        content_type="multipart/form-data")  # fmt: skip
+
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "outside your area" in text and "安康一组" not in text
+    assert [t.crew for t in session.scalars(sa.select(SurveyTrack))] == ["安康一组"]

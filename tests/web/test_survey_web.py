@@ -153,7 +153,9 @@ def test_large_uploads_run_as_a_job(session: Session, make_user, login_as, app) 
     )
     crew = _crew(make_user, login_as)
     data = _csv([["j1", "甲", 108.97, 34.39, "", "", ""], ["j2", "乙", 108.99, 34.40, "", "", ""]])
-    started = _import(crew, _preview(crew, data).get_data(as_text=True))
+    preview = _preview(crew, data).get_data(as_text=True)
+    assert 'id="preview-partial"' in preview and "1 行" in preview  # a large file's preview checks its first rows
+    started = _import(crew, preview)
     assert started.status_code == 302 and "/survey/jobs/" in started.headers["Location"]
     job = session.scalars(select(Job)).one()
     assert job.status is JobStatus.DONE and job.report["accepted"] == 2

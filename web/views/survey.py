@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
 from outfalls import jobs
+from outfalls.config import UploadSettings
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import Job
 from outfalls.scope import require_visible
@@ -23,7 +24,7 @@ from outfalls.survey import mapping as mappings
 from outfalls.survey.datums import DATUMS, declared_crs
 from outfalls.survey.intake import import_table, type_resolver
 from outfalls.survey.queries import REVIEWER_ROLES, batch_report, list_batches, merge_pair
-from outfalls.survey.readers import PHOTO_SUFFIXES, Photo, RawTable, UnusableFile, read_upload
+from outfalls.survey.readers import PHOTO_SUFFIXES, Photo, RawTable, UnusableFile, check_file_name, read_upload
 from outfalls.survey.reconcile import merge_outfalls, open_reviews, resolve_link, resolve_new, split_outfall
 from outfalls.survey.validate import validate
 from outfalls.types import JobStatus, Role
@@ -64,11 +65,11 @@ class Upload:
         return cls(str(o["table_sha"]), str(o["table_name"]), tuple((str(s), str(n)) for s, n in o.get("photos", [])),
                    o.get("crs"), o.get("encoding"), o.get("sheet"), o.get("layer"), o.get("crew"))  # fmt: skip
 
-    def read(self, store: FileStore) -> RawTable:
-        """The table with its photos, read again from the store."""
+    def read(self, store: FileStore, limits: UploadSettings, preview_rows: int | None = None) -> RawTable:
+        """The table with its photos, read again from the store (only the first rows for a preview)."""
         with store.open(self.table_sha) as fh:
             table = read_upload(fh.read(), self.table_name, encoding=self.encoding, sheet=self.sheet,
-                                layer=self.layer)  # fmt: skip
+                                layer=self.layer, limits=limits, preview_rows=preview_rows)  # fmt: skip
         for sha, name in self.photos:
             with store.open(sha) as fh:
                 table.photos.append(Photo(name, fh.read()))
@@ -101,9 +102,11 @@ def _save_upload(files: list[FileStorage], form: Any) -> Upload:
         raise InvalidInput("upload one table, GIS file or ZIP at a time (photos may be added beside it)",
                            field="file")  # fmt: skip
     table = tables[0]
+    table_name = check_file_name(table.filename or "upload")
+    photo_names = [check_file_name(p.filename or "photo.jpg") for p in photos]
     stored = store.put(table.stream)
-    kept = tuple((store.put(p.stream).sha256, (p.filename or "photo.jpg").rsplit("/", 1)[-1]) for p in photos)
-    return Upload(stored.sha256, (table.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1], kept,
+    kept = tuple((store.put(p.stream).sha256, name) for p, name in zip(photos, photo_names, strict=True))
+    return Upload(stored.sha256, table_name, kept,
                   declared_crs(form.get("datum"), form.get("epsg")), (form.get("encoding") or "").strip() or None,
                   (form.get("sheet") or "").strip() or None, (form.get("layer") or "").strip() or None,
                   (form.get("crew") or "").strip() or None)  # fmt: skip
@@ -119,7 +122,7 @@ def preview() -> ResponseReturnValue:
     """Read the upload and show the mapping and a dry run (nothing is imported yet)."""
     try:
         upload = _save_upload(request.files.getlist("file"), request.form)
-        table = upload.read(_store())
+        table = upload.read(_store(), settings().upload, preview_rows=settings().survey.background_rows)
         template = (request.form.get("template") or "").strip()
         given = mappings.load_template(db(), template) if template else {}
         columns = mappings.ColumnMapping.build(table.columns, given)
@@ -139,7 +142,7 @@ def preview() -> ResponseReturnValue:
 
 def _import_work(settings_: Any, actor: str, scope: Any, upload: Upload, mapping: dict[str, str]) -> jobs.Work:
     def work(session: Session, job: Job, progress: Any) -> dict[str, Any]:
-        table = upload.read(FileStore(settings_.storage.store_dir))
+        table = upload.read(FileStore(settings_.storage.store_dir), settings_.upload)
         report = import_table(session, table, settings=settings_, actor=actor, crew=upload.crew, crs=upload.crs,
                               mapping=mapping, file_name=upload.table_name, file_sha256=upload.table_sha,
                               progress=progress, scope=scope)  # fmt: skip
@@ -165,7 +168,7 @@ def do_import() -> ResponseReturnValue:
         mappings.save_template(db(), save_as, mapping, actor=me)
         db().commit()
     rows = parse_int(request.form, "rows", 0, minimum=0)
-    if rows > settings().survey.background_rows:
+    if rows > settings().survey.background_rows or request.form.get("partial"):  # a preview of a large file
         options = {"upload": upload.options(), "mapping": mapping, "runner": runner().id}
         job = jobs.create_job(db(), "survey_import", actor=me, input_name=upload.table_name,
                               input_sha256=upload.table_sha, total=rows, options=options)  # fmt: skip
@@ -173,8 +176,8 @@ def do_import() -> ResponseReturnValue:
         runner().submit(job.id, _import_work(settings(), me, current_scope(), upload, mapping))
         return redirect(url_for("survey.job_page", job_id=job.id))
     try:
-        report = import_table(db(), upload.read(_store()), settings=settings(), actor=me, crew=upload.crew,
-                              crs=upload.crs, mapping=mapping, file_name=upload.table_name,
+        report = import_table(db(), upload.read(_store(), settings().upload), settings=settings(), actor=me,
+                              crew=upload.crew, crs=upload.crs, mapping=mapping, file_name=upload.table_name,
                               file_sha256=upload.table_sha, scope=current_scope())  # fmt: skip
     except (UnusableFile, InvalidInput) as err:
         db().rollback()
@@ -239,7 +242,8 @@ def api_import() -> ResponseReturnValue:
     upload = _save_upload(request.files.getlist("file"), request.form)
     template = (request.form.get("template") or "").strip()
     given = mappings.load_template(db(), template) if template else None
-    report = import_table(db(), upload.read(_store()), settings=settings(), actor=current_identity().login,
+    report = import_table(db(), upload.read(_store(), settings().upload), settings=settings(),
+                          actor=current_identity().login,
                           crew=upload.crew, crs=upload.crs, mapping=given, file_name=upload.table_name,
                           file_sha256=upload.table_sha, scope=current_scope())  # fmt: skip
     db().commit()
@@ -251,7 +255,8 @@ def api_import() -> ResponseReturnValue:
 def review_page() -> ResponseReturnValue:
     batch = request.args.get("batch", type=int)
     entries = open_reviews(db(), scope=current_scope(), batch_id=batch)
-    return render_template("survey/review.html", entries=entries, batch=batch)
+    return render_template("survey/review.html", entries=entries, batch=batch,
+                           review_radius_m=settings().reconcile.review_radius_m)  # fmt: skip
 
 
 @bp.post("/survey/review/<int:item_id>")
@@ -260,6 +265,7 @@ def review_decide(item_id: int) -> ResponseReturnValue:
     decision = request.form.get("decision") or ""
     version = parse_int(request.form, "version", 0, minimum=0) or None
     me, scope = current_identity().login, current_scope()
+    override = request.form.get("override_reason") or "" if request.form.get("override_distance") else None
     if decision == "new":
         resolve_new(db(), item_id, actor=me, scope=scope, expected_version=version)
     elif decision.startswith("link-"):
@@ -267,7 +273,8 @@ def review_decide(item_id: int) -> ResponseReturnValue:
         if not raw.isdigit():
             raise InvalidInput("choose an outfall to link the row to", field="decision", value=decision)
         outfall_id = int(raw)
-        resolve_link(db(), item_id, outfall_id, actor=me, scope=scope, expected_version=version)
+        resolve_link(db(), item_id, outfall_id, actor=me, scope=scope, expected_version=version,
+                     review_radius_m=settings().reconcile.review_radius_m, override_reason=override)  # fmt: skip
     else:
         raise InvalidInput("choose: link to an outfall, or a new outfall", field="decision", value=decision)
     db().commit()

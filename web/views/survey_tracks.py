@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from outfalls.errors import InvalidInput
 from outfalls.survey import tracks as domain
 from outfalls.types import Role
-from web.auth import current_identity, requires
+from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
 from web.forms import parse_bbox, parse_int
 
@@ -26,8 +26,8 @@ def _river() -> str | None:
 
 def _page(reports: list[domain.TrackReport] | None = None) -> ResponseReturnValue:
     s = settings()
-    rows = domain.coverage(db(), river=_river(), corridor_m=s.survey.corridor_m)
     identity = current_identity()
+    rows = domain.coverage(db(), river=_river(), corridor_m=s.survey.corridor_m, scope=identity.scope)
     return render_template(
         "survey/coverage.html",
         rows=rows,
@@ -35,7 +35,7 @@ def _page(reports: list[domain.TrackReport] | None = None) -> ResponseReturnValu
         corridor_m=s.survey.corridor_m,
         walked_km=round(sum(r.walked_km for r in rows), 3),
         river_km=round(sum(r.river_km for r in rows), 3),
-        days=domain.crew_days(db()),
+        days=domain.crew_days(db(), scope=identity.scope),
         can_upload=identity.has_any(UPLOAD_ROLES),
         default_crew=identity.display_name or identity.login,
         reports=reports,
@@ -60,7 +60,8 @@ def upload_tracks() -> ResponseReturnValue:
     s = settings()
     reports = [
         domain.import_tracks(
-            db(), f.read(), f.filename or "track", crew=crew, actor=current_identity().login, bbox=s.region.bbox
+            db(), f.read(), f.filename or "track", crew=crew, actor=current_identity().login, bbox=s.region.bbox,
+            scope=current_scope(),
         )
         for f in files
     ]
@@ -72,7 +73,7 @@ def upload_tracks() -> ResponseReturnValue:
 @requires()
 def coverage_json() -> ResponseReturnValue:
     """Coverage per river (``river`` filters): ``[{river, river_km, walked_km, share, by_crew}]``."""
-    rows = domain.coverage(db(), river=_river(), corridor_m=settings().survey.corridor_m)
+    rows = domain.coverage(db(), river=_river(), corridor_m=settings().survey.corridor_m, scope=current_scope())
     return jsonify([r.as_dict() | {"river_code": r.river_code} for r in rows])
 
 
@@ -81,7 +82,7 @@ def coverage_json() -> ResponseReturnValue:
 def tracks_layer() -> ResponseReturnValue:
     """The walked tracks as simplified GeoJSON (``bbox``, ``limit``); ``truncated`` when there are more."""
     limit = parse_int(request.args, "limit", 5000, maximum=20000)
-    layer = domain.tracks_geojson(db(), bbox=parse_bbox(request.args), limit=limit)
+    layer = domain.tracks_geojson(db(), bbox=parse_bbox(request.args), limit=limit, scope=current_scope())
     response: Response = jsonify(layer)
     response.cache_control.private = True
     response.cache_control.no_cache = True

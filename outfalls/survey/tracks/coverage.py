@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import River, SurveyTrack
+from outfalls.scope import Scope
+from outfalls.survey.areas import within, within_params, within_sql
 from outfalls.types import CGCS2000, BBox
 
 
@@ -73,6 +75,7 @@ WITH r AS (
 ), pairs AS MATERIALIZED (  -- tracks whose box comes near a line's box (the GiST index of survey_tracks)
   SELECT l.river_id, l.part, t.id AS track_id
   FROM lines l JOIN survey_tracks t ON t.geom && ST_Expand(l.line, :margin_deg) AND t.retired_at IS NULL
+    AND /*tracks in scope*/
 ), tracks AS MATERIALIZED (
   SELECT t.id AS track_id, t.crew, ST_Simplify(t.geom, :simplify_deg) AS track
   FROM survey_tracks t WHERE t.id IN (SELECT track_id FROM pairs)
@@ -124,19 +127,24 @@ SELECT r.code, r.name, ST_Length(r.geom::geography) / 1000 AS river_km,
                  WHERE w.river_id = r.id AND w.crew IS NOT NULL AND w.km > 0), '{}'::json) AS by_crew
 FROM r
 """
+NATIONAL: Final = Scope.national()  # the command line's operators see every track
 SIMPLIFY_DEG: Final = 0.00005  # ~5 m: tracks are simplified this much before they are projected on a river
 JUMP_FACTOR: Final = 3  # a step covering more river than this many times its own length, plus 2 corridors, is a jump
 
 
-def coverage(session: Session, *, river: str | None = None, corridor_m: float) -> list[CoverageRow]:
+def coverage(
+    session: Session, *, river: str | None = None, corridor_m: float, scope: Scope = NATIONAL
+) -> list[CoverageRow]:
     """Survey coverage per river: river km, walked km (all crews together) and walked km per crew.
 
-    Retired tracks do not count. A stretch walked twice counts once (see ``COVERAGE_SQL``).
+    Retired tracks do not count, nor tracks outside ``scope`` (another area's crews walked them). A stretch
+    walked twice counts once (see ``COVERAGE_SQL``).
 
     Args:
         session: The catalogue.
         river: Only the river(s) of this name or code; None for every river.
         corridor_m: How near (metres) a track must be to a river line to count as walking its bank.
+        scope: Only the tracks touching these areas (a regional user's).
 
     Returns:
         One row per river, the most walked first (then by name).
@@ -154,8 +162,9 @@ def coverage(session: Session, *, river: str | None = None, corridor_m: float) -
     # a cheap planar pre-filter in degrees; one degree of longitude is > 36 km up to 66°N, so this is generous
     margin_deg = corridor_m / 36_000.0
     rows = session.execute(
-        text(COVERAGE_SQL),
+        text(COVERAGE_SQL.replace("/*tracks in scope*/", within_sql("t.geom"))),
         {
+            **within_params(scope),
             "river": river,
             "corridor_m": corridor_m,
             "margin_deg": margin_deg,
@@ -183,8 +192,8 @@ def coverage(session: Session, *, river: str | None = None, corridor_m: float) -
     return out
 
 
-def crew_days(session: Session, *, crew: str | None = None) -> list[CrewDay]:
-    """The walked tracks per crew and local day (retired tracks left out), the latest day first."""
+def crew_days(session: Session, *, crew: str | None = None, scope: Scope = NATIONAL) -> list[CrewDay]:
+    """The walked tracks in ``scope`` per crew and local day (retired tracks left out), the latest day first."""
     query = (
         select(
             SurveyTrack.crew,
@@ -193,7 +202,7 @@ def crew_days(session: Session, *, crew: str | None = None) -> list[CrewDay]:
             func.sum(SurveyTrack.point_count),
             func.sum(SurveyTrack.length_m),
         )
-        .where(SurveyTrack.retired_at.is_(None))
+        .where(SurveyTrack.retired_at.is_(None), *within(SurveyTrack.geom, scope))
         .group_by(SurveyTrack.crew, SurveyTrack.day)
         .order_by(SurveyTrack.day.desc().nulls_last(), SurveyTrack.crew)
     )
@@ -205,9 +214,14 @@ def crew_days(session: Session, *, crew: str | None = None) -> list[CrewDay]:
 
 
 def tracks_geojson(
-    session: Session, *, bbox: BBox | None = None, tolerance_deg: float = 0.00002, limit: int = 5000
+    session: Session,
+    *,
+    bbox: BBox | None = None,
+    tolerance_deg: float = 0.00002,
+    limit: int = 5000,
+    scope: Scope = NATIONAL,
 ) -> dict[str, Any]:
-    """The walked tracks (not retired) as GeoJSON for the map, simplified (about 2 m by default).
+    """The walked tracks (not retired) in ``scope`` as GeoJSON for the map, simplified (about 2 m by default).
 
     Args:
         session: The catalogue.
@@ -221,9 +235,9 @@ def tracks_geojson(
     sql = (
         "SELECT id, crew, day, name, point_count, length_m, "
         "ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tol), 6, 0)::json AS g FROM survey_tracks "
-        "WHERE retired_at IS NULL"
+        f"WHERE retired_at IS NULL AND {within_sql('survey_tracks.geom')}"
     )
-    params: dict[str, Any] = {"tol": tolerance_deg, "limit": limit + 1}
+    params: dict[str, Any] = {"tol": tolerance_deg, "limit": limit + 1, **within_params(scope)}
     if bbox is not None:
         sql += f" AND geom && ST_MakeEnvelope(:w, :s, :e, :n, {CGCS2000})"
         params |= dict(zip(("w", "s", "e", "n"), bbox, strict=True))

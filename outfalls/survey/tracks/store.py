@@ -14,12 +14,15 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import LineString
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import SurveyTrack
-from outfalls.survey.photos import photo_basename
+from outfalls.scope import Scope
+from outfalls.survey.areas import within, within_params, within_sql
+from outfalls.survey.readers import check_file_name
+from outfalls.survey.tracks.coverage import NATIONAL
 from outfalls.survey.tracks.read import TRACK_SUFFIXES, ReadTrack, read_tracks
 from outfalls.types import CGCS2000, BBox
 
@@ -90,6 +93,7 @@ def import_tracks(
     actor: str,
     bbox: BBox,
     layer: str | None = None,
+    scope: Scope = NATIONAL,
 ) -> TrackReport:
     """Store the tracks of a GPX, KML/KMZ or GeoPackage file as walked by ``crew``, one row per line and day.
 
@@ -103,28 +107,31 @@ def import_tracks(
         actor: Who imports.
         bbox: The deployment's region (west, south, east, north): a track outside it is refused.
         layer: One layer of a multi-layer GeoPackage.
+        scope: The uploader's areas: a track touching none of them is refused (another area's crews walk there).
 
     Returns:
         The report: tracks added (or already there) and notes on what was left out.
 
     Raises:
         InvalidInput: no crew; an unreadable file; no line or track; a track of one point; coordinates
-            outside ``bbox`` or invalid in the file's CRS.
+            outside ``bbox`` or invalid in the file's CRS; a track outside ``scope``.
     """
     crew = " ".join(crew.split())
     if not crew:
         raise InvalidInput("name the crew who walked these tracks", field="crew")
     if len(crew) > 128:
         raise InvalidInput("a crew name has at most 128 characters", field="crew", value=crew)
-    label = photo_basename(name)
+    label = check_file_name(name)
     data = source.read_bytes() if isinstance(source, Path) else bytes(source)
     if not data:
         raise InvalidInput(f"{label} is empty", field="file", value=label)
     sha256 = hashlib.sha256(data).hexdigest()
     existing = list(
         session.scalars(
-            select(SurveyTrack)
-            .where(SurveyTrack.source_sha256 == sha256, SurveyTrack.retired_at.is_(None))
+            select(SurveyTrack)  # another area's copy is not "imported before": its area check refuses it below
+            .where(
+                SurveyTrack.source_sha256 == sha256, SurveyTrack.retired_at.is_(None), *within(SurveyTrack.geom, scope)
+            )
             .order_by(SurveyTrack.part)
         )
     )
@@ -142,6 +149,7 @@ def import_tracks(
         path.write_bytes(data)
         lines, notes = read_tracks(path, name=label, layer=layer)
     _check_region(lines, bbox, label)
+    _check_scope(session, lines, scope, label)
     added = []
     for part, line in enumerate(lines):
         track = SurveyTrack(
@@ -178,18 +186,32 @@ def _check_region(lines: Sequence[ReadTrack], bbox: BBox, label: str) -> None:
             )  # fmt: skip
 
 
+def _check_scope(session: Session, lines: Sequence[ReadTrack], scope: Scope, label: str) -> None:
+    if scope.is_national:
+        return
+    sql = text(f"SELECT {within_sql('ST_GeomFromEWKT(:line)')}")
+    for line in lines:
+        ewkt = f"SRID={CGCS2000};{LineString(line.coords).wkt}"
+        if not session.scalar(sql, {"line": ewkt, **within_params(scope)}):
+            what = f'track "{line.name}"' if line.name else "a track"
+            raise InvalidInput(f"{what} in {label} lies outside your area ({scope.describe()})", field="file",
+                               value=label)  # fmt: skip
+
+
 def _stored(t: SurveyTrack) -> StoredTrack:
     return StoredTrack(t.id, t.crew, t.day, t.name, t.part, t.point_count, t.length_m, t.started_at, t.ended_at)
 
 
-def retire_track(session: Session, track_id: int, *, actor: str, reason: str) -> SurveyTrack:
+def retire_track(session: Session, track_id: int, *, actor: str, reason: str, scope: Scope = NATIONAL) -> SurveyTrack:
     """Take a wrong track out of coverage and the map; the row stays, marked retired.
 
     Raises:
-        NotFound: no such track.
+        NotFound: no such track, or one outside ``scope``.
         InvalidInput: no reason given, or the track is already retired.
     """
-    track = session.get(SurveyTrack, track_id, with_for_update=True)
+    track = session.scalar(
+        select(SurveyTrack).where(SurveyTrack.id == track_id, *within(SurveyTrack.geom, scope)).with_for_update()
+    )
     if track is None:
         raise NotFound("no such track", entity="track", id=track_id)
     if not reason.strip():
