@@ -47,6 +47,7 @@ def create_app(
         MAX_CONTENT_LENGTH=512 * 1024 * 1024,
     )
     app.config.update(config or {})
+    app.json = json_api.JSONProvider(app)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["outfalls.settings"] = settings
     if sessions is None:

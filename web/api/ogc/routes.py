@@ -9,7 +9,6 @@ with the status of ``web.errors``.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from outfalls import clock
 from outfalls.catalogue import features
 from outfalls.errors import InvalidInput, NotAuthenticated, NotFound, OutfallsError
+from web.api.json import dumps
 from web.api.ogc.collections import (
     COLLECTIONS,
     DESCRIPTIONS,
@@ -107,7 +107,7 @@ def _exception(status: int, description: str) -> ResponseReturnValue:
         ), status
     code = EXCEPTION_CODES.get(status, "InvalidParameterValue" if status < 500 else "NoApplicableCode")
     body = {"code": code, "description": description}
-    return Response(json.dumps(body, ensure_ascii=False), status, mimetype=JSON)
+    return Response(dumps(body), status, mimetype=JSON)
 
 
 def _domain_error(err: OutfallsError) -> ResponseReturnValue:
@@ -159,7 +159,7 @@ def _self_links(endpoint: str, fmt: str, json_type: str = JSON, **values: Any) -
 
 
 def _json(data: Any, mimetype: str = JSON, **headers: str) -> Response:
-    return Response(json.dumps(data, ensure_ascii=False), mimetype=mimetype, headers=headers)
+    return Response(dumps(data), mimetype=mimetype, headers=headers)
 
 
 def _content_crs(crs: str) -> dict[str, str]:
@@ -353,7 +353,7 @@ def items(collection_id: str) -> ResponseReturnValue:
         )  # fmt: skip
     # The features are passed through as PostGIS wrote them; only the members around them are encoded here.
     body = (
-        '{"type":"FeatureCollection","features":' + page.features_json + "," + json.dumps(meta, ensure_ascii=False)[1:]
+        '{"type":"FeatureCollection","features":' + page.features_json + "," + dumps(meta)[1:]
     )
     return Response(body, mimetype=GEOJSON, headers=_content_crs(query.crs))
 
