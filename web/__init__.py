@@ -45,6 +45,8 @@ def create_app(
         JSON_SORT_KEYS=False,
         SECRET_KEY=os.urandom(32).hex(),
         MAX_CONTENT_LENGTH=512 * 1024 * 1024,
+        # Links are built from the Host header unless a public address is set: then only trusted names answer.
+        TRUSTED_HOSTS=None if settings.server.public_url else list(settings.server.trusted_hosts) or None,
     )
     app.config.update(config or {})
     app.json = json_api.JSONProvider(app)

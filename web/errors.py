@@ -13,10 +13,10 @@ from functools import partial
 
 import psycopg
 import sqlalchemy.exc
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from outfalls import clock
 from outfalls.errors import (
@@ -148,6 +148,12 @@ def _jsonable(params: dict[str, object]) -> dict[str, object]:
 
 def render_http_error(err: HTTPException) -> ResponseReturnValue:
     """The response for a routing or protocol error (404, 405 ...)."""
+    if isinstance(err, SecurityError):  # a Host header not trusted: no URL can be built, so no page either
+        text = _("This server does not answer to this address. Its administrator can set its public address "
+                 "([server] public_url) or the names it answers to ([server] trusted_hosts) in config.toml.")
+        if _wants_json():
+            return jsonify(error="untrusted_host", message=text, details={}), 400
+        return Response(text, 400, mimetype="text/plain")
     status = err.code or 500
     message = {404: _("There is no page at this address."), 405: _("This address does not accept that method.")}
     text = message.get(status, err.description or "")

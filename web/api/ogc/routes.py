@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from flask.globals import request_ctx
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
@@ -43,7 +45,7 @@ from web.api.ogc.params import (
     parse_item_query,
 )
 from web.auth import current_scope, public
-from web.db import db
+from web.db import db, settings
 from web.errors import status_of
 
 bp = Blueprint("ogcapi", __name__, url_prefix="/ogc")
@@ -120,6 +122,19 @@ def _http_error(err: HTTPException) -> ResponseReturnValue:
 
 bp.register_error_handler(OutfallsError, _domain_error)
 bp.register_error_handler(HTTPException, _http_error)
+
+
+@bp.before_request
+def _public_address() -> None:
+    """Build this request's URLs (every link of the documents, the pages and the OpenAPI ``servers``) on the
+    configured public address rather than the Host header a client sent (which anyone can set).
+    """
+    base = settings().server.public_url
+    if base:
+        parts = urlsplit(base)
+        request_ctx.url_adapter = current_app.url_map.bind(
+            parts.netloc, script_name=parts.path.rstrip("/") or "/", url_scheme=parts.scheme
+        )
 
 
 @bp.before_request
