@@ -9,10 +9,14 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
@@ -271,3 +275,21 @@ def test_no_answer_carries_a_bare_nan(session: Session, make_outfall: Callable[.
     stored = monitoring["visits"][0]["results"][1]
     assert stored["parameter"] == "tp" and stored["value"] is None and stored["detection_limit"] is None
     assert stored["limit_max"] is None and monitoring["visits"][0]["results"][0]["value"] == 30
+
+
+@dataclass(frozen=True)
+class _Share:
+    share: float
+    when: date
+
+
+def test_the_json_writers_write_numbers_that_are_not_finite_as_null(app: Flask):
+    from web.api.json import dumps
+
+    value = {"nan": float("nan"), "list": [float("inf"), 1.5, Decimal("NaN"), Decimal("2.5")],
+             "row": _Share(float("-inf"), date(2024, 1, 2))}  # fmt: skip
+    with app.app_context():
+        written = _strict_json(app.json.dumps(value))
+    assert written == {"nan": None, "list": [None, 1.5, None, "2.5"], "row": {"share": None, "when": ANY}}
+    assert _strict_json(dumps({"b": float("nan"), "a": [float("inf")]})) == {"b": None, "a": [None]}
+    assert list(_strict_json(dumps({"b": 1, "a": 2}))) == ["b", "a"]  # hand-built answers keep their order
