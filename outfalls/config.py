@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from outfalls import clock
 from outfalls.errors import ConfigError
@@ -68,6 +69,10 @@ class ServerSettings:
     host: str
     port: int
     default_locale: str
+    # The address users and GIS clients reach the application at (its root), e.g. "https://outfalls.example.gov.cn/";
+    # links the server writes out (the OGC API's) start with it. Empty: from the request, for trusted hosts only.
+    public_url: str = ""
+    trusted_hosts: tuple[str, ...] = ()  # the host names requests may carry when ``public_url`` is empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +318,26 @@ def _rule(items: list[Any]) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _public_url(value: str) -> str:
+    """An http(s) address with a host and no query (``""`` for none), ending with one slash."""
+    if not value.strip():
+        return ""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(
+            f"configuration key 'server.public_url' must be an http(s) address like https://outfalls.example.gov.cn/, "
+            f"not {value!r}", key="server.public_url",
+        )  # fmt: skip
+    return parts._replace(path=parts.path.rstrip("/") + "/").geturl()
+
+
+def _host_names(value: list[Any]) -> tuple[str, ...]:
+    if not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError("configuration key 'server.trusted_hosts' must be a list of host names",
+                          key="server.trusted_hosts")  # fmt: skip
+    return tuple(v.strip().lower() for v in value)
+
+
 def _bbox(value: Any, key: str) -> tuple[float, float, float, float]:
     """Four numbers west, south, east, north in degrees, in order."""
     if not isinstance(value, list) or len(value) != 4 or not all(isinstance(v, int | float) for v in value):
@@ -355,6 +380,8 @@ def _build(m: dict[str, Any]) -> Settings:
     locale = m["server"]["default_locale"]
     if locale not in {"zh", "en"}:
         raise ConfigError("configuration key 'server.default_locale' must be 'zh' or 'en'", key="server.default_locale")
+    server = m["server"] | {"public_url": _public_url(m["server"]["public_url"]),
+                            "trusted_hosts": _host_names(m["server"]["trusted_hosts"])}  # fmt: skip
     targets = []
     for i, t in enumerate(m["targets"]):
         try:
@@ -371,7 +398,7 @@ def _build(m: dict[str, Any]) -> Settings:
         programme=ProgrammeSettings(timezone=m["programme"]["timezone"]),
         database=DatabaseSettings(**m["database"]),
         storage=StorageSettings(data_dir=data_dir.resolve()),
-        server=ServerSettings(**m["server"]),
+        server=ServerSettings(**server),
         map=MapSettings(
             extent=(float(extent[0]), float(extent[1]), float(extent[2]), float(extent[3])),
             basemap_url=m["map"]["basemap_url"],

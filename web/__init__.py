@@ -45,8 +45,11 @@ def create_app(
         JSON_SORT_KEYS=False,
         SECRET_KEY=os.urandom(32).hex(),
         MAX_CONTENT_LENGTH=settings.upload.max_bytes,  # a larger request body is refused before it is read
+        # Without a public address, links are built from the Host header: then only the trusted names answer.
+        TRUSTED_HOSTS=None if settings.server.public_url else list(settings.server.trusted_hosts) or None,
     )
     app.config.update(config or {})
+    app.json = json_api.JSONProvider(app)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["outfalls.settings"] = settings
     if sessions is None:

@@ -1,6 +1,7 @@
 """One table maps domain errors to HTTP statuses; pages get an HTML error page, ``/api`` a JSON body
 ``{error, message, details}``, the OGC API its exception body (``web.api.ogc.routes``) with the status of the
-same table. Unexpected errors are logged with a reference id (and re-raised in tests).
+same table. A database that cannot be reached is ``DatabaseUnavailable`` (503), whichever driver error says so.
+Unexpected errors are logged with a reference id (and re-raised in tests).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import uuid
 from datetime import datetime
 from functools import partial
 
-from flask import Flask, current_app, jsonify, render_template, request
+import psycopg
+import sqlalchemy.exc
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from outfalls import clock
 from outfalls.errors import (
@@ -145,6 +148,12 @@ def _jsonable(params: dict[str, object]) -> dict[str, object]:
 
 def render_http_error(err: HTTPException) -> ResponseReturnValue:
     """The response for a routing or protocol error (404, 405 ...)."""
+    if isinstance(err, SecurityError):  # a Host header not trusted: no URL can be built, so no page either
+        text = _("This server does not answer to this address. Its administrator can set its public address "
+                 "([server] public_url) or the names it answers to ([server] trusted_hosts) in config.toml.")
+        if _wants_json():
+            return jsonify(error="untrusted_host", message=text, details={}), 400
+        return Response(text, 400, mimetype="text/plain")
     status = err.code or 500
     message = {404: _("There is no page at this address."), 405: _("This address does not accept that method.")}
     if status == 413:
@@ -171,9 +180,43 @@ def render_unexpected(app: Flask, err: Exception) -> ResponseReturnValue:
     return render_template("errors/error.html", status=500, title=_titles()[500], message=message), 500
 
 
+# The driver errors that can mean the server is gone: down, refusing connections, restarting, or the connection
+# dropped. They also cover a deadlock, a cancelled statement or a misused cursor, which are bugs and stay 500s.
+DRIVER_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, psycopg.OperationalError,
+                 psycopg.InterfaceError)  # fmt: skip
+# SQLSTATEs of a lost server: class 08 (connection exception), and the server shutting down or starting up.
+_SERVER_GONE = ("57P01", "57P02", "57P03")
+
+
+def is_connection_lost(err: BaseException) -> bool:
+    """Whether a driver error says the database server cannot be reached (as opposed to a failed statement)."""
+    if isinstance(err, sqlalchemy.exc.DBAPIError):
+        if err.connection_invalidated:
+            return True
+        err = err.orig
+    if not isinstance(err, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    sqlstate = err.sqlstate  # None: the failure came before or without a server answer (no server, refused)
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _SERVER_GONE
+
+
+def render_driver_error(app: Flask, err: Exception) -> ResponseReturnValue:
+    """A lost database as ``DatabaseUnavailable`` (the page, JSON or OGC answer of the 503); any other driver
+    error as the unexpected error it is.
+    """
+    if not is_connection_lost(err):
+        return render_unexpected(app, err)
+    log.warning("database unreachable: %s", err)
+    unavailable = DatabaseUnavailable("the database cannot be reached")
+    unavailable.__cause__ = err
+    return app.handle_user_exception(unavailable)  # the handler of the request's blueprint (OGC) or the app's
+
+
 def register_error_handlers(app: Flask) -> None:
     """Register the handlers, one loop over the table."""
     for exc_type, status in STATUS.items():
         app.register_error_handler(exc_type, partial(render_error, status=status))
+    for driver_error in DRIVER_ERRORS:
+        app.register_error_handler(driver_error, partial(render_driver_error, app))
     app.register_error_handler(HTTPException, render_http_error)
     app.register_error_handler(Exception, partial(render_unexpected, app))

@@ -8,12 +8,14 @@ own) into a ``PostedForm`` the page shows again, with each mistake next to its f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
+from flask import Request, current_app
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage, MultiDict
 
@@ -34,14 +36,33 @@ from outfalls.types import (
     StandardisationItem,
     TraceMethod,
 )
+from web.db import MAX_ID
 
 E = TypeVar("E", bound=StrEnum)
 T = TypeVar("T")
 
 
+# The longest file name file systems take (ext4, NTFS, APFS: 255 bytes, or UTF-16 units); a longer one could not
+# be saved under its own name by whoever downloads it.
+MAX_FILE_NAME_BYTES = 255
+
+
 def _clean(args: MultiDict[str, str], name: str) -> str | None:
     value = (args.get(name) or "").strip()
+    _refuse_nul(value, name)
     return value or None
+
+
+def _refuse_nul(value: str, name: str) -> None:
+    """PostgreSQL text cannot hold a NUL character, and nobody types one: refuse it as the field's mistake."""
+    if "\x00" in value:
+        raise InvalidInput(f"{name} contains a NUL character", field=name, value=value.replace("\x00", "\\0"))
+
+
+def _finite(value: float, name: str, raw: str) -> float:
+    if not math.isfinite(value):
+        raise InvalidInput(f"{name} must be a finite number, not {raw!r}", field=name, value=raw, reason="number")
+    return value
 
 
 def parse_filter(args: MultiDict[str, str], *, me: str | None = None) -> OutfallFilter:
@@ -71,9 +92,9 @@ def parse_filter(args: MultiDict[str, str], *, me: str | None = None) -> Outfall
 
 
 def parse_int(
-    args: MultiDict[str, str], name: str, default: int, *, minimum: int = 1, maximum: int | None = None
+    args: MultiDict[str, str], name: str, default: int, *, minimum: int = 1, maximum: int = MAX_ID
 ) -> int:
-    """An integer parameter within bounds."""
+    """An integer parameter within bounds (at most a database integer: page numbers, ids, versions)."""
     raw = _clean(args, name)
     if raw is None:
         return default
@@ -81,9 +102,8 @@ def parse_int(
         value = int(raw)
     except ValueError as err:
         raise InvalidInput(f"{name} must be a whole number, not {raw!r}", field=name, value=raw) from err
-    if value < minimum or (maximum is not None and value > maximum):
-        limit = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise InvalidInput(f"{name} must be {limit}, not {value}", field=name, value=value)
+    if not minimum <= value <= maximum:
+        raise InvalidInput(f"{name} must be between {minimum} and {maximum}, not {value}", field=name, value=raw)
     return value
 
 
@@ -165,6 +185,7 @@ REASONS = {
     "not_an_officer": _l("Choose an active case officer."),
     "deadline_before_day": _l("The deadline is before the day it is set."),
     "merge_in_bulk": _l("A merge names the receiving outfall of each case: plan it on the case page."),
+    "file_name": _l("The file name is too long: rename the file to at most %(high)s bytes."),
 }
 
 
@@ -265,6 +286,7 @@ class Form(Generic[T]):
             InvalidInput: every mistake of the form, in ``field_errors``.
         """
         value = self.read()
+        self._check_file_names()
         if self.problems:
             raise InvalidInput.of(self.problems)
         return value
@@ -285,28 +307,46 @@ class Form(Generic[T]):
         dropped = tuple(name for name, f in self.files.items(multi=True) if f and f.filename)
         return PostedForm(self.page_form_id(), self.data, {k: " ".join(v) for k, v in errors.items()}, dropped)
 
+    def _check_file_names(self) -> None:
+        for name, f in self.files.items(multi=True):
+            filename = f.filename or ""
+            if len(filename.encode("utf-8")) > MAX_FILE_NAME_BYTES:
+                self.problem(name, f"the file name {filename[:40]!r}… is longer than {MAX_FILE_NAME_BYTES} bytes",
+                             "file_name", high=MAX_FILE_NAME_BYTES)  # fmt: skip
+            elif "\x00" in filename:
+                self.problem(name, "the file name contains a NUL character", "invalid")
+
     # -- readers: the value, or a stand-in of the right type with the mistake recorded
     def problem(self, name: str, message: str, reason: str, **params: str | int | float) -> None:
-        """Record a mistake in ``name``."""
-        self.problems.append(FieldError(name, message, reason, params))
+        """Record a mistake in ``name`` (once: a field read twice is wrong once)."""
+        error = FieldError(name, message, reason, params)
+        if error not in self.problems:
+            self.problems.append(error)
 
     def text(self, name: str) -> str | None:
-        """A text field, stripped; None when empty."""
-        return (self.data.get(name) or "").strip() or None
+        """A text field, stripped; None when empty (or holding a NUL character, which is a mistake)."""
+        value = (self.data.get(name) or "").strip()
+        if "\x00" in value:
+            self.problem(name, f"{name} contains a NUL character", "invalid")
+            return None
+        return value or None
 
     def number(self, name: str) -> float | None:
-        """An optional decimal number."""
+        """An optional decimal number (a finite one: NaN and infinities are no measurement)."""
         raw = self.text(name)
         if raw is None:
             return None
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
             self.problem(name, f"{name} must be a number, not {raw!r}", "number")
             return None
+        return value
 
-    def whole(self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
-        """A whole number within bounds (``default`` when empty)."""
+    def whole(self, name: str, default: int, *, minimum: int = 0, maximum: int = MAX_ID) -> int:
+        """A whole number within bounds (``default`` when empty); at most a database integer (ids, versions)."""
         raw = self.text(name)
         if raw is None:
             return default
@@ -315,14 +355,16 @@ class Form(Generic[T]):
         except ValueError:
             self.problem(name, f"{name} must be a whole number, not {raw!r}", "whole_number")
             return default
-        if value < minimum or (maximum is not None and value > maximum):
-            if maximum is None:
-                self.problem(name, f"{name} must be at least {minimum}", "at_least", low=minimum)
-            else:
-                self.problem(name, f"{name} must be between {minimum} and {maximum}", "range", low=minimum,
-                             high=maximum)  # fmt: skip
-            return default
-        return value
+        if value > MAX_ID:  # no id or version is that large, and the database could not compare it
+            self.problem(name, f"{name} must be at most {MAX_ID}, not {raw}", "invalid")
+        elif value < minimum and maximum == MAX_ID:
+            self.problem(name, f"{name} must be at least {minimum}", "at_least", low=minimum)
+        elif not minimum <= value <= maximum:
+            self.problem(name, f"{name} must be between {minimum} and {maximum}", "range", low=minimum,
+                         high=maximum)  # fmt: skip
+        else:
+            return value
+        return default
 
     def day(self, name: str) -> date:
         """A required ``YYYY-MM-DD`` date."""
@@ -375,8 +417,17 @@ class Form(Generic[T]):
         return [f for f in self.files.getlist(name) if f and f.filename]
 
     def version(self) -> int:
-        """The version of the outfall the form was filled in against (optimistic concurrency)."""
-        return self.whole("version", 0)
+        """The version of the outfall the form was filled in against (optimistic concurrency).
+
+        Raises:
+            InvalidInput: a version that is no whole number or wider than any version (read after ``parse()``,
+                so refused here rather than compared as a stale version).
+        """
+        version = self.whole("version", 0)
+        wrong = [p for p in self.problems if p.field == "version"]
+        if wrong:
+            raise InvalidInput.of(wrong)
+        return version
 
 
 class VisitForm(Form[VisitInput]):
@@ -629,6 +680,10 @@ class BulkForm(Form[BulkInput]):
                 ids.append(int(raw))
             except ValueError:
                 self.problem("id", f"outfall ids are whole numbers, not {raw!r}", "whole_number")
+                continue
+            if not 1 <= ids[-1] <= MAX_ID:
+                self.problem("id", f"{raw} is not an outfall id", "invalid")
+                ids.pop()
         versions = {i: self.whole(f"v-{i}", 0) for i in ids if self.data.get(f"v-{i}")}
         officer = self.text("officer")
         if action == "assign" and officer is None:
@@ -672,9 +727,52 @@ def _float(raw: str | None, name: str) -> float | None:
     if not raw:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError as err:
-        raise InvalidInput(f"{name} must be a number, not {raw!r}", field=name, value=raw) from err
+        raise InvalidInput(f"{name} must be a number, not {raw!r}", field=name, value=raw, reason="number") from err
+    return _finite(value, name, raw)
+
+
+def json_object(request: Request) -> dict[str, Any]:
+    """The request's body: a JSON object (in JSON proper: no NaN or Infinity), with no NUL in any text.
+
+    Raises:
+        InvalidInput: no JSON body, malformed JSON, something else than an object, or a text with a NUL character
+            (``field`` names where).
+    """
+    if not request.is_json:
+        raise InvalidInput("send a JSON object (Content-Type: application/json)", field="body")
+    try:
+        body = current_app.json.loads(request.get_data(cache=True))
+    except ValueError as err:  # malformed, NaN or Infinity, nested beyond reason, not UTF-8
+        raise InvalidInput(f"the body is not JSON: {err}", field="body") from err
+    if not isinstance(body, dict):
+        raise InvalidInput("send a JSON object", field="body")
+    _refuse_nul_inside(body, "")
+    return body
+
+
+def _refuse_nul_inside(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        _refuse_nul(value, where or "body")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_nul(k, where or "body")
+            _refuse_nul_inside(v, f"{where}.{k}" if where else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_nul_inside(v, f"{where}[{i}]")
+
+
+def whole_number(value: object, name: str) -> int:
+    """A whole number from a JSON body, at most a database integer (an id or a version).
+
+    Raises:
+        InvalidInput: not a whole number (true and false are not numbers), or out of range.
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
+        raise InvalidInput(f"{name} must be a whole number from 0 to {MAX_ID}", field=name, value=str(value))
+    return value
 
 
 def _moment(raw: str | None, name: str) -> datetime:

@@ -71,8 +71,16 @@ class BulkReport:
                 "results": [r.as_dict() for r in self.results]}  # fmt: skip
 
 
+# Outfall ids are PostgreSQL ``integer`` keys: a number beyond them names no outfall and cannot be sent as one.
+MAX_ID = 2**31 - 1
+
+
 def _selection(outfall_ids: Sequence[int]) -> list[int]:
     ids = list(dict.fromkeys(int(i) for i in outfall_ids))
+    wrong = next((i for i in ids if not 1 <= i <= MAX_ID), None)
+    if wrong is not None:
+        raise InvalidInput(f"{wrong} is not an outfall id (ids run from 1 to {MAX_ID})", field="outfall_ids",
+                           value=str(wrong))  # fmt: skip
     if not ids:
         raise InvalidInput("select at least one outfall", field="outfall_ids", reason="no_selection")
     if len(ids) > MAX_SELECTION:
@@ -297,15 +305,19 @@ def set_categories(
         raise InvalidInput("a merge names the receiving outfall of each case: plan it on the case page",
                            field="category", value=plan.category.value, reason="merge_in_bulk")  # fmt: skip
     session.flush()
-    current: dict[int, int] = {
+    current: dict[int, int] = {  # only the outfalls in scope: the others are "not found", their version unsaid
         oid: v
         for oid, v in session.execute(
-            select(Outfall.id, Outfall.version).where(Outfall.id == any_(cast(ids, ARRAY(Integer))))
+            select(Outfall.id, Outfall.version).where(Outfall.id == any_(cast(ids, ARRAY(Integer))),
+                                                      *scope.conditions())
         )
-    }
+    }  # fmt: skip
     results: list[ItemResult] = []
     for oid in ids:
-        version = (expected_versions or {}).get(oid, current.get(oid, 0))
+        if oid not in current:
+            results.append(ItemResult(oid, False, "not_found", "outfall does not exist"))
+            continue
+        version = (expected_versions or {}).get(oid, current[oid])
         try:
             with session.begin_nested():
                 plan_remediation(session, oid, plan, actor=actor, scope=scope, expected_version=version)

@@ -6,12 +6,14 @@ A visit is written together with its ``sampled`` event in one transaction, and i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from outfalls.catalogue.lifecycle import record_event
 from outfalls.errors import FieldError, InvalidInput, NotFound
@@ -76,7 +78,9 @@ def check_visit(visit: VisitInput, parameters: dict[str, Parameter]) -> list[Fie
         problem("visited_at", "the visit time is in the future", "future")
     if visit.discharge is DischargeState.NOT_POSSIBLE and not (visit.not_possible_reason or "").strip():
         problem("not_possible_reason", "say why monitoring was not possible", "not_possible_reason")
-    if visit.flow is FlowState.MEASURED:
+    if visit.flow_m3s is not None and not math.isfinite(visit.flow_m3s):
+        problem("flow_m3s", f"the flow must be a finite number, not {visit.flow_m3s}", "number")
+    elif visit.flow is FlowState.MEASURED:
         if visit.flow_m3s is None or visit.flow_m3s < 0:
             problem("flow_m3s", "a measured flow needs a value of at least 0 m³/s", "flow_value")
     elif visit.flow_m3s is not None:
@@ -100,6 +104,14 @@ def check_visit(visit: VisitInput, parameters: dict[str, Parameter]) -> list[Fie
         if (r.parameter, r.method) in seen:
             problem(f"{where}.parameter", f"{p.label_en} is given twice for the same method", "listed_twice")
         seen.add((r.parameter, r.method))
+        # NaN passes every comparison with a range or a limit, so it would be stored as measured and within limits
+        if r.value is not None and not math.isfinite(r.value):
+            problem(f"{where}.value", f"{p.label_en}: {r.value} is not a measured value", "number")
+            continue
+        if r.detection_limit is not None and not math.isfinite(r.detection_limit):
+            problem(f"{where}.detection_limit", f"{p.label_en}: {r.detection_limit} is not a detection limit",
+                    "number")  # fmt: skip
+            continue
         if r.below_detection:
             if r.value is not None or r.detection_limit is None:
                 problem(f"{where}.detection_limit",
@@ -204,8 +216,13 @@ def record_visit(
         ],  # fmt: skip
     )
     session.add(row)
-    if visit.results:
-        outfall.exceeds_limit = bool(over) if limits else None
+    flag = bool(over) if limits else None
+    if visit.results and outfall.exceeds_limit is not flag:
+        # The flag is part of the change the event records, which already stepped the version: set it without a
+        # second step (an ORM change would bump ``version`` again and the event would name a version that never was).
+        session.execute(update(Outfall).where(Outfall.id == outfall_id).values(exceeds_limit=flag)
+                        .execution_options(synchronize_session=False))  # fmt: skip
+        set_committed_value(outfall, "exceeds_limit", flag)
     session.flush()
     return row
 

@@ -120,6 +120,9 @@ class OutfallDetail:
     merged_into_id: int | None = None  # the outfall it was merged into (a duplicate, or a remediation merge)
 
 
+# The largest row offset PostgreSQL takes (a bigint): a page beyond it is a mistake, not an empty page.
+MAX_OFFSET = 2**63 - 1
+
 TYPE_SCHEME = "HJ1312"  # the outfall type tree the filters and facets offer (HJ 1312-2023)
 
 SubBasin = aliased(Basin)
@@ -242,6 +245,8 @@ def list_outfalls(
     """
     if page < 1 or page_size < 1:
         raise InvalidInput("page and page size must be at least 1", field="page")
+    if (page - 1) * page_size > MAX_OFFSET:
+        raise InvalidInput(f"page {page} is beyond any list", field="page", value=page)
     cond = filter_conditions(session, f, scope)
     total = session.scalar(select(func.count()).select_from(Outfall).where(*cond)) or 0
     rows = session.execute(

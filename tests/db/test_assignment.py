@@ -93,6 +93,23 @@ def test_the_caller_only_reaches_outfalls_in_scope(
     assert report.results[0].code == "not_found"  # out of the caller's scope is "not found", as everywhere
 
 
+def test_a_category_for_outfalls_outside_the_scope_reveals_nothing_of_them(
+    session: Session, make_outfall: Callable[..., Outfall]
+) -> None:
+    traced = (HistoryItem(EventKind.TRACED, date(2022, 6, 1), {"responsible_party": "某厂"}),)
+    far = make_outfall(lonlat=HANBIN, history=traced)
+    mine = make_outfall(history=traced)
+    xian = Scope(area_codes=("610100",))
+    plan = PlanInput(RemediationCategory.BAN, date(2023, 2, 1), measures="封堵排口")
+    far_version, mine_version = far.version, mine.version
+    report = set_categories(session, [far.id, mine.id], plan, actor="lead", scope=xian)
+    assert [(r.ok, r.code, r.version) for r in report.results] == [
+        (False, "not_found", None), (True, None, mine_version + 1)]  # fmt: skip
+    assert report.results[0].message == "outfall does not exist"  # as if it did not exist, like the other actions
+    session.refresh(far)
+    assert far.remediation_category is None and far.version == far_version
+
+
 def test_the_officer_must_be_an_active_case_officer(
     session: Session, make_outfall: Callable[..., Outfall], make_user: Callable[..., User]
 ) -> None:

@@ -17,6 +17,7 @@ from outfalls.types import DischargeState, EventKind, FlowState, SampleMethod
 
 ALL = Scope.national()
 WHEN = datetime(2023, 6, 1, 10, 30, tzinfo=UTC)
+NAN, INF = float("nan"), float("inf")
 FIVE = [("ph", 7.4, ""), ("cod", 35.0, "mg/L"), ("nh3n", 0.8, "mg/L"), ("tn", 2.6, "mg/L"), ("tp", 0.15, "mg/L")]
 
 
@@ -136,6 +137,19 @@ def test_partial_results_report_missing_mandatory_parameters(session: Session, m
             VisitInput(WHEN, DischargeState.DISCHARGING, results=quick(FIVE[:1]) + quick(FIVE[:1])),
             "results[1].parameter",
         ),
+        # numbers that are not finite are no measurement (and NaN passes every comparison with a limit)
+        (VisitInput(WHEN, DischargeState.DISCHARGING, results=(ResultInput("cod", NAN, "mg/L"),)), "results[0].value"),
+        (VisitInput(WHEN, DischargeState.DISCHARGING, results=(ResultInput("ph", INF, ""),)), "results[0].value"),
+        (VisitInput(WHEN, DischargeState.DISCHARGING, FlowState.MEASURED, NAN), "flow_m3s"),
+        (VisitInput(WHEN, DischargeState.DISCHARGING, FlowState.MEASURED, INF), "flow_m3s"),
+        (
+            VisitInput(
+                WHEN,
+                DischargeState.DISCHARGING,
+                results=(ResultInput("tp", None, "mg/L", below_detection=True, detection_limit=NAN),),
+            ),
+            "results[0].detection_limit",
+        ),
     ],
 )
 def test_bad_visits_are_refused_and_write_nothing(session: Session, make_outfall, visit, field):
@@ -146,6 +160,20 @@ def test_bad_visits_are_refused_and_write_nothing(session: Session, make_outfall
     assert info.value.params["field"] == field
     assert session.scalar(sa.select(sa.func.count()).select_from(Event)) == before
     assert monitoring_state(session, outfall.id, scope=ALL).state == "not_sampled"
+
+
+def test_a_visit_that_changes_the_over_limit_flag_is_one_event_and_one_version(session: Session, make_outfall):
+    outfall = make_outfall()
+    set_applicable_limit(session, outfall.id, "GB3838-2002", "III", actor="o", scope=ALL,
+                         expected_version=outfall.version)  # fmt: skip
+    for values, flag in ((FIVE, True), ([("cod", 12.0, "mg/L")], False), ([("cod", 12.0, "mg/L")], False)):
+        before = outfall.version
+        visit = record_visit(session, outfall.id, VisitInput(WHEN, DischargeState.DISCHARGING, results=quick(values)),
+                             actor="o", scope=ALL, expected_version=before)  # fmt: skip
+        session.refresh(outfall)
+        event = session.get(Event, visit.event_id)
+        assert outfall.exceeds_limit is flag
+        assert outfall.version == before + 1 and event is not None and event.outfall_version == outfall.version
 
 
 def test_every_mistake_of_a_visit_is_reported_at_once(session: Session, make_outfall):

@@ -182,3 +182,31 @@ def test_a_stale_edit_page_lists_what_changed_meanwhile(session: Session, make_o
     assert api.status_code == 409
     assert api.get_json()["details"]["changes"][0]["actor"] == "colleague"
     assert session.scalars(select(Event.kind).where(Event.outfall_id == o.id)).all() == ["created", "traced"]
+
+
+def test_a_deadline_that_is_not_text_is_refused_and_only_null_or_empty_clears(
+    session: Session, make_outfall, make_user, login_as
+):
+    chief = login_as(make_user("chief", roles=("case_officer",), areas=("610000",)))
+    o = make_outfall()
+    headers = {"X-CSRF-Token": chief.csrf}
+
+    def send(**deadline):
+        return chief.post("/api/outfalls/bulk", json={"action": "deadline", "outfall_ids": [o.id], **deadline},
+                          headers=headers)  # fmt: skip
+
+    assert send(deadline="2031-05-05").get_json()["changed"] == 1
+    for wrong in (20310505.0, 20310505, ["2031-05-05"], {"date": "2031-05-05"}, True):
+        refused = send(deadline=wrong)
+        assert refused.status_code == 422, (wrong, refused.get_json())
+        assert refused.get_json()["details"]["field"] == "deadline"
+    missing = send()
+    assert missing.status_code == 422 and missing.get_json()["details"]["field"] == "deadline"
+    session.refresh(o)
+    assert o.case_deadline == date(2031, 5, 5) and o.version == 2
+    for clear in (None, ""):
+        assert send(deadline="2031-05-05").status_code == 200
+        cleared = send(deadline=clear)
+        assert cleared.status_code == 200 and cleared.get_json()["changed"] == 1
+        session.refresh(o)
+        assert o.case_deadline is None

@@ -5,20 +5,23 @@ tokens, the OGC exception bodies, and the HTML views in both languages."""
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 import imagery.errors  # noqa: F401  (its errors belong to the tree checked below)
 from outfalls import accounts
 from outfalls.catalogue.features import LAYERS
-from outfalls.errors import InvalidInput, OutfallsError
+from outfalls.config import Settings, load_settings
+from outfalls.errors import ConfigError, InvalidInput, OutfallsError
 from outfalls.models import AdminArea, Basin, Outfall, River
 from outfalls.types import SurveyLevel
 from web.api.ogc.collections import COLLECTIONS as SERVED
@@ -446,3 +449,72 @@ def test_html_views_in_chinese_and_english(client: FlaskClient, four):
     assert get(client, "/ogc/collections/candidates")["title"] == "Drone candidates"
     bad = client.get("/ogc/collections/outfalls/items?f=html&limit=0")
     assert bad.status_code == 400 and bad.mimetype == "text/html" and "limit" in bad.get_data(as_text=True)
+
+
+# ------------------------------------------------------------------------------------------ the server's address
+PUBLIC = "https://outfalls.example.gov.cn/register"
+OGC_PAGES = ("/ogc/", "/ogc/conformance", "/ogc/collections", "/ogc/collections/outfalls",
+             "/ogc/collections/outfalls/queryables", "/ogc/collections/outfalls/items?limit=1",
+             "/ogc/api", "/ogc/collections/outfalls/items?limit=1&f=html", "/ogc/?f=html")  # fmt: skip
+
+
+def _app_with(connection: sa.Connection, settings: Settings, **server: Any) -> Flask:
+    from web import create_app
+
+    changed = load_settings(env={}, overrides={"database.url": settings.database.url,
+                                               "storage.data_dir": str(settings.storage.data_dir),
+                                               **{f"server.{k}": v for k, v in server.items()}})  # fmt: skip
+    sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    return create_app(changed, sessions=sessions, testing=True)
+
+
+STANDARDS = {"www.opengis.net", "schemas.opengis.net", "json-schema.org", "geojson.org", "spec.openapis.org",
+             "www.iana.org", "datatracker.ietf.org"}  # fmt: skip
+
+
+def _own_links(text: str) -> list[str]:
+    """The absolute URLs in a document or page that point at this server (not at a standard's URI)."""
+    urls = re.findall(r"https?://[^\"'<>\s]+", text)
+    return [u for u in urls if urlsplit(u).hostname not in STANDARDS]
+
+
+def test_links_never_echo_an_untrusted_host(connection: sa.Connection, settings: Settings, session: Session,
+                                            make_user, four):  # fmt: skip
+    app = _app_with(connection, settings)  # the defaults: no public address, the loopback names trusted
+    make_user("gis")
+    _token, plain = accounts.create_token(session, "gis", name="qgis", actor="tests")
+    c = app.test_client()
+    bearer = {"Authorization": f"Bearer {plain}"}
+    for path in OGC_PAGES:
+        evil = c.get(path, headers=bearer | {"Host": "evil.example"})
+        assert evil.status_code == 400 and "evil.example" not in evil.get_data(as_text=True), path
+        for host in ("localhost", "127.0.0.1:5000"):
+            answer = c.get(path, headers=bearer | {"Host": host})
+            assert answer.status_code == 200, path
+            links = _own_links(answer.get_data(as_text=True))
+            assert links and all(h.startswith(f"http://{host}/ogc") for h in links), (path, links)
+
+
+def test_links_use_the_public_address_whatever_the_host(connection: sa.Connection, settings: Settings,
+                                                        session: Session, make_user, four):  # fmt: skip
+    app = _app_with(connection, settings, public_url=PUBLIC + "/")
+    make_user("gis")
+    _token, plain = accounts.create_token(session, "gis", name="qgis", actor="tests")
+    c = app.test_client()
+    for path in OGC_PAGES:
+        answer = c.get(path, headers={"Authorization": f"Bearer {plain}", "Host": "evil.example"})
+        assert answer.status_code == 200, path
+        text = answer.get_data(as_text=True)
+        assert "evil.example" not in text, path
+        links = _own_links(text)
+        assert links and all(h.startswith(f"{PUBLIC}/ogc") for h in links), (path, links)
+    servers = c.get("/ogc/api", headers={"Authorization": f"Bearer {plain}"}).get_json(force=True)["servers"]
+    assert servers == [{"url": f"{PUBLIC}/ogc"}]
+    landing = c.get("/ogc/?f=html", headers={"Authorization": f"Bearer {plain}"}).get_data(as_text=True)
+    assert f'id="ogc-url">{PUBLIC}/ogc/<' in landing  # the address shown to copy into QGIS
+
+
+@pytest.mark.parametrize("value", ["outfalls.example.gov.cn", "ftp://outfalls.example.gov.cn/", "https://", "https://x/?q=1"])
+def test_a_public_address_that_is_not_a_web_address_fails_at_start(value: str):
+    with pytest.raises(ConfigError, match="server.public_url"):
+        load_settings(env={}, overrides={"server.public_url": value})

@@ -1,11 +1,17 @@
-"""The JSON API: the data behind every page, for scripts and other tools."""
+"""The JSON API: the data behind every page, for scripts and other tools; and the application's JSON reader and
+writer, which keep to JSON proper (RFC 8259): no ``NaN`` or ``Infinity`` in, none out.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 
 from outfalls.catalogue import queries
@@ -15,6 +21,58 @@ from web.db import db, settings
 from web.forms import parse_bbox, parse_filter, parse_int, parse_paging
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+class JSONRefused(ValueError):
+    """A body that is not JSON proper (Flask's ``get_json`` turns a ``ValueError`` into its own answer)."""
+
+
+def _refuse_constant(name: str) -> None:
+    raise JSONRefused(f"{name} is not a number JSON allows; send a finite number, or null")
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every number that is not finite (NaN, ±Infinity) replaced by None, which JSON can carry."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return finite(dataclasses.asdict(value))
+    return value
+
+
+def dumps(value: Any) -> str:
+    """JSON text for hand-built answers (the OGC API), keeping the order of members; NaN and ±Infinity as null."""
+    return json.dumps(finite(value), ensure_ascii=False, allow_nan=False)
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON with two refusals. Reading: the ``NaN``/``Infinity`` literals Python's reader accepts, and
+    nesting deeper than the reader's recursion allows, are a ``ValueError`` like any malformed body. Writing: a
+    number that is not finite (a value stored before they were refused) is written as null, never as bare
+    ``NaN``, which no JSON parser but Python's and JavaScript's ``eval`` reads.
+    """
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Parse JSON text."""
+        kwargs.setdefault("parse_constant", _refuse_constant)
+        try:
+            return json.loads(s, **kwargs)
+        except RecursionError as err:
+            raise JSONRefused("the JSON is nested too deeply") from err
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        """Write JSON text."""
+        kwargs.setdefault("allow_nan", False)
+        try:
+            return super().dumps(obj, **kwargs)
+        except ValueError:  # a NaN or an infinity somewhere: rare, so the walk is paid only then
+            return super().dumps(finite(obj), **kwargs)
 
 
 def _plain(value: Any) -> Any:

@@ -34,8 +34,10 @@ from web.forms import (
     ProgressForm,
     TraceForm,
     VisitForm,
+    json_object,
     parse_trace,
     parse_visit,
+    whole_number,
 )
 from web.i18n import is_local_path
 
@@ -131,12 +133,10 @@ def monitoring(outfall_id: int) -> ResponseReturnValue:
 def api_add_visit(outfall_id: int) -> ResponseReturnValue:
     """Record a visit from JSON: ``{version, visited_at, discharge, flow, flow_m3s, results: [...]}``."""
     require_visible(db(), outfall_id, current_scope())
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput("send a JSON object", field="body")
-    version = body.get("version")
-    if not isinstance(version, int):
+    body = json_object(request)
+    if body.get("version") is None:
         raise InvalidInput("version (the outfall version the visit is based on) is required", field="version")
+    version = whole_number(body["version"], "version")
     visit = sampling.record_visit(
         db(), outfall_id, parse_visit(body, _units()), actor=current_identity().login, scope=current_scope(),
         expected_version=version,
@@ -177,12 +177,13 @@ def traces(outfall_id: int) -> ResponseReturnValue:
 def api_add_trace(outfall_id: int) -> ResponseReturnValue:
     """Record a tracing from JSON: ``{version, traced_on, method, sewage_source, parties: [...], ...}``."""
     require_visible(db(), outfall_id, current_scope())
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("version"), int):
+    body = json_object(request)
+    if body.get("version") is None:
         raise InvalidInput("send a JSON object with the outfall version the tracing is based on", field="version")
+    version = whole_number(body["version"], "version")
     record = tracing.record_trace(
         db(), outfall_id, parse_trace(body), actor=current_identity().login, scope=current_scope(),
-        expected_version=body["version"], rule=settings().tracing.traced_requires,
+        expected_version=version, rule=settings().tracing.traced_requires,
     )  # fmt: skip
     db().commit()
     return jsonify(_traces_json([record])[0]), 201
@@ -350,20 +351,31 @@ def api_bulk() -> ResponseReturnValue:
     measures?, reason?, on?}``; answers ``{action, changed, refused, results: [{outfall_id, ok, code, message,
     version}]}``.
     """
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("outfall_ids"), list):
+    body = json_object(request)
+    if not isinstance(body.get("outfall_ids"), list):
         raise InvalidInput("send a JSON object with outfall_ids (a list of ids)", field="outfall_ids")
-    if not all(isinstance(i, int) for i in body["outfall_ids"]):
-        raise InvalidInput("outfall_ids are whole numbers", field="outfall_ids")
+    ids = [whole_number(i, "outfall_ids") for i in body["outfall_ids"]]
     raw_versions = body.get("versions") or {}
     if not isinstance(raw_versions, dict):
         raise InvalidInput("versions maps outfall ids to the versions the change is based on", field="versions")
     try:
-        versions = {int(k): int(v) for k, v in raw_versions.items()}
-    except (TypeError, ValueError) as err:
+        versions = {whole_number(int(k), "versions"): whole_number(v, "versions") for k, v in raw_versions.items()}
+    except ValueError as err:
         raise InvalidInput("versions maps outfall ids to whole-number versions", field="versions") from err
-    fields = [(k, str(v)) for k, v in body.items() if isinstance(v, str | int | bool) and k != "versions"]
-    fields += [("id", str(i)) for i in body["outfall_ids"]] + [(f"v-{k}", str(v)) for k, v in versions.items()]
+    fields: list[tuple[str, str]] = []
+    for key, value in body.items():
+        if key in ("outfall_ids", "versions"):
+            continue
+        if value is None:  # an explicit null clears the field (a deadline, say), as an empty form field does
+            fields.append((key, ""))
+        elif isinstance(value, str | bool) or (isinstance(value, int) and key != "deadline"):
+            fields.append((key, str(value)))
+        else:  # a number, list or object where text is expected: refused, never silently dropped
+            raise InvalidInput(f"{key} must be text (a date YYYY-MM-DD for dates) or null, not {value!r}"[:200],
+                               field=key)  # fmt: skip
+    if body.get("action") == "deadline" and "deadline" not in body:
+        raise InvalidInput("deadline is required: a date (YYYY-MM-DD), or null to clear it", field="deadline")
+    fields += [("id", str(i)) for i in ids] + [(f"v-{k}", str(v)) for k, v in versions.items()]
     report = _run_bulk(BulkForm(MultiDict(fields), me=current_identity().login).parse())
     db().commit()
     return jsonify(report.as_dict())

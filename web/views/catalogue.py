@@ -11,7 +11,7 @@ from flask import Blueprint, Response, redirect, render_template, request, strea
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from outfalls import clock
+from outfalls import clock, progress
 from outfalls.catalogue import queries
 from outfalls.registers.formulas import neutralise_row
 from web import pages
@@ -131,4 +131,6 @@ CSV_PAGE = 5000
 @bp.get("/outfalls/<int:outfall_id>")
 @requires()
 def outfall_page(outfall_id: int) -> ResponseReturnValue:
-    return pages.case_page(outfall_id, as_of=parse_date(request.args, "as_of"))
+    as_of = parse_date(request.args, "as_of")
+    # the page as of a day in the programme's past (the day after tomorrow has no state yet; 9999-12-31 has no end)
+    return pages.case_page(outfall_id, as_of=progress.check_as_of(as_of) if as_of else None)

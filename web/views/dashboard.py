@@ -5,7 +5,6 @@ drill-down, vector tiles of the outfalls, the trend chart and the ranked table; 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,6 +20,7 @@ from outfalls.catalogue import queries
 from outfalls.errors import InvalidInput
 from outfalls.pdf import print_pdf
 from outfalls.types import Role
+from web.api.json import dumps
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
 from web.forms import parse_date
@@ -317,7 +317,7 @@ def progress_rows() -> ResponseReturnValue:
     body = {"as_of": report.as_of.isoformat(), "by": report.by, "unplaced": report.unplaced,
             "definition": definition(), "rows": [r.as_json() for r in report.rows]}  # fmt: skip
     # serialised here, not by jsonify, so the rows keep the field order of the CLI's JSON
-    return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
+    return Response(dumps(body), mimetype="application/json")
 
 
 @api.get("/progress/trend")

@@ -135,6 +135,9 @@ def parse_item_query(collection: Collection, params: Mapping[str, str]) -> ItemQ
     if unknown:
         known = ", ".join(sorted(collection.parameters))
         raise InvalidInput(f"unknown parameter {unknown[0]!r}; this collection takes {known}", field=unknown[0])
+    for name, value in params.items():  # PostgreSQL text cannot hold NUL: a filter value with one matches nothing
+        if "\x00" in value:
+            raise InvalidInput(f"{name}: a value cannot contain a NUL character", field=name)
     bbox_crs = parse_crs(params.get("bbox-crs"), name="bbox-crs")
     days = parse_datetime(params.get("datetime"))
     if days is not None and collection.temporal is None:

@@ -9,11 +9,12 @@ with the status of ``web.errors``.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from flask.globals import request_ctx
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
@@ -21,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 from outfalls import clock
 from outfalls.catalogue import features
 from outfalls.errors import InvalidInput, NotAuthenticated, NotFound, OutfallsError
+from web.api.json import dumps
 from web.api.ogc.collections import (
     COLLECTIONS,
     DESCRIPTIONS,
@@ -43,7 +45,7 @@ from web.api.ogc.params import (
     parse_item_query,
 )
 from web.auth import current_scope, public
-from web.db import db
+from web.db import db, settings
 from web.errors import status_of
 
 bp = Blueprint("ogcapi", __name__, url_prefix="/ogc")
@@ -107,7 +109,7 @@ def _exception(status: int, description: str) -> ResponseReturnValue:
         ), status
     code = EXCEPTION_CODES.get(status, "InvalidParameterValue" if status < 500 else "NoApplicableCode")
     body = {"code": code, "description": description}
-    return Response(json.dumps(body, ensure_ascii=False), status, mimetype=JSON)
+    return Response(dumps(body), status, mimetype=JSON)
 
 
 def _domain_error(err: OutfallsError) -> ResponseReturnValue:
@@ -120,6 +122,19 @@ def _http_error(err: HTTPException) -> ResponseReturnValue:
 
 bp.register_error_handler(OutfallsError, _domain_error)
 bp.register_error_handler(HTTPException, _http_error)
+
+
+@bp.before_request
+def _public_address() -> None:
+    """Build this request's URLs (every link of the documents, the pages and the OpenAPI ``servers``) on the
+    configured public address rather than the Host header a client sent (which anyone can set).
+    """
+    base = settings().server.public_url
+    if base:
+        parts = urlsplit(base)
+        request_ctx.url_adapter = current_app.url_map.bind(
+            parts.netloc, script_name=parts.path.rstrip("/") or "/", url_scheme=parts.scheme
+        )
 
 
 @bp.before_request
@@ -159,7 +174,7 @@ def _self_links(endpoint: str, fmt: str, json_type: str = JSON, **values: Any) -
 
 
 def _json(data: Any, mimetype: str = JSON, **headers: str) -> Response:
-    return Response(json.dumps(data, ensure_ascii=False), mimetype=mimetype, headers=headers)
+    return Response(dumps(data), mimetype=mimetype, headers=headers)
 
 
 def _content_crs(crs: str) -> dict[str, str]:
@@ -353,7 +368,7 @@ def items(collection_id: str) -> ResponseReturnValue:
         )  # fmt: skip
     # The features are passed through as PostGIS wrote them; only the members around them are encoded here.
     body = (
-        '{"type":"FeatureCollection","features":' + page.features_json + "," + json.dumps(meta, ensure_ascii=False)[1:]
+        '{"type":"FeatureCollection","features":' + page.features_json + "," + dumps(meta)[1:]
     )
     return Response(body, mimetype=GEOJSON, headers=_content_crs(query.crs))
 
