@@ -291,6 +291,9 @@ def _required_int(form: Any, name: str, message: str) -> int:
 @requires(*REVIEWER_ROLES)
 def merge_page(outfall_id: int) -> ResponseReturnValue:
     """Show this outfall and the one it duplicates side by side, to confirm the merge against what is shown."""
+    require_visible(db(), outfall_id, current_scope())  # out of scope is "not found", whatever the address says
+    if not (request.args.get("into_id") or "").strip():  # first ask which outfall it duplicates
+        return render_template("survey/merge.html", pair=None, outfall_id=outfall_id, reason="")
     into = _required_int(request.args, "into_id", "give the number of the outfall it duplicates")
     pair = merge_pair(db(), into, outfall_id, scope=current_scope())
     seen = parse_int(request.args, "version", pair.absorb.version, minimum=0)  # as this outfall's page showed it
