@@ -50,7 +50,7 @@ def create_app(
     )
     app.config.update(config or {})
     app.json = json_api.JSONProvider(app)
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False
     app.extensions["outfalls.settings"] = settings
     if sessions is None:
         sessions = make_sessionmaker(make_engine(database_url(settings)))

@@ -193,6 +193,8 @@ def is_connection_lost(err: BaseException) -> bool:
     if isinstance(err, sqlalchemy.exc.DBAPIError):
         if err.connection_invalidated:
             return True
+        if err.orig is None:
+            return False
         err = err.orig
     if not isinstance(err, psycopg.OperationalError | psycopg.InterfaceError):
         return False

@@ -31,21 +31,33 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from outfalls.config import UploadSettings
-from outfalls.errors import InvalidInput
+from outfalls.survey.encodings import detect_encoding
+from outfalls.survey.limits import (
+    DEFAULT_LIMITS as DEFAULT_LIMITS,
+)
+from outfalls.survey.limits import (
+    MAX_NAME_BYTES as MAX_NAME_BYTES,
+)
+from outfalls.survey.limits import (
+    UnusableFile as UnusableFile,
+)
+from outfalls.survey.limits import (
+    _check_archive,
+    _check_bytes,
+    _check_cell,
+    _check_members,
+    _too_many_columns,
+    _too_many_rows,
+)
+from outfalls.survey.limits import (
+    check_file_name as check_file_name,
+)
 
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
 GIS_SUFFIXES = (".geojson", ".json", ".gpkg", ".kml", ".kmz", ".gpx", ".shp")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 MAX_PHOTO_BYTES = 40 * 1024 * 1024
-MAX_NAME_BYTES = 255  # what file systems allow for one name
-DEFAULT_LIMITS = UploadSettings()  # those of config.toml
 _ARCHIVE_SUFFIXES = (".xlsx", ".xlsm", ".kmz")  # ZIPs the readers unpack themselves (openpyxl, GDAL)
-
-
-class UnusableFile(InvalidInput):
-    """The file cannot be read as a survey file at all (as opposed to rows that are rejected)."""
-
-    code = "unusable_file"
 
 
 @dataclass(slots=True)
@@ -70,102 +82,6 @@ class RawTable:
     photos: list[Photo] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the reader decided (encoding detected, fallback used)
     is_partial: bool = False  # a preview: the file has more rows than were read
-
-
-# --- limits ------------------------------------------------------------------------------------------------
-
-
-def _size(n: int) -> str:
-    mb = n / (1024 * 1024)
-    return f"{round(mb / 1024, 2):g} GB" if mb >= 1024 else f"{round(mb, 2):g} MB"
-
-
-def check_file_name(name: str) -> str:
-    """The name of an uploaded file without its folders, as the readers and the store keep it.
-
-    Raises:
-        UnusableFile: a name longer than 255 bytes (no file system keeps it) or with control characters.
-    """
-    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if any(ord(c) < 32 or ord(c) == 127 for c in base):
-        raise UnusableFile("the file name contains a control character; rename the file", field="file")
-    if len(base.encode()) > MAX_NAME_BYTES:
-        raise UnusableFile(f"the file name is {len(base.encode())} bytes long; at most {MAX_NAME_BYTES} bytes: "
-                           "rename the file", field="file")  # fmt: skip
-    return base or "upload"
-
-
-def _check_bytes(size: int, name: str, limits: UploadSettings) -> None:
-    if size > limits.max_bytes:
-        raise UnusableFile(f"{name} is {_size(size)}; at most {_size(limits.max_bytes)} ([upload] max_bytes): "
-                           "split it into several uploads", field="file")  # fmt: skip
-
-
-def _too_many_rows(source: str, limits: UploadSettings) -> UnusableFile:
-    return UnusableFile(f"{source} has more than {limits.max_rows} rows ([upload] max_rows): split it into several "
-                        "uploads", field="file")  # fmt: skip
-
-
-def _too_many_columns(source: str, n: int, limits: UploadSettings) -> UnusableFile:
-    return UnusableFile(f"{source} has {n} columns; at most {limits.max_columns} columns ([upload] max_columns)",
-                        field="file")  # fmt: skip
-
-
-def _check_cell(value: Any, source: str, number: int, column: str, limits: UploadSettings) -> None:
-    if isinstance(value, str) and len(value) > limits.max_cell_chars:
-        raise UnusableFile(f"{source} row {number}, column {column}: a value of {len(value)} characters; at most "
-                           f"{limits.max_cell_chars} characters ([upload] max_cell_chars)", field="file")  # fmt: skip
-
-
-def _check_archive(path: Path, name: str, limits: UploadSettings) -> None:
-    """A ZIP-based file (XLSX, KMZ) whose files would unpack beyond the limits is refused before it is read."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError):
-        return  # not a ZIP after all: the reader says what is wrong with it
-    _check_members(name, len(members), sum(m.file_size for m in members), limits)
-
-
-def _check_members(name: str, count: int, unpacked: int, limits: UploadSettings) -> None:
-    if count > limits.max_members:
-        raise UnusableFile(f"{name} holds {count} files; at most {limits.max_members} ([upload] max_members)",
-                           field="file")  # fmt: skip
-    if unpacked > limits.max_unpacked_bytes:
-        raise UnusableFile(f"{name} unpacks to {_size(unpacked)}; at most {_size(limits.max_unpacked_bytes)} "
-                           "([upload] max_unpacked_bytes)", field="file")  # fmt: skip
-
-
-# --- encodings ---------------------------------------------------------------------------------------------
-
-
-def detect_encoding(data: bytes) -> str:
-    """UTF-8 (with or without BOM) when the bytes decode as UTF-8, otherwise GB18030 (a superset of GBK and
-    GB2312, which is what Chinese Windows tools write).
-    """
-    if data.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    if _decodes(data, "utf-8"):
-        return "utf-8"
-    if not _decodes(data, "gb18030"):
-        raise UnusableFile(
-            "the file is neither UTF-8 nor GBK/GB18030 text; save it as UTF-8 CSV or give --encoding",
-            field="encoding",
-        )
-    return "gb18030"
-
-
-def _decodes(data: bytes, encoding: str) -> bool:
-    """True when all of ``data`` decodes, checked a megabyte at a time (never the whole text in memory)."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    view = memoryview(data)
-    try:
-        for start in range(0, len(view), 1 << 20):
-            decoder.decode(view[start : start + (1 << 20)])
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 # --- tables ------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 from itertools import chain
+from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
@@ -81,7 +82,8 @@ def list_page() -> ResponseReturnValue:
 @requires()
 def keep_list() -> ResponseReturnValue:
     """The outfalls that stay (需保留清单): the list page with that filter."""
-    return redirect(url_for("catalogue.list_page", keep=1, **request.args))
+    args: dict[str, Any] = request.args.to_dict(flat=False)
+    return redirect(url_for("catalogue.list_page", **(args | {"keep": 1})))
 
 
 CSV_COLUMNS = (

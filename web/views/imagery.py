@@ -215,7 +215,7 @@ def mark_create(cell_id: int) -> ResponseReturnValue:
     """Draw a mark: ``{kind: point|area, geometry, type_guess, confidence, area_kind, note}``."""
     data = _json_body()
     try:
-        kind = MarkKind(data.get("kind"))
+        kind = MarkKind(str(data.get("kind")))
     except ValueError as err:
         raise InvalidInput(_("The kind of mark is point or area."), field="kind") from err
     mark = interpretation.add_mark(db(), cell_id, kind, _mark_input(data), actor=current_identity().login,

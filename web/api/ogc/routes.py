@@ -344,7 +344,7 @@ def items(collection_id: str) -> ResponseReturnValue:
         filters=query.filters, lat_first=query.lat_first,
     )  # fmt: skip
     links = _self_links(".items", fmt, GEOJSON, collection_id=c.id)
-    args = _query_args() | {"f": fmt}
+    args: dict[str, Any] = _query_args() | {"f": fmt}
     if page.has_next:
         href = url_for(".items", collection_id=c.id, _external=True, **(args | {"offset": page.offset + page.limit}))
         links.append(_link(href, "next", GEOJSON if fmt == "json" else HTML, _("Next page")))
