@@ -55,4 +55,9 @@ def serve(host: str | None, port: int | None, threads: int) -> None:
         raise click.ClickException(err.message) from err
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"outfalls is serving on http://{shown}:{port}/  (Ctrl+C to stop)")
+    loopback = {"localhost", "127.0.0.1", "::1"}
+    if host not in loopback and not settings.server.public_url and set(settings.server.trusted_hosts) <= loopback:
+        click.echo("note: only the names in [server] trusted_hosts are answered (now localhost and 127.0.0.1): set "
+                   "[server] public_url, or add this server's names to trusted_hosts, so colleagues can reach it",
+                   err=True)  # fmt: skip
     waitress_serve(app, host=host, port=port, threads=threads, ident="outfalls", _quiet=True)
