@@ -287,3 +287,16 @@ def test_the_audit_log_filters_on_the_programmes_days(session: Session, make_use
     assert not shown("until=2024-05-01")
     assert not shown("since=2024-05-03")
     assert admin.get("/admin/audit?until=2024-02-30").status_code == 422
+
+
+def test_changing_ones_password_keeps_this_browser_and_ends_the_others(make_user, login_as, session: Session) -> None:
+    user = make_user("changer", password=PASSWORD)
+    here = login_as(user)
+    elsewhere = login_as(user)  # the same account logged in on another machine
+    accounts.create_token(session, user.login, name="qgis", actor=user.login)
+    changed = here.post("/account/password", data={"current_password": PASSWORD, "new_password": "a brand new secret",
+                                                   "confirm_password": "a brand new secret", "csrf_token": here.csrf})
+    page = changed.get_data(as_text=True)
+    assert changed.status_code == 200 and "已结束其他 1 个会话" in page and "仍有 1 个 API 令牌有效" in page
+    assert here.get("/account").status_code == 200  # still logged in here
+    assert elsewhere.get("/account").status_code == 302  # logged out there

@@ -73,17 +73,20 @@ def change_password() -> ResponseReturnValue:
     if new != (request.form.get("confirm_password") or ""):
         raise InvalidInput(_("The two new passwords differ."), field="confirm_password")
     try:
-        accounts.set_password(
-            db(), me.login, new, actor=me.login, current_password=request.form.get("current_password") or ""
-        )
+        done = accounts.set_password(
+            db(), me.login, new, actor=me.login, current_password=request.form.get("current_password") or "",
+            keep_session=request.cookies.get(SESSION_COOKIE), revoke_tokens=request.form.get("revoke_tokens") == "1",
+        )  # this browser stays logged in; every other session of the user ends
     except NotAuthenticated as err:
         db().commit()  # the failed attempt is audited
         raise InvalidInput(_("The current password is wrong."), field="current_password") from err
     db().commit()
     tokens = accounts.list_tokens(db(), me.login)
-    return render_template(
-        "auth/account.html", me=me, tokens=tokens, new_token=None, message=_("Your password was changed.")
-    )
+    message = _("Your password was changed; %(n)s other session(s) ended.", n=done.sessions_ended)
+    if done.tokens_kept:
+        message += " " + _("%(n)s API token(s) still work: revoke them below if the old password was known to "
+                           "others.", n=done.tokens_kept)  # fmt: skip
+    return render_template("auth/account.html", me=me, tokens=tokens, new_token=None, message=message)
 
 
 @bp.post("/account/tokens")
