@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -251,6 +252,16 @@ EXPORT_STAGES = {
 }
 
 
+def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A moment as the programme's clock shows it (``{{ e.at|local }}``); every time on a page goes through here."""
+    return clock.local(moment).strftime(fmt) if moment is not None else "—"
+
+
+def local_day(moment: datetime | None) -> str:
+    """The programme's calendar day of a moment (``{{ t.created_at|day }}``)."""
+    return clock.day_of(moment).isoformat() if moment is not None else "—"
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     """Set up Flask-Babel, the language switch and template helpers."""
 
@@ -260,6 +271,8 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     Babel(app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS))
     app.register_blueprint(bp)
+    app.add_template_filter(local_time, "local")
+    app.add_template_filter(local_day, "day")
 
     @app.context_processor
     def labels() -> dict[str, object]:
