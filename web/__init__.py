@@ -36,7 +36,7 @@ def create_app(
     from web.db import init_db
     from web.jobs import init_jobs
     from web.security import init_security
-    from web.views import admin, auth, cases, catalogue, dashboard, imagery, registers, survey, survey_tracks
+    from web.views import admin, auth, cases, catalogue, imagery, progress, registers, survey, survey_tracks
 
     settings = settings or load_settings(env=os.environ)
     app = Flask(__name__)
@@ -65,8 +65,8 @@ def create_app(
     app.register_blueprint(cases.bp)
     app.register_blueprint(survey.bp)
     init_jobs(app, sessions, inline=testing)
-    app.register_blueprint(dashboard.bp)
-    app.register_blueprint(dashboard.api)
+    app.register_blueprint(progress.bp)
+    app.register_blueprint(progress.api)
     app.register_blueprint(tiles_api.bp)
     app.register_blueprint(survey_tracks.bp)
     app.register_blueprint(imagery.bp)
