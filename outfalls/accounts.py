@@ -146,19 +146,22 @@ def _resolve_scope(session: Session, areas: Sequence[str], basins: Sequence[str]
     for code in areas:
         area = session.scalar(select(AdminArea).where(AdminArea.code == code))
         if area is None:
-            raise InvalidInput(f"unknown administrative area code {code!r}", field="area", value=code)
+            raise InvalidInput(
+                f"unknown administrative area code {code!r}", field="area", value=code, reason="unknown_area"
+            )
         scopes.append(UserScope(admin_area_id=area.id))
     for code in basins:
         basin = session.scalar(select(Basin).where(Basin.code == code))
         if basin is None:
-            raise InvalidInput(f"unknown basin code {code!r}", field="basin", value=code)
+            raise InvalidInput(f"unknown basin code {code!r}", field="basin", value=code, reason="unknown_basin")
         scopes.append(UserScope(basin_id=basin.id))
     return scopes
 
 
 def _check_scope_given(is_national: bool, areas: Sequence[str]) -> None:
     if not is_national and not areas:
-        raise InvalidInput("a user needs at least one administrative area (or national scope)", field="area")
+        raise InvalidInput("a user needs at least one administrative area (or national scope)", field="area",
+                           reason="no_area")  # fmt: skip
 
 
 def _parse_roles(roles: Iterable[str | Role]) -> list[Role]:
@@ -168,9 +171,10 @@ def _parse_roles(roles: Iterable[str | Role]) -> list[Role]:
             out.append(Role(r))
         except ValueError as err:
             names = ", ".join(x.value for x in Role)
-            raise InvalidInput(f"unknown role {r!r}; roles are {names}", field="role", value=str(r)) from err
+            raise InvalidInput(f"unknown role {r!r}; roles are {names}", field="role", value=str(r),
+                               reason="choice") from err  # fmt: skip
     if not out:
-        raise InvalidInput("a user needs at least one role", field="role")
+        raise InvalidInput("a user needs at least one role", field="role", reason="no_role")
     return sorted(set(out))
 
 
@@ -194,7 +198,8 @@ def create_user(
     """
     login = login.strip()
     if not login or len(login) > 64 or any(c.isspace() or c in ":/\\" for c in login):
-        raise InvalidInput("a login is 1–64 characters without spaces, ':' or slashes", field="login", value=login)
+        raise InvalidInput("a login is 1–64 characters without spaces, ':' or slashes", field="login", value=login,
+                           reason="login")  # fmt: skip
     if session.scalar(select(User.id).where(func.lower(User.login) == login.lower())):
         raise Conflict(f"the login {login!r} is taken", field="login", value=login)
     role_list = _parse_roles(roles)

@@ -92,10 +92,11 @@ def scope_name(session: Session, scope_kind: str, scope_code: str | None) -> str
         )  # fmt: skip
     if scope_kind == "all":
         if scope_code:
-            raise InvalidInput("a target for the whole deployment takes no scope code", field="scope_code")
+            raise InvalidInput("a target for the whole deployment takes no scope code", field="scope_code",
+                               reason="no_scope_code")  # fmt: skip
         return ALL_NAME
     if not scope_code:
-        raise InvalidInput(f"a {scope_kind} target needs a scope code", field="scope_code")
+        raise InvalidInput(f"a {scope_kind} target needs a scope code", field="scope_code", reason="required")
     name: str | None
     if scope_kind in ("basin", "sub_basin"):
         level = BasinLevel.BASIN if scope_kind == "basin" else BasinLevel.SUB_BASIN

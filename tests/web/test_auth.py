@@ -300,3 +300,95 @@ def test_changing_ones_password_keeps_this_browser_and_ends_the_others(make_user
     assert changed.status_code == 200 and "已结束其他 1 个会话" in page and "仍有 1 个 API 令牌有效" in page
     assert here.get("/account").status_code == 200  # still logged in here
     assert elsewhere.get("/account").status_code == 302  # logged out there
+
+
+def _beside(html: str, form: str, name: str) -> str | None:
+    """The mistake shown right after the input (or select) ``name`` of the form ``form``, if any."""
+    found = re.search(rf'<(?:input|select)[^>]*name="{re.escape(name)}"[^>]*>(?:\s*<option[^>]*>[^<]*</option>)*'
+                      rf'(?:\s*</select>)?<span class="field-error" id="{form}-{re.escape(name)}-error">([^<]*)</span>',
+                      html)  # fmt: skip
+    return found.group(1) if found else None
+
+
+def test_the_account_page_shows_a_refused_form_again_beside_its_fields(make_user, login_as, session: Session) -> None:
+    user = make_user("owner", password=PASSWORD)
+    me = login_as(user)
+    differ = me.post("/account/password", data={"current_password": PASSWORD, "new_password": "a brand new secret",
+                                                "confirm_password": "a brand new secrex", "revoke_tokens": "1",
+                                                "csrf_token": me.csrf})  # fmt: skip
+    html = differ.get_data(as_text=True)
+    assert differ.status_code == 422 and 'id="password-form"' in html and "尚未保存" in html
+    assert _beside(html, "password-form", "confirm_password") == "两次输入的新密码不一致。"
+    assert "a brand new secre" not in html and PASSWORD not in html  # passwords are never shown again
+    assert re.search(r'name="revoke_tokens" value="1" checked', html)  # the other values are kept
+    wrong = me.post("/account/password", data={"current_password": "not my password", "csrf_token": me.csrf,
+                                               "new_password": "a brand new secret",
+                                               "confirm_password": "a brand new secret"})  # fmt: skip
+    html = wrong.get_data(as_text=True)
+    assert wrong.status_code == 422 and _beside(html, "password-form", "current_password") == "当前密码错误。"
+    assert "not my password" not in html
+    failed = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == AuditAction.PASSWORD_CHANGED)).all()
+    assert [e.success for e in failed] == [False]  # the wrong guess is audited all the same
+    weak = me.post("/account/password", data={"current_password": PASSWORD, "new_password": "aaaaaaaaaaaa",
+                                              "confirm_password": "aaaaaaaaaaaa", "csrf_token": me.csrf})  # fmt: skip
+    assert weak.status_code == 422
+    assert _beside(weak.get_data(as_text=True), "password-form", "new_password") == (
+        "密码至少需要 10 个字符，且不同字符多于三个。"
+    )
+    assert accounts.verify_password(PASSWORD, accounts.get_user(session, "owner").password_hash)
+    lifetime = me.post("/account/tokens", data={"name": "QGIS on my laptop", "expires_days": "0",
+                                                "csrf_token": me.csrf})  # fmt: skip
+    html = lifetime.get_data(as_text=True)
+    assert lifetime.status_code == 422 and 'id="token-form"' in html
+    assert _beside(html, "token-form", "expires_days") == "请填写 1 到 3650 之间的数。"
+    assert 'value="QGIS on my laptop"' in html
+    assert 'name="expires_days" type="number" min="1" max="3650" value="0"' in html
+    assert _beside(html, "password-form", "current_password") is None  # the other form of the page is untouched
+    assert accounts.list_tokens(session, "owner") == []
+
+
+def test_the_admin_user_form_shows_its_mistakes_beside_the_fields(session: Session, make_user, login_as,
+                                                                  two_counties) -> None:  # fmt: skip
+    admin = login_as(make_user("root", roles=("admin",), national=True))
+    new = {"login": "county 1", "password": PASSWORD, "display_name": "临潼用户", "role": ["crew"],
+           "area": ["610115"], "csrf_token": admin.csrf}  # fmt: skip
+    cases = [
+        ({"password": "short"}, "password", "密码至少需要 10 个字符，且不同字符多于三个。"),
+        ({}, "login", "用户名为 1–64 个字符，不能含空格、“:”或斜杠。"),
+        ({"login": "county1", "role": []}, "role", "请至少为用户指定一个角色。"),
+        ({"login": "county1", "area": ["999999"]}, "area", "未知的行政区。"),
+    ]
+    for change, field, text in cases:
+        refused = admin.post("/admin/users/new", data=new | change)
+        html = refused.get_data(as_text=True)
+        assert refused.status_code == 422 and 'id="user-form"' in html, field
+        if field == "role":
+            assert f'<span class="field-error" id="user-form-role-error">{text}</span>' in html
+        else:
+            assert _beside(html, "user-form", field) == text, field
+        assert 'value="临潼用户"' in html and PASSWORD not in html and "short" not in html
+        assert re.search(r'value="610115" selected', html) or field == "area"  # the areas chosen stay chosen
+    assert re.search(r'value="crew" checked', admin.post("/admin/users/new", data=new).get_data(as_text=True))
+    assert session.scalar(sa.select(sa.func.count()).select_from(User).where(User.login.like("county%"))) == 0
+    taken = admin.post("/admin/users/new", data=new | {"login": "root"})
+    assert taken.status_code == 422
+    assert _beside(taken.get_data(as_text=True), "user-form", "login") == "该用户名已被占用。"
+
+    user = make_user("crew1", roles=("crew",))
+    edit = {"version": user.version, "role": ["crew"], "area": ["610115"], "display_name": "新名字",
+            "is_active": "on", "csrf_token": admin.csrf}  # fmt: skip
+    no_role = admin.post(f"/admin/users/{user.id}", data=edit | {"role": []})
+    html = no_role.get_data(as_text=True)
+    assert no_role.status_code == 422 and "<h1>crew1</h1>" in html and 'value="新名字"' in html
+    assert '<span class="field-error" id="user-form-role-error">请至少为用户指定一个角色。</span>' in html
+    no_area = admin.post(f"/admin/users/{user.id}", data=edit | {"area": []})
+    assert no_area.status_code == 422
+    assert _beside(no_area.get_data(as_text=True), "user-form", "area") == "请至少选择一个行政区，或选择全国范围。"
+    stale = admin.post(f"/admin/users/{user.id}", data=edit | {"version": user.version - 1})
+    assert stale.status_code == 409  # an edit of an older version stays a conflict
+    reset = admin.post(f"/admin/users/{user.id}/password", data={"password": "abcabcabcabc", "revoke_tokens": "1",
+                                                                 "csrf_token": admin.csrf})  # fmt: skip
+    html = reset.get_data(as_text=True)
+    assert reset.status_code == 422 and 'id="reset-form"' in html and "abcabcabcabc" not in html
+    assert _beside(html, "reset-form", "password") == "密码至少需要 10 个字符，且不同字符多于三个。"
+    assert re.search(r'name="revoke_tokens" value="1" checked', html)

@@ -245,6 +245,38 @@ def test_targets_page_adds_a_version(make_user: Callable[..., User], login_as: C
     assert leader.get("/dashboard/targets").status_code == 403
 
 
+def test_a_refused_target_is_shown_again_beside_its_fields(make_user: Callable[..., User],
+                                                           login_as: Callable[[User], FlaskClient],
+                                                           cat: Any) -> None:  # fmt: skip
+    admin = login_as(make_user("boss", roles=("admin",)))
+    sent = {"csrf_token": admin.csrf, "scope_kind": "area", "scope_code": "610700", "metric": "remediated",  # type: ignore[attr-defined]
+            "deadline": "2024-06-30", "share": "60", "effective_on": "2024-01-01", "note": "汉中方案"}  # fmt: skip
+    cases = [
+        ({"share": "lots"}, "share", "请以 0 到 100 的百分数填写比例，例如 80。"),
+        ({"share": "120"}, "share", "请以 0 到 100 的百分数填写比例，例如 80。"),
+        ({"deadline": ""}, "deadline", "请填写此项。"),
+        ({"metric": "happiness"}, "metric", "请从选项中选择。"),
+        ({"scope_code": "999999"}, "scope_code", "没有流域、河流或行政区使用此代码。"),
+        ({"scope_code": ""}, "scope_code", "请填写此项。"),
+        ({"scope_kind": "all"}, "scope_code", "全域目标不填写代码。"),
+    ]
+    before = len(admin.get("/api/targets?history=1").get_json())
+    for change, field, text in cases:
+        r = admin.post("/dashboard/targets", data=sent | change)
+        page = r.get_data(as_text=True)
+        assert r.status_code == 422 and 'id="target-form"' in page and "尚未保存" in page, change
+        beside = re.search(rf'<(?:input|select)[^>]*name="{field}"[^>]*>(?:\s*<option[^>]*>[^<]*</option>)*'
+                           rf'(?:</select>)?<span class="field-error" id="target-form-{field}-error">([^<]*)</span>',
+                           page)  # fmt: skip
+        assert beside and beside.group(1) == text, change
+        assert 'value="汉中方案"' in page and 'name="effective_on" value="2024-01-01"' in page  # what was typed stays
+        if field != "share":
+            assert 'value="60"' in page
+        if field != "metric":
+            assert re.search(r'<option value="remediated" selected>', page)
+    assert len(admin.get("/api/targets?history=1").get_json()) == before  # nothing was kept
+
+
 # -- one date, three readers ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def committed(clone_db: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:

@@ -1,5 +1,6 @@
 """Parsing of query strings, forms and JSON bodies into domain values: ``params`` (query strings), ``base`` (the
-form mechanism), ``cases`` (the case officer's forms), ``bodies`` (JSON bodies).
+form mechanism), ``cases`` (the case officer's forms), ``accounts`` (account, user and target forms), ``bodies``
+(JSON bodies).
 """
 
 from web.forms.base import (

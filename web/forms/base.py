@@ -74,6 +74,18 @@ REASONS = {
     "deadline_before_day": _l("The deadline is before the day it is set."),
     "merge_in_bulk": _l("A merge names the receiving outfall of each case: plan it on the case page."),
     "file_name": _l("The file name is too long: rename the file to at most %(high)s bytes."),
+    "wrong_password": _l("The current password is wrong."),
+    "passwords_differ": _l("The two new passwords differ."),
+    "weak_password": _l("A password needs at least %(low)s characters, and more than three different ones."),
+    "login": _l("A user name is 1–64 characters without spaces, ':' or slashes."),
+    "login_taken": _l("This user name is taken."),
+    "no_role": _l("Give the user at least one role."),
+    "no_area": _l("Choose at least one administrative area, or national scope."),
+    "unknown_area": _l("Unknown administrative area."),
+    "unknown_basin": _l("Unknown basin."),
+    "share": _l("Enter the share as a percentage from 0 to 100, like 80."),
+    "no_scope_code": _l("A target for the whole deployment takes no code."),
+    "unknown_scope": _l("No basin, river or administrative area has this code."),
 }
 
 
@@ -157,6 +169,7 @@ class Form(Generic[T]):
     """
 
     form_id: ClassVar[str] = "form"
+    secrets: ClassVar[tuple[str, ...]] = ()  # fields never shown again (passwords): a refused form shows them empty
 
     def __init__(self, data: MultiDict[str, str], files: MultiDict[str, FileStorage] | None = None) -> None:
         self.data = data
@@ -193,7 +206,8 @@ class Form(Generic[T]):
         for e in err.field_errors:
             errors.setdefault(self.field_of(e.field), []).append(wording(e))
         dropped = tuple(name for name, f in self.files.items(multi=True) if f and f.filename)
-        return PostedForm(self.page_form_id(), self.data, {k: " ".join(v) for k, v in errors.items()}, dropped)
+        data = MultiDict([(k, "" if k in self.secrets else v) for k, v in self.data.items(multi=True)])
+        return PostedForm(self.page_form_id(), data, {k: " ".join(v) for k, v in errors.items()}, dropped)
 
     def _check_file_names(self) -> None:
         for name, f in self.files.items(multi=True):

@@ -7,17 +7,18 @@ from datetime import datetime
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from werkzeug.datastructures import MultiDict
 
 from outfalls import accounts, clock
 from outfalls.accounts import AuditFilter
 from outfalls.catalogue import queries
-from outfalls.errors import InvalidInput
+from outfalls.errors import Conflict, InvalidInput
 from outfalls.scope import Scope
 from outfalls.types import AuditAction, Role
 from web.auth import current_identity, requires
 from web.db import db
-from web.forms import parse_int
+from web.forms import PostedForm, parse_int
+from web.forms.accounts import ResetForm, UserForm
+from web.pages import refused_forms_stay
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -27,14 +28,20 @@ def _choices() -> dict[str, object]:
     return {"roles": list(Role), "areas": facets.areas, "basins": facets.basins}
 
 
-def _form_values(form: MultiDict[str, str]) -> dict[str, object]:
-    return {
-        "roles": form.getlist("role"),
-        "areas": [a for a in form.getlist("area") if a],
-        "basins": [b for b in form.getlist("basin") if b],
-        "is_national": form.get("is_national") == "on",
-        "display_name": (form.get("display_name") or "").strip() or None,
-    }
+def _user_page(user_id: int | None, *, posted: PostedForm | None = None, message: str | None = None) -> str:
+    """The form of a new user (``user_id`` None) or of an existing one, with a refused form of it."""
+    user = accounts.get_user(db(), user_id) if user_id is not None else None
+    scope = accounts.scope_of(user) if user is not None else Scope()
+    return render_template("admin/user_form.html", user=user, scope=scope, message=message,
+                           posted=posted or PostedForm(), **_choices())  # fmt: skip
+
+
+def _new_user_again(posted: PostedForm) -> str:
+    return _user_page(None, posted=posted)
+
+
+def _user_again(posted: PostedForm, *, user_id: int) -> str:
+    return _user_page(user_id, posted=posted)
 
 
 @bp.get("/users")
@@ -46,50 +53,45 @@ def users() -> ResponseReturnValue:
 
 @bp.route("/users/new", methods=["GET", "POST"])
 @requires(Role.ADMIN)
-def new_user() -> ResponseReturnValue:
+@refused_forms_stay(lambda: UserForm(request.form, new=True), _new_user_again)
+def new_user(form: UserForm) -> ResponseReturnValue:
     if request.method == "GET":
-        return render_template("admin/user_form.html", user=None, scope=Scope(), **_choices())
-    password = request.form.get("password") or ""
-    values = _form_values(request.form)
-    user = accounts.create_user(
-        db(),
-        request.form.get("login") or "",
-        password=password,
-        actor=current_identity().login,
-        **values,  # type: ignore[arg-type]
-    )
+        return _user_page(None)
+    u = form.parse()
+    try:
+        user = accounts.create_user(
+            db(), u.login, password=u.password, actor=current_identity().login, roles=u.roles, areas=u.areas,
+            basins=u.basins, is_national=u.is_national, display_name=u.display_name,
+        )  # fmt: skip
+    except Conflict as err:  # the only conflict of a new user: its login is taken
+        raise InvalidInput(err.message, field="login", reason="login_taken") from err
     db().commit()
     return redirect(url_for("admin.edit_user", user_id=user.id, saved=1))
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 @requires(Role.ADMIN)
-def edit_user(user_id: int) -> ResponseReturnValue:
-    user = accounts.get_user(db(), user_id)
-    if request.method == "POST":
-        values = _form_values(request.form)
-        accounts.update_user(
-            db(),
-            user_id,
-            expected_version=parse_int(request.form, "version", 0, minimum=0),
-            actor=current_identity().login,
-            is_active=request.form.get("is_active") == "on",
-            **values,  # type: ignore[arg-type]
-        )
-        db().commit()
-        return redirect(url_for("admin.edit_user", user_id=user_id, saved=1))
-    message = _("Saved.") if request.args.get("saved") else None
-    return render_template(
-        "admin/user_form.html", user=user, scope=accounts.scope_of(user), message=message, **_choices()
-    )
+@refused_forms_stay(lambda: UserForm(request.form, new=False), _user_again)
+def edit_user(user_id: int, form: UserForm) -> ResponseReturnValue:
+    if request.method == "GET":
+        return _user_page(user_id, message=_("Saved.") if request.args.get("saved") else None)
+    u = form.parse()
+    accounts.update_user(
+        db(), user_id, expected_version=form.version(), actor=current_identity().login, is_active=u.is_active,
+        roles=u.roles, areas=u.areas, basins=u.basins, is_national=u.is_national, display_name=u.display_name,
+    )  # fmt: skip
+    db().commit()
+    return redirect(url_for("admin.edit_user", user_id=user_id, saved=1))
 
 
 @bp.post("/users/<int:user_id>/password")
 @requires(Role.ADMIN)
-def reset_password(user_id: int) -> ResponseReturnValue:
+@refused_forms_stay(lambda: ResetForm(request.form), _user_again)
+def reset_password(user_id: int, form: ResetForm) -> ResponseReturnValue:
     user = accounts.get_user(db(), user_id)
-    done = accounts.set_password(db(), user.login, request.form.get("password") or "", actor=current_identity().login,
-                                 revoke_tokens=request.form.get("revoke_tokens") == "1")  # fmt: skip
+    password, revoke_tokens = form.parse()
+    done = accounts.set_password(db(), user.login, password, actor=current_identity().login,
+                                 revoke_tokens=revoke_tokens)  # fmt: skip
     db().commit()
     return redirect(url_for("admin.edit_user", user_id=user_id, saved=1, sessions_ended=done.sessions_ended,
                             tokens_kept=done.tokens_kept))  # fmt: skip

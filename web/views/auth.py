@@ -10,8 +10,10 @@ from outfalls import accounts
 from outfalls.errors import InvalidInput, NotAuthenticated
 from web.auth import ANON_CSRF_COOKIE, SESSION_COOKIE, current_identity, public, requires, set_session_cookie
 from web.db import db
-from web.forms import parse_int
+from web.forms import PostedForm
+from web.forms.accounts import PasswordForm, TokenForm
 from web.i18n import is_local_path
+from web.pages import refused_forms_stay
 
 bp = Blueprint("auth", __name__)
 
@@ -57,49 +59,61 @@ def logout() -> ResponseReturnValue:
     return response
 
 
+def _account_page(*, new_token: str | None = None, message: str | None = None, posted: PostedForm | None = None) -> str:
+    me = current_identity()
+    tokens = accounts.list_tokens(db(), me.login)
+    return render_template("auth/account.html", me=me, tokens=tokens, new_token=new_token, message=message,
+                           posted=posted or PostedForm())  # fmt: skip
+
+
+def _account_again(posted: PostedForm) -> str:
+    return _account_page(posted=posted)
+
+
 @bp.get("/account")
 @requires()
 def account() -> ResponseReturnValue:
-    me = current_identity()
-    tokens = accounts.list_tokens(db(), me.login)
-    return render_template("auth/account.html", me=me, tokens=tokens, new_token=None, message=None)
+    return _account_page()
 
 
 @bp.post("/account/password")
 @requires()
-def change_password() -> ResponseReturnValue:
+@refused_forms_stay(lambda: PasswordForm(request.form), _account_again)
+def change_password(form: PasswordForm) -> ResponseReturnValue:
     me = current_identity()
-    new = request.form.get("new_password") or ""
-    if new != (request.form.get("confirm_password") or ""):
-        raise InvalidInput(_("The two new passwords differ."), field="confirm_password")
+    change = form.parse()
     try:
         done = accounts.set_password(
-            db(), me.login, new, actor=me.login, current_password=request.form.get("current_password") or "",
-            keep_session=request.cookies.get(SESSION_COOKIE), revoke_tokens=request.form.get("revoke_tokens") == "1",
+            db(),
+            me.login,
+            change.new_password,
+            actor=me.login,
+            current_password=change.current_password,
+            keep_session=request.cookies.get(SESSION_COOKIE),
+            revoke_tokens=change.revoke_tokens,
         )  # this browser stays logged in; every other session of the user ends
     except NotAuthenticated as err:
         db().commit()  # the failed attempt is audited
-        raise InvalidInput(_("The current password is wrong."), field="current_password") from err
+        raise InvalidInput("the current password is wrong", field="current_password", reason="wrong_password") from err
     db().commit()
-    tokens = accounts.list_tokens(db(), me.login)
     message = _("Your password was changed; %(n)s other session(s) ended.", n=done.sessions_ended)
     if done.tokens_kept:
         message += " " + _("%(n)s API token(s) still work: revoke them below if the old password was known to "
                            "others.", n=done.tokens_kept)  # fmt: skip
-    return render_template("auth/account.html", me=me, tokens=tokens, new_token=None, message=message)
+    return _account_page(message=message)
 
 
 @bp.post("/account/tokens")
 @requires()
-def create_token() -> ResponseReturnValue:
+@refused_forms_stay(lambda: TokenForm(request.form), _account_again)
+def create_token(form: TokenForm) -> ResponseReturnValue:
     me = current_identity()
-    days = parse_int(request.form, "expires_days", 365, maximum=3650)
+    wanted = form.parse()
     _token, plain = accounts.create_token(
-        db(), me.login, name=request.form.get("name") or "", actor=me.login, expires_days=days
+        db(), me.login, name=wanted.name, actor=me.login, expires_days=wanted.expires_days
     )
     db().commit()
-    tokens = accounts.list_tokens(db(), me.login)
-    return render_template("auth/account.html", me=me, tokens=tokens, new_token=plain, message=None)
+    return _account_page(new_token=plain)
 
 
 @bp.post("/account/tokens/<int:token_id>/revoke")

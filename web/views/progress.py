@@ -17,15 +17,17 @@ from flask_babel import gettext as _
 
 from outfalls import progress as domain
 from outfalls.catalogue import queries
-from outfalls.errors import InvalidInput
+from outfalls.errors import InvalidInput, NotFound
 from outfalls.pdf import print_pdf
 from outfalls.types import Role
 from web.api.json import dumps
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
-from web.forms import parse_date
+from web.forms import PostedForm, parse_date
+from web.forms.accounts import TargetForm
 from web.i18n import GAP_CLASS_LABELS, METRIC_LABELS, SCOPE_KIND_LABELS, STATUS_LABELS, current_locale
 from web.maps import script_json
+from web.pages import refused_forms_stay
 
 bp = Blueprint("dashboard", __name__)
 api = Blueprint("progress_api", __name__, url_prefix="/api")
@@ -257,9 +259,7 @@ def report_pdf() -> ResponseReturnValue:
 
 
 # -- targets (administrators) -------------------------------------------------------------------------------
-@bp.get("/dashboard/targets")
-@requires(Role.ADMIN)
-def targets_page() -> ResponseReturnValue:
+def _targets_page(*, posted: PostedForm | None = None) -> str:
     s = settings()
     as_of = domain.check_as_of(parse_date(request.args, "as_of"))
     return render_template(
@@ -274,31 +274,33 @@ def targets_page() -> ResponseReturnValue:
         facets=queries.facets(db(), scope=current_scope()),
         form=request.args,
         today=domain.today(),
+        posted=posted or PostedForm(),
     )
+
+
+def _targets_again(posted: PostedForm) -> str:
+    return _targets_page(posted=posted)
+
+
+@bp.get("/dashboard/targets")
+@requires(Role.ADMIN)
+def targets_page() -> ResponseReturnValue:
+    return _targets_page()
 
 
 @bp.post("/dashboard/targets")
 @requires(Role.ADMIN)
-def add_target() -> ResponseReturnValue:
-    form = request.form
-    kind = (form.get("scope_kind") or "").strip()
-    code = (form.get("scope_code") or "").strip() or None
-    withdraw = form.get("withdraw") == "1"
-    share: float | None = None
-    if not withdraw:
-        raw = (form.get("share") or "").strip().rstrip("%")
-        try:
-            share = float(raw) / 100
-        except ValueError as err:
-            raise InvalidInput(_("The share must be a percentage, like 80."), field="share", value=raw) from err
-    deadline = parse_date(form, "deadline")
-    if deadline is None:
-        raise InvalidInput(_("A target needs a deadline."), field="deadline")
-    domain.add_target(
-        db(), scope_kind=kind, scope_code=code, metric=(form.get("metric") or "").strip(), deadline=deadline,
-        share=share, actor=current_identity().login, scope=current_scope(),
-        effective_on=parse_date(form, "effective_on"), note=form.get("note"),
-    )  # fmt: skip
+@refused_forms_stay(lambda: TargetForm(request.form), _targets_again)
+def add_target(form: TargetForm) -> ResponseReturnValue:
+    t = form.parse()
+    try:
+        domain.add_target(
+            db(), scope_kind=t.scope_kind, scope_code=t.scope_code, metric=t.metric, deadline=t.deadline,
+            share=t.share, actor=current_identity().login, scope=current_scope(), effective_on=t.effective_on,
+            note=t.note,
+        )  # fmt: skip
+    except NotFound as err:  # the code names no basin, river or area
+        raise InvalidInput(err.message, field="scope_code", reason="unknown_scope") from err
     db().commit()
     return redirect(url_for("dashboard.targets_page"))
 
