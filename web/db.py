@@ -6,32 +6,29 @@ from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.routing import IntegerConverter, Map
 
 from outfalls.config import Settings
+from outfalls.errors import NotFound
 
 # The largest PostgreSQL ``integer``: the key of every table a path or a form names by id (outfalls, attachments,
 # users, jobs, cells …). A number beyond it names nothing, and sent to the database it fails as out of range.
 MAX_ID = 2**31 - 1
 
 
-class RowId(IntegerConverter):
-    """``<int:…>`` in routes: a whole number up to :data:`MAX_ID`, so a wider one is an unknown address (404),
-    not a database error. A route on a ``bigint`` key says so: ``<int(max=9223372036854775807):…>``.
-    """
-
-    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(url_map, *args, **kwargs)
+# A path id wider than MAX_ID still matches its route (so every method answers as for any unknown id) and is
+# refused as "not found" before the view runs, never sent to the database.
+def _refuse_wide_ids(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    for name, value in (values or {}).items():
+        if isinstance(value, int) and not isinstance(value, bool) and value > MAX_ID:
+            raise NotFound(f"there is no {name.removesuffix('_id')} {value}", entity=name.removesuffix("_id"),
+                           id=value)  # fmt: skip
 
 
 def init_db(app: Flask, sessions: sessionmaker[Session]) -> None:
-    """Register the session factory, the teardown that closes the request's session, and the id converter
-    (before any blueprint adds its routes).
-    """
+    """Register the session factory, the teardown that closes the request's session, and the check of path ids."""
     app.extensions["outfalls.sessions"] = sessions
     app.teardown_appcontext(close_db)
-    app.url_map.converters["int"] = RowId
+    app.url_value_preprocessor(_refuse_wide_ids)
 
 
 def db() -> Session:

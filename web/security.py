@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, request
 
 from outfalls.config import Settings
+from web.forms.params import _refuse_nul
 
 
 def init_security(app: Flask, settings: Settings) -> None:
@@ -22,6 +23,14 @@ def init_security(app: Flask, settings: Settings) -> None:
         f"img-src {img}; connect-src 'self'; font-src 'self'; object-src 'none'; "
         "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
     )
+
+    @app.before_request
+    def refuse_nul_characters() -> None:
+        # PostgreSQL text cannot hold a NUL character and nobody types one: a query parameter or form field with
+        # one is refused here, once for every route, as that field's mistake (files are read by their readers)
+        for name, value in request.args.items(multi=True):
+            _refuse_nul(name, name)
+            _refuse_nul(value, name)
 
     @app.after_request
     def add_headers(response: Response) -> Response:

@@ -99,6 +99,17 @@ def _moment(raw: str | None, name: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=clock.zone())
 
 
+def _text(data: Mapping[str, Any], name: str, where: str | None = None) -> str | None:
+    """An optional text field of a JSON body: a string (trimmed; empty is None); a number, list or object is refused."""
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{where or name} must be text, not {type(value).__name__}", field=where or name,
+                           reason="text")  # fmt: skip
+    return value.strip() or None
+
+
 def parse_visit(data: Mapping[str, Any], units: Mapping[str, str]) -> VisitInput:
     """A monitoring visit from a JSON body (``results`` a list of ``{parameter, value, unit, method, …}``)."""
     results: list[ResultInput] = []
@@ -117,7 +128,7 @@ def parse_visit(data: Mapping[str, Any], units: Mapping[str, str]) -> VisitInput
                         str(r["detection_limit"]) if r.get("detection_limit") is not None else None,
                         f"results[{i}].detection_limit",
                     ),
-                    lab=r.get("lab"),
+                    lab=_text(r, "lab", f"results[{i}].lab"),
                 )
             )
     flow = _choice(FlowState, data.get("flow") or "not_measured", "flow")
@@ -127,12 +138,12 @@ def parse_visit(data: Mapping[str, Any], units: Mapping[str, str]) -> VisitInput
         discharge=_choice(DischargeState, data.get("discharge"), "discharge"),
         flow=flow,
         flow_m3s=_float(str(data["flow_m3s"]) if data.get("flow_m3s") not in (None, "") else None, "flow_m3s"),
-        not_possible_reason=data.get("not_possible_reason") or None,
-        colour=(data.get("colour") or "").strip() or None,
-        turbidity=(data.get("turbidity") or "").strip() or None,
-        odour=(data.get("odour") or "").strip() or None,
+        not_possible_reason=_text(data, "not_possible_reason"),
+        colour=_text(data, "colour"),
+        turbidity=_text(data, "turbidity"),
+        odour=_text(data, "odour"),
         oil_film=None if oil in (None, "", "unknown") else oil in (True, "yes", "true", "on"),
-        notes=(data.get("notes") or "").strip() or None,
+        notes=_text(data, "notes"),
         results=tuple(results),
     )
 
@@ -147,10 +158,10 @@ def parse_trace(data: Mapping[str, Any]) -> TraceInput:
             share = p.get("share_pct")
             parties.append(
                 PartyInput(
-                    name=str(p.get("name") or ""),
-                    credit_code=p.get("credit_code") or None,
-                    industry=p.get("industry") or None,
-                    description=p.get("description") or None,
+                    name=_text(p, "name", f"parties[{i}].name") or "",
+                    credit_code=_text(p, "credit_code", f"parties[{i}].credit_code"),
+                    industry=_text(p, "industry", f"parties[{i}].industry"),
+                    description=_text(p, "description", f"parties[{i}].description"),
                     share_pct=_float(str(share) if share is not None else None, f"parties[{i}].share_pct"),
                     is_main=bool(p.get("is_main", False)),
                 )
@@ -160,11 +171,11 @@ def parse_trace(data: Mapping[str, Any]) -> TraceInput:
         traced_on=_moment(data.get("traced_on"), "traced_on"),
         method=_choice(TraceMethod, data.get("method"), "method"),
         parties=tuple(parties),
-        technique=data.get("technique") or None,
-        sewage_source=data.get("sewage_source") or None,
-        use_status=data.get("use_status") or None,
-        environmental_risk=data.get("environmental_risk") or None,
+        technique=_text(data, "technique"),
+        sewage_source=_text(data, "sewage_source"),
+        use_status=_text(data, "use_status"),
+        environmental_risk=_text(data, "environmental_risk"),
         government_default=default in (True, "on", "yes", "true"),
-        government_reason=data.get("government_reason") or None,
-        notes=data.get("notes") or None,
+        government_reason=_text(data, "government_reason"),
+        notes=_text(data, "notes"),
     )

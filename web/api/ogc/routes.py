@@ -45,7 +45,7 @@ from web.api.ogc.params import (
     parse_item_query,
 )
 from web.auth import current_scope, public
-from web.db import db, settings
+from web.db import MAX_ID, db, settings
 from web.errors import status_of
 
 bp = Blueprint("ogcapi", __name__, url_prefix="/ogc")
@@ -382,7 +382,7 @@ def item(collection_id: str, feature_id: str) -> ResponseReturnValue:
     if unknown:
         raise InvalidInput(f"unknown parameter {unknown[0]!r}; a feature takes crs and f", field=unknown[0])
     crs = parse_crs(request.args.get("crs"))
-    if not feature_id.isdigit() or len(feature_id) > 18:
+    if not feature_id.isdigit() or len(feature_id) > 18 or int(feature_id) > MAX_ID:
         raise NotFound(f"there is no feature {feature_id!r} in {c.id!r}", entity="feature", id=feature_id)
     feature = features.get_item(db(), c.id, int(feature_id), scope=current_scope(), lat_first=crs in LAT_LON_CRS)
     feature["links"] = [
