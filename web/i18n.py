@@ -183,6 +183,7 @@ SURVEY_FIELD_LABELS = {
     "photos": _l("Photo file names"), "discharge": _l("Discharging"), "notes": _l("Notes"),
 }  # fmt: skip
 ROW_CODES = {
+    "too_long": _l("Too long for the catalogue"),
     "missing_coordinates": _l("Coordinates missing"),
     "bad_coordinates": _l("Coordinates not readable or not valid"),
     "outside_region": _l("Outside the deployment's region"),

@@ -258,6 +258,10 @@ _FIX_HINT = {
 }
 
 
+# The longest value each field keeps (the catalogue's columns): a longer one is the row's mistake, not a crash.
+FIELD_LENGTHS = {"client_id": 128, "name": 256, "national_code": 40, "local_code": 64, "receiving_water": 128}
+
+
 def validate(
     table: RawTable,
     mapping: ColumnMapping,
@@ -415,6 +419,11 @@ def validate(
                        f"{column} holds a NUL character (the file may be damaged or not text): remove it",
                        column=column)  # fmt: skip
                 break
+        for field_name, limit in FIELD_LENGTHS.items():
+            value = _text(mapping.get(raw_row, field_name))
+            if value is not None and len(value) > limit:
+                reject(i, field_name, "too_long",
+                       f"{field_name} has {len(value):,} characters; at most {limit} are kept", limit=limit)
         if i in problems:
             continue
         raw_type = _text(mapping.get(raw_row, "type"))

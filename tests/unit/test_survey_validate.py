@@ -290,3 +290,11 @@ def test_the_declared_datum_or_epsg_code() -> None:
     with pytest.raises(InvalidInput) as unknown:
         declared_crs("mars")
     assert unknown.value.params["field"] == "datum"
+
+
+def test_a_value_longer_than_the_catalogue_keeps_rejects_its_row_not_the_upload() -> None:
+    result = _check(_table([["很长的名字" * 200, 108.94, 34.40, "", "", "", "", ""],
+                            ["正常的排口", 108.95, 34.41, "", "", "", "", ""]]))  # fmt: skip
+    assert [r.name for r in result.rows] == ["正常的排口"]
+    [problem] = result.rejected
+    assert (problem.field, problem.code) == ("name", "too_long") and "1,000 characters" in problem.message
