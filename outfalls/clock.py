@@ -66,6 +66,17 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def moment_problem(moment: datetime, what: str) -> tuple[str, str] | None:
+    """What is wrong with a moment a person entered (``what``: "the visit time"): no zone, or in the future;
+    as (message, reason), or None when it is fine.
+    """
+    if moment.tzinfo is None:
+        return f"{what} needs a time zone", "time_zone"
+    if moment > now():
+        return f"{what} is in the future", "future"
+    return None
+
+
 def today() -> date:
     """The programme's calendar day now."""
     return datetime.now(_zone).date()

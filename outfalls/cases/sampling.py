@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from outfalls import clock
 from outfalls.catalogue.lifecycle import record_event
 from outfalls.errors import FieldError, InvalidInput, NotFound
 from outfalls.models import MonitoringVisit, Outfall, Parameter, SampleResult, StandardLimit
@@ -72,10 +73,8 @@ def check_visit(visit: VisitInput, parameters: dict[str, Parameter]) -> list[Fie
     def problem(field: str, message: str, reason: str, **params: str | int | float) -> None:
         problems.append(FieldError(field, message, reason, params))
 
-    if visit.visited_at.tzinfo is None:
-        problem("visited_at", "the visit time needs a time zone", "time_zone")
-    elif visit.visited_at > datetime.now(UTC):
-        problem("visited_at", "the visit time is in the future", "future")
+    if (wrong := clock.moment_problem(visit.visited_at, "the visit time")) is not None:
+        problem("visited_at", *wrong)
     if visit.discharge is DischargeState.NOT_POSSIBLE and not (visit.not_possible_reason or "").strip():
         problem("not_possible_reason", "say why monitoring was not possible", "not_possible_reason")
     if visit.flow_m3s is not None and not math.isfinite(visit.flow_m3s):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.catalogue.lifecycle import record_event
 from outfalls.coding import is_valid_credit_code
 from outfalls.errors import FieldError, InvalidInput, InvalidTransition, NotFound
@@ -77,10 +78,8 @@ def check_trace(trace: TraceInput) -> list[FieldError]:
     def problem(field: str, message: str, reason: str, **params: str | int | float) -> None:
         problems.append(FieldError(field, message, reason, params))
 
-    if trace.traced_on.tzinfo is None:
-        problem("traced_on", "the tracing time needs a time zone", "time_zone")
-    elif trace.traced_on > datetime.now(UTC):
-        problem("traced_on", "the tracing time is in the future", "future")
+    if (wrong := clock.moment_problem(trace.traced_on, "the tracing time")) is not None:
+        problem("traced_on", *wrong)
     if trace.method is TraceMethod.TECHNICAL and not _clean(trace.technique):
         problem("technique", "technical tracing names the technique (pipe robot, dye, fingerprint …)", "technique")
     names = set()
