@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEB_PACKAGES := postgresql-15 postgresql-15-postgis-3 gdal-bin chromium fonts-noto-cjk python3-venv python3-qgis
+DEB_PACKAGES := postgresql-15 postgresql-15-postgis-3 gdal-bin chromium fonts-noto-cjk python3-venv python3-qgis poppler-utils zbar-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install system-deps python-deps translations demo serve test lint bench clean-data
