@@ -176,6 +176,42 @@ class ProgressSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CodingSettings:
+    """The local naming and coding rule (``outfalls.public.coding`` reads and checks the templates)."""
+
+    code_template: str
+    seq_digits: int
+    type_digits: int
+    name_template: str
+    left_bank: str
+    right_bank: str
+    bank_max_m: float  # a river line farther than this tells no bank
+
+
+# What may ever be public of an outfall; ``[public] fields`` picks among them (personal data is not among them).
+PUBLIC_FIELDS = ("ref", "name", "local_code", "national_code", "type", "receiving_water", "basin", "area", "river",
+                 "responsible_party", "remediation_category", "status", "status_since", "standardisation",
+                 "monitoring", "photo")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PublicSettings:
+    """Public disclosure (sign boards, public pages) and public reports."""
+
+    fields: tuple[str, ...]
+    show_monitoring: bool
+    department: str
+    hotline: str
+    cache_max_age_s: int
+    requests_per_minute: int
+    reports_per_hour: int
+    max_photos: int
+    max_photo_bytes: int
+    photo_max_px: int
+    max_description_chars: int
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, immutable."""
 
@@ -194,6 +230,8 @@ class Settings:
     demo: DemoSettings
     targets: tuple[TargetDefault, ...]
     progress: ProgressSettings
+    coding: CodingSettings
+    public: PublicSettings
 
 
 def load_settings(
@@ -370,6 +408,28 @@ def _upload(m: dict[str, Any]) -> UploadSettings:
     return UploadSettings(**m)
 
 
+def _coding(m: dict[str, Any]) -> CodingSettings:
+    from outfalls.public.coding import CodingRule  # checks the templates: an unknown part fails at start
+
+    coding = CodingSettings(**m | {"bank_max_m": float(m["bank_max_m"])})
+    CodingRule.of(coding)
+    return coding
+
+
+def _public(m: dict[str, Any]) -> PublicSettings:
+    unknown = [f for f in m["fields"] if f not in PUBLIC_FIELDS]
+    if unknown or "ref" not in m["fields"]:
+        raise ConfigError(
+            f"configuration key 'public.fields' must list 'ref' and only these: {', '.join(PUBLIC_FIELDS)}"
+            + (f" (not {unknown[0]!r})" if unknown else ""), key="public.fields",
+        )  # fmt: skip
+    for key in ("cache_max_age_s", "requests_per_minute", "reports_per_hour", "max_photos", "max_photo_bytes",
+                "photo_max_px", "max_description_chars"):  # fmt: skip
+        if m[key] < (0 if key in ("cache_max_age_s", "max_photos") else 1):
+            raise ConfigError(f"configuration key 'public.{key}' is out of range: {m[key]!r}", key=f"public.{key}")
+    return PublicSettings(**m | {"fields": tuple(m["fields"])})
+
+
 def _build(m: dict[str, Any]) -> Settings:
     data_dir = Path(m["storage"]["data_dir"])
     if not data_dir.is_absolute():
@@ -423,4 +483,6 @@ def _build(m: dict[str, Any]) -> Settings:
         demo=DemoSettings(**m["demo"]),
         targets=tuple(targets),
         progress=ProgressSettings(**m["progress"]),
+        coding=_coding(m["coding"]),
+        public=_public(m["public"]),
     )

@@ -42,11 +42,12 @@ class SurveyLevel(StrEnum):
     DRONE = "drone"  # level 1: aerial survey and interpretation
     FOOT = "foot"  # level 2: walking survey
     EXPERT = "expert"  # level 3: expert check of hard cases
+    PUBLIC = "public"  # a citizen's report (公众举报), outside the three levels: a candidate a crew verifies
 
     @property
     def level(self) -> int:
-        """The survey level number (1, 2 or 3)."""
-        return {"drone": 1, "foot": 2, "expert": 3}[self.value]
+        """The survey level number (1, 2 or 3; 0 for a public report, which no level of the survey found)."""
+        return {"drone": 1, "foot": 2, "expert": 3, "public": 0}[self.value]
 
 
 class OutfallStatus(StrEnum):
@@ -86,6 +87,8 @@ class EventKind(StrEnum):
     ABSORBED = "absorbed"  # another record of the same outfall was merged into this one
     SPLIT = "split"  # a merge undone: the outfall is its own again, in the state it had before
     SPLIT_OFF = "split_off"  # on the outfall that had absorbed it: the merged record was split off again
+    CODED = "coded"  # the local code (and a name, when it had none) given by the coding rule
+    REPORT_LINKED = "report_linked"  # a public report (举报) was found to concern this outfall
 
 
 class RemediationCategory(StrEnum):
@@ -199,6 +202,16 @@ class ReviewStatus(StrEnum):
 
     OPEN = "open"
     RESOLVED = "resolved"
+
+
+class ReportStatus(StrEnum):
+    """Where a public report (举报) stands, as its receipt shows it."""
+
+    RECEIVED = "received"
+    CHECKING = "checking"  # turned into a candidate that a crew is to verify
+    CONFIRMED = "confirmed"  # concerns an outfall (linked, or its candidate was confirmed)
+    NOT_OUTFALL = "not_outfall"
+    DUPLICATE = "duplicate"
 
 
 class JobStatus(StrEnum):

@@ -39,6 +39,7 @@ FOUND_BY_LABELS = {
     "drone": _l("Level 1: drone imagery"),
     "foot": _l("Level 2: foot survey"),
     "expert": _l("Level 3: expert check"),
+    "public": _l("Public report"),
 }
 PROVENANCE_LABELS = {"unknown": _l("Not known yet"), "known": _l("Known"), "sign": _l("Read from the sign")}
 EVENT_LABELS = {
@@ -63,6 +64,8 @@ EVENT_LABELS = {
     "absorbed": _l("A duplicate merged into it"),
     "split": _l("Split off again"),
     "split_off": _l("A merged duplicate split off"),
+    "coded": _l("Code given"),
+    "report_linked": _l("Public report linked"),
 }
 METRIC_LABELS = {
     "surveyed": _l("Surveyed"),

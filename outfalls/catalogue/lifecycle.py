@@ -162,7 +162,9 @@ def _check_codes(session: Session, items: Sequence[NewOutfall]) -> None:
 
 
 def _initial_status(item: NewOutfall) -> OutfallStatus:
-    return OutfallStatus.CANDIDATE if item.found_by is SurveyLevel.DRONE else OutfallStatus.SURVEYED
+    # a drone mark and a citizen's report are suspicions until a crew has seen the outfall
+    suspected = item.found_by in (SurveyLevel.DRONE, SurveyLevel.PUBLIC)
+    return OutfallStatus.CANDIDATE if suspected else OutfallStatus.SURVEYED
 
 
 def _outfall_row(item: NewOutfall) -> dict[str, Any]:

@@ -36,6 +36,9 @@ TRANSITIONS: dict[EventKind, tuple[frozenset[OutfallStatus], OutfallStatus | Non
     # the checklist concerns outfalls that stay: it is kept up after closing out too
     EventKind.STANDARDISATION_CHECKED: (ACTIVE | {OutfallStatus.CLOSED}, None),
     EventKind.REMEDIATION_PROGRESS: (frozenset({OutfallStatus.REMEDIATING}), None),
+    # codes go to confirmed outfalls only, and stay with them (closed out included; never to a candidate)
+    EventKind.CODED: (ACTIVE | {OutfallStatus.CLOSED}, None),
+    EventKind.REPORT_LINKED: (ACTIVE | {OutfallStatus.CANDIDATE, OutfallStatus.CLOSED}, None),
 }
 # The stages progress counts, in the only order the lifecycle moves through them (rank = position).
 STAGES: tuple[OutfallStatus, ...] = (

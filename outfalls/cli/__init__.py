@@ -116,7 +116,7 @@ def echo_json(value: Any) -> None:
 
 
 def _register() -> None:
-    from outfalls.cli import case, db, demo, outfall, progress, reference, register, survey, user
+    from outfalls.cli import case, code, db, demo, outfall, progress, reference, register, signboard, survey, user
 
     main.add_command(db.db)
     main.add_command(user.user)
@@ -129,6 +129,8 @@ def _register() -> None:
     main.add_command(case.case)
     main.add_command(survey.survey)
     main.add_command(register.register)
+    main.add_command(code.code)
+    main.add_command(signboard.signboard)
 
 
 _register()

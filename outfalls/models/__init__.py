@@ -7,6 +7,7 @@ from outfalls.models.event import Event
 from outfalls.models.job import Job
 from outfalls.models.observation import Observation, ObservationBatch, ObservationLink
 from outfalls.models.outfall import Outfall
+from outfalls.models.public import IssuedCode, PublicReport, PublicReportEvent, PublicReportPhoto
 from outfalls.models.reference import AdminArea, AreaPart, Basin, CodeListEntry, River
 from outfalls.models.remediation import ClosingRule, RemediationRecord
 from outfalls.models.sampling import MonitoringVisit, Parameter, SampleResult, StandardLimit
@@ -50,4 +51,8 @@ __all__ = [
     "ProgressTarget",
     "River",
     "SurveyTrack",
+    "IssuedCode",
+    "PublicReport",
+    "PublicReportEvent",
+    "PublicReportPhoto",
 ]

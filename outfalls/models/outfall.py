@@ -15,12 +15,16 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from outfalls.db.base import Base, str_enum
 from outfalls.models.reference import AdminArea, Basin, River
 from outfalls.types import CGCS2000, CodeProvenance, OutfallStatus, RemediationCategory, SurveyLevel
+
+# 16 hex digits (64 bits) of randomness: no two of a national catalogue collide in practice.
+PUBLIC_REF_SQL = "substr(md5(random()::text || clock_timestamp()::text), 1, 16)"
 
 
 class Outfall(Base):
@@ -76,6 +80,9 @@ class Outfall(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # The outfall's public reference (sign board QR code, public page): random, so the catalogue cannot be walked;
+    # drawn by the database for every new row, and never changed.
+    public_ref: Mapped[str] = mapped_column(String(16), unique=True, server_default=text(PUBLIC_REF_SQL))
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": version}

@@ -93,7 +93,8 @@ SHP_NAMES = {c.name: c.shp for c in COLUMNS}
 PROVENANCE_ZH = {"unknown": "暂不掌握", "known": "已掌握", "sign": "现场标识牌显示"}
 STATUS_ZH = {"candidate": "疑似", "surveyed": "已排查", "traced": "已溯源", "remediating": "整治中",
              "remediated": "已整治", "closed": "已销号", "rejected": "已排除", "merged": "已合并"}  # fmt: skip
-FOUND_BY_ZH = {"drone": "一级：无人机航测", "foot": "二级：人工徒步排查", "expert": "三级：专家质控核查"}
+FOUND_BY_ZH = {"drone": "一级：无人机航测", "foot": "二级：人工徒步排查", "expert": "三级：专家质控核查",
+               "public": "公众举报"}
 FOUND_LEVEL = {"drone": 1, "foot": 2, "expert": 3}
 REMEDIATION_ZH = {"ban": "依法取缔", "merge": "清理合并", "standardise": "规范整治", "none_needed": "无需整治"}
 STEP_ZH = {"plan": "方案", "progress": "进展", "completion": "完成", "acceptance": "验收"}

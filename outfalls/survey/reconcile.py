@@ -140,7 +140,8 @@ def reconcile_batch(
             reason = ReviewReason.SEVERAL_CANDIDATES
         elif len(found) == 1:
             outfall, status, found_by, scheme, code, _metres = found[0]
-            if status == OutfallStatus.CANDIDATE.value and found_by == SurveyLevel.DRONE.value:
+            suspected = found_by in (SurveyLevel.DRONE.value, SurveyLevel.PUBLIC.value)  # a crew is to verify it
+            if status == OutfallStatus.CANDIDATE.value and suspected:
                 if row.client_id == f"drone-{outfall}":  # the crew's row of this very candidate's task: confirmed
                     to_link[oid] = outfall
                     to_confirm[oid] = outfall
