@@ -36,7 +36,19 @@ def create_app(
     from web.db import init_db
     from web.jobs import init_jobs
     from web.security import init_security
-    from web.views import admin, auth, cases, catalogue, imagery, progress, registers, survey, survey_tracks
+    from web.views import (
+        admin,
+        auth,
+        cases,
+        catalogue,
+        imagery,
+        progress,
+        public,
+        registers,
+        reports,
+        survey,
+        survey_tracks,
+    )
 
     settings = settings or load_settings(env=os.environ)
     app = Flask(__name__)
@@ -72,5 +84,7 @@ def create_app(
     app.register_blueprint(imagery.bp)
     app.register_blueprint(registers.bp)
     app.register_blueprint(ogc_api.bp)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(reports.bp)
     init_auth(app)
     return app

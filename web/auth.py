@@ -41,6 +41,16 @@ class Access:
 
     public: bool = False
     roles: frozenset[Role] = frozenset()
+    anonymous: bool = False  # public pages for everyone: no identity is read, no cookie set, no CSRF token asked
+
+
+def anonymous(view: F) -> F:
+    """Declare a route for everyone that treats every caller alike (the public pages): the request's login is
+    not even read, so the answer is the same for all and can be cached; a form posted here carries no CSRF token
+    (there is no session to ride on), only the check that it comes from this site.
+    """
+    view.access = Access(public=True, anonymous=True)  # type: ignore[attr-defined]
+    return view
 
 
 def public(view: F) -> F:
@@ -180,6 +190,10 @@ def init_auth(app: Flask) -> None:
             raise RuntimeError(f"route {request.endpoint} declares no access (use @public or @requires)")
         g.identity = None
         if access.public and request.endpoint == "static":
+            return None
+        if access.anonymous:
+            if request.method not in SAFE_METHODS:
+                _check_origin()
             return None
         g.identity = _resolve_identity()
         identity: Identity | None = g.identity

@@ -178,3 +178,15 @@ def public_progress(session: Session) -> dict[str, list[ProgressLine]]:
         rows = session.execute(text(_PROGRESS.format(name=name, join=join)), {"states": list(PUBLIC_STATES)})
         out[key] = [ProgressLine(r.name, int(r.outfalls), int(r.remediated)) for r in rows]
     return out
+
+
+def photo_sha256(session: Session, attachment_id: int) -> str:
+    """The stored file of a sign board photo (an attachment public through ``PublicOutfall.photo``).
+
+    Raises:
+        NotFound: no such attachment.
+    """
+    sha = session.scalar(text("SELECT sha256 FROM attachments WHERE id = :id"), {"id": attachment_id})
+    if sha is None:
+        raise NotFound("photo does not exist", entity="photo", id=attachment_id)
+    return str(sha)

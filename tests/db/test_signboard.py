@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, create_outfalls
 from outfalls.cli import main
+from outfalls.config import load_settings
 from outfalls.db.engine import make_engine
 from outfalls.models import Outfall
 from outfalls.types import EventKind, SurveyLevel
@@ -76,6 +77,19 @@ def test_a_printed_board_reads_back_and_its_qr_code_opens_the_public_page(
     subprocess.run(["pdftoppm", "-r", "150", "-png", "-singlefile", str(pdf), str(png)], check=True)
     decoded = subprocess.run(["zbarimg", "--raw", "-q", str(png) + ".png"], capture_output=True, text=True, check=True)
     assert decoded.stdout.strip() == board["url"]
+
+    # the address opens the public page, with no login
+    from web import create_app
+
+    settings = load_settings(env={}, overrides={"database.url": url, "storage.data_dir": str(tmp_path / "data"),
+                                                "server.public_url": PUBLIC_URL})  # fmt: skip
+    app = create_app(settings, testing=True)
+    try:
+        page = app.test_client().get(decoded.stdout.strip().removeprefix(PUBLIC_URL.rstrip("/")))
+    finally:
+        app.extensions["outfalls.sessions"].kw["bind"].dispose()
+    assert page.status_code == 200 and "临潼区渭河3#城镇雨洪排口" in page.get_data(as_text=True)
+    assert "Set-Cookie" not in page.headers
 
 
 

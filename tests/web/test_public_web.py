@@ -1,0 +1,184 @@
+"""The public pages and public reports through the test client: public fields only, no candidate or rejected
+outfall, no cookie, cacheable, rate-limited; a report with a photo reaches the officers of its area only, and its
+text never runs as script on their page.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from datetime import date
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from outfalls.catalogue.lifecycle import HistoryItem
+from outfalls.config import PUBLIC_FIELDS, Settings, load_settings
+from outfalls.models import Event, Outfall, PublicReport, PublicReportEvent
+from outfalls.types import EventKind, OutfallStatus, SurveyLevel
+
+LINTONG = (109.20, 34.44)  # 临潼区 610115
+HANZHONG = (107.03, 33.07)  # 汉台区 610702
+SCRIPT = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+@pytest.fixture
+def outfalls(make_outfall: Callable[..., Outfall]) -> dict[str, Outfall]:
+    return {
+        "traced": make_outfall(lonlat=LINTONG, name="临潼公开排口", history=(
+            HistoryItem(EventKind.TRACED, date(2022, 6, 1), {"responsible_party": "乙公司"}),)),  # fmt: skip
+        "candidate": make_outfall(lonlat=LINTONG, name="疑似排口", found_by=SurveyLevel.DRONE),
+        "rejected": make_outfall(lonlat=LINTONG, name="非排口", found_by=SurveyLevel.DRONE,
+                                 history=(HistoryItem(EventKind.REJECTED, date(2022, 6, 1)),)),  # fmt: skip
+        "hanzhong": make_outfall(lonlat=HANZHONG, name="汉台公开排口"),
+    }
+
+
+def photo_bytes() -> bytes:
+    img = Image.new("RGB", (640, 480), (30, 90, 160))
+    exif = Image.Exif()
+    exif[271], exif[272] = "ACME", "Phone 9"
+    exif.get_ifd(0x8825).update({1: "N", 2: (34.0, 26.0, 24.0), 3: "E", 4: (109.0, 12.0, 0.0)})
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def send_report(client: FlaskClient, **form: object):  # type: ignore[no-untyped-def]
+    data = {"description": "河边有一根管子在排黑水", "lon": "109.2010", "lat": "34.4405", "location_source": "gps",
+            "contact": "13800000000", "photos": (io.BytesIO(photo_bytes()), "IMG_0001.jpg")} | form  # fmt: skip
+    return client.post("/public/report", data=data, content_type="multipart/form-data")
+
+
+def test_public_responses_carry_only_public_fields(anon_client: FlaskClient, outfalls: dict[str, Outfall],
+                                                   settings: Settings) -> None:  # fmt: skip
+    r = anon_client.get("/public/api/outfalls.geojson")
+    assert r.status_code == 200 and "Set-Cookie" not in r.headers
+    assert r.headers["Cache-Control"].startswith("public") and "max-age=300" in r.headers["Cache-Control"]
+    features = r.get_json()["features"]
+    names = {f["properties"]["name"] for f in features}
+    assert {"临潼公开排口", "汉台公开排口"} <= names and not {"疑似排口", "非排口"} & names
+    for f in features:
+        assert set(f) == {"type", "id", "geometry", "properties"}
+        assert set(f["properties"]) <= set(settings.public.fields) and set(f["properties"]) <= set(PUBLIC_FIELDS)
+        assert f["id"] == f["properties"]["ref"] and len(f["id"]) == 16
+    traced = next(f for f in features if f["properties"]["name"] == "临潼公开排口")
+    assert traced["properties"]["responsible_party"] == "乙公司" and "id" not in traced["properties"]
+    ref = traced["id"]
+    page = anon_client.get(f"/public/outfalls/{ref}")
+    assert page.status_code == 200 and "临潼公开排口" in page.get_data(as_text=True)
+    assert "Set-Cookie" not in page.headers and page.headers["Cache-Control"].startswith("public")
+    assert 'name="viewport"' in page.get_data(as_text=True) and "tester" not in page.get_data(as_text=True)
+    # a bbox narrows the answer to Lintong
+    near = anon_client.get("/public/api/outfalls.geojson?bbox=109.1,34.4,109.3,34.5").get_json()["features"]
+    assert [f["properties"]["name"] for f in near] == ["临潼公开排口"]
+    assert anon_client.get("/public").status_code == 200
+
+
+def test_fewer_fields_when_the_deployment_says_so(connection, tmp_path, outfalls: dict[str, Outfall]) -> None:  # type: ignore[no-untyped-def]
+    from web import create_app
+
+    overrides = {"database.url": "postgresql+psycopg://unused/x", "storage.data_dir": str(tmp_path),
+                 "public.fields": ["ref", "name"]}
+    settings = load_settings(env={}, overrides=overrides)
+    app = create_app(settings, testing=True,
+                     sessions=sessionmaker(bind=connection, join_transaction_mode="create_savepoint"))  # fmt: skip
+    features = app.test_client().get("/public/api/outfalls.geojson").get_json()["features"]
+    assert features and all(set(f["properties"]) == {"ref", "name"} for f in features)
+    page = app.test_client().get(f"/public/outfalls/{features[0]['id']}").get_data(as_text=True)
+    assert "乙公司" not in page
+
+
+def test_a_candidate_or_rejected_outfall_is_not_public(anon_client: FlaskClient, outfalls: dict[str, Outfall]) -> None:
+    for key in ("candidate", "rejected"):
+        assert anon_client.get(f"/public/outfalls/{outfalls[key].public_ref}").status_code == 404
+    assert anon_client.get("/public/outfalls/nosuchref").status_code == 404
+    assert anon_client.get(f"/public/outfalls/{outfalls['traced'].id}").status_code == 404  # ids open nothing
+
+
+def test_the_rate_limit_answers_429(app: Flask, settings: Settings, outfalls: dict[str, Outfall]) -> None:
+    client = app.test_client()
+    for _ in range(settings.public.requests_per_minute):
+        assert client.get("/public/api/outfalls.geojson").status_code == 200
+    r = client.get("/public/api/outfalls.geojson")
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    other = app.test_client().get("/public/api/outfalls.geojson", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 200  # per address
+
+
+def test_a_report_reaches_its_areas_officers_and_not_another(
+    anon_client: FlaskClient, outfalls: dict[str, Outfall], make_user, login_as, session: Session  # type: ignore[no-untyped-def]
+) -> None:
+    sent = send_report(anon_client, description=SCRIPT)
+    assert sent.status_code == 302 and "Set-Cookie" not in sent.headers
+    receipt_url = sent.headers["Location"]
+    receipt = anon_client.get(receipt_url)
+    assert receipt.status_code == 200 and 'data-status="received"' in receipt.get_data(as_text=True)
+    report = session.scalars(select(PublicReport)).one()
+    assert report.contact == "13800000000" and "13800000000" not in receipt.get_data(as_text=True)
+
+    lintong = login_as(make_user("lintong_officer", roles=("case_officer",), areas=("610115",)))
+    hanzhong = login_as(make_user("hanzhong_officer", roles=("case_officer",), areas=("610702",)))
+    assert report.receipt not in hanzhong.get("/reports").get_data(as_text=True)
+    assert hanzhong.get(f"/reports/{report.id}").status_code == 404
+    queue = lintong.get("/reports").get_data(as_text=True)
+    assert report.receipt in queue and "<script>alert" not in queue
+    page = lintong.get(f"/reports/{report.id}").get_data(as_text=True)
+    assert "&lt;script&gt;alert" in page and "<script>alert" not in page and "onerror=alert" not in page.replace(
+        "&lt;img src=x onerror=alert(1)&gt;", "")
+    with lintong.get("/reports/" + page.split('src="/reports/')[1].split('"')[0]) as photo:
+        assert photo.status_code == 200 and photo.mimetype == "image/jpeg"
+        exif = Image.open(io.BytesIO(photo.data)).getexif()
+    assert 271 not in exif and 272 not in exif and dict(exif.get_ifd(0x8825))[1] == "N"  # position kept, camera not
+
+    # the officer turns it into a candidate; a crew's confirmation shows on the receipt
+    made = lintong.post(f"/reports/{report.id}/candidate", data={"csrf_token": lintong.csrf, "version": "1"})
+    assert made.status_code == 302
+    session.refresh(report)
+    candidate = session.get(Outfall, report.outfall_id)
+    assert candidate is not None and candidate.found_by is SurveyLevel.PUBLIC
+    assert candidate.status is OutfallStatus.CANDIDATE
+    assert 'data-status="checking"' in anon_client.get(receipt_url).get_data(as_text=True)
+    kinds = session.scalars(select(PublicReportEvent.kind).where(PublicReportEvent.report_id == report.id)).all()
+    assert kinds == ["received", "candidate"]
+
+
+def test_a_report_is_linked_or_closed_as_events(
+    anon_client: FlaskClient, outfalls: dict[str, Outfall], make_user, login_as, session: Session  # type: ignore[no-untyped-def]
+) -> None:
+    officer = login_as(make_user("lintong_officer", roles=("case_officer",), areas=("610115",)))
+    send_report(anon_client)
+    send_report(anon_client, description="又一次")
+    first, second = session.scalars(select(PublicReport).order_by(PublicReport.id)).all()
+    traced = outfalls["traced"]
+    r = officer.post(f"/reports/{first.id}/link", data={"csrf_token": officer.csrf, "version": "1",
+                                                         "outfall_id": str(traced.id)})  # fmt: skip
+    assert r.status_code == 302
+    linked = session.scalars(select(Event).where(Event.outfall_id == traced.id,
+                                                 Event.kind == EventKind.REPORT_LINKED)).one()  # fmt: skip
+    assert linked.payload["report"] == first.receipt
+    state = anon_client.get(f"/public/reports/{first.receipt}").get_data(as_text=True)
+    assert 'data-status="confirmed"' in state and traced.public_ref in state
+    closed = officer.post(f"/reports/{second.id}/close", data={"csrf_token": officer.csrf, "version": "1",
+                                                                "reason": "duplicate", "note": "同一处"})  # fmt: skip
+    assert closed.status_code == 302
+    assert 'data-status="duplicate"' in anon_client.get(f"/public/reports/{second.receipt}").get_data(as_text=True)
+    again = officer.post(f"/reports/{second.id}/close", headers={"Accept": "application/json"},
+                         data={"csrf_token": officer.csrf, "version": "2", "reason": "not_outfall"})
+    assert again.status_code == 409
+
+
+def test_a_bad_report_comes_back_with_its_mistakes(anon_client: FlaskClient, session: Session) -> None:
+    r = send_report(anon_client, description="", lon="", lat="",
+                    photos=(io.BytesIO(b"not a photo"), "x.jpg"))  # fmt: skip
+    assert r.status_code == 422
+    text = r.get_data(as_text=True)
+    assert 'id="report-form-description-error"' in text and 'id="report-form-location-error"' in text
+    assert 'id="report-form-photos-error"' in text
+    spam = send_report(anon_client, website="http://spam.example")
+    assert spam.status_code == 302 and session.scalars(select(PublicReport)).all() == []
+    assert anon_client.get("/public/reports/NOSUCHRCPT").status_code == 404
