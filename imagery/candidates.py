@@ -398,6 +398,8 @@ class YieldRow:
     pending: int  # ... still waiting for a crew
     foot_only: int  # outfalls found on foot only (level 2)
     expert_only: int  # outfalls found by experts (level 3)
+    public_reports: int  # outfalls that began as a citizen's report (公众举报), whatever became of them
+    public_confirmed: int  # ... verified on the ground
 
     @property
     def confirmed_share(self) -> float | None:
@@ -430,13 +432,16 @@ _YIELD_BASIN = f"""
              count(*) FILTER (WHERE o.found_by = 'drone' AND o.status = 'rejected') AS rejected,
              count(*) FILTER (WHERE o.found_by = 'drone' AND o.status = 'candidate') AS pending,
              count(*) FILTER (WHERE o.found_by = 'foot' AND {_CONFIRMED}) AS foot_only,
-             count(*) FILTER (WHERE o.found_by = 'expert' AND {_CONFIRMED}) AS expert_only
+             count(*) FILTER (WHERE o.found_by = 'expert' AND {_CONFIRMED}) AS expert_only,
+             count(*) FILTER (WHERE o.found_by = 'public') AS public_reports,
+             count(*) FILTER (WHERE o.found_by = 'public' AND {_CONFIRMED}) AS public_confirmed
       FROM outfalls o WHERE {{scope}} GROUP BY o.basin_id)
     SELECT coalesce(b.name, '—') AS name, coalesce(m.marks, 0) AS marks,
            coalesce(m.rejected_in_review, 0) AS rejected_in_review, coalesce(m.sensitive_areas, 0) AS sensitive_areas,
            coalesce(f.candidates, 0) AS candidates, coalesce(f.confirmed, 0) AS confirmed,
            coalesce(f.rejected, 0) AS rejected, coalesce(f.pending, 0) AS pending,
-           coalesce(f.foot_only, 0) AS foot_only, coalesce(f.expert_only, 0) AS expert_only
+           coalesce(f.foot_only, 0) AS foot_only, coalesce(f.expert_only, 0) AS expert_only,
+           coalesce(f.public_reports, 0) AS public_reports, coalesce(f.public_confirmed, 0) AS public_confirmed
     FROM found f FULL JOIN marks m ON m.basin_id = f.basin_id
     LEFT JOIN basins b ON b.id = coalesce(f.basin_id, m.basin_id)
     ORDER BY b.name NULLS LAST
@@ -447,7 +452,8 @@ _YIELD_SORTIE = f"""
            count(*) FILTER (WHERE m.kind = 'area' AND m.review IN ('accepted', 'edited')) AS sensitive_areas,
            count(o.id) AS candidates, count(o.id) FILTER (WHERE {_CONFIRMED}) AS confirmed,
            count(o.id) FILTER (WHERE o.status = 'rejected') AS rejected,
-           count(o.id) FILTER (WHERE o.status = 'candidate') AS pending, 0 AS foot_only, 0 AS expert_only
+           count(o.id) FILTER (WHERE o.status = 'candidate') AS pending, 0 AS foot_only, 0 AS expert_only,
+           0 AS public_reports, 0 AS public_confirmed
     FROM imagery_marks m LEFT JOIN orthophotos p ON p.id = m.orthophoto_id LEFT JOIN sorties s ON s.id = p.sortie_id
     LEFT JOIN outfalls o ON o.id = m.outfall_id AND {{scope}}
     WHERE {{marks}}

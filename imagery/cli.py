@@ -161,4 +161,5 @@ def yield_(ctx: click.Context, as_json: bool) -> None:
         for r in rows:
             click.echo(f"  {r.name}: {r.marks} marked, {r.candidates} candidates, {r.confirmed} confirmed, "
                        f"{r.rejected} not an outfall, {r.pending} pending, {r.foot_only} only on foot, "
-                       f"{r.expert_only} by experts")  # fmt: skip
+                       f"{r.expert_only} by experts, {r.public_reports} public reports "
+                       f"({r.public_confirmed} confirmed)")  # fmt: skip

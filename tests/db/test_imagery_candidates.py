@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import xml.etree.ElementTree as ET
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,17 @@ def test_route_tables_never_hold_a_formula() -> None:
     assert not [c.coordinate for row in ws.iter_rows() for c in row if c.data_type == "f"]
     assert [r[3].value for r in ws.iter_rows(min_row=2)] == list(names)
     assert {r[1].value for r in ws.iter_rows(min_row=2)} == {-108.5}
+
+
+def test_public_reports_count_in_the_yield_as_their_own_provenance(session: Session, make_outfall):
+    from outfalls.catalogue.lifecycle import HistoryItem
+    from outfalls.types import EventKind
+
+    make_outfall(found_by=SurveyLevel.PUBLIC)  # a citizen's report still waiting for a crew
+    make_outfall(found_by=SurveyLevel.PUBLIC, history=(HistoryItem(EventKind.SURVEYED, date(2022, 5, 3)),))
+    make_outfall(found_by=SurveyLevel.FOOT)
+    report = candidates.yield_report(session, scope=Scope.national())
+    [row] = [r for r in report["basins"] if r.public_reports]
+    assert (row.public_reports, row.public_confirmed, row.foot_only, row.candidates) == (2, 1, 1, 0)
+    assert row.as_dict()["public_reports"] == 2
+    assert all(r.public_reports == 0 for r in report["sorties"])
