@@ -207,6 +207,32 @@ def test_print_view_at_every_level_of_both_axes(client: FlaskClient, cat: Any, b
     assert html.count('class="area gap-') + html.count('class="river gap-') >= 1  # the rows' shapes, coloured
 
 
+@pytest.mark.parametrize(
+    ("by", "scope", "title", "shaded"),
+    [
+        ("basin", "", "全国", 2),
+        ("basin", "sub_basin:HH-08", "黄河流域 › 渭河流域", 1),
+        ("basin", "river:HYD4M-463", "渭河流域 › 渭河", 1),
+        ("area", "province:610000", "陕西省", 3),
+        ("area", "county:610112", "西安市 › 未央区", 1),
+    ],
+)
+def test_save_as_map_at_every_level_of_both_axes(client: FlaskClient, cat: Any, by: str, scope: str, title: str,
+                                                 shaded: int) -> None:  # fmt: skip
+    query = f"by={by}&as_of=2023-06-30" + (f"&scope={scope}" if scope else "")
+    page = client.get(f"/dashboard?{query}").get_data(as_text=True)
+    assert f'id="map-file-link" href="/dashboard/map.html?by={by}' in page.replace("&amp;", "&")
+    r = client.get(f"/dashboard/map.html?{query}")
+
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    assert "attachment" in r.headers["Content-Disposition"] and "-2023-06-30.html" in r.headers["Content-Disposition"]
+    html = r.get_data(as_text=True)
+    assert title in html and "截至 2023-06-30" in html and "<script src" not in html
+    assert html.count('"gap_class": ') == shaded
+    assert client.get("/dashboard/map.html?scope=city:999999").status_code == 404
+    assert client.get("/dashboard/map.html?metric=joy").status_code == 422
+
+
 def test_pdf_report_below_a_city(client: FlaskClient, cat: Any) -> None:
     r = client.get("/dashboard/report.pdf?by=area&scope=county:610112&as_of=2023-06-30")
 
