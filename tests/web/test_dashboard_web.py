@@ -372,3 +372,21 @@ def test_api_cli_and_page_agree(committed: tuple[str, Any], by: str, day: str) -
                 assert row[5:7] == [target, pp(r["gap_pp"])]
                 checked += 1
     assert checked >= 6
+
+
+def test_a_provincial_leader_sees_the_province_named_and_framed(make_user: Callable[[...], User], login_as: Any,
+                                                                 cat: Any) -> None:  # fmt: skip
+    leader = login_as(make_user("sx_leader", roles=("leader",), areas=("610000",)))
+    html = leader.get("/dashboard?as_of=2023-12-31").get_data(as_text=True)
+    title = re.search(r'<h1 id="dash-title">(.*?)<span', html, re.S)
+    assert title is not None and title.group(1).strip() == "陕西省"
+    assert "全部范围" not in html.split('id="dash-title"', 1)[1].split("</h1>", 1)[0]
+    config = json.loads(re.search(r'id="dash-config"[^>]*>(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
+    west, south, east, north = config["extent"]
+    assert 105 < west < 106 and 31 < south < 32 and 110.5 < east < 111.5 and 39 < north < 40  # Shaanxi, not the basin
+    assert config["fitToScopes"] is False  # the basins layer does not pull the map out to the whole Yellow River
+    print_html = leader.get("/dashboard/print?as_of=2023-12-31").get_data(as_text=True)
+    assert "<h1>陕西省" in print_html
+    national = leader.get("/dashboard?scope=province:610000&as_of=2023-12-31").get_data(as_text=True)
+    assert json.loads(re.search(r'id="dash-config"[^>]*>(.*?)</script>', national, re.S).group(1))[  # type: ignore[union-attr]
+        "fitToScopes"] is True  # fmt: skip

@@ -131,8 +131,11 @@ def _map_config(view: View) -> dict[str, Any]:
     children = {r.scope_code: _row_dict(r) for r in view.children}
     if child is None and view.scope_code:  # the bottom of the hierarchy: colour the scope itself
         children = {view.scope_code: _row_dict(view.current[view.metric])}
+    extent = queries.scope_extent(db(), current_scope())
     return {
-        "extent": queries.scope_extent(db(), current_scope()) or s.map.extent,
+        "extent": extent or s.map.extent,
+        # at the top of a regional viewer's scope the map stays on their area: a basin reaches far beyond it
+        "fitToScopes": not (view.scope_kind == "all" and extent is not None),
         "basemapUrl": s.map.basemap_url,
         "layer": LAYERS.get(shown),
         "parentLayer": LAYERS.get(view.scope_kind) if child else None,
@@ -180,6 +183,9 @@ def _page_context(view: View) -> dict[str, Any]:
         "gap_colors": domain.GAP_COLORS,
         "definition": definition(),
         "today_iso": domain.today().isoformat(),
+        "is_national": current_scope().is_national,
+        "scope_name": _("All outfalls in scope") if current_scope().is_national
+        else maps.scope_words(db(), current_scope()),
     }
 
 
