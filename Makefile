@@ -37,6 +37,7 @@ demo: install
 	$(BIN)/outfalls reference load
 	$(BIN)/outfalls demo seed
 	$(BIN)/outfalls demo users
+	$(BIN)/outfalls imagery demo
 	$(BIN)/outfalls serve
 
 serve: install

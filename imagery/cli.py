@@ -143,6 +143,33 @@ def cells_(ctx: click.Context, basin: str, as_json: bool) -> None:
         click.echo(f"basin {layout.basin}: {layout.created} new cells, {layout.updated} updated")
 
 
+@imagery.command("demo")
+@click.option("--json", "as_json", is_flag=True, help="Print what was made as JSON.")
+@click.pass_context
+def demo(ctx: click.Context, as_json: bool) -> None:
+    """Demo imagery (演示): generated orthophotos along the Wei in Xi'an with sorties, cells, marks (some reviewed),
+    candidates and a verification task for the demo crew (skipped when demo imagery exists).
+    """
+    from dataclasses import asdict
+
+    from imagery.demo import seed_demo_imagery
+
+    settings = settings_of(ctx)
+    s = settings.imagery
+    with session_scope(settings) as session:
+        made = seed_demo_imagery(session, store_dir=s.store_dir, landward_m=s.landward_m, waterward_m=s.waterward_m,
+                                 cell_m=s.cell_m)  # fmt: skip
+        session.commit()
+    if as_json:
+        echo_json(asdict(made))
+    elif made.existing:
+        click.echo(f"demo imagery exists already ({made.existing} orthophotos); nothing changed")
+    else:
+        click.echo(f"demo imagery: {made.orthophotos} orthophotos from {made.sorties} sorties, {made.cells} cells, "
+                   f"{made.marks} marks, {made.candidates} candidates, a task of {made.task_stops} stops for "
+                   "crew_xian")  # fmt: skip
+
+
 @imagery.command("yield")
 @click.option("--json", "as_json", is_flag=True, help="Print {basins: [...], sorties: [...]}.")
 @click.pass_context

@@ -247,6 +247,7 @@ FORMAT_LABELS = {
     "geojson": _l("GeoJSON"),
     "kml": _l("KML"),
     "fgb": _l("FlatGeobuf"),
+    "html": _l("Map to take away (one HTML file, opens offline)"),
 }
 EXPORT_STAGES = {
     "querying": _l("Reading the catalogue"),

@@ -29,8 +29,9 @@ def _day(value: str | None) -> date | None:
 @click.option("--area", default=None, metavar="CODE", help="Only this province, city or county (GB/T 2260).")
 @click.option("--as-of", "as_of", default=None, metavar="DATE", help="The register as it stood at the end of this day "
               "(default today).")  # fmt: skip
-@click.option("--format", "fmt", default="xlsx", show_default=True, metavar="xlsx|csv|gpkg|shp|geojson|kml|fgb",
-              help="xlsx, csv (UTF-8 with BOM), gpkg, shp (zipped), geojson, kml or fgb.")  # fmt: skip
+@click.option("--format", "fmt", default="xlsx", show_default=True, metavar="xlsx|csv|gpkg|shp|geojson|kml|fgb|html",
+              help="xlsx, csv (UTF-8 with BOM), gpkg, shp (zipped), geojson, kml, fgb, or html (one self-contained "
+                   "map file that opens with no network).")  # fmt: skip
 @click.option("--crs", default="4490", show_default=True, metavar="4490|4326",
               help="Coordinates in CGCS2000 (4490) or WGS 84 (4326).")  # fmt: skip
 @click.option("--by", default="basin", show_default=True, metavar="basin|type",
@@ -54,7 +55,8 @@ def export(ctx: click.Context, basin: str | None, area: str | None, as_of: str |
     srid = registers.check_crs(crs)
     day = registers.check_as_of(_day(as_of))
     registers.check_output(output)
-    with session_scope(settings_of(ctx)) as session:
+    settings = settings_of(ctx)
+    with session_scope(settings) as session:
         bar: Any = None
 
         def step(_stage: str, done: int, total: int) -> None:
@@ -67,7 +69,8 @@ def export(ctx: click.Context, basin: str | None, area: str | None, as_of: str |
 
         try:
             result = registers.export_register(session, output, fmt=kind, scope=Scope.national(), basin=basin,
-                                               area=area, as_of=day, crs=srid, by=by, progress=step)  # fmt: skip
+                                               area=area, as_of=day, crs=srid, by=by, progress=step,
+                                               targets=settings.targets)  # fmt: skip
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)

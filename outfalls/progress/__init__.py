@@ -22,7 +22,16 @@ from outfalls.progress.hierarchy import (
     today,
 )
 from outfalls.progress.outlines import Outline, Outlines, ScopeStep, first_day, outlines, scope_path
-from outfalls.progress.report import GAP_CLASSES, GAP_COLORS, GapClass, ProgressReport, ProgressRow, gap_class, progress
+from outfalls.progress.report import (
+    GAP_CLASSES,
+    GAP_COLORS,
+    STATUS_COLORS,
+    GapClass,
+    ProgressReport,
+    ProgressRow,
+    gap_class,
+    progress,
+)
 from outfalls.progress.targets import (
     METRICS,
     TARGET_SCOPE_KINDS,
@@ -46,6 +55,7 @@ __all__ = [
     "GAP_COLORS",
     "LEVELS",
     "METRICS",
+    "STATUS_COLORS",
     "TARGET_SCOPE_KINDS",
     "Axis",
     "GapClass",

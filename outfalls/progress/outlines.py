@@ -117,3 +117,31 @@ def outlines(session: Session, scopes: Sequence[tuple[str, str]], *, tolerance_d
     # SVG's y grows downwards: ST_AsSVG writes -latitude, so the box starts at -max
     box = (x0 - pad, -y1 - pad, x1 - x0 + 2 * pad, y1 - y0 + 2 * pad)
     return Outlines([Outline(k, c, n, p) for k, c, n, p, *_ in rows], box)
+
+
+def scope_shapes(
+    session: Session, scopes: Sequence[tuple[str, str]], *, tolerance_deg: float = 0.005
+) -> list[tuple[str, str, str, Any]]:
+    """Basins, sub-basins, rivers and administrative areas as (kind, code, name, shapely geometry in degrees),
+    simplified for a map; scopes without a geometry are left out.
+    """
+    from shapely import wkb
+
+    out: list[tuple[str, str, str, Any]] = []
+    for kind, code in scopes:
+        table: type[Basin] | type[River] | type[AdminArea]
+        if kind in ("basin", "sub_basin"):
+            table = Basin
+        elif kind == "river":
+            table = River
+        elif kind in ("province", "city", "county"):
+            table = AdminArea
+        else:
+            continue
+        row = session.execute(
+            select(table.name, func.ST_AsBinary(func.ST_SimplifyPreserveTopology(table.geom, tolerance_deg)))
+            .where(table.code == code, table.geom.is_not(None))
+        ).first()  # fmt: skip
+        if row is not None and row[1] is not None:
+            out.append((kind, code, str(row[0]), wkb.loads(bytes(row[1]))))
+    return out

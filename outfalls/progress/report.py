@@ -46,6 +46,12 @@ GapClass = Literal["met", "near", "behind", "far", "none"]
 GAP_CLASSES: tuple[tuple[float, GapClass], ...] = ((0.0, "met"), (10.0, "near"), (25.0, "behind"), (math.inf, "far"))
 GAP_COLORS: dict[GapClass, str] = {"met": "#2e7d32", "near": "#f9a825", "behind": "#ef6c00", "far": "#c62828",
                                    "none": "#b0bec5"}  # fmt: skip
+# Outfall states on every map (dashboard, catalogue, take-away maps): cool hues (violet, blue, cyan, teal) and
+# browns, so that no state is ever read as a gap class (green, amber, orange, red, grey above).
+STATUS_COLORS: dict[str, str] = {
+    "candidate": "#9575cd", "surveyed": "#1e88e5", "traced": "#6a1b9a", "remediating": "#00acc1",
+    "remediated": "#00897b", "closed": "#004d40", "rejected": "#bcaaa4", "merged": "#795548",
+}  # fmt: skip
 
 
 def gap_class(gap_pp: float | None) -> GapClass:

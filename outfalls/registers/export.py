@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from outfalls.accounts import audit
+from outfalls.config import TargetDefault
 from outfalls.errors import InvalidInput
 from outfalls.models import AuditEntry
 from outfalls.registers.csv import write_csv
@@ -26,11 +28,12 @@ from outfalls.scope import Scope
 from outfalls.types import AuditAction
 
 SUFFIX = {"xlsx": ".xlsx", "csv": ".csv", "gpkg": ".gpkg", "shp": ".zip", "geojson": ".geojson", "kml": ".kml",
-          "fgb": ".fgb"}  # fmt: skip
+          "fgb": ".fgb", "html": ".html"}  # fmt: skip
 MEDIA_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "csv": "text/csv", "gpkg": "application/geopackage+sqlite3", "shp": "application/zip",
     "geojson": "application/geo+json", "kml": "application/vnd.google-earth.kml+xml", "fgb": "application/octet-stream",
+    "html": "text/html",
 }  # fmt: skip
 
 
@@ -82,11 +85,15 @@ def export_register(
     crs: int = 4490,
     by: str = "basin",
     progress: Progress | None = None,
+    targets: Sequence[TargetDefault] = (),
 ) -> RegisterExport:
     """Write the register of ``scope`` (narrowed to ``basin``/``area``) as of ``as_of`` to ``path``.
 
     The file is written next to ``path`` and moved into place when complete, so a failed export leaves no
     half-written file.
+
+    ``html`` is a map to take away (``outfalls.maps``): the outfalls and the areas below the register's scope
+    shaded by their gap to ``targets`` (the configured defaults, besides the targets recorded as data).
 
     Raises:
         InvalidInput: an unknown format, basin code or grouping, a malformed area code, a date in the future,
@@ -105,6 +112,12 @@ def export_register(
             rows = write_csv(session, query, tmp, note)
         elif kind == "xlsx":
             rows = write_xlsx(session, query, tmp, note, by)
+        elif kind == "html":
+            from outfalls.maps import register_map  # folium is loaded only for a map
+
+            made = register_map(session, query, scope=scope, defaults=targets)
+            tmp.write_text(made.html, encoding="utf-8")
+            rows = made.outfalls
         else:
             rows = write_ogr(session, query, tmp, kind, note)
         digest = _sha256(tmp)

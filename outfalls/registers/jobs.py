@@ -6,6 +6,7 @@ the one who asked; and recorded in the audit log with the job in the same transa
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outfalls import clock, jobs
+from outfalls.config import TargetDefault
 from outfalls.errors import NotFound
 from outfalls.models import Job
 from outfalls.registers.export import MEDIA_TYPES, SUFFIX, export_register, record_export
@@ -68,7 +70,9 @@ def start_export(
                            options=options, total=query.upper_bound)  # fmt: skip
 
 
-def export_work(store_dir: Path, *, actor: str, ip: str | None, scope: Scope) -> jobs.Work:
+def export_work(
+    store_dir: Path, *, actor: str, ip: str | None, scope: Scope, targets: Sequence[TargetDefault] = ()
+) -> jobs.Work:
     """The work of an export job: the register its options describe, written, put in the file store and
     audited; the job's report says what was written and where it is stored.
     """
@@ -81,6 +85,7 @@ def export_work(store_dir: Path, *, actor: str, ip: str | None, scope: Scope) ->
             result = export_register(
                 session, Path(tmp) / name, fmt=options["format"], scope=scope, basin=options["basin"],
                 area=options["area"], as_of=as_of, crs=options["crs"], by=options["by"], progress=progress,
+                targets=targets,
             )  # fmt: skip
             with open(result.file, "rb") as fh:
                 stored = FileStore(store_dir).put(fh)

@@ -33,8 +33,8 @@ from outfalls.registers.columns import (
 )
 from outfalls.scope import Scope
 
-Format = Literal["xlsx", "csv", "gpkg", "shp", "geojson", "kml", "fgb"]
-FORMATS: tuple[Format, ...] = ("xlsx", "csv", "gpkg", "shp", "geojson", "kml", "fgb")
+Format = Literal["xlsx", "csv", "gpkg", "shp", "geojson", "kml", "fgb", "html"]
+FORMATS: tuple[Format, ...] = ("xlsx", "csv", "gpkg", "shp", "geojson", "kml", "fgb", "html")
 CRS_CODES = (4490, 4326)
 GROUPINGS = ("basin", "type")
 CHUNK_ROWS = 20_000

@@ -164,3 +164,47 @@ def test_print_view(live_server: Any, tab: Any, artifacts: Path) -> None:
     assert page.locator("#ranked-table tbody tr").count() >= 2
     page.screenshot(path=str(artifacts / "dashboard-print.png"), full_page=True)
     tab.traffic.assert_clean()
+
+
+def test_saved_map_opens_offline_from_a_file(live_server: Any, tab: Any, browser: Any, tmp_path: Path,
+                                              artifacts: Path) -> None:  # fmt: skip
+    """'Save as map' gives one file that draws every outfall from file:// with the network off and asks for
+    nothing (every request is intercepted and counted).
+    """
+    page = tab.page
+    page.goto(f"{live_server.url}/dashboard?by=area")
+    ready(page)
+    with page.expect_download() as info:
+        page.click("#map-file-link")
+    saved = tmp_path / info.value.suggested_filename
+    info.value.save_as(saved)
+    html = saved.read_text(encoding="utf-8")
+    expected = len(re.findall(r'"outfall_id": \d+', html))
+    assert expected == live_server.outfalls > 0
+
+    context = browser.new_context(offline=True, viewport={"width": 1280, "height": 800})
+    requests: list[str] = []
+
+    def count(route: Any) -> None:
+        requests.append(route.request.url)
+        if route.request.url == saved.as_uri():
+            route.continue_()
+        else:
+            route.abort()
+
+    context.route("**/*", count)
+    errors: list[str] = []
+    offline = context.new_page()
+    offline.on("pageerror", lambda err: errors.append(str(err)))
+    try:
+        offline.goto(saved.as_uri())
+        offline.wait_for_function(f"document.querySelectorAll('path.outfall').length >= {expected}", timeout=READY_MS)
+        assert offline.eval_on_selector_all("path.outfall", "e => e.length") == expected
+        assert offline.eval_on_selector_all("path.leaflet-interactive:not(.outfall)", "e => e.length") >= 1  # areas
+        assert "截至" in offline.inner_text(".takeaway-legend")
+        offline.click("path.outfall >> nth=0", force=True)
+        assert "责任主体" in offline.inner_text(".leaflet-popup-content")
+        offline.screenshot(path=str(artifacts / "map-file-offline.png"))
+        assert requests == [saved.as_uri()] and errors == []
+    finally:
+        context.close()

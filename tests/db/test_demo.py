@@ -250,3 +250,56 @@ def test_demo_officers_get_the_open_cases_of_their_area(demo_session: Session) -
     # every assignment is an event with the demo actor
     assigned = demo_session.scalar(select(func.count()).where(Event.kind == EventKind.ASSIGNED))
     assert assigned == sum(n for who, n in by_officer.items() if who is not None)
+
+
+# -- demo imagery: every role has work ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_imagery(demo_db: tuple[sa.Engine, DemoReport], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from imagery.demo import seed_demo_imagery
+
+    with Session(demo_db[0]) as session:
+        made = seed_demo_imagery(session, store_dir=tmp_path_factory.mktemp("imagery"), landward_m=2000.0,
+                                 waterward_m=200.0, cell_m=500.0)  # fmt: skip
+        session.commit()
+    return made
+
+
+def test_demo_imagery_gives_the_analyst_reviewer_and_crew_work(demo_imagery: Any, demo_session: Session,
+                                                               tmp_path: Any) -> None:  # fmt: skip
+    from imagery.candidates import list_tasks, task_stops
+    from imagery.cells import cell_progress, next_cell
+    from imagery.demo import seed_demo_imagery
+    from imagery.interpretation import cells_to_review
+    from imagery.models import Orthophoto, Sortie
+    from outfalls.scope import Scope
+
+    national = Scope.national()
+    made = demo_imagery
+    assert made.orthophotos == 6 and made.sorties == 2 and made.cells >= 6 and made.marks >= 4
+    photos = demo_session.scalars(select(Orthophoto)).all()
+    assert len(photos) == 6 and all(p.file_name.startswith("演示") for p in photos)
+    assert all(p.sortie is not None and p.sortie.code.startswith("演示") for p in photos)
+    sorties = demo_session.scalars(select(Sortie)).all()
+    assert all(s.flown_on and s.aircraft_type and s.photo_count and s.operator for s in sorties)
+    # the footprints lie on the Wei in Xi'an
+    on_wei = demo_session.scalar(text(
+        "SELECT count(*) FROM orthophotos o JOIN rivers r ON r.name = '渭河' AND ST_Intersects(r.geom, o.footprint) "
+        "JOIN admin_areas a ON a.code = '610100' AND ST_Intersects(a.geom, o.footprint)"))  # fmt: skip
+    assert on_wei == 6
+    counts = cell_progress(demo_session, scope=national)
+    assert counts.reviewed == 2 and counts.done == 1 and counts.todo >= 1
+    assert len(cells_to_review(demo_session, reviewer="reviewer", scope=national)) == 1
+    assert next_cell(demo_session, analyst="analyst", scope=national) is not None  # the analyst works at once
+    # accepted marks are demo candidates found by drone; the crew has them as a route
+    from imagery.models import ImageryMark
+
+    candidates = demo_session.scalars(select(Outfall).join(ImageryMark, ImageryMark.outfall_id == Outfall.id)).all()
+    assert len(candidates) == made.candidates >= 2 and all(o.is_demo for o in candidates)
+    assert {(o.found_by, o.status) for o in candidates} == {(SurveyLevel.DRONE, OutfallStatus.CANDIDATE)}
+    tasks = list_tasks(demo_session, scope=national, crew="crew_xian")
+    assert len(tasks) == 1 and tasks[0][0].name.startswith("演示")
+    stops = task_stops(demo_session, tasks[0][0].id)
+    assert [s.seq for s in stops] == list(range(1, made.task_stops + 1)) and made.task_stops >= made.candidates
+    # a second run changes nothing
+    again = seed_demo_imagery(demo_session, store_dir=tmp_path, landward_m=2000.0, waterward_m=200.0, cell_m=500.0)
+    assert again.existing == 6 and again.orthophotos == 0

@@ -572,3 +572,26 @@ def test_cli_adds_a_target(committed_db: str, clone_db: Callable[[str], str]) ->
     )
     listed = json.loads(cli(url, "target", "list", "--as-of", "2024-03-01", "--json").stdout)
     assert any(t["scope_code"] == "HH" and t["metric"] == "remediated" for t in listed)
+
+
+def test_states_and_gap_classes_never_share_a_colour() -> None:
+    """A state is never read as a gap class: the saturated colours of the two are at least 30° of hue apart,
+    and no state takes the grey of 'no target'."""
+    import colorsys
+
+    from outfalls.progress import GAP_COLORS, STATUS_COLORS
+
+    def hls(colour: str) -> tuple[float, float, float]:
+        r, g, b = (int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+        h, light, sat = colorsys.rgb_to_hls(r, g, b)
+        return h * 360, light, sat
+
+    drawn = {k: v for k, v in STATUS_COLORS.items() if k not in ("rejected", "merged")}  # never on the maps
+    assert not set(STATUS_COLORS.values()) & set(GAP_COLORS.values())
+    for state, colour in drawn.items():
+        h, _l, s = hls(colour)
+        assert s > 0.3, f"{state} is greyish, like 'no target'"
+        for gap, other in GAP_COLORS.items():
+            gh, _gl, gs = hls(other)
+            if gs > 0.3:
+                assert min(abs(h - gh), 360 - abs(h - gh)) >= 30, f"{state} {colour} looks like {gap} {other}"

@@ -207,6 +207,32 @@ def test_print_view_at_every_level_of_both_axes(client: FlaskClient, cat: Any, b
     assert html.count('class="area gap-') + html.count('class="river gap-') >= 1  # the rows' shapes, coloured
 
 
+@pytest.mark.parametrize(
+    ("by", "scope", "title", "shaded"),
+    [
+        ("basin", "", "全国", 2),
+        ("basin", "sub_basin:HH-08", "黄河流域 › 渭河流域", 1),
+        ("basin", "river:HYD4M-463", "渭河流域 › 渭河", 1),
+        ("area", "province:610000", "陕西省", 3),
+        ("area", "county:610112", "西安市 › 未央区", 1),
+    ],
+)
+def test_save_as_map_at_every_level_of_both_axes(client: FlaskClient, cat: Any, by: str, scope: str, title: str,
+                                                 shaded: int) -> None:  # fmt: skip
+    query = f"by={by}&as_of=2023-06-30" + (f"&scope={scope}" if scope else "")
+    page = client.get(f"/dashboard?{query}").get_data(as_text=True)
+    assert f'id="map-file-link" href="/dashboard/map.html?by={by}' in page.replace("&amp;", "&")
+    r = client.get(f"/dashboard/map.html?{query}")
+
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    assert "attachment" in r.headers["Content-Disposition"] and "-2023-06-30.html" in r.headers["Content-Disposition"]
+    html = r.get_data(as_text=True)
+    assert title in html and "截至 2023-06-30" in html and "<script src" not in html
+    assert html.count('"gap_class": ') == shaded
+    assert client.get("/dashboard/map.html?scope=city:999999").status_code == 404
+    assert client.get("/dashboard/map.html?metric=joy").status_code == 422
+
+
 def test_pdf_report_below_a_city(client: FlaskClient, cat: Any) -> None:
     r = client.get("/dashboard/report.pdf?by=area&scope=county:610112&as_of=2023-06-30")
 
@@ -346,3 +372,21 @@ def test_api_cli_and_page_agree(committed: tuple[str, Any], by: str, day: str) -
                 assert row[5:7] == [target, pp(r["gap_pp"])]
                 checked += 1
     assert checked >= 6
+
+
+def test_a_provincial_leader_sees_the_province_named_and_framed(make_user: Callable[[...], User], login_as: Any,
+                                                                 cat: Any) -> None:  # fmt: skip
+    leader = login_as(make_user("sx_leader", roles=("leader",), areas=("610000",)))
+    html = leader.get("/dashboard?as_of=2023-12-31").get_data(as_text=True)
+    title = re.search(r'<h1 id="dash-title">(.*?)<span', html, re.S)
+    assert title is not None and title.group(1).strip() == "陕西省"
+    assert "全部范围" not in html.split('id="dash-title"', 1)[1].split("</h1>", 1)[0]
+    config = json.loads(re.search(r'id="dash-config"[^>]*>(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
+    west, south, east, north = config["extent"]
+    assert 105 < west < 106 and 31 < south < 32 and 110.5 < east < 111.5 and 39 < north < 40  # Shaanxi, not the basin
+    assert config["fitToScopes"] is False  # the basins layer does not pull the map out to the whole Yellow River
+    print_html = leader.get("/dashboard/print?as_of=2023-12-31").get_data(as_text=True)
+    assert "<h1>陕西省" in print_html
+    national = leader.get("/dashboard?scope=province:610000&as_of=2023-12-31").get_data(as_text=True)
+    assert json.loads(re.search(r'id="dash-config"[^>]*>(.*?)</script>', national, re.S).group(1))[  # type: ignore[union-attr]
+        "fitToScopes"] is True  # fmt: skip

@@ -191,3 +191,13 @@ def test_another_citys_cells_marks_tasks_and_footprints_are_not_found(
     assert xian.get(f"/imagery/cells/{opened}").status_code == 200
     assert len(xian.get("/api/imagery/footprints").json["features"]) == 1
     assert xian.get(f"/imagery/tasks/{task_id}").status_code == 200
+
+
+def test_with_no_imagery_the_analyst_is_told_how_to_load_it(make_user, login_as):
+    analyst = login_as(make_user("ana0", roles=("analyst",), areas=("610000",)))
+    claimed = analyst.post("/imagery/next", data={"csrf_token": analyst.csrf})  # type: ignore[attr-defined]
+    assert claimed.status_code == 302 and "none_left" in claimed.location
+    page = analyst.get(claimed.location).get_data(as_text=True)
+    assert 'id="no-imagery"' in page and "outfalls imagery ingest" in page and "outfalls imagery cells" in page
+    assert "没有可判读的无人机影像" in page or "no drone imagery" in page
+    assert 'id="imagery-message"' not in page  # not "every cell is taken": there is none

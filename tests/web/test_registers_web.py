@@ -79,6 +79,18 @@ def test_xlsx_export_through_the_page(two_counties: dict[str, Outfall], make_use
     assert wb.sheetnames == ["汇总", "长江流域", "黄河流域", "字段说明"]
 
 
+def test_map_file_export_through_the_page(two_counties: dict[str, Outfall], make_user: Any, login_as: Any) -> None:
+    client = login_as(make_user("lintong_mapper", roles=("exporter",), areas=("610115",)))
+    assert b'<option value="html">' in client.get("/registers").data
+    job_url = export(client, format="html")
+    status, media, disposition, data = fetch(client, job_url + "/download")
+    assert (status, media) == (200, "text/html") and "register-2023-12-31.html" in disposition
+    page = data.decode("utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<script src" not in page
+    assert "临潼排口".encode("ascii", "backslashreplace").decode() in page  # folium writes JSON with \\u escapes
+    assert page.count('"outfall_id": ') == 1  # the county's own outfall, never the other county's
+
+
 def test_only_exporters_and_admins(make_user: Any, login_as: Any) -> None:
     leader = login_as(make_user("leader_only", roles=("leader",)))
     assert leader.get("/registers").status_code == 403

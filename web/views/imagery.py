@@ -72,9 +72,9 @@ def _tiles_template() -> str:
 @requires()
 def index() -> ResponseReturnValue:
     """Flight records and statistics, cell progress on a map, and agreement per analyst."""
-    if request.args.get("none_left"):
+    if request.args.get("none_left") and cells.cell_progress(db(), scope=current_scope()).total:
         return _overview(_("Every cell is taken or done: there is nothing left to interpret."))
-    return _overview()
+    return _overview()  # with no cell at all, the page says there is no imagery and how to load it
 
 
 @bp.get("/api/imagery/cells")

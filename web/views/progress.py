@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from outfalls import maps
 from outfalls import progress as domain
 from outfalls.catalogue import queries
 from outfalls.errors import InvalidInput, NotFound
@@ -130,8 +131,11 @@ def _map_config(view: View) -> dict[str, Any]:
     children = {r.scope_code: _row_dict(r) for r in view.children}
     if child is None and view.scope_code:  # the bottom of the hierarchy: colour the scope itself
         children = {view.scope_code: _row_dict(view.current[view.metric])}
+    extent = queries.scope_extent(db(), current_scope())
     return {
-        "extent": queries.scope_extent(db(), current_scope()) or s.map.extent,
+        "extent": extent or s.map.extent,
+        # at the top of a regional viewer's scope the map stays on their area: a basin reaches far beyond it
+        "fitToScopes": not (view.scope_kind == "all" and extent is not None),
         "basemapUrl": s.map.basemap_url,
         "layer": LAYERS.get(shown),
         "parentLayer": LAYERS.get(view.scope_kind) if child else None,
@@ -144,7 +148,7 @@ def _map_config(view: View) -> dict[str, Any]:
             + ("?" + urlencode(_tile_args(view)) if _tile_args(view) else ""),
             "drill": url_for("dashboard.page", **view.args(scope="__scope__")),
         },
-        "statusColors": STATUS_COLORS,
+        "statusColors": domain.STATUS_COLORS,
         "gapColors": domain.GAP_COLORS,
         "statusLabels": {k: str(v) for k, v in STATUS_LABELS.items()},
         "clusterBelowZoom": s.progress.cluster_below_zoom,
@@ -164,11 +168,6 @@ def _tile_args(view: View) -> dict[str, str]:
     return out
 
 
-STATUS_COLORS = {
-    "candidate": "#9e9e9e", "surveyed": "#1e88e5", "traced": "#8e24aa", "remediating": "#fb8c00",
-    "remediated": "#43a047", "closed": "#00695c", "rejected": "#cfcfcf", "merged": "#795548",
-}  # fmt: skip
-
 
 def _page_context(view: View) -> dict[str, Any]:
     return {
@@ -184,6 +183,9 @@ def _page_context(view: View) -> dict[str, Any]:
         "gap_colors": domain.GAP_COLORS,
         "definition": definition(),
         "today_iso": domain.today().isoformat(),
+        "is_national": current_scope().is_national,
+        "scope_name": _("All outfalls in scope") if current_scope().is_national
+        else maps.scope_words(db(), current_scope()),
     }
 
 
@@ -256,6 +258,23 @@ def report_pdf() -> ResponseReturnValue:
     pdf = print_pdf(html, settings().progress.chromium, settings().progress.pdf_timeout_s)
     name = f"progress-{view.scope_code or 'all'}-{view.as_of.isoformat()}.pdf"
     return Response(pdf, mimetype="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+@bp.get("/dashboard/map.html")
+@requires(Role.LEADER, Role.ADMIN)
+def map_file() -> ResponseReturnValue:
+    """The current view as one self-contained map file (folium; Leaflet inlined, no request when opened)."""
+    args = request.args
+    kind, code = domain.parse_scope(args.get("scope"))
+    by = domain.check_axis(args.get("by"), kind)
+    as_of = domain.check_as_of(parse_date(args, "as_of"))
+    vendor = Path(current_app.static_folder or "") / "vendor"
+    made = maps.scope_map(db(), scope=current_scope(), by=by, scope_kind=kind, scope_code=code,
+                          metric=domain.check_metric(args.get("metric") or "traced"), as_of=as_of,
+                          defaults=settings().targets, assets=vendor)  # fmt: skip
+    name = f"map-{code or 'all'}-{as_of.isoformat()}.html"
+    return Response(made.html, mimetype="text/html",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
 
 
 # -- targets (administrators) -------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def export() -> ResponseReturnValue:
     )  # fmt: skip
     db().commit()
     runner().submit(job.id, registers.export_work(settings().storage.store_dir, actor=me, ip=request.remote_addr,
-                                                  scope=current_scope()))  # fmt: skip
+                                                  scope=current_scope(), targets=settings().targets))  # fmt: skip
     return redirect(url_for("registers.job_page", job_id=job.id))
 
 

@@ -105,7 +105,7 @@
       scopes.addData(data);
       el.dataset.scopes = String(scopes.getLayers().length);
       el.dataset.colours = JSON.stringify(coloured);
-      if (scopes.getLayers().length) { map.fitBounds(scopes.getBounds(), { padding: [12, 12] }); }
+      if (scopes.getLayers().length && cfg.fitToScopes) { map.fitBounds(scopes.getBounds(), { padding: [12, 12] }); }
     }));
   }
   if (cfg.parentLayer && cfg.parentCode) {
@@ -165,7 +165,7 @@
     var y = new Date(t).getUTCFullYear();
     return y + (t - Date.UTC(y, 0, 1)) / (Date.UTC(y + 1, 0, 1) - Date.UTC(y, 0, 1));
   }
-  var CHART_COLORS = { traced: '#8e24aa', remediated: '#43a047', closed: '#00695c' };
+  var CHART_COLORS = { traced: '#6a1b9a', remediated: '#00897b', closed: '#004d40' };
   var canvas = document.getElementById('trend-chart');
   var chart = cfg.chart;
   var datasets = [];

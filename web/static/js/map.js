@@ -12,8 +12,8 @@
   if (cfg.basemapUrl) { L.tileLayer(cfg.basemapUrl, { maxZoom: 19 }).addTo(map); }
 
   var COLORS = {
-    candidate: '#9e9e9e', surveyed: '#1e88e5', traced: '#8e24aa', remediating: '#fb8c00',
-    remediated: '#43a047', closed: '#00695c', rejected: '#cfcfcf', merged: '#795548'
+    candidate: '#9575cd', surveyed: '#1e88e5', traced: '#6a1b9a', remediating: '#00acc1',
+    remediated: '#00897b', closed: '#004d40', rejected: '#bcaaa4', merged: '#795548'
   };
   var STYLES = {
     basins: { color: '#1565c0', weight: 2, fillColor: '#e3f2fd', fillOpacity: 0.45 },
