@@ -71,7 +71,7 @@ from sqlalchemy.orm import Session
 from outfalls.config import load_settings
 from outfalls.db.cluster import SUPERUSER, Cluster, find_bin_dir
 from outfalls.db.engine import make_engine
-from outfalls.geo import _wgs_to_gcj  # the vectorised wgs84_to_gcj02
+from outfalls.offsets import _wgs_to_gcj  # the vectorised wgs84_to_gcj02
 from outfalls.survey.intake import import_table
 from outfalls.survey.readers import read_path
 
