@@ -10,9 +10,9 @@ what a province-wide consolidation of the crews' phone records looks like: N row
 ``bench/catalogue.py`` generates along the real Shaanxi rivers, in GCJ-02 (the datum of the phone map apps),
 with a record id, a Chinese name, a type column mixing HJ 1312 codes, Chinese labels and values no code list
 knows (kept raw with a warning), local and national codes, surveyor, survey time, photo names, discharge and
-notes. About 1 % of the rows are a second pipe a few metres from another row (two pipes at one headwall: both go
-to the review queue) and 0.4 % are defective (empty longitude, swapped lat/lon, a date that does not exist,
-a row sent twice), which the import must reject row by row.
+notes. About 1 % of the rows are a second record a metre or two from another row's (one outfall entered twice,
+or two pipes at one headwall: both go to the review queue as one cluster) and 0.4 % are defective (empty
+longitude, swapped lat/lon, a date that does not exist, a row sent twice), which the import must reject row by row.
 
 ``survey import (CLI)``
     ``outfalls survey import FILE --datum gcj02 --json`` as a subprocess on the bench database
@@ -71,7 +71,7 @@ from sqlalchemy.orm import Session
 from outfalls.config import load_settings
 from outfalls.db.cluster import SUPERUSER, Cluster, find_bin_dir
 from outfalls.db.engine import make_engine
-from outfalls.geo import _wgs_to_gcj  # the vectorised wgs84_to_gcj02
+from outfalls.offsets import _wgs_to_gcj  # the vectorised wgs84_to_gcj02
 from outfalls.survey.intake import import_table
 from outfalls.survey.readers import read_path
 
@@ -89,7 +89,7 @@ HEADER = [
 UNKNOWN_TYPES = ("水泥管", "不明", "暗管", "涵洞", "看不清", "待定")
 UNKNOWN_SHARE = 0.03
 CODE_SHARE = 0.45  # the HJ 1312 code ("4.8") is written; otherwise its Chinese label
-NEAR_SHARE = 0.01  # a second pipe a few metres from another row's
+NEAR_SHARE = 0.01  # a second record within [reconcile] same_batch_m of another row's
 DEFECT_SHARE = 0.004  # each kind of defect gets a quarter of these rows
 NATIONAL_SHARE = 0.2
 CREWS = ("西安市第一排查组", "咸阳市排查组", "宝鸡市排查组", "渭南市排查组", "汉中市排查组", "安康市排查组",
@@ -117,11 +117,11 @@ def write_survey_csv(session: Session, path: Path, n: int, seed: int) -> SurveyF
     items = generate(session, n, seed)
     rng = np.random.default_rng(seed + 7)
     lonlat = np.array([item.lonlat for item in items])
-    # A second pipe 3-8 m from the previous row's (east or north): both rows go to the review queue.
+    # A second record 0.5-4 m from the previous row's (east or north): both rows go to the review queue.
     near = np.flatnonzero(rng.random(n) < NEAR_SHARE)
     near = near[near > 0]
     near = near[np.r_[True, np.diff(near) > 1]]  # never a pair of pairs
-    metres = rng.uniform(3, 8, len(near))
+    metres = rng.uniform(0.5, 4, len(near))
     east = rng.random(len(near)) < 0.5
     coslat = np.cos(np.radians(lonlat[near - 1, 1]))
     lonlat[near, 0] = lonlat[near - 1, 0] + np.where(east, metres / (111_320 * coslat), 0)
@@ -144,6 +144,7 @@ def write_survey_csv(session: Session, path: Path, n: int, seed: int) -> SurveyF
     gcj_lon, gcj_lat = _wgs_to_gcj(lonlat[:, 0], lonlat[:, 1])
 
     unknown = 0
+    near_rows = set(near.tolist())
     with path.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
         out.writerow(HEADER)
@@ -155,6 +156,8 @@ def write_survey_csv(session: Session, path: Path, n: int, seed: int) -> SurveyF
                 type_cell = item.type_code
             else:
                 type_cell = item.type_raw or item.type_code
+            if i in near_rows:  # the same outfall entered twice: the same type (an incompatible one is not queued)
+                type_cell = previous[6]
             when = datetime.combine(item.found_on, datetime.min.time()) + timedelta(minutes=int(minutes[i]))
             row: list[Any] = [
                 f"uuid:{uuids[i, 0] & 0xFFFFFFFFFFFF:012x}-{uuids[i, 1] & 0xFFFFFFFF:08x}",

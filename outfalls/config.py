@@ -5,6 +5,7 @@ start with the key's dotted name, because a typo is cheapest found at start.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -98,6 +99,7 @@ class ReconcileSettings:
 
     radius_m: float  # an observation this close (on the ellipsoid) to one outfall is linked to it
     review_radius_m: float  # a reviewer links a row farther than this only with an explicit override
+    same_batch_m: float = 5.0  # two rows of one upload this close, of compatible types, are queued as one cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +402,14 @@ def _imagery(m: dict[str, Any], data_dir: Path) -> ImagerySettings:
     )
 
 
+def _reconcile(m: dict[str, Any]) -> ReconcileSettings:
+    for key, value in m.items():
+        if not math.isfinite(float(value)) or float(value) < 0:
+            raise ConfigError(f"configuration key 'reconcile.{key}' must be a distance in metres (0 or more), "
+                              f"not {value!r}", key=f"reconcile.{key}")  # fmt: skip
+    return ReconcileSettings(**{k: float(v) for k, v in m.items()})
+
+
 def _upload(m: dict[str, Any]) -> UploadSettings:
     for key, value in m.items():
         if value < 1:
@@ -465,9 +475,7 @@ def _build(m: dict[str, Any]) -> Settings:
             max_features=m["map"]["max_features"],
         ),
         list=ListSettings(**m["list"]),
-        reconcile=ReconcileSettings(
-            radius_m=float(m["reconcile"]["radius_m"]), review_radius_m=float(m["reconcile"]["review_radius_m"])
-        ),
+        reconcile=_reconcile(m["reconcile"]),
         region=RegionSettings(
             bbox=_bbox(m["region"]["bbox"], "region.bbox"), outlier_km=float(m["region"]["outlier_km"])
         ),

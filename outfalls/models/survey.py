@@ -41,6 +41,8 @@ class ReviewItem(Base):
     reason: Mapped[ReviewReason] = mapped_column(str_enum(ReviewReason, 32))
     candidate_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), default=list, server_default="{}")
     detail: Mapped[str | None] = mapped_column(Text)
+    # Rows of one upload that may be one outfall are decided together: the smallest observation id of the group.
+    cluster_id: Mapped[int | None] = mapped_column(Integer, index=True)
     status: Mapped[ReviewStatus] = mapped_column(str_enum(ReviewStatus, 16), index=True)
     resolution: Mapped[str | None] = mapped_column(String(32))
     outfall_id: Mapped[int | None] = mapped_column(ForeignKey("outfalls.id"))  # where the row ended up

@@ -267,7 +267,7 @@ def import_table(
     session.execute(text("ANALYZE observations"))
     outcome: Reconciliation = reconcile_batch(
         session, batch.id, list(zip(ids, new_rows, strict=True)), radius_m=settings.reconcile.radius_m, actor=actor,
-        is_demo=is_demo, progress=step,
+        same_batch_m=settings.reconcile.same_batch_m, is_demo=is_demo, progress=step,
     )  # fmt: skip
     report.new_outfalls, report.linked, report.queued_for_review = outcome.created, outcome.linked, outcome.queued
     report.outfall_ids = outcome.outfall_ids

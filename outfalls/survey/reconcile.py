@@ -4,14 +4,15 @@ A row within ``radius_m`` (geodesic) of exactly one outfall, of a compatible typ
 row of a drone candidate's verification task (record id ``drone-<outfall id>``) near that candidate confirms it.
 A row with no outfall near is a new outfall (found by foot survey). Everything else goes to the review queue, where a
 person decides: two or more outfalls near; one near but of another type; a drone candidate near (the crew's row
-is what verifies it); or another row of the same upload near (two pipes at one headwall are two outfalls, so
-rows of one batch are never merged automatically). Every link is an event on the outfall; the review actions
-(link, new outfall) are events too.
+is what verifies it). Two rows of one upload are never merged silently: rows within ``same_batch_m`` of each other
+and of compatible types (could be one outfall entered twice, or two pipes at one headwall), and rows that would
+both be linked to the same outfall, are queued as one cluster a reviewer decides at once (``review``); rows of an
+upload farther apart are separate outfalls. Every link is an event on the outfall; the review actions are events too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,12 +22,10 @@ from sqlalchemy.orm import Session
 
 from outfalls import clock
 from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, create_outfalls, record_event
-from outfalls.catalogue.observations import link_observation
 from outfalls.db.bulk import copy_rows as _copy
-from outfalls.errors import Conflict, InvalidInput, NotFound
-from outfalls.models import Observation, ObservationLink, Outfall, ReviewItem
+from outfalls.errors import InvalidInput, NotFound
+from outfalls.models import ObservationLink, Outfall
 from outfalls.scope import Scope, require_visible
-from outfalls.survey.areas import within
 from outfalls.survey.validate import UNKNOWN_TYPE, SurveyRow
 from outfalls.types import (
     CodeProvenance,
@@ -74,7 +73,7 @@ _CANDIDATES = text(
 _NEAR_IN_BATCH = text(
     """
     SELECT a.id, b.id
-    FROM observations a JOIN observations b ON b.batch_id = a.batch_id AND b.id <> a.id
+    FROM observations a JOIN observations b ON b.batch_id = a.batch_id AND b.id > a.id
       AND ST_DWithin(b.geom, a.geom, :deg) AND ST_DWithin(a.geom::geography, b.geom::geography, :radius)
     WHERE a.batch_id = :batch
     """
@@ -84,11 +83,43 @@ _CODE_MATCHES = text("SELECT national_code, id FROM outfalls WHERE national_code
 
 def _type_conflict(row: SurveyRow, scheme: str, code: str) -> bool:
     """Two known HJ 1312 types of different main classes, or a different code in another list."""
-    if (row.type_scheme, row.type_code) == UNKNOWN_TYPE or (scheme, code) == UNKNOWN_TYPE:
+    return types_conflict((row.type_scheme, row.type_code), (scheme, code))
+
+
+def types_conflict(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """Two known types (scheme, code) that cannot be one outfall: of one list, in different main classes."""
+    if a == UNKNOWN_TYPE or b == UNKNOWN_TYPE:
         return False
-    if row.type_scheme != scheme:
+    if a[0] != b[0]:
         return False  # different vocabularies: nothing to compare reliably
-    return row.type_code.split(".")[0] != code.split(".")[0]
+    return a[1].split(".")[0] != b[1].split(".")[0]
+
+
+def clusters_of(pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """The connected groups of ``pairs`` (observation ids that could be one outfall): each member → the group's
+    smallest id, which names the cluster.
+    """
+    parent: dict[int, int] = {}
+
+    def root(i: int) -> int:
+        parent.setdefault(i, i)
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in pairs:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {i: root(i) for i in parent}
+
+
+def _listed(rows: Sequence[int], limit: int = 8) -> str:
+    """``row 6`` / ``rows 6, 9`` / ``rows 6, 9, … and 12 more``."""
+    shown = ", ".join(str(r) for r in rows[:limit])
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return f"{'row' if len(rows) == 1 else 'rows'} {shown}{more}"
 
 
 def reconcile_batch(
@@ -98,6 +129,7 @@ def reconcile_batch(
     *,
     radius_m: float,
     actor: str,
+    same_batch_m: float = 5.0,
     is_demo: bool = False,
     progress: Progress | None = None,
 ) -> Reconciliation:
@@ -115,8 +147,16 @@ def reconcile_batch(
     codes = {r.national_code: oid for oid, r in stored if r.national_code}
     by_code: dict[str, int] = {c: i for c, i in session.execute(_CODE_MATCHES, {"codes": list(codes)})} if codes else {}
     near_in_batch: dict[int, set[int]] = {}
-    for a, b in session.execute(_NEAR_IN_BATCH, {"batch": batch_id, "deg": deg, "radius": radius_m}):
+    pairs = []
+    same_deg = same_batch_m / _M_PER_DEG * _PREFILTER
+    for a, b in session.execute(_NEAR_IN_BATCH, {"batch": batch_id, "deg": same_deg, "radius": same_batch_m}):
+        ra, rb = rows.get(a), rows.get(b)
+        if ra is None or rb is None or types_conflict((ra.type_scheme, ra.type_code), (rb.type_scheme, rb.type_code)):
+            continue  # two types that cannot be one outfall: two outfalls, not a question for a person
         near_in_batch.setdefault(a, set()).add(b)
+        near_in_batch.setdefault(b, set()).add(a)
+        pairs.append((a, b))
+    cluster_of = clusters_of(pairs)
 
     outcome = Reconciliation()
     to_create: list[int] = []
@@ -134,8 +174,8 @@ def reconcile_batch(
         detail = None
         if near:
             reason = ReviewReason.NEAR_IN_BATCH
-            others = [str(rows[n].row) for n in near if n in rows]
-            detail = f"{'row' if len(others) == 1 else 'rows'} {', '.join(others)} of the same upload within the radius"
+            others = sorted(rows[n].row for n in near)
+            detail = f"{_listed(others)} of the same upload within {same_batch_m:g} m"
         elif len(found) >= 2:
             reason = ReviewReason.SEVERAL_CANDIDATES
         elif len(found) == 1:
@@ -157,8 +197,9 @@ def reconcile_batch(
             to_create.append(oid)
             continue
         reviews.append({"observation_id": oid, "batch_id": batch_id, "reason": reason.value,
-                        "candidate_ids": [c[0] for c in found], "detail": detail,
+                        "candidate_ids": [c[0] for c in found], "detail": detail, "cluster_id": cluster_of.get(oid),
                         "status": ReviewStatus.OPEN.value, "version": 1})  # fmt: skip
+    reviews += _shared_links(batch_id, rows, to_link, to_confirm)
     step("reconciled", len(ids), len(ids))
 
     if to_create:
@@ -185,6 +226,35 @@ def reconcile_batch(
         _copy(session, "review_items", reviews)
         outcome.queued = len(reviews)
     return outcome
+
+
+def _shared_links(batch_id: int, rows: dict[int, SurveyRow], to_link: dict[int, int],
+                  to_confirm: dict[int, int]) -> list[dict[str, object]]:  # fmt: skip
+    """Rows of the batch that would each be linked to the same outfall are taken out of ``to_link`` (and
+    ``to_confirm``) and queued as one cluster: linking them all would merge them silently.
+    """
+    by_outfall: dict[int, list[int]] = {}
+    for oid, outfall in to_link.items():
+        by_outfall.setdefault(outfall, []).append(oid)
+    reviews: list[dict[str, object]] = []
+    for outfall, members in by_outfall.items():
+        if len(members) < 2:
+            continue
+        cluster = min(members)
+        for oid in members:
+            del to_link[oid]
+            to_confirm.pop(oid, None)
+            others = sorted(rows[m].row for m in members if m != oid)
+            reviews.append({"observation_id": oid, "batch_id": batch_id, "reason": ReviewReason.NEAR_IN_BATCH.value,
+                            "candidate_ids": [outfall], "cluster_id": cluster, "status": ReviewStatus.OPEN.value,
+                            "detail": f"{_listed(others)} of the same upload would be linked to the same outfall",
+                            "version": 1})  # fmt: skip
+    return reviews
+
+
+def new_outfall(row: SurveyRow, observation_id: int, is_demo: bool) -> NewOutfall:
+    """The outfall a row describes, made from it (its history starts with the row)."""
+    return _new_outfall(row, observation_id, is_demo)
 
 
 def _new_outfall(row: SurveyRow, observation_id: int, is_demo: bool) -> NewOutfall:
@@ -231,170 +301,6 @@ def _link_many(session: Session, links: dict[int, int], rows: dict[int, SurveyRo
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Outfall) and obj.id in versions:
             session.expire(obj)
-
-
-# --- the review queue ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewEntry:
-    """An open review item with what a person needs to decide."""
-
-    item: ReviewItem
-    observation: Observation
-    lon: float
-    lat: float
-    candidates: list[tuple[int, str, str, float]]  # (outfall id, name, status, metres)
-    name: str | None  # the name the row gives, if any
-
-
-def open_reviews(session: Session, *, scope: Scope, batch_id: int | None = None, limit: int = 200) -> list[ReviewEntry]:
-    """Open review items whose row lies in ``scope``, with the candidate outfalls in ``scope``; another area's
-    items are not listed (a row near the boundary belongs to the area it lies in).
-    """
-    from geoalchemy2.shape import to_shape
-
-    query = (
-        select(ReviewItem).join(Observation, Observation.id == ReviewItem.observation_id)
-        .where(ReviewItem.status == ReviewStatus.OPEN, *within(Observation.geom, scope))
-        .order_by(ReviewItem.id).limit(limit)
-    )  # fmt: skip
-    if batch_id is not None:
-        query = query.where(ReviewItem.batch_id == batch_id)
-    entries = []
-    for item in session.scalars(query):
-        obs = item.observation
-        point = to_shape(obs.geom)
-        cands = []
-        for cid in item.candidate_ids:
-            row = session.execute(
-                select(Outfall.id, Outfall.name, Outfall.status,
-                       text("ST_Distance(outfalls.geom::geography, ST_GeomFromEWKT(:p)::geography)"))
-                .where(Outfall.id == cid, *scope.conditions()),
-                {"p": f"SRID={4490};POINT({point.x!r} {point.y!r})"},
-            ).first()  # fmt: skip
-            if row is not None:
-                cands.append((row[0], row[1], row[2].value, float(row[3])))
-        entries.append(ReviewEntry(item, obs, point.x, point.y, cands, _row_of(obs).name))
-    return entries
-
-
-def _open_item(session: Session, item_id: int, expected_version: int | None, scope: Scope) -> ReviewItem:
-    """The item, locked, when its row lies in ``scope``: another area's item is "not found", decided or not."""
-    item = session.scalar(
-        select(ReviewItem).join(Observation, Observation.id == ReviewItem.observation_id)
-        .where(ReviewItem.id == item_id, *within(Observation.geom, scope)).with_for_update(of=ReviewItem)
-    )  # fmt: skip
-    if item is None:
-        raise NotFound("review item does not exist", entity="review_item", id=item_id)
-    if item.status is not ReviewStatus.OPEN:
-        raise Conflict(f"this row was already decided ({item.resolution} by {item.resolved_by})", id=item_id)
-    if expected_version is not None and item.version != expected_version:
-        raise Conflict("someone else changed this review item; reload the queue", id=item_id)
-    return item
-
-
-_DISTANCE = text(
-    "SELECT ST_Distance(o.geom::geography, f.geom::geography) FROM observations o, outfalls f "
-    "WHERE o.id = :observation AND f.id = :outfall"
-)
-
-
-def resolve_link(session: Session, item_id: int, outfall_id: int, *, actor: str, scope: Scope,
-                 review_radius_m: float, override_reason: str | None = None,
-                 expected_version: int | None = None) -> ReviewItem:  # fmt: skip
-    """Decide that the row describes ``outfall_id``: link it (an event); a drone candidate is thereby verified.
-
-    The link event records the distance from the row to the outfall. An outfall farther than ``review_radius_m``
-    is linked only with an ``override_reason`` (the user ticked the override and said why), recorded with it.
-
-    Raises:
-        NotFound: no such item or outfall, or one outside ``scope``.
-        InvalidInput: the outfall is farther than ``review_radius_m`` and no override (or an empty reason) is given.
-        Conflict: already decided or changed meanwhile.
-    """
-    item = _open_item(session, item_id, expected_version, scope)
-    require_visible(session, outfall_id, scope)
-    metres = float(session.scalar(_DISTANCE, {"observation": item.observation_id, "outfall": outfall_id}) or 0.0)
-    note: dict[str, object] = {"distance_m": round(metres, 1), "review_item_id": item.id}
-    if metres > review_radius_m:
-        if override_reason is None:
-            raise InvalidInput(
-                f"outfall {outfall_id} is {metres / 1000:.2f} km from the row, beyond the review radius of "
-                f"{review_radius_m:g} m: choose a nearer outfall, or override the distance and say why",
-                field="override_distance", distance_m=round(metres, 1), radius_m=review_radius_m,
-            )  # fmt: skip
-        if not override_reason.strip():
-            raise InvalidInput("say why the row is linked to an outfall this far from it", field="override_reason")
-        note |= {"override_distance": True, "override_reason": override_reason.strip(),
-                 "review_radius_m": review_radius_m}  # fmt: skip
-    link_observation(session, item.observation_id, outfall_id, actor=actor, scope=scope, note=note)
-    outfall = session.get(Outfall, outfall_id)
-    if outfall is not None and outfall.status is OutfallStatus.CANDIDATE:
-        day = clock.day_of(item.observation.captured_at or clock.now())
-        record_event(session, outfall_id, EventKind.SURVEYED, actor=actor, scope=scope,
-                     expected_version=outfall.version, on=max(day, outfall.found_on),
-                     payload={"observation_id": item.observation_id})  # fmt: skip
-    return _close(session, item, "linked", outfall_id, actor)
-
-
-def resolve_new(session: Session, item_id: int, *, actor: str, scope: Scope,
-                expected_version: int | None = None) -> ReviewItem:  # fmt: skip
-    """Decide that the row is an outfall of its own: create it from the row and link the row to it.
-
-    Raises:
-        NotFound: no such item, or one outside ``scope``. Conflict: already decided or changed meanwhile.
-    """
-    item = _open_item(session, item_id, expected_version, scope)
-    obs = item.observation
-    row = _row_of(obs)
-    [outfall_id] = create_outfalls(session, [_new_outfall(row, obs.id, obs.is_demo)], actor=actor)
-    session.add(ObservationLink(observation_id=obs.id, outfall_id=outfall_id, linked_by=actor))
-    session.flush()
-    return _close(session, item, "new_outfall", outfall_id, actor)
-
-
-def _close(session: Session, item: ReviewItem, resolution: str, outfall_id: int, actor: str) -> ReviewItem:
-    item.status = ReviewStatus.RESOLVED
-    item.resolution = resolution
-    item.outfall_id = outfall_id
-    item.resolved_by = actor
-    item.resolved_at = datetime.now(UTC)
-    session.flush()
-    return item
-
-
-def _row_of(obs: Observation) -> SurveyRow:
-    """The survey row an observation was made from (its stored attributes and point)."""
-    from geoalchemy2.shape import to_shape
-
-    from outfalls.survey.mapping import ColumnMapping
-    from outfalls.survey.validate import photo_names
-
-    point = to_shape(obs.geom)
-    attrs = dict(obs.attributes)
-    mapping = ColumnMapping.build([k for k in attrs if not k.startswith("_")])
-
-    def value(name: str) -> str | None:
-        raw = mapping.get(attrs, name)
-        return str(raw).strip() or None if raw is not None else None
-
-    scheme, code = _stored_type(attrs)
-    return SurveyRow(
-        row=int(attrs.get("_row", 0)), client_id=obs.client_id, x=obs.orig_x, y=obs.orig_y, crs=obs.orig_crs,
-        lon=point.x, lat=point.y, name=value("name"), national_code=value("national_code"),
-        local_code=value("local_code"), type_scheme=scheme, type_code=code, type_raw=value("type"),
-        receiving_water=value("receiving_water"), township=value("township"), surveyor=obs.author,
-        captured_at=obs.captured_at, photo_names=photo_names(value("photos")), attributes=attrs,
-    )  # fmt: skip
-
-
-def _stored_type(attrs: dict[str, object]) -> tuple[str, str]:
-    stored = attrs.get("_type")
-    if isinstance(stored, str) and ":" in stored:
-        scheme, code = stored.split(":", 1)
-        return scheme, code
-    return UNKNOWN_TYPE
 
 
 # --- merge and split -----------------------------------------------------------------------------------------

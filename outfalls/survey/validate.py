@@ -14,7 +14,7 @@ import json
 import math
 import re
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import date, datetime, time, timedelta
@@ -205,6 +205,8 @@ def _text(value: Any) -> str | None:
 
 
 def _json_safe(value: Any) -> Any:
+    if value is None or value.__class__ is str:  # nearly every cell of a table: nothing to do
+        return value
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, float) and not math.isfinite(value):
@@ -228,9 +230,26 @@ def photo_names(value: Any) -> tuple[str, ...]:
 
 def _content_id(row: Mapping[str, Any]) -> str:
     """An id for a row without one: the hash of all its values, so the same row sent again is recognised."""
-    content = {str(k): _json_safe(v) for k, v in row.items()}
+    return _hashed({str(k): _json_safe(v) for k, v in row.items()})
+
+
+def _hashed(content: Mapping[str, Any]) -> str:
+    """``_content_id`` of a row already made JSON-safe (the ids stored before keep being recognised)."""
     digest = hashlib.sha256(json.dumps(content, ensure_ascii=False, sort_keys=True, default=str).encode())
     return "sha256:" + digest.hexdigest()[:32]
+
+
+def _row_key(safe: Mapping[str, Any]) -> Hashable:
+    """What makes two rows of a file the same row: their values (JSON-safe) with their types, compared in memory;
+    hashing to text is only needed for a row's stored id. A value no tuple holds (a list or mapping a GIS
+    attribute may carry) falls back to the row's content id.
+    """
+    key = tuple(sorted((str(k), v.__class__.__name__, v) for k, v in safe.items()))
+    try:
+        hash(key)
+    except TypeError:
+        return _hashed(safe)
+    return key
 
 
 def _in_box(lon: float, lat: float, box: tuple[float, float, float, float]) -> bool:
@@ -385,8 +404,8 @@ def validate(
 
     rows: list[SurveyRow] = []
     warnings: list[RowProblem] = []
-    seen_content: dict[str, int] = {}
-    seen_ids: dict[str, tuple[int, str]] = {}
+    seen_content: dict[Hashable, int] = {}
+    seen_ids: dict[str, tuple[int, Hashable]] = {}
     for i, raw_row in enumerate(table.rows):
         number = table.row_numbers[i]
         when = None
@@ -400,13 +419,14 @@ def validate(
                 reject(i, "surveyed_at", "impossible_date",
                        f"{when.date().isoformat()} is {'in the future' if when.date() > today else 'before 1990'}",
                        value=when.date().isoformat())  # fmt: skip
-        content = _content_id(raw_row)
+        safe = {k: _json_safe(v) for k, v in raw_row.items()}
+        content = _row_key(safe)
         if content in seen_content:
             reject(i, "row", "duplicate_row", f"the same as row {seen_content[content]}", same_as=seen_content[content])
         else:
             seen_content[content] = number
         given_id = _text(mapping.get(raw_row, "client_id"))
-        client_id = given_id or content
+        client_id = given_id or _hashed({str(k): v for k, v in safe.items()})
         if given_id and given_id in seen_ids and seen_ids[given_id][1] != content:
             first = seen_ids[given_id][0]
             reject(i, "client_id", "duplicate_id", f"id {given_id} is also used by row {first} with other values",
@@ -433,7 +453,7 @@ def validate(
                                        f"type {raw_type!r} is not in the code lists: kept as written, recorded as "
                                        "暂无法确定 (not yet determined)", {"value": raw_type}))  # fmt: skip
         scheme, code = resolved or UNKNOWN_TYPE
-        attributes = {k: _json_safe(v) for k, v in raw_row.items()}
+        attributes = safe
         attributes["_row"] = number
         attributes["_source"] = table.source
         attributes["_type"] = f"{scheme}:{code}"

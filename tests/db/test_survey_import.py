@@ -29,7 +29,7 @@ from outfalls.models import (
 from outfalls.scope import Scope
 from outfalls.survey.intake import import_table
 from outfalls.survey.readers import read_path, read_upload
-from outfalls.survey.reconcile import open_reviews, resolve_link, resolve_new
+from outfalls.survey.review import open_reviews, resolve_link, resolve_new
 from outfalls.types import EventKind, OutfallStatus, ReviewReason, SurveyLevel
 
 # every test here runs either side of the programme's midnight (23:30 and 00:30 UTC)

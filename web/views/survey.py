@@ -25,12 +25,23 @@ from outfalls.survey.datums import DATUMS, declared_crs
 from outfalls.survey.intake import import_table, type_resolver
 from outfalls.survey.queries import REVIEWER_ROLES, batch_report, list_batches, merge_pair
 from outfalls.survey.readers import PHOTO_SUFFIXES, Photo, RawTable, UnusableFile, check_file_name, read_upload
-from outfalls.survey.reconcile import merge_outfalls, open_reviews, resolve_link, resolve_new, split_outfall
+from outfalls.survey.reconcile import merge_outfalls, split_outfall
+from outfalls.survey.review import (
+    CLUSTER_ACTIONS,
+    ClusterDecision,
+    decide_cluster,
+    decide_many,
+    open_reviews,
+    resolve_link,
+    resolve_new,
+    review_groups,
+)
 from outfalls.survey.validate import validate
 from outfalls.types import JobStatus, Role
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
 from web.forms import parse_int
+from web.forms.bodies import json_object, whole_number
 from web.jobs import runner
 from web.maps import script_json
 
@@ -255,8 +266,113 @@ def api_import() -> ResponseReturnValue:
 def review_page() -> ResponseReturnValue:
     batch = request.args.get("batch", type=int)
     entries = open_reviews(db(), scope=current_scope(), batch_id=batch)
-    return render_template("survey/review.html", entries=entries, batch=batch,
+    return render_template("survey/review.html", entries=entries, groups=review_groups(entries), batch=batch,
                            review_radius_m=settings().reconcile.review_radius_m)  # fmt: skip
+
+
+@bp.get("/api/survey/review")
+@requires(*REVIEWER_ROLES)
+def api_review() -> ResponseReturnValue:
+    """The open review queue of one's area (``?batch=ID``: one upload's), grouped by cluster: ``{groups:
+    [{cluster_id, versions, candidates: [{outfall_id, name, status, metres}], items: [{item_id, version, reason,
+    detail, row, source, client_id, name, lon, lat, candidates}]}]}``.
+    """
+    batch = request.args.get("batch", type=int)
+    groups = review_groups(open_reviews(db(), scope=current_scope(), batch_id=batch))
+
+    def cands(found: list[tuple[int, str, str, float]]) -> list[dict[str, Any]]:
+        return [{"outfall_id": i, "name": n, "status": st, "metres": round(m, 1)} for i, n, st, m in found]
+
+    return jsonify(groups=[{
+        "cluster_id": g.cluster_id, "versions": {str(k): v for k, v in g.versions.items()},
+        "candidates": cands(g.candidates),
+        "items": [{"item_id": e.item.id, "version": e.item.version, "reason": e.item.reason.value,
+                   "detail": e.item.detail, "row": e.observation.attributes.get("_row"),
+                   "source": e.observation.attributes.get("_source"), "client_id": e.observation.client_id,
+                   "name": e.name, "lon": e.lon, "lat": e.lat, "candidates": cands(e.candidates)}
+                  for e in g.entries],
+    } for g in groups])  # fmt: skip
+
+
+@bp.post("/survey/review/bulk")
+@requires(*REVIEWER_ROLES)
+def review_cluster() -> ResponseReturnValue:
+    """Decide a whole cluster from the queue page: ``decision`` is ``separate``, ``one-<item id>`` or
+    ``link-<outfall id>``; ``v-<item id>`` the versions of the rows shown.
+    """
+    form = request.form
+    decision = form.get("decision") or ""
+    action, _, raw = decision.partition("-")
+    if action not in CLUSTER_ACTIONS or (action != "separate") != bool(raw) or (raw and not raw.isdigit()):
+        raise InvalidInput("choose: all separate outfalls, one outfall, or link all to an outfall", field="decision",
+                           value=decision[:100])  # fmt: skip
+    versions = {}
+    for key in form:
+        if key.startswith("v-"):
+            if not key[2:].isdigit():
+                raise InvalidInput("reload the queue and decide again", field=key[:100])
+            versions[int(key[2:])] = parse_int(form, key, 0, minimum=0)
+    cluster_id = _required_int(form, "cluster_id", "reload the queue and decide again")
+    target = int(raw) if raw else None
+    override = form.get("override_reason") or "" if form.get("override_distance") else None
+    decide_cluster(db(), ClusterDecision(action, versions, cluster_id=cluster_id,
+                                         item_id=target if action == "one" else None,
+                                         outfall_id=target if action == "link" else None, override_reason=override),
+                   actor=current_identity().login, scope=current_scope(),
+                   review_radius_m=settings().reconcile.review_radius_m)  # fmt: skip
+    db().commit()
+    return redirect(url_for("survey.review_page", batch=request.args.get("batch")))
+
+
+def _decision(raw: object, where: str) -> ClusterDecision:
+    """One decision of a bulk body; a wrong key or value names where it is."""
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"{where} must be an object {{cluster_id, action, versions, ...}}", field=where)
+    unknown = sorted(set(raw) - {"cluster_id", "item_id", "action", "outfall_id", "versions", "override_reason"})
+    if unknown:
+        raise InvalidInput(f"{where} has unknown keys: {', '.join(unknown)}"[:200], field=f"{where}.{unknown[0]}")
+    action = raw.get("action")
+    if action not in CLUSTER_ACTIONS:
+        raise InvalidInput(f"{where}.action must be one of {', '.join(CLUSTER_ACTIONS)}", field=f"{where}.action")
+    ids = {k: whole_number(raw[k], f"{where}.{k}") for k in ("cluster_id", "item_id", "outfall_id")
+           if raw.get(k) is not None}  # fmt: skip
+    if "cluster_id" not in ids and "item_id" not in ids:
+        raise InvalidInput(f"{where} names no cluster_id (or item_id for a row alone)", field=f"{where}.cluster_id")
+    if action == "link" and "outfall_id" not in ids:
+        raise InvalidInput(f"{where}.outfall_id is required to link the rows", field=f"{where}.outfall_id")
+    versions = raw.get("versions")
+    if not isinstance(versions, dict) or not versions:
+        raise InvalidInput(f"{where}.versions maps each open row's item id to the version it was decided on",
+                           field=f"{where}.versions")  # fmt: skip
+    seen = {}
+    for key, version in versions.items():
+        if not key.isdigit():
+            raise InvalidInput(f"{where}.versions keys are item ids, not {key[:40]!r}", field=f"{where}.versions")
+        seen[whole_number(int(key), f"{where}.versions")] = whole_number(version, f"{where}.versions")
+    reason = raw.get("override_reason")
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidInput(f"{where}.override_reason must be text", field=f"{where}.override_reason")
+    return ClusterDecision(action, seen, cluster_id=ids.get("cluster_id"), item_id=ids.get("item_id"),
+                           outfall_id=ids.get("outfall_id"), override_reason=reason)  # fmt: skip
+
+
+@bp.post("/api/survey/review/bulk")
+@requires(*REVIEWER_ROLES)
+def api_review_bulk() -> ResponseReturnValue:
+    """Decide clusters of the review queue (or rows alone) at once: ``{decisions: [{cluster_id | item_id, action:
+    separate|one|link, outfall_id?, item_id?, versions: {item id: version}, override_reason?}]}``; answers
+    ``{decided, refused, results: [{cluster_id, item_id, ok, code, message, items: [{item_id, outfall_id}]}]}``.
+    Each decision is whole or refused whole (stale versions, another area's cluster, an outfall too far).
+    """
+    body = json_object(request)
+    raw = body.get("decisions")
+    if not isinstance(raw, list):
+        raise InvalidInput("send a JSON object with decisions (a list)", field="decisions")
+    decisions = [_decision(d, f"decisions[{i}]") for i, d in enumerate(raw)]
+    report = decide_many(db(), decisions, actor=current_identity().login, scope=current_scope(),
+                         review_radius_m=settings().reconcile.review_radius_m)  # fmt: skip
+    db().commit()
+    return jsonify(report.as_dict())
 
 
 @bp.post("/survey/review/<int:item_id>")
