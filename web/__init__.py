@@ -37,7 +37,7 @@ def create_app(
     from web.db import init_db
     from web.jobs import init_jobs
     from web.security import init_security
-    from web.views import admin, auth, cases, catalogue, imagery, progress, registers, survey, survey_tracks
+    from web.views import admin, auth, cases, catalogue, field, imagery, progress, registers, survey, survey_tracks
 
     settings = settings or load_settings(env=os.environ)
     app = Flask(__name__)
@@ -62,6 +62,7 @@ def create_app(
     app.register_blueprint(catalogue.bp)
     app.register_blueprint(json_api.bp)
     app.register_blueprint(field_api.bp)
+    app.register_blueprint(field.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(cases.bp)

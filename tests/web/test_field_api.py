@@ -80,3 +80,28 @@ def test_only_crews_use_the_field_api(make_user, login_as) -> None:
     r = leader.post("/api/field/records", json=_record("f-api-0005"), headers={"X-CSRF-Token": leader.csrf})
     assert r.status_code == 403
 
+
+
+def test_the_app_shell_manifest_and_service_worker(make_user, login_as, anon_client) -> None:
+    crew = login_as(make_user("crew1", roles=("crew",), areas=("610100",)))
+    page = crew.get("/field")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'rel="manifest" href="/field/manifest.webmanifest"' in html and 'id="waiting-count"' in html
+    assert "http://" not in html and "https://" not in html  # nothing from outside the intranet
+    manifest = anon_client.get("/field/manifest.webmanifest")
+    assert manifest.mimetype == "application/manifest+json"
+    assert manifest.get_json()["scope"] == "/field" and manifest.get_json()["start_url"] == "/field"
+    assert {i["sizes"] for i in manifest.get_json()["icons"]} == {"192x192", "512x512", "any"}
+    sw = anon_client.get("/field/sw.js")
+    assert sw.headers["Service-Worker-Allowed"] == "/field" and sw.mimetype == "text/javascript"
+    script = sw.get_data(as_text=True)
+    shell = ('"/field"', "/static/field/app.js", "/static/vendor/leaflet/leaflet.js", "/static/vendor/idb/idb.umd.js")
+    for asset in shell:
+        assert asset in script
+        if asset.startswith("/static"):
+            response = anon_client.get(asset)
+            assert response.status_code == 200
+            response.close()
+    leader = login_as(make_user("leader1", roles=("leader",)))
+    assert leader.get("/field").status_code == 403
