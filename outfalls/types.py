@@ -195,6 +195,7 @@ class ReviewReason(StrEnum):
     TYPE_CONFLICT = "type_conflict"  # one outfall within the radius, of a different type
     DRONE_CANDIDATE = "drone_candidate"  # a drone candidate within the radius: verify it is the same outfall
     NEAR_IN_BATCH = "near_in_batch"  # another row of the same upload within the radius (two pipes at one headwall?)
+    FIELD_CONFLICT = "field_conflict"  # a phone record made against a state that changed before it arrived
 
 
 class ReviewStatus(StrEnum):

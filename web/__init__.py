@@ -29,6 +29,7 @@ def create_app(
         config: extra Flask configuration.
     """
     from web import errors, i18n
+    from web.api import field as field_api
     from web.api import json as json_api
     from web.api import tiles as tiles_api
     from web.api.ogc import routes as ogc_api
@@ -41,6 +42,7 @@ def create_app(
         auth,
         cases,
         catalogue,
+        field,
         imagery,
         progress,
         public,
@@ -72,6 +74,8 @@ def create_app(
     init_security(app, settings)
     app.register_blueprint(catalogue.bp)
     app.register_blueprint(json_api.bp)
+    app.register_blueprint(field_api.bp)
+    app.register_blueprint(field.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(cases.bp)

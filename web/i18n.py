@@ -211,6 +211,7 @@ REVIEW_REASONS = {
     "type_conflict": _l("The outfall nearby has another type"),
     "drone_candidate": _l("A drone candidate nearby"),
     "near_in_batch": _l("Another row of the same upload nearby"),
+    "field_conflict": _l("A phone record made before the outfall changed"),
 }
 NOTE_LABELS = {
     "encoding detected: GBK/GB18030": _l("Text encoding detected: GBK/GB18030"),

@@ -4,6 +4,7 @@ from outfalls.db.base import Base
 from outfalls.models.account import ApiToken, AuditEntry, User, UserRole, UserScope, WebSession
 from outfalls.models.attachment import Attachment
 from outfalls.models.event import Event
+from outfalls.models.field import FieldPhoto, FieldRecord
 from outfalls.models.job import Job
 from outfalls.models.observation import Observation, ObservationBatch, ObservationLink
 from outfalls.models.outfall import Outfall
@@ -18,6 +19,8 @@ from outfalls.models.tracing import TraceParty, TraceRecord
 from outfalls.models.track import SurveyTrack
 
 __all__ = [
+    "FieldPhoto",
+    "FieldRecord",
     "ApiToken",
     "ClosingRule",
     "RemediationRecord",

@@ -31,7 +31,7 @@ from outfalls.models import CodeListEntry, Observation, ObservationBatch, Outfal
 from outfalls.scope import Scope, area_prefix
 from outfalls.survey.mapping import ColumnMapping
 from outfalls.survey.readers import RawTable
-from outfalls.survey.reconcile import Reconciliation, reconcile_batch
+from outfalls.survey.reconcile import Held, Reconciliation, reconcile_batch
 from outfalls.survey.validate import RowProblem, SurveyRow, TypeResolver, validate
 from outfalls.types import CGCS2000, ObservationSource
 
@@ -218,9 +218,13 @@ def import_table(
     progress: Progress | None = None,
     is_demo: bool = False,
     scope: Scope | None = None,
+    verifies: Mapping[str, int] | None = None,
+    held: Mapping[str, Held] | None = None,
 ) -> ImportReport:
     """Import the rows of ``table`` as foot-survey observations and reconcile them; the caller commits.
     With a regional ``scope`` (a county crew's), rows outside it are rejected (``outside_your_area``).
+    ``verifies`` and ``held`` (by client id) are the field app's: the drone candidate a record confirms on the
+    spot, and records that go to the review queue whatever lies near (see ``reconcile_batch``).
 
     Raises:
         UnusableFile: the table cannot be used at all (no coordinates, no CRS for a GIS file …).
@@ -268,6 +272,9 @@ def import_table(
     outcome: Reconciliation = reconcile_batch(
         session, batch.id, list(zip(ids, new_rows, strict=True)), radius_m=settings.reconcile.radius_m, actor=actor,
         same_batch_m=settings.reconcile.same_batch_m, is_demo=is_demo, progress=step,
+        verifies={oid: verifies[r.client_id] for oid, r in zip(ids, new_rows, strict=True)
+                  if verifies and r.client_id in verifies},
+        held={oid: held[r.client_id] for oid, r in zip(ids, new_rows, strict=True) if held and r.client_id in held},
     )  # fmt: skip
     report.new_outfalls, report.linked, report.queued_for_review = outcome.created, outcome.linked, outcome.queued
     report.outfall_ids = outcome.outfall_ids

@@ -12,7 +12,7 @@ upload farther apart are separate outfalls. Every link is an event on the outfal
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -41,6 +41,15 @@ Progress = Callable[[str, int, int], None]
 # Metres per degree of latitude; the index prefilter uses a box wide enough up to 60° of latitude.
 _M_PER_DEG = 111_320.0
 _PREFILTER = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A row to put before a person whatever lies near, with why and the outfalls it concerns."""
+
+    reason: ReviewReason
+    outfall_ids: tuple[int, ...]
+    detail: str
 
 
 @dataclass(slots=True)
@@ -132,8 +141,15 @@ def reconcile_batch(
     same_batch_m: float = 5.0,
     is_demo: bool = False,
     progress: Progress | None = None,
+    verifies: Mapping[int, int] | None = None,
+    held: Mapping[int, Held] | None = None,
 ) -> Reconciliation:
-    """Link, create or queue each stored row of a batch (observation id, row); set-based for large batches."""
+    """Link, create or queue each stored row of a batch (observation id, row); set-based for large batches.
+
+    ``verifies`` names, per observation, the drone candidate a crew confirmed on the spot (the field app): within
+    the radius it is linked and confirmed like the row of the candidate's task, farther away a person decides.
+    ``held`` rows go to the review queue whatever lies near (a phone record whose ground changed meanwhile).
+    """
     step = progress or (lambda _stage, _done, _total: None)
     ids = [oid for oid, _ in stored]
     rows = dict(stored)
@@ -172,7 +188,19 @@ def reconcile_batch(
         near = sorted(near_in_batch.get(oid, ()))
         reason: ReviewReason | None = None
         detail = None
-        if near:
+        confirmed = (verifies or {}).get(oid)
+        if (hold := (held or {}).get(oid)) is not None:
+            reason, detail = hold.reason, hold.detail
+            found = [(i, "", "", "", "", -1.0) for i in hold.outfall_ids]
+        elif confirmed is not None:
+            if any(c[0] == confirmed and c[1] == OutfallStatus.CANDIDATE.value for c in found):
+                to_link[oid] = confirmed  # confirmed on the spot, within the radius: the record verifies it
+                to_confirm[oid] = confirmed
+                continue
+            reason = ReviewReason.DRONE_CANDIDATE
+            detail = "confirmed on the spot farther than the radius from the candidate"
+            found = [(confirmed, "", "", "", "", -1.0), *[c for c in found if c[0] != confirmed]]
+        elif near:
             reason = ReviewReason.NEAR_IN_BATCH
             others = sorted(rows[n].row for n in near)
             detail = f"{_listed(others)} of the same upload within {same_batch_m:g} m"

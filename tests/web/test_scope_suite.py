@@ -222,7 +222,7 @@ ADMIN_IDS = {"user_id"}  # administration only: refused to every other role (tes
 TILE_COORDINATES = {"z", "x", "y"}  # not ids: the tiles are checked with the lists
 NOT_IDS: dict[str, str] = {
     "fmt": "gpx", "code": "en", "name": "rivers", "filename": "css/app.css", "collection_id": "outfalls",
-    "rest": "nothing-here",
+    "rest": "nothing-here", "client_id": "f-nothing-here", "slot": "near1",
 }  # fmt: skip
 
 
