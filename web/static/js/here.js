@@ -38,6 +38,19 @@
         say('unavailable', text.hereUnavailable || '');
       }
     }
+    function crosshair() {  // the usual "my position" sign, drawn as SVG elements
+      var ns = 'http://www.w3.org/2000/svg';
+      function make(tag, attrs) {
+        var node = document.createElementNS(ns, tag);
+        Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+        return node;
+      }
+      var svg = make('svg', { viewBox: '0 0 24 24', width: '20', height: '20', 'aria-hidden': 'true', focusable: 'false' });
+      svg.appendChild(make('circle', { cx: '12', cy: '12', r: '7', fill: 'none', stroke: 'currentColor', 'stroke-width': '2' }));
+      svg.appendChild(make('circle', { cx: '12', cy: '12', r: '3', fill: 'currentColor' }));
+      svg.appendChild(make('path', { d: 'M12 1v4M12 19v4M1 12h4M19 12h4', stroke: 'currentColor', 'stroke-width': '2' }));
+      return svg;
+    }
     function start() {
       if (watching !== null) { return; }
       say('asking', '');
@@ -55,10 +68,7 @@
         link.setAttribute('role', 'button');
         link.title = text.hereLabel || '';
         link.setAttribute('aria-label', text.hereLabel || '');
-        link.innerHTML = '<svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">' +
-          '<circle cx="12" cy="12" r="7" fill="none" stroke="currentColor" stroke-width="2"/>' +
-          '<circle cx="12" cy="12" r="3" fill="currentColor"/>' +
-          '<path d="M12 1v4M12 19v4M1 12h4M19 12h4" stroke="currentColor" stroke-width="2"/></svg>';
+        link.appendChild(crosshair());
         L.DomEvent.disableClickPropagation(box);
         L.DomEvent.on(link, 'click', function (e) {
           L.DomEvent.preventDefault(e);
