@@ -6,6 +6,8 @@
   var cfg = JSON.parse(document.getElementById('task-config').textContent);
   var el = document.getElementById('task-map');
   var map = L.map(el, { attributionControl: false, maxZoom: 22 }).setView([34.3, 108.9], 7);
+  // the drone images under the route (transparent where there are none)
+  if (el.dataset.tiles) { L.tileLayer(el.dataset.tiles, { maxZoom: 22, maxNativeZoom: 22 }).addTo(map); }
   var line = [];
   var group = L.featureGroup().addTo(map);
   cfg.stops.forEach(function (s) {
@@ -24,6 +26,7 @@
   });
   if (line.length > 1) { L.polyline(line, { color: '#0b5d8a', weight: 2, dashArray: '6 4' }).addTo(group); }
   if (line.length) { map.fitBounds(group.getBounds(), { maxZoom: 19, padding: [30, 30] }); }
+  if (window.outfallsHere) { window.outfallsHere(map, el, document.getElementById('here-note')); }
   fetch(cfg.rivers_url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
     .then(function (r) { if (!r.ok) { throw new Error('rivers: HTTP ' + r.status); } return r.json(); })
     .then(function (data) {

@@ -95,7 +95,10 @@
       el.dataset.tracks = String(data.features.length);
     }));
   }
-  L.control.layers(null, overlays, { collapsed: false, position: 'topright' }).addTo(map);
+  // on a phone the layer list folds into its button, so it does not cover the map
+  var narrow = window.matchMedia && window.matchMedia('(max-width: 700px)').matches;
+  L.control.layers(null, overlays, { collapsed: narrow, position: 'topright' }).addTo(map);
+  if (window.outfallsHere) { window.outfallsHere(map, el, document.getElementById('here-note')); }
 
   var bboxMode = false;
   function loadOutfalls() {
