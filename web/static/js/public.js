@@ -16,10 +16,10 @@
       var layer = L.geoJSON(data, {
         pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 6, color: "#0b4ea2" }); },
         onEachFeature: function (f, l) {
-          var a = document.createElement("a");
-          a.href = overview.dataset.page + encodeURIComponent(f.id);
-          a.textContent = f.properties.name || f.id;
-          l.bindPopup(a);
+          var link = document.createElement("a");
+          link.href = overview.dataset.page + encodeURIComponent(f.id);
+          link.textContent = f.properties.name || f.id;
+          l.bindPopup(link);
         }
       }).addTo(m);
       if (data.features.length) m.fitBounds(layer.getBounds(), { maxZoom: 13 });
