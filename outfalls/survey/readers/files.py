@@ -23,7 +23,7 @@ from outfalls.survey.limits import (
     check_file_name,
 )
 from outfalls.survey.readers.gis import read_gis
-from outfalls.survey.readers.raw import GIS_SUFFIXES, PHOTO_SUFFIXES, TABLE_SUFFIXES, Photo, RawTable
+from outfalls.survey.readers.raw import GIS_SUFFIXES, PHOTO_SUFFIXES, TABLE_SUFFIXES, Photo, RawTable, split_geopoints
 from outfalls.survey.readers.tables import read_csv, read_xls, read_xlsx
 
 MAX_PHOTO_BYTES = 40 * 1024 * 1024
@@ -109,25 +109,35 @@ def read_path(path: Path, name: str, *, encoding: str | None = None, sheet: str 
               layer: str | None = None, limits: UploadSettings = DEFAULT_LIMITS,
               preview_rows: int | None = None) -> RawTable:  # fmt: skip
     """Read a file on disk by its kind (from the name's suffix); a preview reads ``preview_rows`` rows at most.
+    A table placed by one ``"lat lon alt acc"`` column has it split into columns (``split_geopoints``).
 
     Raises:
         UnusableFile: the file cannot be used: its kind, its content, or a dimension beyond ``limits``.
+        ChoiceNeeded: a workbook of several sheets or a GIS file of several layers, and none chosen.
     """
     name = check_file_name(name)
     _check_bytes(path.stat().st_size, name, limits)
     suffix = Path(name).suffix.lower()
     bounds: dict[str, Any] = {"limits": limits, "preview_rows": preview_rows}
     if suffix in (".csv", ".txt", ".tsv"):
-        return read_csv(path.read_bytes(), name, encoding=encoding, **bounds)
-    if suffix in (".xlsx", ".xlsm"):
-        return read_xlsx(path, name, sheet=sheet, **bounds)
-    if suffix == ".xls":
-        return read_xls(path, name, sheet=sheet, **bounds)
-    if suffix == ".zip":
+        table = read_csv(path.read_bytes(), name, encoding=encoding, **bounds)
+    elif suffix in (".xlsx", ".xlsm"):
+        table = read_xlsx(path, name, sheet=sheet, **bounds)
+    elif suffix == ".xls":
+        table = read_xls(path, name, sheet=sheet, **bounds)
+    elif suffix == ".zip":
         return read_bundle(path, name, encoding=encoding, sheet=sheet, layer=layer, **bounds)
-    if suffix in GIS_SUFFIXES:
-        return read_gis(path, name, layer=layer, **bounds)
-    raise UnusableFile(
+    elif suffix in GIS_SUFFIXES:
+        table = read_gis(path, name, layer=layer, **bounds)
+    else:
+        raise _unsupported(name, suffix)
+    if not table.has_geometry:
+        split_geopoints(table)
+    return table
+
+
+def _unsupported(name: str, suffix: str) -> UnusableFile:
+    return UnusableFile(
         f"{name}: unsupported file type {suffix or '(none)'}; send CSV, XLSX, XLS, GeoJSON, GeoPackage, KML/KMZ, "
         "GPX, a zipped Shapefile, or a ZIP of one table with its photos",
         field="file",

@@ -4,6 +4,7 @@ write them, rows shorter than their header, and the choice of a sheet or layer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -190,7 +191,7 @@ def shape_table(
         for i, c in enumerate(columns):  # a short row is padded with empty values
             v = values[i] if i < len(values) else None
             _check_cell(v, source, number, c, limits)
-            row[c] = v.strip() if isinstance(v, str) else v
+            row[c] = empty_if_blank(v)
         rows.append(row)
         numbers.append(number)
     if not rows:
@@ -224,3 +225,43 @@ def plain(value: Any) -> Any:
     if isinstance(value, float) and value != value:
         return None
     return cell(value)
+
+
+_GEOPOINT = re.compile(
+    r"^\s*(-?\d{1,2}(?:\.\d+)?)\s+(-?\d{1,3}(?:\.\d+)?)(?:\s+(-?\d+(?:\.\d+)?))?(?:\s+(\d+(?:\.\d+)?))?\s*$"
+)
+GEOPOINT_PARTS = ("Latitude", "Longitude", "Altitude", "Accuracy")
+SAMPLE_ROWS = 200
+
+
+def split_geopoints(table: RawTable) -> None:
+    """A table whose only position is one ``"lat lon alt acc"`` column (ODK and Ona geopoints) gets that column's
+    parts as columns of their own, named as ODK Central names them (``location-Latitude`` …); the column itself is
+    kept as sent. Nothing changes when coordinate columns are recognised, or no column holds only geopoints.
+    """
+    from outfalls.survey.mapping import guess
+
+    recognised = guess(table.columns)
+    if ("lon" in recognised and "lat" in recognised) or ("x" in recognised and "y" in recognised):
+        return
+    for column in table.columns:
+        filled = [v for row in table.rows[:SAMPLE_ROWS] if isinstance(v := row.get(column), str)]
+        if not filled or not all(_is_geopoint(v) for v in filled):
+            continue
+        names = [f"{column}-{part}" for part in GEOPOINT_PARTS]
+        if set(names) & set(table.columns):
+            continue
+        for row in table.rows:
+            value = row.get(column)
+            match = _GEOPOINT.match(value) if isinstance(value, str) else None
+            parts = match.groups() if match else (None,) * 4
+            row.update({n: float(p) if p is not None else None for n, p in zip(names, parts, strict=True)})
+        table.columns.extend(names)
+        table.notes.append(f"column {column!r} holds geopoints (latitude longitude altitude accuracy): read as "
+                           f"{names[0]} and {names[1]}")  # fmt: skip
+        return
+
+
+def _is_geopoint(value: str) -> bool:
+    match = _GEOPOINT.match(value)
+    return match is not None and abs(float(match.group(1))) <= 90 and abs(float(match.group(2))) <= 180

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from outfalls.config import UploadSettings
-from outfalls.survey.encodings import detect_encoding
+from outfalls.survey.encodings import NAMES, detect_encoding
 from outfalls.survey.limits import DEFAULT_LIMITS, UnusableFile, _check_archive
 from outfalls.survey.readers.gdal import counted, gdal_quiet
 from outfalls.survey.readers.raw import Choice, RawTable, blank, cell, choose, plain, shape_table
@@ -30,8 +30,8 @@ def read_csv(data: bytes, name: str, *, encoding: str | None = None, limits: Upl
     notes = []
     if encoding is None:
         encoding = detect_encoding(data)
-        if encoding == "gb18030":
-            notes.append("encoding detected: GBK/GB18030")
+        if encoding in ("gb18030", "cp950", "utf-16"):
+            notes.append(f"encoding detected: {NAMES[encoding]}")
     try:
         codecs.lookup(encoding)
         sample = data[:80_000].decode(encoding, errors="ignore").removeprefix("\ufeff")[:20_000]
