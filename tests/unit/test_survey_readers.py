@@ -225,3 +225,15 @@ def test_a_file_without_coordinates_lists_the_columns_it_saw() -> None:
     message = caught.value.message
     assert "\n" not in message and "排污口名称, 排污口编码, 所在乡镇, 备注" in message
     require_position(table, ColumnMapping.for_table(table, {"lon": "排污口编码", "lat": "所在乡镇"}))  # mapped
+
+
+def test_a_layer_in_a_crs_without_an_epsg_code_is_converted_with_its_own_definition(tmp_path: Path) -> None:
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    local = "+proj=tmerc +lat_0=0 +lon_0=108.7 +k=1 +x_0=300000 +y_0=0 +ellps=GRS80 +units=m +no_defs"  # a city grid
+    frame = gpd.GeoDataFrame({"name": ["甲", "乙"]}, geometry=[Point(p) for p in XIAN[:2]], crs=4326).to_crs(local)
+    frame.to_file(tmp_path / "city_grid.gpkg", engine="pyogrio")
+    table = read_path(tmp_path / "city_grid.gpkg", "city_grid.gpkg")
+    assert table.crs == "EPSG:4326" and any("no EPSG code" in n for n in table.notes)
+    assert _near(_check(table), XIAN[:2], tolerance_deg=1e-6)
