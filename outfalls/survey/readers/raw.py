@@ -92,7 +92,8 @@ def choose(options: Sequence[Choice], wanted: str | None, *, what: str, option: 
             raise UnusableFile(f"{source} has no {what} {wanted!r}; it has: {', '.join(names)}", field=what)
         return wanted
     if len(names) != 1:
-        listed = "; ".join(o.describe() for o in options)
+        detailed = any(o.features is not None for o in options)
+        listed = ("; " if detailed else ", ").join(o.describe() for o in options)
         raise ChoiceNeeded(f"{source} has {len(names)} {what}s ({listed}); choose one with {option} NAME",
                            what=what, options=options)  # fmt: skip
     return names[0]
