@@ -215,6 +215,8 @@ REVIEW_REASONS = {
 }
 NOTE_LABELS = {
     "encoding detected: GBK/GB18030": _l("Text encoding detected: GBK/GB18030"),
+    "encoding detected: Big5": _l("Text encoding detected: Big5"),
+    "encoding detected: UTF-16": _l("Text encoding detected: UTF-16"),
     "no .cpg file: attribute encoding detected as GBK/GB18030": _l(
         "The Shapefile has no .cpg file: its attribute encoding was detected as GBK/GB18030"
     ),

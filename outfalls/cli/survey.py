@@ -37,10 +37,13 @@ def _crs(datum: str | None, crs: str | None) -> str | None:
 @click.option("--datum", type=click.Choice(sorted(DATUMS)), default=None,
               help="Datum of the coordinates (default: the file's own CRS, else WGS84).")  # fmt: skip
 @click.option("--crs", default=None, metavar="EPSG:N", help="Any coordinate system by EPSG code (e.g. EPSG:4524).")
-@click.option("--encoding", default=None, help="Text encoding of a CSV (default: detected, UTF-8 or GBK/GB18030).")
-@click.option("--mapping", "mapping_name", default=None, metavar="NAME", help="A saved column mapping template.")
+@click.option("--encoding", default=None,
+              help="Text encoding of a CSV (default: detected: UTF-8, UTF-16 with BOM, GBK/GB18030 or Big5).")
+@click.option("--mapping", "mapping_name", default=None, metavar="NAME|FIELD=COLUMN,...",
+              help="A saved column mapping template, or the columns themselves (lon=E,lat=N).")
 @click.option("--sheet", default=None, help="The sheet of a workbook with several.")
-@click.option("--layer", default=None, help="The layer of a GeoPackage (or other GIS file) with several.")
+@click.option("--layer", default=None,
+              help="The layer of a GeoPackage (or other GIS file) with several (default: its only point layer).")
 @click.option("--crew", default=None, help="The crew (recorded as author of rows that name no surveyor).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (per file: a list when several).")
 @click.pass_context
@@ -50,7 +53,7 @@ def import_(ctx: click.Context, files: tuple[Path, ...], datum: str | None, crs:
     """Import survey files: tables, GIS files, field-app exports, or ZIPs of a table with its photos."""
     from outfalls.errors import OutfallsError
     from outfalls.survey.intake import import_table
-    from outfalls.survey.mapping import load_template
+    from outfalls.survey.mapping import ColumnMapping, NoCoordinates, require_position
     from outfalls.survey.readers import read_path
 
     settings = settings_of(ctx)
@@ -58,10 +61,15 @@ def import_(ctx: click.Context, files: tuple[Path, ...], datum: str | None, crs:
     reports: list[dict[str, Any]] = []
     unusable = rejected = False
     with session_scope(settings) as session:
-        mapping = load_template(session, mapping_name) if mapping_name else None
+        mapping = _mapping(session, mapping_name)
         for path in files:
             try:
                 table = read_path(path, path.name, encoding=encoding, sheet=sheet, layer=layer, limits=settings.upload)
+                try:
+                    require_position(table, ColumnMapping.for_table(table, mapping))
+                except NoCoordinates as err:
+                    raise NoCoordinates(f"{err.message}: give --mapping lon=COLUMN,lat=COLUMN (or x=…,y=…), or the "
+                                        "name of a saved mapping", **err.params) from err  # fmt: skip
                 with click.progressbar(length=100, label=f"{path.name}", file=sys.stderr,
                                        show_eta=False) as bar:  # fmt: skip
                     stages = {"validated": 30, "stored": 50, "reconciled": 70, "created": 90}
@@ -96,6 +104,21 @@ def import_(ctx: click.Context, files: tuple[Path, ...], datum: str | None, crs:
     if as_json:
         echo_json(reports[0] if len(reports) == 1 else reports)
     sys.exit(1 if unusable else 2 if rejected else 0)
+
+
+def _mapping(session: Any, value: str | None) -> dict[str, str] | None:
+    """``--mapping``: the columns given as ``field=column,...``, or the fields of a saved template."""
+    from outfalls.errors import InvalidInput
+    from outfalls.survey.mapping import load_template
+
+    if not value:
+        return None
+    if "=" not in value:
+        return load_template(session, value)
+    pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
+    if any(len(p) != 2 or not p[0].strip() for p in pairs):
+        raise InvalidInput("--mapping: give FIELD=COLUMN pairs separated by commas (lon=E,lat=N)", field="mapping")
+    return {f.strip(): c.strip() for f, c in pairs}
 
 
 def _print(report: Any, name: str) -> None:

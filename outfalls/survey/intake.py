@@ -29,7 +29,7 @@ from outfalls.db.bulk import copy_rows as _copy
 from outfalls.errors import InvalidInput
 from outfalls.models import CodeListEntry, Observation, ObservationBatch, Outfall
 from outfalls.scope import Scope, area_prefix
-from outfalls.survey.mapping import ColumnMapping
+from outfalls.survey.mapping import ColumnMapping, require_position
 from outfalls.survey.readers import RawTable
 from outfalls.survey.reconcile import Held, Reconciliation, reconcile_batch
 from outfalls.survey.validate import RowProblem, SurveyRow, TypeResolver, validate
@@ -231,7 +231,8 @@ def import_table(
         InvalidInput: an unknown CRS or mapping field.
     """
     step = progress or (lambda _stage, _done, _total: None)
-    columns = ColumnMapping.build(table.columns, mapping)
+    columns = ColumnMapping.for_table(table, mapping)
+    require_position(table, columns)
     result = validate(table, columns, crs=crs, region=settings.region, types=type_resolver(session))
     step("validated", result.total, result.total)
     valid, code_problems = _duplicate_codes(session, result.rows)

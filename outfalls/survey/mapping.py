@@ -3,8 +3,11 @@
 Common Chinese and English names are recognised (经度/纬度/lon/lat/x/y, 排污口名称, 排污口编码, 排口类型, 排入水体,
 所在乡镇, 调查人员, 调查时间, 照片 …), as are the exports of the field apps crews use: KoBoToolbox and ODK Central
 (geopoint columns such as ``_location_latitude`` or ``location-Latitude``, group prefixes like ``group/field``)
-and QField/QGIS GeoPackages. The rest is mapped by the user on the preview screen; a mapping can be saved under
-a name and reused for the next upload from the same tool.
+and QField/QGIS GeoPackages; traditional characters (經度, 緯度 …) and datum prefixes or suffixes (``WGS84Lon``,
+``Lat_WGS84``) are read like the plain names. A GIS layer is placed by its geometry, so its attribute columns are
+never guessed as coordinates; the photo column is the one whose values name the photos that came with the table,
+whatever its header. The rest is mapped by the user on the preview screen; a mapping can be saved under a name
+and reused for the next upload from the same tool.
 """
 
 from __future__ import annotations
@@ -12,12 +15,19 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import SurveyMapping
+from outfalls.survey.limits import UnusableFile
+from outfalls.survey.photos import photo_key, split_photo_names
+
+if TYPE_CHECKING:
+    from outfalls.survey.readers import RawTable
 
 # The fields of a survey row, in the order the preview shows them.
 FIELDS: tuple[str, ...] = (
@@ -52,13 +62,24 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "notes": ("备注", "说明", "notes", "note", "remarks", "comment"),
 }  # fmt: skip
 
+COORDINATE_FIELDS = ("lon", "lat", "x", "y")
 _PUNCT = re.compile(r"[\s_\-\.\(\)（）:：/\\°]+")
+# Traditional characters of the header words, as Big5 files from Taiwan or Hong Kong write them.
+_TRADITIONAL = str.maketrans(
+    "經緯稱類體調時間員備註東標座編碼號鄉鎮說圖現場別狀態況納記錄點區緣",
+    "经纬称类体调时间员备注东标坐编码号乡镇说图现场别状态况纳记录点区缘",
+)
+# A datum written into a coordinate header (WGS84Lon, Lat_WGS84, GPS经度): the datum is declared per upload.
+_DATUM_AFFIX = re.compile(r"^(?:wgs84|wgs|cgcs2000|cgcs|gps|gnss)(?=.)|(?<=.)(?:wgs84|cgcs2000|gps|gnss)$")
+SAMPLE_ROWS = 200  # values of a column looked at to tell whether it names photos
 
 
 def normalise(header: str) -> str:
-    """A header as compared with the synonyms: the last ``group/`` segment, lower case, no punctuation."""
+    """A header as compared with the synonyms: the last ``group/`` segment, lower case, simplified characters, no
+    punctuation.
+    """
     last = header.replace("\\", "/").rsplit("/", 1)[-1]
-    return _PUNCT.sub("", last.strip().lower())
+    return _PUNCT.sub("", last.strip().lower().translate(_TRADITIONAL))
 
 
 def _kobo_geopoint(columns: Sequence[str]) -> dict[str, str]:
@@ -74,28 +95,84 @@ def _kobo_geopoint(columns: Sequence[str]) -> dict[str, str]:
 
 
 def guess(columns: Sequence[str]) -> dict[str, str]:
-    """A mapping field → column from the header names (only fields recognised with certainty)."""
+    """A mapping field → column from the header names (only fields recognised with certainty). A header matching
+    a synonym as written wins over one that matches only without its datum (``WGS84Lon``).
+    """
     mapping = _kobo_geopoint(columns)
-    normalised = {c: normalise(c) for c in columns}
     taken = set(mapping.values())
-    for field_name in FIELDS:
-        if field_name in mapping:
-            continue
-        for synonym in SYNONYMS[field_name]:
-            target = normalise(synonym)
-            match = next((c for c in columns if c not in taken and normalised[c] == target), None)
-            if match is not None:
-                mapping[field_name] = match
-                taken.add(match)
-                break
+    for names in ({c: normalise(c) for c in columns}, {c: _DATUM_AFFIX.sub("", normalise(c)) for c in columns}):
+        for field_name in FIELDS:
+            if field_name in mapping:
+                continue
+            for synonym in SYNONYMS[field_name]:
+                target = normalise(synonym)
+                match = next((c for c in columns if c not in taken and names[c] == target), None)
+                if match is not None:
+                    mapping[field_name] = match
+                    taken.add(match)
+                    break
     return mapping
+
+
+def photo_columns(table: RawTable) -> list[str]:
+    """The columns whose values name photos that came with the table (in its ZIP or beside it), most matches
+    first: a column qualifies when at least half of its filled values (of the first ``SAMPLE_ROWS``) name one.
+    A value may name several photos, with folders (``DCIM/…``, ``media/…``) or without an extension.
+    """
+    if not table.photos:
+        return []
+    names = {photo_key(p.name) for p in table.photos}
+    stems = {PurePosixPath(n).stem for n in names}
+
+    def names_a_photo(text: str) -> bool:
+        parts = (text, *split_photo_names(text))
+        return any((k := photo_key(p)) in names or (not PurePosixPath(k).suffix and k in stems) for p in parts)
+
+    found: list[tuple[int, int, str]] = []
+    for position, column in enumerate(table.columns):
+        filled = hits = 0
+        for row in table.rows:
+            value = row.get(column)
+            if not isinstance(value, str) or not value.strip():
+                continue
+            filled += 1
+            hits += names_a_photo(value)
+            if filled >= SAMPLE_ROWS:
+                break
+        if hits and 2 * hits >= filled:
+            found.append((-hits, position, column))
+    return [column for _hits, _position, column in sorted(found)]
+
+
+class NoCoordinates(UnusableFile):
+    """No column of the table is recognised as a position, and it has no geometry: the user maps them."""
+
+    code = "no_coordinates"
+
+
+def require_position(table: RawTable, mapping: ColumnMapping) -> None:
+    """Check that the rows can be placed: by the file's geometry, or by mapped lon/lat or x/y columns.
+
+    Raises:
+        NoCoordinates: neither; the message lists the columns the file has (the first 40).
+    """
+    fields = mapping.fields
+    if table.has_geometry or ("lon" in fields and "lat" in fields) or ("x" in fields and "y" in fields):
+        return
+    shown = ", ".join(table.columns[:40]) + (f" … ({len(table.columns)} columns)" if len(table.columns) > 40 else "")
+    raise NoCoordinates(f"{table.source}: no coordinate columns recognised among its columns: {shown}; map the "
+                        "longitude and latitude (or x and y) columns", field="mapping",
+                        columns=", ".join(table.columns))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class ColumnMapping:
-    """Field → column, checked against the table's columns."""
+    """Field → column, checked against the table's columns. ``photo_columns``: when several columns name the
+    photos that came with the table, all of them (``fields["photos"]`` first).
+    """
 
     fields: Mapping[str, str]
+    photo_columns: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, columns: Sequence[str], given: Mapping[str, str] | None = None) -> ColumnMapping:
@@ -104,24 +181,64 @@ class ColumnMapping:
         Raises:
             InvalidInput: an unknown field, or a column the table does not have.
         """
-        result = guess(columns)
-        for field_name, column in (given or {}).items():
-            if field_name not in FIELDS:
-                raise InvalidInput(f"unknown survey field {field_name!r}; fields: {', '.join(FIELDS)}",
-                                   field="mapping", value=field_name)  # fmt: skip
-            if not column:
-                result.pop(field_name, None)
-                continue
-            if column not in columns:
-                raise InvalidInput(f"the file has no column {column!r} (for {field_name}); columns: "
-                                   f"{', '.join(columns)}", field="mapping", value=column)  # fmt: skip
-            result[field_name] = column
-        return cls(result)
+        return cls(_overridden(columns, guess(columns), given))
+
+    @classmethod
+    def for_table(cls, table: RawTable, given: Mapping[str, str] | None = None) -> ColumnMapping:
+        """The mapping of a table as read: like ``build``, but a GIS layer's attributes are never guessed as its
+        coordinates (its geometry places it), and the photo column is found by its values.
+
+        Raises:
+            InvalidInput: an unknown field, or a column the table does not have.
+        """
+        guessed = guess(table.columns)
+        if table.has_geometry:
+            for field_name in COORDINATE_FIELDS:
+                guessed.pop(field_name, None)
+        naming = photo_columns(table)
+        if naming:
+            guessed = {f: c for f, c in guessed.items() if c != naming[0]}
+            guessed["photos"] = naming[0]
+        fields = _overridden(table.columns, guessed, given)
+        extra = tuple(naming) if naming and fields.get("photos") == naming[0] and len(naming) > 1 else ()
+        return cls(fields, extra)
+
+    def columns_of(self, field_name: str) -> tuple[str, ...]:
+        """The columns that hold ``field_name`` (several only for photos)."""
+        if field_name == "photos" and self.photo_columns:
+            return self.photo_columns
+        column = self.fields.get(field_name)
+        return (column,) if column is not None else ()
 
     def get(self, row: Mapping[str, object], field_name: str) -> object:
-        """The value of ``field_name`` in ``row`` (None when unmapped)."""
+        """The value of ``field_name`` in ``row`` (None when unmapped); the photo names of several columns are
+        joined with ``;``.
+        """
+        if field_name == "photos" and self.photo_columns:
+            return ";".join(str(v) for c in self.photo_columns if (v := row.get(c)) not in (None, "")) or None
         column = self.fields.get(field_name)
         return row.get(column) if column is not None else None
+
+
+def _overridden(columns: Sequence[str], guessed: Mapping[str, str], given: Mapping[str, str] | None) -> dict[str, str]:
+    """The ``guessed`` mapping with the user's ``given`` choices applied (a field given "" is left unmapped).
+
+    Raises:
+        InvalidInput: an unknown field, or a column the table does not have.
+    """
+    result = dict(guessed)
+    for field_name, column in (given or {}).items():
+        if field_name not in FIELDS:
+            raise InvalidInput(f"unknown survey field {field_name!r}; fields: {', '.join(FIELDS)}",
+                               field="mapping", value=field_name)  # fmt: skip
+        if not column:
+            result.pop(field_name, None)
+            continue
+        if column not in columns:
+            raise InvalidInput(f"the file has no column {column!r} (for {field_name}); columns: "
+                               f"{', '.join(columns)}", field="mapping", value=column)  # fmt: skip
+        result[field_name] = column
+    return result
 
 
 def save_template(session: Session, name: str, mapping: Mapping[str, str], *, actor: str) -> SurveyMapping:

@@ -1,5 +1,5 @@
-"""Survey photos: what a phone wrote into a photo (EXIF position, time, direction, accuracy, orientation),
-and which record of a batch each photo belongs to (by the file name a crew typed, else by place and time).
+"""Survey photos: what a phone wrote into a photo (EXIF position, altitude, time, direction, accuracy,
+orientation), and which record of a batch each photo belongs to (by the file name a crew typed, else by place and time).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ _DATETIME = 0x0132
 _DATETIME_ORIGINAL = 0x9003
 _OFFSET_TIME_ORIGINAL = 0x9011
 _SUBSEC_TIME_ORIGINAL = 0x9291
-_GPS_LAT_REF, _GPS_LAT, _GPS_LON_REF, _GPS_LON = 1, 2, 3, 4
+_GPS_LAT_REF, _GPS_LAT, _GPS_LON_REF, _GPS_LON, _GPS_ALT_REF, _GPS_ALT = 1, 2, 3, 4, 5, 6
 _GPS_TIMESTAMP, _GPS_DOP, _GPS_IMG_DIRECTION, _GPS_DATESTAMP, _GPS_H_ERROR = 7, 11, 17, 29, 31
 
 
@@ -67,6 +67,7 @@ class PhotoInfo:
     direction_deg: float | None  # GPSImgDirection: where the camera pointed, degrees from north
     accuracy_m: float | None  # horizontal accuracy in metres
     orientation: int | None  # EXIF Orientation (1 upright, 3 rotated 180°, 6 and 8 quarter turns ...)
+    altitude_m: float | None = None  # GPSAltitude, negative below sea level (GPSAltitudeRef 1)
 
     @property
     def has_position(self) -> bool:
@@ -82,6 +83,7 @@ class PhotoInfo:
             "direction_deg": self.direction_deg,
             "accuracy_m": self.accuracy_m,
             "orientation": self.orientation,
+            "altitude_m": self.altitude_m,
         }
 
 
@@ -149,6 +151,7 @@ def read_photo(data: bytes | BinaryIO, name: str) -> PhotoInfo:
         direction_deg=_number(gps.get(_GPS_IMG_DIRECTION)),
         accuracy_m=_accuracy(gps),
         orientation=_int(ifd0.get(_ORIENTATION)),
+        altitude_m=_altitude(gps),
     )
 
 
@@ -381,6 +384,16 @@ def _taken_at(ifd0: Mapping[int, Any], sub: Mapping[int, Any], gps: Mapping[int,
         return from_gps
     local = original or _exif_datetime(ifd0.get(_DATETIME))
     return local.replace(tzinfo=clock.zone()) if local is not None else None
+
+
+def _altitude(gps: Mapping[int, Any]) -> float | None:
+    """GPSAltitude in metres; GPSAltitudeRef 1 (a byte, as Exif writes it, or a number) means below sea level."""
+    altitude = _number(gps.get(_GPS_ALT))
+    if altitude is None:
+        return None
+    ref = gps.get(_GPS_ALT_REF)
+    below = ref[:1] == b"\x01" if isinstance(ref, bytes) else _int(ref) == 1
+    return -abs(altitude) if below else altitude
 
 
 def _accuracy(gps: Mapping[int, Any]) -> float | None:

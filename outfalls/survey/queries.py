@@ -96,9 +96,7 @@ def list_batches(session: Session, *, actor: str, scope: Scope, limit: int = 100
     return [_batch_row(b) for b in session.scalars(query)]
 
 
-def batch_report(
-    session: Session, batch_id: int, *, actor: str, roles: Collection[Role], scope: Scope
-) -> BatchReport:
+def batch_report(session: Session, batch_id: int, *, actor: str, roles: Collection[Role], scope: Scope) -> BatchReport:
     """One upload's report and the outfalls its rows ended up on (those in ``scope``), for the report page.
 
     National users read any upload; a regional user reads their own, and a regional reviewer also the uploads

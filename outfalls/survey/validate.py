@@ -442,8 +442,13 @@ def validate(
         for field_name, limit in FIELD_LENGTHS.items():
             value = _text(mapping.get(raw_row, field_name))
             if value is not None and len(value) > limit:
-                reject(i, field_name, "too_long",
-                       f"{field_name} has {len(value):,} characters; at most {limit} are kept", limit=limit)
+                reject(
+                    i,
+                    field_name,
+                    "too_long",
+                    f"{field_name} has {len(value):,} characters; at most {limit} are kept",
+                    limit=limit,
+                )
         if i in problems:
             continue
         raw_type = _text(mapping.get(raw_row, "type"))

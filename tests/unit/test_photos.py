@@ -69,7 +69,9 @@ def test_rotated_iphone_photo() -> None:
         "direction_deg": info.direction_deg,
         "accuracy_m": 5.0,
         "orientation": 3,
+        "altitude_m": info.altitude_m,
     }
+    assert info.altitude_m is not None and round(info.altitude_m, 2) == 0.33  # GPSAltitudeRef 0: above sea level
 
 
 def test_the_rotated_photo_gets_an_upright_thumbnail(tmp_path: Path) -> None:
@@ -251,3 +253,11 @@ def test_no_records_means_every_photo_is_unmatched() -> None:
     assert match_photos([], [photo("a.jpg", A, T0)], max_distance_m=50, max_minutes=30) == [
         PhotoMatch("a.jpg", None, "unmatched")
     ]
+
+
+def test_exif_altitude_honours_its_reference_below_sea_level() -> None:
+    survey = Path(__file__).resolve().parents[1] / "fixtures" / "survey"
+    below = read_photo((survey / "photo_below_sea_level.jpg").read_bytes(), "photo_below_sea_level.jpg")
+    above = read_photo((survey / "photo_above_sea_level.jpg").read_bytes(), "photo_above_sea_level.jpg")
+    assert (below.altitude_m, above.altitude_m) == (-12.5, 12.5)
+    assert below.as_meta()["altitude_m"] == -12.5

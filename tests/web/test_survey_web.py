@@ -105,14 +105,14 @@ def test_upload_preview_import_and_report(session: Session, make_user, login_as)
 
 def test_unusable_files_get_a_page_not_a_500(session: Session, make_user, login_as) -> None:
     crew = _crew(make_user, login_as)
-    for data, name, words in (
-        (b"", "empty.csv", "empty"),
-        (b"x", "notes.docx", "unsupported file type"),
-        (_csv([["a"]], header=["名称"]), "nocoords.csv", "no coordinate columns"),
+    for data, name, words, shown in (
+        (b"", "empty.csv", "empty", 'id="upload-error"'),
+        (b"x", "notes.docx", "unsupported file type", 'id="upload-error"'),
+        (_csv([["a"]], header=["名称"]), "nocoords.csv", "no coordinate columns", 'id="no-coordinates"'),  # mapping
     ):
         page = _preview(crew, data, name)
         assert page.status_code == 422, name
-        assert 'id="upload-error"' in page.get_data(as_text=True) and words in page.get_data(as_text=True)
+        assert shown in page.get_data(as_text=True) and words in page.get_data(as_text=True)
     epsg = _preview(crew, _csv([["a", "x", 108.9, 34.4, "", "", ""]]), datum="epsg", epsg="99999")
     assert epsg.status_code == 422 and "EPSG" in epsg.get_data(as_text=True)
 

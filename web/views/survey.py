@@ -23,8 +23,17 @@ from outfalls.store import FileStore
 from outfalls.survey import mapping as mappings
 from outfalls.survey.datums import DATUMS, declared_crs
 from outfalls.survey.intake import import_table, type_resolver
+from outfalls.survey.mapping import NoCoordinates, require_position
 from outfalls.survey.queries import REVIEWER_ROLES, batch_report, list_batches, merge_pair
-from outfalls.survey.readers import PHOTO_SUFFIXES, Photo, RawTable, UnusableFile, check_file_name, read_upload
+from outfalls.survey.readers import (
+    PHOTO_SUFFIXES,
+    ChoiceNeeded,
+    Photo,
+    RawTable,
+    UnusableFile,
+    check_file_name,
+    read_upload,
+)
 from outfalls.survey.reconcile import merge_outfalls, split_outfall
 from outfalls.survey.review import (
     CLUSTER_ACTIONS,
@@ -127,28 +136,57 @@ def _mapping_from(form: Any) -> dict[str, str]:
     return {f: (form.get(f"map-{f}") or "") for f in mappings.FIELDS if f"map-{f}" in form}
 
 
+def _kept_upload(form: Any) -> Upload:
+    """An upload already in the store, sent back by the layer choice or "check again" (with the sheet or layer
+    chosen on that page).
+    """
+    fields = {k: (form.get(f"u-{k}") or "").strip() or None for k in ("table_sha", "table_name", "crs", "encoding",
+                                                                       "sheet", "layer", "crew")}  # fmt: skip
+    if not fields["table_sha"] or not fields["table_name"]:
+        raise InvalidInput("the upload is missing: start again from the upload page", field="upload")
+    for what in ("sheet", "layer"):
+        fields[what] = (form.get(what) or "").strip() or fields[what]
+    photos = list(zip(form.getlist("u-photo-sha"), form.getlist("u-photo-name"), strict=False))
+    return Upload.from_options(fields | {"photos": photos})
+
+
 @bp.post("/survey/upload")
 @requires(Role.CREW)
 def preview() -> ResponseReturnValue:
-    """Read the upload and show the mapping and a dry run (nothing is imported yet)."""
+    """Read the upload and show the mapping and a dry run (nothing is imported yet). A file of several layers (or
+    sheets) first asks which one; a table whose coordinates are not recognised opens the mapping screen.
+    """
+    files = [f for f in request.files.getlist("file") if f and f.filename]
+    template = (request.form.get("template") or "").strip()
     try:
-        upload = _save_upload(request.files.getlist("file"), request.form)
+        upload = _save_upload(files, request.form) if files else _kept_upload(request.form)
+    except (UnusableFile, InvalidInput) as err:
+        return render_template("survey/upload.html", error=err.message, **_form_context()), 422
+    try:
         table = upload.read(_store(), settings().upload, preview_rows=settings().survey.background_rows)
-        template = (request.form.get("template") or "").strip()
         given = mappings.load_template(db(), template) if template else {}
-        columns = mappings.ColumnMapping.build(table.columns, given)
-        dry = validate(table, columns, crs=upload.crs, region=settings().region, types=type_resolver(db()))
+        columns = mappings.ColumnMapping.for_table(table, given | _mapping_from(request.form))
+    except ChoiceNeeded as err:
+        return render_template("survey/choose.html", upload=upload, options=upload.options(), what=err.what,
+                               choices=err.options, message=err.message, template=template)  # fmt: skip
     except (UnusableFile, InvalidInput, NotFound) as err:
+        return render_template("survey/upload.html", error=err.message, **_form_context()), 422
+    context = {"upload": upload, "table": table, "mapping": columns.fields, "fields": mappings.FIELDS,
+               "sample": list(zip(table.row_numbers, table.rows, strict=True))[:PREVIEW_ROWS],
+               "options": upload.options(), "template": template}  # fmt: skip
+    try:
+        require_position(table, columns)
+        dry = validate(table, columns, crs=upload.crs, region=settings().region, types=type_resolver(db()))
+    except NoCoordinates as err:
+        return render_template("survey/preview.html", dry=None, no_coordinates=err.message, by_code={},
+                               problems=[], rejected_rows=0, **context), 422  # fmt: skip
+    except (UnusableFile, InvalidInput) as err:
         return render_template("survey/upload.html", error=err.message, **_form_context()), 422
     by_code: dict[str, int] = {}
     for p in dry.rejected:
         by_code[p.code] = by_code.get(p.code, 0) + 1
-    return render_template(
-        "survey/preview.html", upload=upload, table=table, mapping=columns.fields, fields=mappings.FIELDS,
-        sample=list(zip(table.row_numbers, table.rows, strict=True))[:PREVIEW_ROWS], dry=dry, by_code=by_code,
-        problems=dry.rejected[:50], rejected_rows=len({p.row for p in dry.rejected}), options=upload.options(),
-        template=template,
-    )  # fmt: skip
+    return render_template("survey/preview.html", dry=dry, by_code=by_code, problems=dry.rejected[:50],
+                           rejected_rows=len({p.row for p in dry.rejected}), **context)  # fmt: skip
 
 
 def _import_work(settings_: Any, actor: str, scope: Any, upload: Upload, mapping: dict[str, str]) -> jobs.Work:
