@@ -129,7 +129,7 @@ def log_in(page: Page, base_url: str, login: str, password: str = DEMO_PASSWORD)
     page.fill("input[name=login]", login)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.wait_for_selector("#current-user")
+    page.wait_for_selector("#current-user", state="attached")  # inside the folded menu on a phone
 
 
 @pytest.fixture

@@ -192,6 +192,8 @@ def test_offline_capture_and_sync_exactly_once(
         context.set_offline(False)
         _waiting(page, 0)
         page.wait_for_selector("#results li[data-status='accepted'] >> nth=2")
+        said = page.inner_text("#results")  # what became of each record, in the crew's language
+        assert "新排污口" in said and "已确认" in said and "outfall" not in said and "candidate" not in said
         after = _counts(server.db_url)
         assert after["records"] - before["records"] == 3 and after["observations"] - before["observations"] == 3
         assert after["photos"] - before["photos"] == 10

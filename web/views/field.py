@@ -12,6 +12,8 @@ from flask_babel import gettext as _
 from outfalls.types import Role
 from web.auth import public, requires
 from web.db import settings
+from web.forms.base import REASONS
+from web.i18n import REVIEW_REASONS, ROW_CODES
 
 bp = Blueprint("field", __name__)
 
@@ -33,8 +35,12 @@ def shell_urls() -> list[str]:
 def app() -> ResponseReturnValue:
     """The app shell; everything else comes from the offline bundle and the phone's own store."""
     tiles = url_for("imagery.tile", z=0, x=0, y=0).removesuffix("/0/0/0.png") + "/{z}/{x}/{y}.png"
+    # refusals and review reasons in the crew's language: the phone words an answer by its stable reason key
+    reasons = {k: str(v) for k, v in (REASONS | ROW_CODES).items()}
+    review_reason_words = {k: str(v) for k, v in REVIEW_REASONS.items()}
     page = render_template("field/app.html", api=url_for("field_api.offline_bundle").removesuffix("/bundle"),
-                           tiles=tiles, basemap=settings().map.basemap_url, scope=SCOPE)  # fmt: skip
+                           tiles=tiles, basemap=settings().map.basemap_url, scope=SCOPE, reasons=reasons,
+                           review_reason_words=review_reason_words)  # fmt: skip
     response = Response(page)
     response.cache_control.private = True
     response.cache_control.no_cache = True  # the service worker keeps its own copy

@@ -218,11 +218,39 @@
     dialog.showModal();
   }
 
+  // A refusal in the crew's language: by its stable reason key when the page knows it (with its numbers filled
+  // in), else the server's own words.
+  function worded(e) {
+    const text = e.reason && T.reasons[e.reason];
+    if (!text) return e.message || "";
+    return text.replace(/%\((\w+)\)s/g, (_m, k) => String((e.params || {})[k] ?? ""));
+  }
+
+  // The record's field as the form labels it ("position.lat" → the label of the form's "lat" input).
+  function fieldLabel(name) {
+    const key = name.replace(/^position\./, "").replace(/\[\d+\].*$/, "");
+    const input = form.elements[key];
+    const label = input && input.labels && input.labels[0];
+    return label ? label.textContent.trim() : name;
+  }
+
+  // What became of an acknowledged record, in the crew's language.
+  function outcome(r) {
+    const d = r.details || {};
+    if (r.review_item_id) return fmt(T.result_review, { reason: T.review_reasons[d.reason] || d.reason || "" });
+    if (r.visit_id) return fmt(T.result_visit, { id: r.outfall_id });
+    if (r.track_ids && r.track_ids.length) return T.result_track;
+    if (d.new_outfall) return fmt(T.result_new, { id: r.outfall_id });
+    if (d.confirmed) return fmt(T.result_confirmed, { id: r.outfall_id });
+    if (d.linked) return fmt(T.result_linked, { id: r.outfall_id });
+    return r.message || "";
+  }
+
   function showError(error) {
     const box = $("record-error");
     if (!error) return;
     const lines = (error.errors && error.errors.length ? error.errors : [{ field: "", message: error.message }])
-      .map((e) => (e.field ? `${e.field}: ${e.message}` : e.message));
+      .map((e) => (e.field ? `${fieldLabel(e.field)}: ${worded(e)}` : worded(e)));
     box.textContent = lines.join("\n");
     box.hidden = false;
   }
@@ -360,7 +388,8 @@
     const answer = await response.json();
     const tx = db.transaction(["records", "results"], "readwrite");
     await tx.objectStore("results").put({ client_id: rec.client_id, kind: rec.kind, title: rec.title, status: answer.status,
-      message: answer.message, outfall_id: answer.outfall_id, at: Date.now() });
+      message: answer.message, outfall_id: answer.outfall_id, review_item_id: answer.review_item_id,
+      visit_id: answer.visit_id, track_ids: answer.track_ids, details: answer.details, at: Date.now() });
     await tx.objectStore("records").delete(rec.client_id); // acknowledged: only now does it leave the phone
     await tx.done;
     return "ok";
@@ -418,7 +447,8 @@
       const li = el("li", { "data-state": r.state, "data-client-id": r.client_id },
         el("span", {}, el("b", {}, r.title || T[r.kind]), photos ? ` · ${photos} ${T.photos}` : ""));
       if (r.state === "refused") {
-        li.append(el("span", { class: "error" }, `${T.refused}: ${r.error && r.error.message}`),
+        const first = r.error && (r.error.errors && r.error.errors.length ? r.error.errors[0] : r.error);
+        li.append(el("span", { class: "error" }, `${T.refused}: ${first ? worded(first) : ""}`),
           el("button", { type: "button", onclick: () => openDialog(r.kind, { record: r, outfall: outfallOf(r) }) }, T.fix));
       }
       waiting.append(li);
@@ -428,7 +458,7 @@
     for (const r of results.slice(0, 50)) {
       done.append(el("li", { "data-status": r.status, "data-client-id": r.client_id },
         el("span", {}, el("b", {}, r.title || T[r.kind]), ` · ${T[r.status] || r.status}`),
-        el("span", { class: "muted" }, r.message || "")));
+        el("span", { class: "muted" }, outcome(r))));
     }
     renderTasks(records, results);
   }
