@@ -243,6 +243,15 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.login)))
 
 
+def display_names(session: Session, logins: Iterable[str]) -> dict[str, str]:
+    """The names people are shown by, for some logins (a login without a user stays as it is)."""
+    wanted = {login for login in logins if login}
+    if not wanted:
+        return {}
+    rows = session.execute(select(User.login, User.display_name).where(User.login.in_(wanted)))
+    return {login: login for login in wanted} | {login: name or login for login, name in rows}
+
+
 def update_user(
     session: Session,
     user_id: int,

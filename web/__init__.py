@@ -51,6 +51,7 @@ def create_app(
         survey,
         survey_tracks,
     )
+    from web.words import init_words
 
     settings = settings or load_settings(env=os.environ)
     app = Flask(__name__)
@@ -70,6 +71,7 @@ def create_app(
         sessions = make_sessionmaker(make_engine(database_url(settings)))
     init_db(app, sessions)
     i18n.init_app(app, settings)
+    init_words(app)
     errors.register_error_handlers(app)
     init_security(app, settings)
     app.register_blueprint(catalogue.bp)

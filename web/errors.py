@@ -31,6 +31,7 @@ from outfalls.errors import (
     PermissionDenied,
     StaleEdit,
 )
+from web.words import error_detail
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def render_error(err: OutfallsError, status: int) -> ResponseReturnValue:
         status=status,
         title=title,
         message=message or err.message,
-        detail=err.message if message else None,
+        detail=error_detail(err) if message else None,
         changes=_local_times(err.params.get("changes")),  # a stale edit lists what changed meanwhile
         back=_same_site_referrer(),
     ), status

@@ -117,6 +117,8 @@ def test_drone_candidate_from_the_image_to_the_register(
     page.fill("#mark-note", "河岸管口，有水流痕迹")
     page.click("#mark-save")
     page.wait_for_selector("#marks li >> nth=0")
+    first = page.inner_text("#marks li >> nth=0")
+    assert " · 高" in first and "high" not in first  # the mark list speaks words, not codes
     page.keyboard.press("p")
     _click_at(page, anchor, dx=40)
     page.wait_for_selector("#mark-form:not([hidden])")

@@ -274,7 +274,8 @@ def test_list_page_search_box_keeps_its_value(client: FlaskClient, make_outfall:
 def test_list_page_with_a_bad_page_number_is_a_chinese_error_page(client: FlaskClient) -> None:
     html, page = get_page(client, "/outfalls?page=x", status=422)
     assert "<h1>输入有误</h1>" in html and "部分输入值无效。" in html
-    assert "page must be a whole number" in html  # the precise reason follows
+    assert "涉及的内容：页码（x）" in html  # the precise reason follows, in words
+    assert "page must be a whole number" not in html
     assert "Traceback" not in html
 
 

@@ -14,11 +14,13 @@ from flask_babel import gettext as _
 from imagery import candidates, cells, flights, interpretation, tiles
 from imagery.interpretation import AREA_KINDS, CONFIDENCE, MarkInput
 from imagery.models import CellStatus, InterpretationCell, MarkKind
+from outfalls import accounts
 from outfalls.errors import InvalidInput
 from outfalls.store import FileStore
 from outfalls.types import Role
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
+from web.i18n import current_locale
 
 bp = Blueprint("imagery", __name__)
 
@@ -150,6 +152,7 @@ def cell_page(cell_id: int) -> ResponseReturnValue:
     cell = cells.get_cell(session, cell_id, scope=scope)
     mode = _mode(cell)
     outline = cells.cell_outline(cell)
+    types = interpretation.type_choices(session)
     config: dict[str, Any] = {
         "cell_id": cell.id, "mode": mode, "cell": outline.geometry, "anchor": list(outline.anchor),
         "marks_url": url_for("imagery.marks_json", cell_id=cell.id), "tiles_url": _tiles_template(),
@@ -159,8 +162,10 @@ def cell_page(cell_id: int) -> ResponseReturnValue:
     }  # fmt: skip
     return render_template(
         "imagery/cell.html", cell=cell, mode=mode, config=config,
-        marks=interpretation.cell_marks(session, cell.id, scope=scope), types=interpretation.type_choices(session),
+        marks=interpretation.cell_marks(session, cell.id, scope=scope), types=types,
+        type_labels={t.code: f"{t.code} {t.label_zh if current_locale() == 'zh' else t.label_en}" for t in types},
         confidences=CONFIDENCE, area_kinds=AREA_KINDS,
+        names=accounts.display_names(session, [n for n in (cell.analyst, cell.reviewer) if n]),
     )  # fmt: skip
 
 
@@ -277,10 +282,11 @@ def tasks_page() -> ResponseReturnValue:
     scope = identity.scope
     can_assign = identity.has_any(REVIEWERS)
     own = None if identity.has_any((*REVIEWERS, Role.ANALYST, Role.LEADER)) else identity.login
-    return render_template("imagery/tasks.html", tasks=candidates.list_tasks(db(), crew=own, scope=scope),
-                           can_assign=can_assign,
-                           open_count=len(candidates.open_stops(db(), scope=scope)) if can_assign else 0,
-                           crews=candidates.crews_for(db(), scope) if can_assign else [])  # fmt: skip
+    tasks = candidates.list_tasks(db(), crew=own, scope=scope)
+    crews = candidates.crews_for(db(), scope) if can_assign else []
+    return render_template("imagery/tasks.html", tasks=tasks, can_assign=can_assign,
+                           open_count=len(candidates.open_stops(db(), scope=scope)) if can_assign else 0, crews=crews,
+                           names=accounts.display_names(db(), [*crews, *(t.crew for t, _s, _p in tasks)]))  # fmt: skip
 
 
 @bp.post("/imagery/tasks")

@@ -11,12 +11,14 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
-from outfalls import jobs, registers
+from outfalls import clock, jobs, maps, registers
 from outfalls.cases import dossier
 from outfalls.catalogue import queries
 from outfalls.errors import OutfallsError
 from outfalls.pdf import print_pdf
+from outfalls.progress.targets import targets_in_force
 from outfalls.store import FileStore
 from outfalls.types import Role
 from web.auth import current_identity, current_scope, requires
@@ -36,9 +38,13 @@ def page() -> ResponseReturnValue:
     me = current_identity()
     facets = queries.facets(db(), scope=me.scope)
     recent = registers.recent_exports(db(), me.login)
+    today = clock.today()
+    deadlines = {t.deadline for t in targets_in_force(db(), today, settings().targets)}
+    quick = sorted({registers.default_as_of(today), *(d for d in deadlines if d <= today)})
     return render_template("registers/page.html", facets=facets, formats=registers.FORMATS, format_labels=FORMAT_LABELS,
-                           default_as_of=registers.default_as_of(), recent=recent,
-                           columns=registers.COLUMNS)  # fmt: skip
+                           default_as_of=today, as_of_choices=quick, recent=recent, columns=registers.COLUMNS,
+                           scope_name=_("All outfalls in scope") if me.scope.is_national
+                           else maps.scope_words(db(), me.scope))  # fmt: skip
 
 
 @bp.post("/registers/export")

@@ -8,6 +8,7 @@
   function textNode(s) { var span = document.createElement('span'); span.textContent = String(s); return span; }
   var cfg = JSON.parse(document.getElementById('imagery-config').textContent);
   var text = JSON.parse(document.getElementById('imagery-text').textContent);
+  var labels = JSON.parse(document.getElementById('imagery-labels').textContent);
   var csrf = JSON.parse(document.getElementById('imagery-csrf').textContent);
   var el = document.getElementById('cell-map');
   var listEl = document.getElementById('marks');
@@ -111,9 +112,9 @@
   function label(f) {
     var p = f.properties;
     var parts = [(p.kind === 'point' ? text.point : text.area) + ' #' + p.id];
-    if (p.type_guess) { parts.push(p.type_guess); }
-    if (p.confidence) { parts.push(p.confidence); }
-    if (p.area_kind) { parts.push(p.area_kind); }
+    if (p.type_guess) { parts.push(labels.type[p.type_guess] || p.type_guess); }
+    if (p.confidence) { parts.push(labels.confidence[p.confidence] || p.confidence); }
+    if (p.area_kind) { parts.push(labels.area_kind[p.area_kind] || p.area_kind); }
     if (p.note) { parts.push(p.note); }
     parts.push('(' + (text[p.review] || p.review) + (p.review_reason ? ': ' + p.review_reason : '') + ')');
     return parts.join(' · ');
