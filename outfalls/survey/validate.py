@@ -244,6 +244,8 @@ def _row_key(safe: Mapping[str, Any]) -> Hashable:
     hashing to text is only needed for a row's stored id. A value no tuple holds (a list or mapping a GIS
     attribute may carry) falls back to the row's content id.
     """
+    if all(v is None or v.__class__ is str for v in safe.values()):  # a text table's row: equality is exact
+        return frozenset(safe.items())
     key = tuple(sorted((str(k), v.__class__.__name__, v) for k, v in safe.items()))
     try:
         hash(key)
@@ -278,6 +280,7 @@ _FIX_HINT = {
 
 
 # The longest value each field keeps (the catalogue's columns): a longer one is the row's mistake, not a crash.
+_ROW_FIELDS = ("surveyed_at", "type", "township", "surveyor", "photos")
 FIELD_LENGTHS = {"client_id": 128, "name": 256, "national_code": 40, "local_code": 64, "receiving_water": 128}
 
 
@@ -406,10 +409,16 @@ def validate(
     warnings: list[RowProblem] = []
     seen_content: dict[Hashable, int] = {}
     seen_ids: dict[str, tuple[int, Hashable]] = {}
+    column = {f: mapping.fields.get(f) for f in (*_ROW_FIELDS, *FIELD_LENGTHS)}  # resolved once, not per row
+
+    def get(row: Mapping[str, Any], field_name: str) -> Any:
+        name = column[field_name]
+        return row.get(name) if name is not None else None
+
     for i, raw_row in enumerate(table.rows):
         number = table.row_numbers[i]
         when = None
-        raw_when = mapping.get(raw_row, "surveyed_at")
+        raw_when = get(raw_row, "surveyed_at")
         try:
             when = parse_when(raw_when)
         except ValueError:
@@ -425,7 +434,7 @@ def validate(
             reject(i, "row", "duplicate_row", f"the same as row {seen_content[content]}", same_as=seen_content[content])
         else:
             seen_content[content] = number
-        given_id = _text(mapping.get(raw_row, "client_id"))
+        given_id = _text(get(raw_row, "client_id"))
         client_id = given_id or _hashed({str(k): v for k, v in safe.items()})
         if given_id and given_id in seen_ids and seen_ids[given_id][1] != content:
             first = seen_ids[given_id][0]
@@ -433,20 +442,20 @@ def validate(
                    same_as=first)  # fmt: skip
         elif given_id:
             seen_ids.setdefault(given_id, (number, content))
-        for column, value in raw_row.items():
+        for name, value in raw_row.items():
             if isinstance(value, str) and "\x00" in value:  # PostgreSQL keeps no NUL in text
-                reject(i, column, "nul_character",
-                       f"{column} holds a NUL character (the file may be damaged or not text): remove it",
-                       column=column)  # fmt: skip
+                reject(i, name, "nul_character",
+                       f"{name} holds a NUL character (the file may be damaged or not text): remove it",
+                       column=name)  # fmt: skip
                 break
         for field_name, limit in FIELD_LENGTHS.items():
-            value = _text(mapping.get(raw_row, field_name))
+            value = _text(get(raw_row, field_name))
             if value is not None and len(value) > limit:
                 reject(i, field_name, "too_long",
                        f"{field_name} has {len(value):,} characters; at most {limit} are kept", limit=limit)
         if i in problems:
             continue
-        raw_type = _text(mapping.get(raw_row, "type"))
+        raw_type = _text(get(raw_row, "type"))
         resolved = types.resolve(raw_type) if raw_type else None
         if raw_type and resolved is None:
             warnings.append(RowProblem(number, "type", "unknown_type",
@@ -460,12 +469,12 @@ def validate(
         rows.append(
             SurveyRow(
                 row=number, client_id=client_id, x=float(xs[i]), y=float(ys[i]), crs=declared,
-                lon=float(lon[i]), lat=float(lat[i]), name=_text(mapping.get(raw_row, "name")),
-                national_code=_text(mapping.get(raw_row, "national_code")),
-                local_code=_text(mapping.get(raw_row, "local_code")), type_scheme=scheme, type_code=code,
-                type_raw=raw_type, receiving_water=_text(mapping.get(raw_row, "receiving_water")),
-                township=_text(mapping.get(raw_row, "township")), surveyor=_text(mapping.get(raw_row, "surveyor")),
-                captured_at=when, photo_names=photo_names(mapping.get(raw_row, "photos")), attributes=attributes,
+                lon=float(lon[i]), lat=float(lat[i]), name=_text(get(raw_row, "name")),
+                national_code=_text(get(raw_row, "national_code")),
+                local_code=_text(get(raw_row, "local_code")), type_scheme=scheme, type_code=code,
+                type_raw=raw_type, receiving_water=_text(get(raw_row, "receiving_water")),
+                township=_text(get(raw_row, "township")), surveyor=_text(get(raw_row, "surveyor")),
+                captured_at=when, photo_names=photo_names(get(raw_row, "photos")), attributes=attributes,
             )
         )  # fmt: skip
     rejected = [p for i in sorted(problems) for p in problems[i]]
