@@ -99,10 +99,11 @@ def create_outfalls(
         ]  # fmt: skip
         stage_points(session, ["i", "id", *columns, *_EVENT_COLUMNS], staged)
         derive_into_points(session, len(staged))
-        written = ", ".join(["id", *columns])
+        names = ", ".join(["id", *columns])
+        written = ", ".join(f"q.{c}" for c in ["id", *columns])
         for start in range(0, len(block), batch_size):
             bounds = {"lo": start, "hi": start + batch_size, "actor": actor}
-            session.execute(text(_INSERT_OUTFALLS.format(columns=written)), bounds)
+            session.execute(text(_INSERT_OUTFALLS.format(names=names, columns=written)), bounds)
             session.execute(_INSERT_EVENTS, bounds)
             if progress:
                 progress(min(batch_size, len(block) - start))
@@ -126,9 +127,9 @@ _DENORMALISED = (
 )  # fmt: skip
 _EVENT_COLUMNS = ("created_at_event", "history", "created_found_by", "created_status")
 _INSERT_OUTFALLS = (
-    "INSERT INTO outfalls ({columns}, sub_basin_id, basin_id, admin_area_id, river_id) "
-    "SELECT {columns}, sub_basin_id, basin_id, admin_area_id, river_id FROM outfall_points "
-    "WHERE i >= :lo AND i < :hi ORDER BY i"
+    "INSERT INTO outfalls ({names}, sub_basin_id, basin_id, admin_area_id, river_id) "
+    "SELECT {columns}, l.sub_basin_id, l.basin_id, l.admin_area_id, l.river_id "
+    "FROM outfall_points q JOIN outfall_locations l ON l.i = q.i WHERE q.i >= :lo AND q.i < :hi ORDER BY q.i"
 )
 # The ``created`` event, then the known history in its order, outfall by outfall: ids in the order of writing.
 _INSERT_EVENTS = text(

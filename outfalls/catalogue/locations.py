@@ -66,11 +66,10 @@ _ASSIGN_SQL = {
 _POINTS_OF = text(
     "INSERT INTO outfall_points SELECT id, geom FROM outfalls WHERE id = ANY(:ids) AND NOT location_overridden"
 )
-_UPDATE_POINTS_SQL = {
-    pieces: text(
-        "UPDATE outfall_points p SET sub_basin_id = d.sub_basin_id, basin_id = d.basin_id, "
-        f"admin_area_id = d.admin_area_id, river_id = d.river_id FROM ({_derive(pieces)}) d WHERE p.i = d.i"
-    )
+# The derived columns of staged new outfalls go to a narrow table of their own: an UPDATE of the staged rows
+# would rewrite every wide row (3x slower for 10,000 outfalls).
+_LOCATIONS_OF_POINTS_SQL = {
+    pieces: text(f"CREATE TEMPORARY TABLE outfall_locations ON COMMIT DROP AS {_derive(pieces)}")
     for pieces in (False, True)
 }
 DERIVE_BLOCK = 50_000  # outfalls whose locations are derived in one query
@@ -89,8 +88,8 @@ def _index_points(session: Session) -> None:
 
 
 def drop_points(session: Session) -> None:
-    """Drop the temporary ``outfall_points`` table."""
-    session.execute(text("DROP TABLE IF EXISTS pg_temp.outfall_points"))
+    """Drop the temporary ``outfall_points`` (and ``outfall_locations``) tables."""
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.outfall_points, pg_temp.outfall_locations"))
 
 
 def stage_points(session: Session, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -104,13 +103,18 @@ def stage_points(session: Session, columns: Sequence[str], rows: Sequence[Sequen
         "created_at_event timestamptz, history jsonb, created_found_by text, created_status text) ON COMMIT DROP"
     ))  # fmt: skip
     copy_tuples(session, "outfall_points", columns, rows)
-    _index_points(session)
+    session.execute(text("CREATE INDEX ON outfall_points USING gist (geom)"))
+    session.execute(text("ANALYZE outfall_points (i, geom)"))  # the row count for the join order; not every column
 
 
 def derive_into_points(session: Session, n: int) -> None:
-    """Set the location columns of the ``n`` outfalls staged in ``outfall_points`` (one set-based query)."""
+    """The location columns of the ``n`` outfalls staged in ``outfall_points``, derived in one set-based query
+    into the temporary ``outfall_locations`` (``i``, ``sub_basin_id``, ``basin_id``, ``admin_area_id``,
+    ``river_id``).
+    """
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.outfall_locations"))
     jit = _jit_off(session)
-    session.execute(_UPDATE_POINTS_SQL[n >= _PIECES_FROM])
+    session.execute(_LOCATIONS_OF_POINTS_SQL[n >= _PIECES_FROM])
     _jit_back(session, jit)
 
 
