@@ -266,9 +266,6 @@ def import_table(
         for oid, r in zip(ids, new_rows, strict=True)
     ])  # fmt: skip
     step("stored", len(new_rows), len(new_rows))
-    # The rows were just written in this transaction: without statistics the planner takes the batch for a
-    # few hundred rows and the spatial self-join of reconciliation degenerates into repeated scans.
-    session.execute(text("ANALYZE observations"))
     outcome: Reconciliation = reconcile_batch(
         session, batch.id, list(zip(ids, new_rows, strict=True)), radius_m=settings.reconcile.radius_m, actor=actor,
         same_batch_m=settings.reconcile.same_batch_m, is_demo=is_demo, progress=step,
