@@ -17,20 +17,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from outfalls import clock
-from outfalls.catalogue.locations import (
-    DERIVE_BLOCK,
-    NO_LOCATION,
-    derived_locations,
-    drop_points,
-    load_points,
-)
+from outfalls.catalogue.locations import DERIVE_BLOCK, derive_into_points, drop_points, stage_points
 from outfalls.catalogue.state import CaseState as CaseState
 from outfalls.catalogue.state import HistoryItem as HistoryItem
 from outfalls.catalogue.state import denormalise
 from outfalls.catalogue.state import state_as_of as state_as_of
 from outfalls.catalogue.state import status_as_of as status_as_of
 from outfalls.catalogue.transitions import changes_state, next_status
-from outfalls.db.bulk import copy_rows
 from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, StaleEdit
 from outfalls.models import CodeListEntry, Event, Outfall
 from outfalls.scope import Scope, require_visible
@@ -73,10 +66,11 @@ def create_outfalls(
     *,
     actor: str,
     progress: Callable[[int], None] | None = None,
-    batch_size: int = 2000,
+    batch_size: int = 10_000,
 ) -> list[int]:
     """Create outfalls with their ``created`` event and any known history; their basin, sub-basin, river and
-    administrative area are derived from the reference data.
+    administrative area are derived from the reference data. ``progress`` hears of every ``batch_size``
+    outfalls written.
 
     Returns:
         The new outfall ids, in the order of ``items``.
@@ -89,49 +83,85 @@ def create_outfalls(
     _check_codes(session, items)
     session.flush()  # pending ORM changes go first: the rows below are written with COPY on the same transaction
     ids: list[int] = []
+    times: dict[date, str] = {}
     for block_start in range(0, len(items), DERIVE_BLOCK):
         block = items[block_start : block_start + DERIVE_BLOCK]
         rows = [_outfall_row(item) for item in block]  # every item of the block is checked before any is written
-        # The locations are derived before the rows are written, so that each row is written once, complete:
-        # an UPDATE after the COPY would write every row twice (new entries in all its indexes, foreign keys
-        # checked again) and leave as many dead rows.
-        load_points(session, [row["geom"] for row in rows])
-        locations = derived_locations(session, len(rows))
-        drop_points(session)
+        new_ids = list(session.scalars(_NEXT_IDS, {"n": len(block)}))
+        # The rows are staged whole (one COPY), their locations derived there in one spatial join, and each
+        # outfall is then written once, complete, by INSERT ... SELECT with its events: an UPDATE after
+        # writing would write every row twice (new entries in all its indexes, foreign keys checked again).
+        columns = [*_STAGED, *(c for c in _DENORMALISED if any(c in row for row in rows))]
+        staged = [
+            [i, oid, *(row.get(c) for c in columns), _event_time(times, item.found_on),
+             _history_json(item.history, times), item.found_by.value, _initial_status(item).value]
+            for i, (oid, row, item) in enumerate(zip(new_ids, rows, block, strict=True))
+        ]  # fmt: skip
+        stage_points(session, ["i", "id", *columns, *_EVENT_COLUMNS], staged)
+        derive_into_points(session, len(staged))
+        names = ", ".join(["id", *columns])
+        written = ", ".join(f"q.{c}" for c in ["id", *columns])
         for start in range(0, len(block), batch_size):
-            chunk = block[start : start + batch_size]
-            new_ids = list(session.scalars(_NEXT_IDS, {"n": len(chunk)}))
-            copy_rows(session, "outfalls", [
-                {"id": oid, **rows[start + k], **locations.get(start + k, NO_LOCATION)}
-                for k, oid in enumerate(new_ids)
-            ])  # fmt: skip
-            events: list[dict[str, Any]] = []
-            for oid, item in zip(new_ids, chunk, strict=True):
-                events.append(
-                    {
-                        "outfall_id": oid,
-                        "kind": EventKind.CREATED.value,
-                        "payload": Jsonb({"found_by": item.found_by.value, "status": _initial_status(item).value}),
-                        "actor": actor,
-                        "effective_at": clock.event_time(item.found_on),
-                        "outfall_version": 1,
-                    }
-                )
-                events += [
-                    {"outfall_id": oid, "kind": h.kind.value, "payload": Jsonb(h.payload), "actor": actor,
-                     "effective_at": clock.event_time(h.on), "outfall_version": 1}
-                    for h in item.history
-                ]  # fmt: skip
-            copy_rows(session, "events", events)
-            ids += new_ids
+            bounds = {"lo": start, "hi": start + batch_size, "actor": actor}
+            session.execute(text(_INSERT_OUTFALLS.format(names=names, columns=written)), bounds)
+            session.execute(_INSERT_EVENTS, bounds)
             if progress:
-                progress(len(chunk))
+                progress(min(batch_size, len(block) - start))
+        drop_points(session)
+        ids += new_ids
     return ids
 
 
-# Ids are drawn from the table's own sequence first, so that rows can be streamed with COPY (an order of
+# Ids are drawn from the table's own sequence first, so that the rows can be staged with COPY (an order of
 # magnitude faster than INSERT ... RETURNING) and events can refer to them.
 _NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence('outfalls', 'id')) FROM generate_series(1, :n)")
+# What is staged for each new outfall besides its position and id: its columns, then what its events need.
+_STAGED = (
+    "national_code", "national_code_provenance", "local_code", "local_code_provenance", "name",
+    "name_provenance", "type_scheme", "type_code", "type_raw", "receiving_water", "geom", "found_by", "found_on",
+    "is_demo", "version", "status", "status_since",
+)  # fmt: skip
+_DENORMALISED = (
+    "last_sampled_on", "is_discharging", "responsible_party", "remediation_category", "merged_into_id",
+    "assigned_to", "case_deadline",
+)  # fmt: skip
+_EVENT_COLUMNS = ("created_at_event", "history", "created_found_by", "created_status")
+_INSERT_OUTFALLS = (
+    "INSERT INTO outfalls ({names}, sub_basin_id, basin_id, admin_area_id, river_id) "
+    "SELECT {columns}, l.sub_basin_id, l.basin_id, l.admin_area_id, l.river_id "
+    "FROM outfall_points q JOIN outfall_locations l ON l.i = q.i WHERE q.i >= :lo AND q.i < :hi ORDER BY q.i"
+)
+# The ``created`` event, then the known history in its order, outfall by outfall: ids in the order of writing.
+_INSERT_EVENTS = text(
+    """
+    INSERT INTO events (outfall_id, kind, payload, actor, effective_at, outfall_version)
+    SELECT q.id, e.kind, e.payload, :actor, e.at, 1
+    FROM outfall_points q CROSS JOIN LATERAL (
+        SELECT 0::bigint AS n, 'created' AS kind,
+               jsonb_build_object('found_by', q.created_found_by, 'status', q.created_status) AS payload,
+               q.created_at_event AS at
+        UNION ALL
+        SELECT h.n, h.e->>'kind', h.e->'payload', (h.e->>'at')::timestamptz
+        FROM jsonb_array_elements(q.history) WITH ORDINALITY AS h(e, n)
+    ) e
+    WHERE q.i >= :lo AND q.i < :hi
+    ORDER BY q.i, e.n
+    """
+)
+
+
+def _event_time(times: dict[date, str], day: date) -> str:
+    """``clock.event_time`` of a day, as text (a batch has few distinct days)."""
+    moment = times.get(day)
+    if moment is None:
+        moment = times[day] = clock.event_time(day).isoformat()
+    return moment
+
+
+def _history_json(history: Sequence[HistoryItem], times: dict[date, str]) -> Jsonb | None:
+    if not history:
+        return None
+    return Jsonb([{"kind": h.kind.value, "payload": h.payload, "at": _event_time(times, h.on)} for h in history])
 
 
 def _check_codes(session: Session, items: Sequence[NewOutfall]) -> None:

@@ -12,10 +12,14 @@ upload farther apart are separate outfalls. Every link is an event on the outfal
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
+import pyproj
+import shapely
 from psycopg.types.json import Jsonb
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -41,6 +45,8 @@ Progress = Callable[[str, int, int], None]
 # Metres per degree of latitude; the index prefilter uses a box wide enough up to 60° of latitude.
 _M_PER_DEG = 111_320.0
 _PREFILTER = 2.0
+_M_PER_DEG_MIN = 110_574.0  # the shortest degree of latitude (at the equator) on the ellipsoid
+_GEOD = pyproj.Geod(ellps="GRS80")  # CGCS2000 uses the GRS 80 ellipsoid, as PostGIS geography of SRID 4490 does
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +85,6 @@ _CANDIDATES = text(
     ORDER BY o.id, metres
     """
 )
-_NEAR_IN_BATCH = text(
-    """
-    SELECT a.id, b.id
-    FROM observations a JOIN observations b ON b.batch_id = a.batch_id AND b.id > a.id
-      AND ST_DWithin(b.geom, a.geom, :deg) AND ST_DWithin(a.geom::geography, b.geom::geography, :radius)
-    WHERE a.batch_id = :batch
-    """
-)
 _CODE_MATCHES = text("SELECT national_code, id FROM outfalls WHERE national_code = ANY(:codes)")
 
 
@@ -102,6 +100,37 @@ def types_conflict(a: tuple[str, str], b: tuple[str, str]) -> bool:
     if a[0] != b[0]:
         return False  # different vocabularies: nothing to compare reliably
     return a[1].split(".")[0] != b[1].split(".")[0]
+
+
+def near_pairs(lons: Sequence[float], lats: Sequence[float], metres: float) -> list[tuple[int, int]]:
+    """The index pairs ``(i, j)``, ``i < j``, of CGCS2000 points at most ``metres`` apart on the ellipsoid.
+
+    An R-tree over the points in degrees finds the pairs within a box-safe number of degrees (a degree of
+    longitude shrinks with the cosine of the latitude, so the bound is taken at the batch's highest latitude);
+    the geodesic distance of those few pairs then decides, as PostGIS's geography distance does.
+    """
+    n = len(lons)
+    if n < 2 or metres < 0:
+        return []
+    lon = np.asarray(lons, dtype=float)
+    lat = np.asarray(lats, dtype=float)
+    top = min(float(np.abs(lat).max()) + 0.01, 89.9)
+    deg = metres / (_M_PER_DEG_MIN * math.cos(math.radians(top))) * 1.01
+    # Points near the antimeridian also stand on its other side, so that a pair across it is seen.
+    wrap = np.flatnonzero(np.abs(lon) > 180.0 - deg)
+    tree_lon = np.concatenate([lon, lon[wrap] - np.sign(lon[wrap]) * 360.0])
+    tree_lat = np.concatenate([lat, lat[wrap]])
+    owner = np.concatenate([np.arange(n), wrap])
+    tree = shapely.STRtree(shapely.points(tree_lon, tree_lat))
+    found, hit = tree.query(shapely.points(lon, lat), predicate="dwithin", distance=deg)
+    other = owner[hit]
+    keep = found < other
+    i, j = found[keep], other[keep]
+    if len(i) == 0:
+        return []
+    _, _, dist = _GEOD.inv(lon[i], lat[i], lon[j], lat[j])
+    close = np.asarray(dist) <= metres
+    return sorted({(int(a), int(b)) for a, b in zip(i[close], j[close], strict=True)})
 
 
 def clusters_of(pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
@@ -164,10 +193,9 @@ def reconcile_batch(
     by_code: dict[str, int] = {c: i for c, i in session.execute(_CODE_MATCHES, {"codes": list(codes)})} if codes else {}
     near_in_batch: dict[int, set[int]] = {}
     pairs = []
-    same_deg = same_batch_m / _M_PER_DEG * _PREFILTER
-    for a, b in session.execute(_NEAR_IN_BATCH, {"batch": batch_id, "deg": same_deg, "radius": same_batch_m}):
-        ra, rb = rows.get(a), rows.get(b)
-        if ra is None or rb is None or types_conflict((ra.type_scheme, ra.type_code), (rb.type_scheme, rb.type_code)):
+    for i, j in near_pairs([r.lon for _, r in stored], [r.lat for _, r in stored], same_batch_m):
+        (a, ra), (b, rb) = stored[i], stored[j]
+        if types_conflict((ra.type_scheme, ra.type_code), (rb.type_scheme, rb.type_code)):
             continue  # two types that cannot be one outfall: two outfalls, not a question for a person
         near_in_batch.setdefault(a, set()).add(b)
         near_in_batch.setdefault(b, set()).add(a)

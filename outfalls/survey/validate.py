@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 import re
-import statistics
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -244,6 +243,8 @@ def _row_key(safe: Mapping[str, Any]) -> Hashable:
     hashing to text is only needed for a row's stored id. A value no tuple holds (a list or mapping a GIS
     attribute may carry) falls back to the row's content id.
     """
+    if all(v is None or v.__class__ is str for v in safe.values()):  # a text table's row: equality is exact
+        return frozenset(safe.items())
     key = tuple(sorted((str(k), v.__class__.__name__, v) for k, v in safe.items()))
     try:
         hash(key)
@@ -278,6 +279,7 @@ _FIX_HINT = {
 
 
 # The longest value each field keeps (the catalogue's columns): a longer one is the row's mistake, not a crash.
+_ROW_FIELDS = ("surveyed_at", "type", "township", "surveyor", "photos")
 FIELD_LENGTHS = {"client_id": 128, "name": 256, "national_code": 40, "local_code": 64, "receiving_water": 128}
 
 
@@ -332,23 +334,25 @@ def validate(
 
     n = len(table.rows)
     problems: dict[int, list[RowProblem]] = {}
-    xs = np.full(n, np.nan)
-    ys = np.full(n, np.nan)
+    # Python lists in the per-row loops: indexing a numpy array makes a numpy scalar for every value
+    xl: list[float] = [math.nan] * n
+    yl: list[float] = [math.nan] * n
 
     def reject(i: int, field_name: str, code: str, message: str, **params: Any) -> None:
         problems.setdefault(i, []).append(RowProblem(table.row_numbers[i], field_name, code, message, params))
 
+    coordinate_columns = [(f, mapping.fields.get(f)) for f in use] if use else []
     for i, row in enumerate(table.rows):
         if use is None:
             point = table.points[i] if table.points else None
             if point is None:
                 reject(i, "geometry", "missing_coordinates", "the feature is not a point")
                 continue
-            xs[i], ys[i] = point
+            xl[i], yl[i] = float(point[0]), float(point[1])
             continue
         values = []
-        for f in use:
-            raw = mapping.get(row, f)
+        for f, name in coordinate_columns:
+            raw = row.get(name) if name is not None else None
             try:
                 values.append(parse_coordinate(raw))
             except ValueError:
@@ -360,56 +364,66 @@ def validate(
             missing = use[0] if values[0] is None else use[1]
             reject(i, missing, "missing_coordinates", f"{missing} is empty")
             continue
-        xs[i], ys[i] = values[0], values[1]
+        xl[i], yl[i] = values[0], values[1]
 
+    xs, ys = np.array(xl, dtype=float), np.array(yl, dtype=float)
     lon, lat, ok = to_cgcs2000_many(xs, ys, declared)
     box = region.bbox
-    for i in range(n):
+    west, south, east, north = box
+    placed = ok & (west <= lon) & (lon <= east) & (south <= lat) & (lat <= north)
+    lon_l, lat_l = lon.tolist(), lat.tolist()
+    for i in np.flatnonzero(~placed).tolist():
         if i in problems:
             continue
         if not ok[i]:
-            fix = _diagnose(float(xs[i]), float(ys[i]), lambda a, b: _valid_in(a, b, declared, box))
+            fix = _diagnose(xl[i], yl[i], lambda a, b: _valid_in(a, b, declared, box))
             hint = (
                 f": {_FIX_HINT[fix]}"
                 if fix
                 else "; check the declared coordinate system and that x is the longitude or easting"
             )
             reject(i, use[0] if use else "geometry", fix or "bad_coordinates",
-                   f"({xs[i]:g}, {ys[i]:g}) is not a valid position in {declared}{hint}",
-                   x=float(xs[i]), y=float(ys[i]))  # fmt: skip
-        elif not _in_box(lon[i], lat[i], box):
-            fix = _diagnose(lon[i], lat[i], lambda a, b: _in_box(a, b, box))
+                   f"({xl[i]:g}, {yl[i]:g}) is not a valid position in {declared}{hint}",
+                   x=xl[i], y=yl[i])  # fmt: skip
+        else:  # valid, outside the region's box
+            fix = _diagnose(lon_l[i], lat_l[i], lambda a, b: _in_box(a, b, box))
             code = fix or "outside_region"
             hint = f": {_FIX_HINT[fix]}" if fix else ""
             reject(i, use[0] if use else "geometry", code,
-                   f"({lon[i]:.6f}, {lat[i]:.6f}) is outside the region {list(box)}{hint}",
-                   lon=round(float(lon[i]), 6), lat=round(float(lat[i]), 6))  # fmt: skip
+                   f"({lon_l[i]:.6f}, {lat_l[i]:.6f}) is outside the region {list(box)}{hint}",
+                   lon=round(lon_l[i], 6), lat=round(lat_l[i], 6))  # fmt: skip
 
     # a point far from the rest of its batch: likely a typing mistake even inside the region
     good = [i for i in range(n) if i not in problems]
     if len(good) >= MIN_ROWS_FOR_OUTLIERS:
-        centre = (statistics.median(lon[i] for i in good), statistics.median(lat[i] for i in good))
-        limit = region.outlier_km * 1000
         picked = np.array(good)
+        centre = (float(np.median(lon[picked])), float(np.median(lat[picked])))
+        limit = region.outlier_km * 1000
         _az, _back, dists = _GEOD.inv(np.full(len(good), centre[0]), np.full(len(good), centre[1]), lon[picked],
                                       lat[picked])  # fmt: skip
         typical = float(np.median(dists))
-        for i, d in zip(good, dists, strict=True):
+        for i, d in zip(good, dists.tolist(), strict=True):
             if d > limit and d > 5 * typical:
-                fix = _diagnose(lon[i], lat[i], lambda a, b: distance_m((a, b), centre) <= max(limit, 5 * typical))
+                fix = _diagnose(lon_l[i], lat_l[i], lambda a, b: distance_m((a, b), centre) <= max(limit, 5 * typical))
                 hint = f"; {_FIX_HINT[fix]}" if fix else ""
                 reject(i, use[0] if use else "geometry", "far_from_batch",
-                       f"({lon[i]:.6f}, {lat[i]:.6f}) is {d / 1000:.0f} km from the rest of the batch{hint}",
+                       f"({lon_l[i]:.6f}, {lat_l[i]:.6f}) is {d / 1000:.0f} km from the rest of the batch{hint}",
                        km=round(d / 1000), fix=fix)  # fmt: skip
 
     rows: list[SurveyRow] = []
     warnings: list[RowProblem] = []
     seen_content: dict[Hashable, int] = {}
     seen_ids: dict[str, tuple[int, Hashable]] = {}
+    column = {f: mapping.fields.get(f) for f in (*_ROW_FIELDS, *FIELD_LENGTHS)}  # resolved once, not per row
+
+    def get(row: Mapping[str, Any], field_name: str) -> Any:
+        name = column[field_name]
+        return row.get(name) if name is not None else None
+
     for i, raw_row in enumerate(table.rows):
         number = table.row_numbers[i]
         when = None
-        raw_when = mapping.get(raw_row, "surveyed_at")
+        raw_when = get(raw_row, "surveyed_at")
         try:
             when = parse_when(raw_when)
         except ValueError:
@@ -419,13 +433,15 @@ def validate(
                 reject(i, "surveyed_at", "impossible_date",
                        f"{when.date().isoformat()} is {'in the future' if when.date() > today else 'before 1990'}",
                        value=when.date().isoformat())  # fmt: skip
-        safe = {k: _json_safe(v) for k, v in raw_row.items()}
+        cells = list(raw_row.values())
+        is_text = all(v is None or v.__class__ is str for v in cells)  # a text table's row: nothing to convert
+        safe = dict(raw_row) if is_text else {k: _json_safe(v) for k, v in raw_row.items()}
         content = _row_key(safe)
         if content in seen_content:
             reject(i, "row", "duplicate_row", f"the same as row {seen_content[content]}", same_as=seen_content[content])
         else:
             seen_content[content] = number
-        given_id = _text(mapping.get(raw_row, "client_id"))
+        given_id = _text(get(raw_row, "client_id"))
         client_id = given_id or _hashed({str(k): v for k, v in safe.items()})
         if given_id and given_id in seen_ids and seen_ids[given_id][1] != content:
             first = seen_ids[given_id][0]
@@ -433,14 +449,16 @@ def validate(
                    same_as=first)  # fmt: skip
         elif given_id:
             seen_ids.setdefault(given_id, (number, content))
-        for column, value in raw_row.items():
+        has_nul = "\x00" in "".join([v for v in cells if isinstance(v, str)])  # one scan; the cell is found below
+        for name, value in raw_row.items() if has_nul else ():
             if isinstance(value, str) and "\x00" in value:  # PostgreSQL keeps no NUL in text
-                reject(i, column, "nul_character",
-                       f"{column} holds a NUL character (the file may be damaged or not text): remove it",
-                       column=column)  # fmt: skip
+                reject(i, name, "nul_character",
+                       f"{name} holds a NUL character (the file may be damaged or not text): remove it",
+                       column=name)  # fmt: skip
                 break
+        texts = {f: _text(get(raw_row, f)) for f in FIELD_LENGTHS}
         for field_name, limit in FIELD_LENGTHS.items():
-            value = _text(mapping.get(raw_row, field_name))
+            value = texts[field_name]
             if value is not None and len(value) > limit:
                 reject(
                     i,
@@ -451,7 +469,7 @@ def validate(
                 )
         if i in problems:
             continue
-        raw_type = _text(mapping.get(raw_row, "type"))
+        raw_type = _text(get(raw_row, "type"))
         resolved = types.resolve(raw_type) if raw_type else None
         if raw_type and resolved is None:
             warnings.append(RowProblem(number, "type", "unknown_type",
@@ -464,13 +482,12 @@ def validate(
         attributes["_type"] = f"{scheme}:{code}"
         rows.append(
             SurveyRow(
-                row=number, client_id=client_id, x=float(xs[i]), y=float(ys[i]), crs=declared,
-                lon=float(lon[i]), lat=float(lat[i]), name=_text(mapping.get(raw_row, "name")),
-                national_code=_text(mapping.get(raw_row, "national_code")),
-                local_code=_text(mapping.get(raw_row, "local_code")), type_scheme=scheme, type_code=code,
-                type_raw=raw_type, receiving_water=_text(mapping.get(raw_row, "receiving_water")),
-                township=_text(mapping.get(raw_row, "township")), surveyor=_text(mapping.get(raw_row, "surveyor")),
-                captured_at=when, photo_names=photo_names(mapping.get(raw_row, "photos")), attributes=attributes,
+                row=number, client_id=client_id, x=xl[i], y=yl[i], crs=declared,
+                lon=lon_l[i], lat=lat_l[i], name=texts["name"],
+                national_code=texts["national_code"], local_code=texts["local_code"], type_scheme=scheme,
+                type_code=code, type_raw=raw_type, receiving_water=texts["receiving_water"],
+                township=_text(get(raw_row, "township")), surveyor=_text(get(raw_row, "surveyor")),
+                captured_at=when, photo_names=photo_names(get(raw_row, "photos")), attributes=attributes,
             )
         )  # fmt: skip
     rejected = [p for i in sorted(problems) for p in problems[i]]
