@@ -417,6 +417,8 @@ def validate(
     column = {f: mapping.fields.get(f) for f in (*_ROW_FIELDS, *FIELD_LENGTHS)}  # resolved once, not per row
 
     def get(row: Mapping[str, Any], field_name: str) -> Any:
+        if field_name == "photos" and mapping.photo_columns:  # the names of several photo columns, joined
+            return mapping.get(row, "photos")
         name = column[field_name]
         return row.get(name) if name is not None else None
 
