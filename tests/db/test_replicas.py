@@ -248,3 +248,16 @@ def test_a_lagging_replica_is_skipped(replicated: Replicated, primary: sa.Engine
         with primary.begin() as conn:
             conn.execute(sa.text("DROP TABLE IF EXISTS lag_probe"))
         replica.dispose()
+
+
+def test_a_cluster_made_before_replicas_gains_replication_when_it_starts(tmp_path: Path):
+    cluster = Cluster(tmp_path / "old")
+    cluster.pgdata.mkdir(parents=True)
+    (cluster.pgdata / "postgresql.conf").write_text("listen_addresses = ''\nwal_level = minimal\n")
+    (cluster.pgdata / "pg_hba.conf").write_text("# local replication all trust\nlocal all all trust\n")
+    for _ in range(2):  # every start: the second adds nothing
+        cluster._allow_replication()
+    conf = (cluster.pgdata / "postgresql.conf").read_text()
+    assert conf.count("wal_level = replica") == 1 and conf.rindex("wal_level = replica") > conf.index("minimal")
+    hba = (cluster.pgdata / "pg_hba.conf").read_text().splitlines()
+    assert hba.count("local replication postgres trust") == 1
