@@ -3,7 +3,7 @@ else to the primary. Writes always go to the primary; the web decides which requ
 
 A replica's health is checked with a short timeout and kept a few seconds, so a replica that stops or falls
 behind costs one quick check, not a failed request. Read-your-writes: after a user's commit the primary's WAL
-position (``pg_current_wal_lsn()``) is remembered for that user; their next read waits briefly for a replica's
+position (``pg_current_wal_insert_lsn()``) is remembered for that user; their next read waits briefly for a replica's
 ``pg_last_wal_replay_lsn()`` to pass it, else goes to the primary.
 """
 
@@ -202,5 +202,9 @@ class LastCommits:
 
 
 def current_lsn(connection: sa.Connection) -> int:
-    """The primary's WAL position now (after a commit: a position that includes it)."""
-    return lsn_value(connection.execute(sa.text("SELECT pg_current_wal_lsn()::text")).scalar_one())
+    """The primary's WAL position now (after a commit: a position that includes it).
+
+    The insert position, not ``pg_current_wal_lsn()`` (the write position): with ``synchronous_commit = off`` a
+    commit record may still wait in the WAL buffers, behind the write position.
+    """
+    return lsn_value(connection.execute(sa.text("SELECT pg_current_wal_insert_lsn()::text")).scalar_one())

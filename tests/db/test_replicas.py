@@ -109,13 +109,22 @@ def log_in(app_r: Flask, primary: sa.Engine) -> Callable[..., FlaskClient]:
 
 def _wait_replayed(replica: Cluster, primary: sa.Engine) -> None:
     with primary.connect() as conn:
-        target = lsn_value(conn.execute(sa.text("SELECT pg_current_wal_lsn()::text")).scalar_one())
+        target = lsn_value(conn.execute(sa.text("SELECT pg_current_wal_insert_lsn()::text")).scalar_one())
     for _ in range(200):
         replayed = replica.psql("postgres", "SELECT pg_last_wal_replay_lsn()").strip()
         if replayed and lsn_value(replayed) >= target:
             return
         time.sleep(0.05)
     raise AssertionError("the replica did not catch up")
+
+
+def _pause(replica: Cluster) -> None:
+    replica.psql("postgres", "SELECT pg_wal_replay_pause()")
+    for _ in range(200):  # a pause is a request: replay stops at its next record
+        if replica.psql("postgres", "SELECT pg_get_wal_replay_pause_state()").strip() == "paused":
+            return
+        time.sleep(0.05)
+    raise AssertionError("the replica did not pause")
 
 
 def test_status_shows_the_replica_streaming(replicated: Replicated):
@@ -165,13 +174,13 @@ def test_a_write_is_visible_to_its_writer_at_once(app_r: Flask, log_in: Callable
     other = log_in("other_r")
     _wait_replayed(replicated.replica, primary)
     assert other.get("/api/targets?history=1").status_code == 200  # the replica is known healthy
-    replicated.replica.psql("postgres", "SELECT pg_wal_replay_pause()")
+    _pause(replicated.replica)
     try:
         posted = admin.post("/dashboard/targets", data={
             "csrf_token": admin.csrf, "scope_kind": "all", "metric": "traced", "deadline": "2030-12-31",  # type: ignore[attr-defined]
             "share": "55", "note": "read your writes",
         })  # fmt: skip
-        assert posted.status_code == 302
+        assert posted.status_code == 302 and posted.location.endswith("/dashboard/targets"), posted.location
         with admin:
             notes = [t["note"] for t in admin.get("/api/targets?history=1").get_json()]
             assert "read your writes" in notes  # from the primary: the replica has not replayed it
@@ -231,7 +240,7 @@ def test_a_lagging_replica_is_skipped(replicated: Replicated, primary: sa.Engine
     router = ReplicaRouter(primary, [replica], max_lag_s=5, check_every_s=1, wait_s=0.1, clock=lambda: fake_now[0])
     try:
         assert router.replica_for() is replica
-        replicated.replica.psql("postgres", "SELECT pg_wal_replay_pause()")
+        _pause(replicated.replica)
         with primary.begin() as conn:
             conn.execute(sa.text("CREATE TABLE IF NOT EXISTS lag_probe (x int)"))
             conn.execute(sa.text("INSERT INTO lag_probe VALUES (1)"))
