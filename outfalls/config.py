@@ -21,7 +21,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = PROJECT_DIR / "config.toml"
 
 # Environment variables with a name of their own; any other OUTFALLS_<SECTION>_<KEY> maps to section.key.
-ENV_ALIASES = {"OUTFALLS_DATA_DIR": "storage.data_dir", "OUTFALLS_DATABASE_URL": "database.url"}
+ENV_ALIASES = {"OUTFALLS_DATA_DIR": "storage.data_dir", "OUTFALLS_DATABASE_URL": "database.url",
+               "OUTFALLS_DATABASE_REPLICA_URLS": "database.replica_urls"}  # fmt: skip
 ENV_IGNORED = {"OUTFALLS_CONFIG"}
 
 
@@ -39,6 +40,8 @@ class DatabaseSettings:
     url: str
     name: str
     start_timeout_s: int
+    replica_urls: tuple[str, ...] = ()  # streaming replicas (hot standbys) of the primary, for read-only work
+    replica_max_lag_s: float = 30.0  # a replica further behind is skipped until it catches up
 
     @property
     def is_embedded(self) -> bool:
@@ -323,6 +326,8 @@ def _env_key(merged: dict[str, Any], name: str) -> str | None:
 def _coerce_env(merged: dict[str, Any], dotted: str, value: str) -> Any:
     section, key = dotted.split(".")
     default = merged[section][key]
+    if isinstance(default, list):  # a list from the environment is comma-separated
+        return [part.strip() for part in value.split(",") if part.strip()]
     try:
         if isinstance(default, bool):
             return value.lower() in {"1", "true", "yes", "on"}
@@ -376,6 +381,21 @@ def _host_names(value: list[Any]) -> tuple[str, ...]:
         raise ConfigError("configuration key 'server.trusted_hosts' must be a list of host names",
                           key="server.trusted_hosts")  # fmt: skip
     return tuple(v.strip().lower() for v in value)
+
+
+def _database(m: dict[str, Any]) -> DatabaseSettings:
+    urls = m["replica_urls"]
+    for url in urls:
+        if not isinstance(url, str) or not url.startswith("postgresql"):
+            raise ConfigError(
+                "configuration key 'database.replica_urls' must list PostgreSQL URLs like "
+                f"postgresql+psycopg://user@host/outfalls, not {url!r}", key="database.replica_urls",
+            )  # fmt: skip
+    lag = float(m["replica_max_lag_s"])
+    if not math.isfinite(lag) or lag <= 0:
+        raise ConfigError(f"configuration key 'database.replica_max_lag_s' must be a number of seconds above 0, "
+                          f"not {m['replica_max_lag_s']!r}", key="database.replica_max_lag_s")  # fmt: skip
+    return DatabaseSettings(**m | {"replica_urls": tuple(u.strip() for u in urls), "replica_max_lag_s": lag})
 
 
 def _bbox(value: Any, key: str) -> tuple[float, float, float, float]:
@@ -466,7 +486,7 @@ def _build(m: dict[str, Any]) -> Settings:
     clock.zone_named(m["programme"]["timezone"])  # fails at start on an unknown zone
     return Settings(
         programme=ProgrammeSettings(timezone=m["programme"]["timezone"]),
-        database=DatabaseSettings(**m["database"]),
+        database=_database(m["database"]),
         storage=StorageSettings(data_dir=data_dir.resolve()),
         server=ServerSettings(**server),
         map=MapSettings(

@@ -5,11 +5,25 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
 from outfalls.config import Settings, load_settings
 from outfalls.db.engine import database_url, make_engine, make_sessionmaker
+from outfalls.db.replicas import replica_urls
+from outfalls.db.routing import ReplicaRouter
+
+
+def replica_router(settings: Settings, primary: sa.Engine) -> ReplicaRouter | None:
+    """Reads' router over the configured and local replicas, or None when there are none."""
+    urls = replica_urls(settings)
+    if not urls:
+        return None
+    # A short connect timeout: a replica that went away costs a moment, then it is skipped for a few seconds.
+    engines = [make_engine(url, connect_args={"application_name": "outfalls-read", "connect_timeout": 2})
+               for url in urls]  # fmt: skip
+    return ReplicaRouter(primary, engines, max_lag_s=settings.database.replica_max_lag_s)
 
 
 def create_app(
@@ -34,7 +48,7 @@ def create_app(
     from web.api import tiles as tiles_api
     from web.api.ogc import routes as ogc_api
     from web.auth import init_auth
-    from web.db import init_db
+    from web.db import init_db, route_reads
     from web.jobs import init_jobs
     from web.security import init_security
     from web.views import (
@@ -67,9 +81,12 @@ def create_app(
     app.json = json_api.JSONProvider(app)
     app.json.ensure_ascii = False
     app.extensions["outfalls.settings"] = settings
+    router = None
     if sessions is None:
-        sessions = make_sessionmaker(make_engine(database_url(settings)))
-    init_db(app, sessions)
+        primary = make_engine(database_url(settings), connect_args={"application_name": "outfalls"})
+        sessions = make_sessionmaker(primary)
+        router = replica_router(settings, primary)
+    init_db(app, sessions, router)
     i18n.init_app(app, settings)
     init_words(app)
     errors.register_error_handlers(app)
@@ -93,4 +110,5 @@ def create_app(
     app.register_blueprint(public.bp)
     app.register_blueprint(reports.bp)
     init_auth(app)
+    route_reads(app)
     return app

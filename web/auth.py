@@ -23,7 +23,7 @@ from outfalls.accounts import Identity
 from outfalls.errors import NotAuthenticated, PermissionDenied
 from outfalls.scope import Scope
 from outfalls.types import Role
-from web.db import db
+from web.db import primary_db as db  # who is asking, and their activity, is the primary's business
 
 SESSION_COOKIE = "outfalls_session"
 ANON_CSRF_COOKIE = "outfalls_csrf"

@@ -10,6 +10,7 @@ import click
 from outfalls.cli import echo_json, settings_of
 from outfalls.config import Settings
 from outfalls.db import backup as backups
+from outfalls.db import replicas as local
 from outfalls.db.cluster import find_bin_dir
 from outfalls.db.engine import (
     check_connection,
@@ -44,6 +45,8 @@ def up(ctx: click.Context, as_json: bool) -> None:
     if before != head_revision():
         _say(f"migrating the schema from {before or 'empty'} to {head_revision()}")
         migrate(url)
+    for name in local.start_replicas(settings):
+        _say(f"started the replica {name}")
     _print_status(settings, as_json)
 
 
@@ -55,6 +58,8 @@ def down(ctx: click.Context) -> None:
     if not settings.database.is_embedded:
         click.echo(f"an external database is configured ({redact(settings.database.url)}); nothing to stop")
         return
+    for name in local.stop_replicas(settings):
+        click.echo(f"stopped the replica {name}")
     if cluster_for(settings).stop():
         click.echo("stopped the embedded PostgreSQL server")
     else:
@@ -90,6 +95,9 @@ def _status(settings: Settings) -> dict[str, object]:
         except Exception:  # noqa: BLE001 - a status report must not fail on an unreadable database
             revision = None
     info |= {"revision": revision, "head": head_revision()}
+    states = local.replica_states(settings) if info["running"] else []
+    info["replicas"] = [{"name": r.name, "url": redact(r.url), "state": r.state, "lag_bytes": r.lag_bytes}
+                        for r in states]  # fmt: skip
     return info
 
 
@@ -110,10 +118,48 @@ def _print_status(settings: Settings, as_json: bool) -> None:
         click.echo(f"  schema:   {info['revision'] or 'empty'} ({state})")
     if info.get("error"):
         click.echo(f"  error:    {info['error']}")
+    for r in info["replicas"]:  # type: ignore[attr-defined]
+        lag = "" if r["lag_bytes"] is None else f", {r['lag_bytes']} bytes behind"
+        click.echo(f"  replica:  {r['name']} {r['state']}{lag} ({r['url']})")
+
+
+@db.group()
+def replica() -> None:
+    """Add or remove local streaming replicas of the embedded cluster (read-only copies that serve reads)."""
+
+
+@replica.command("add")
+@click.option("--name", default=None, help="The replica's name (lower-case letters, digits, _); default replicaN.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"name", "url"} as JSON.')
+@click.pass_context
+def replica_add(ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """Create and start a streaming replica of the embedded cluster (pg_basebackup -R) under the data folder.
+
+    The web server sends read-only pages and APIs to it while it keeps up (see [database] replica_max_lag_s).
+    """
+    settings = settings_of(ctx)
+    ensure_database(settings, progress=_say)
+    _say("copying the cluster (pg_basebackup)")
+    name, cluster = local.add_replica(settings, name)
+    url = cluster.url(settings.database.name)
+    if as_json:
+        echo_json({"name": name, "url": url})
+    else:
+        click.echo(f"added the replica {name}, streaming from the embedded cluster: {url}")
+
+
+@replica.command("remove")
+@click.argument("name")
+@click.pass_context
+def replica_remove(ctx: click.Context, name: str) -> None:
+    """Stop the local replica NAME, drop its replication slot and delete its folder."""
+    local.remove_replica(settings_of(ctx), name)
+    click.echo(f"removed the replica {name}")
 
 
 @db.command()
-@click.option("--json", "as_json", is_flag=True, help='Print {"running", "url", "data_dir", ...} as JSON.')
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"running", "url", "data_dir", "replicas": [{name, url, state, lag_bytes}], ...} as JSON.')
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Say where the database is and whether it is up."""

@@ -24,6 +24,7 @@ PG_LIB = Path("/usr/lib/postgresql")
 SERVER_USER = "postgres"
 SUPERUSER = "postgres"
 PORT = 5432
+REPLICATION_MARK = "# written by outfalls: streaming replicas may connect over the local socket"
 # A unix socket path must fit in sockaddr_un.sun_path (108 bytes with the terminating NUL).
 SOCKET_PATH_MAX = 103
 
@@ -70,6 +71,7 @@ class Cluster:
             the system temp dir when that path would be too long for a unix socket.
         fsync: False for throwaway test clusters (faster, not crash-safe).
         bin_dir: PostgreSQL's ``bin`` folder; found automatically by default.
+        port: the number in the socket's name (``.s.PGSQL.<port>``); a replica beside the primary takes its own.
     """
 
     def __init__(
@@ -79,8 +81,10 @@ class Cluster:
         socket_dir: Path | None = None,
         fsync: bool = True,
         bin_dir: Path | None = None,
+        port: int = PORT,
     ) -> None:
         self.root = Path(root).absolute()
+        self.port = port
         self.pgdata = self.root / "data"
         self.log_file = self.root / "server.log"
         self.fsync = fsync
@@ -89,7 +93,7 @@ class Cluster:
 
     def _default_socket_dir(self) -> Path:
         inside = self.root / "run"
-        if len(str(inside / f".s.PGSQL.{PORT}")) <= SOCKET_PATH_MAX:
+        if len(str(inside / f".s.PGSQL.{self.port}")) <= SOCKET_PATH_MAX:
             return inside
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:10]
         return Path(tempfile.gettempdir()) / f"outfalls-{digest}"
@@ -129,7 +133,7 @@ class Cluster:
     @property
     def is_running(self) -> bool:
         """True when the server process is alive and its socket exists."""
-        return self.pid() is not None and (self.socket_dir / f".s.PGSQL.{PORT}").exists()
+        return self.pid() is not None and (self.socket_dir / f".s.PGSQL.{self.port}").exists()
 
     def status(self) -> ClusterStatus:
         """Report where the cluster is and whether it runs."""
@@ -145,7 +149,8 @@ class Cluster:
 
     def url(self, dbname: str) -> str:
         """The SQLAlchemy URL of database ``dbname`` on this cluster (unix socket, psycopg 3)."""
-        return f"postgresql+psycopg://{SUPERUSER}@/{dbname}?host={self.socket_dir}"
+        port = "" if self.port == PORT else f"&port={self.port}"
+        return f"postgresql+psycopg://{SUPERUSER}@/{dbname}?host={self.socket_dir}{port}"
 
     # -- lifecycle -----------------------------------------------------------------------------
     def init(self) -> None:
@@ -181,7 +186,7 @@ class Cluster:
             "# written by outfalls: unix socket only, no TCP",
             "listen_addresses = ''",
             f"unix_socket_directories = '{self.socket_dir}'",
-            f"port = {PORT}",
+            f"port = {self.port}",
             "max_connections = 100",
             "shared_buffers = '256MB'",
             "work_mem = '32MB'",
@@ -192,6 +197,55 @@ class Cluster:
             conf += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         with (self.pgdata / "postgresql.conf").open("a") as f:
             f.write("\n" + "\n".join(conf) + "\n")
+        self._allow_replication()
+
+    def _allow_replication(self) -> None:
+        """Let streaming replicas connect over the local socket (``outfalls db replica add``).
+
+        Runs at every start, so a cluster made before replicas existed gains the settings; PostgreSQL reads them
+        when it starts. A replica's own copy of these settings is harmless (it serves no replicas of its own).
+        """
+        conf = self.pgdata / "postgresql.conf"
+        text = conf.read_text()
+        if REPLICATION_MARK not in text:
+            with conf.open("a") as f:
+                f.write(f"\n{REPLICATION_MARK}\nwal_level = replica\nmax_wal_senders = 10\n"
+                        "max_replication_slots = 10\nhot_standby = on\n")  # fmt: skip
+        hba = self.pgdata / "pg_hba.conf"
+        rules = [line.split()[:2] for line in hba.read_text().splitlines() if not line.lstrip().startswith("#")]
+        if ["local", "replication"] not in rules:
+            with hba.open("a") as f:
+                f.write(f"\n{REPLICATION_MARK}\nlocal replication {SUPERUSER} trust\n")
+
+    def clone_from(self, primary: Cluster, *, slot: str, timeout_s: int = 120) -> None:
+        """Make this cluster a streaming replica of ``primary`` (``pg_basebackup -R``) and start it.
+
+        The base backup keeps a replication slot on the primary, so the primary holds the WAL this replica has not
+        replayed yet (``drop_slot`` when the replica goes away).
+
+        Raises:
+            DatabaseUnavailable: the folder is in use, or the backup or the start failed.
+        """
+        if self.is_initialised:
+            raise DatabaseUnavailable(f"{self.pgdata} already holds a cluster", path=str(self.pgdata))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._prepare_dirs()
+        self._run(
+            [self.tool("pg_basebackup"), "-D", str(self.pgdata), "-R", "-X", "stream", "-c", "fast", "-C", "-S", slot,
+             "-h", str(primary.socket_dir), "-p", str(primary.port), "-U", SUPERUSER, "-w"],
+            what="pg_basebackup",
+        )  # fmt: skip
+        # The copy carries the primary's socket and port; the last setting in the file wins. ``cluster_name`` is
+        # the name the primary shows in pg_stat_replication.application_name.
+        with (self.pgdata / "postgresql.conf").open("a") as f:
+            f.write(f"\n# written by outfalls: a streaming replica\nunix_socket_directories = '{self.socket_dir}'\n"
+                    f"port = {self.port}\ncluster_name = '{slot}'\n")  # fmt: skip
+        self.start(timeout_s=timeout_s)
+
+    def drop_slot(self, slot: str) -> None:
+        """Drop a replica's replication slot when it exists (the replica must be stopped)."""
+        self.psql("postgres", f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                              f"WHERE slot_name = '{_ident(slot)}'")  # fmt: skip
 
     def start(self, timeout_s: int = 60) -> None:
         """Start the server (initialising first when needed); a no-op when it runs.
@@ -202,6 +256,7 @@ class Cluster:
         self.init()
         if self.is_running:
             return
+        self._allow_replication()
         self._prepare_dirs()
         try:
             self._run(
@@ -216,7 +271,7 @@ class Cluster:
                     "-t",
                     str(timeout_s),
                     "-o",
-                    f"-k {self.socket_dir} -c listen_addresses=''",
+                    f"-k {self.socket_dir} -p {self.port} -c listen_addresses=''",
                 ],
                 what="pg_ctl start",
             )
@@ -245,6 +300,8 @@ class Cluster:
                 "ON_ERROR_STOP=1",
                 "-h",
                 str(self.socket_dir),
+                "-p",
+                str(self.port),
                 "-U",
                 SUPERUSER,
                 "-d",

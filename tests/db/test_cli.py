@@ -77,6 +77,8 @@ def test_help_everywhere():
         ["db", "psql", "--help"],
         ["db", "migrate", "--help"],
         ["db", "down", "--help"],
+        ["db", "replica", "add", "--help"],
+        ["db", "replica", "remove", "--help"],
         ["reference", "load", "--help"],
         ["demo", "seed", "--help"],
         ["demo", "users", "--help"],

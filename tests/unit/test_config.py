@@ -75,3 +75,27 @@ def test_settings_are_immutable():
     s = load_settings(env={})
     with pytest.raises(AttributeError):
         s.server.port = 1  # type: ignore[misc]
+
+
+def test_read_replicas_from_the_file_or_the_environment(tmp_path: Path):
+    assert load_settings(env={}).database.replica_urls == ()
+    assert load_settings(env={}).database.replica_max_lag_s == 30.0
+    f = tmp_path / "site.toml"
+    f.write_text('[database]\nreplica_urls = ["postgresql+psycopg://u@r1/outfalls"]\nreplica_max_lag_s = 5\n')
+    s = load_settings(env={"OUTFALLS_CONFIG": str(f)})
+    assert s.database.replica_urls == ("postgresql+psycopg://u@r1/outfalls",)
+    assert s.database.replica_max_lag_s == 5.0
+    s = load_settings(env={"OUTFALLS_DATABASE_REPLICA_URLS": "postgresql://u@r1/o, postgresql://u@r2/o,"})
+    assert s.database.replica_urls == ("postgresql://u@r1/o", "postgresql://u@r2/o")
+
+
+@pytest.mark.parametrize(("overrides", "key"), [
+    ({"database.replica_urls": ["r1.internal"]}, "database.replica_urls"),
+    ({"database.replica_urls": "postgresql://u@r1/o"}, "database.replica_urls"),
+    ({"database.replica_max_lag_s": 0}, "database.replica_max_lag_s"),
+    ({"database.replica_max_lag_s": float("nan")}, "database.replica_max_lag_s"),
+])  # fmt: skip
+def test_bad_replica_settings_name_their_key(overrides: dict[str, object], key: str):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as info:
+        load_settings(env={}, overrides=overrides)
+    assert info.value.params["key"] == key
