@@ -42,6 +42,8 @@ REPLICA_ENDPOINTS = frozenset({
     "catalogue.map_page", "catalogue.list_page", "catalogue.list_csv",
     "api.outfalls", "api.map_outfalls", "api.layer", "api.facets", "api.summary",
     "registers.page", "registers.dossier_page", "registers.dossier_pdf",
+    # the public pages a sign board's QR code opens (a receipt stays on the primary: it follows its own write)
+    "public.index", "public.geojson", "public.outfall", "public.photo",
 })  # fmt: skip
 READ_METHODS = frozenset({"GET", "HEAD"})
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
@@ -70,6 +71,9 @@ class ReplicaRouter:
         self.wait_s = wait_s
         self._clock = clock
         self._health = {e: ReplicaHealth() for e in self.replicas}
+        # (when, primary WAL position) at the last checks: a replica that has replayed a position is at most as
+        # old as the moment the primary was there
+        self._samples: deque[tuple[float, int]] = deque(maxlen=256)
         self._lock = threading.Lock()
         self._turn = itertools.count()
 
@@ -120,6 +124,8 @@ class ReplicaRouter:
             return  # another thread is checking: the last known health serves meanwhile
         try:
             primary_lsn = self._primary_lsn()
+            if primary_lsn is not None:
+                self._samples.append((now, primary_lsn))
             for engine in stale:
                 self._check(engine, primary_lsn)
         finally:
@@ -128,7 +134,8 @@ class ReplicaRouter:
     def _primary_lsn(self) -> int | None:
         try:
             with self.primary.connect() as conn:
-                return lsn_value(conn.execute(sa.text("SELECT pg_current_wal_lsn()::text")).scalar_one())
+                # the insert position: every commit so far, also one not yet written out (synchronous_commit off)
+                return lsn_value(conn.execute(sa.text("SELECT pg_current_wal_insert_lsn()::text")).scalar_one())
         except DBAPIError:
             return None  # the primary's own trouble shows in the request; the replicas are judged by replay time
 
@@ -153,8 +160,12 @@ class ReplicaRouter:
             health.is_usable, health.error = False, "not a streaming replica (pg_is_in_recovery() is false)"
             return
         health.replay_lsn = lsn_value(replay)
+        reached = [when for when, lsn in self._samples if lsn <= health.replay_lsn]
         if primary_lsn is not None and health.replay_lsn >= primary_lsn:
             health.caught_up_at, health.lag_s = now, 0.0
+        elif reached:  # level with the primary as it was at the latest check it has replayed
+            health.caught_up_at = max(reached)
+            health.lag_s = now - health.caught_up_at
         elif health.caught_up_at is not None:
             health.lag_s = now - health.caught_up_at
         else:

@@ -157,6 +157,10 @@ def test_read_routes_are_served_by_the_replica(app_r: Flask, log_in: Callable[..
             response = client.get(path)
             assert response.status_code == 200, (path, response.get_data(as_text=True)[:300])
             assert g.db_replica is not None, path
+    with app_r.test_client() as anonymous:  # the public map and its data, without a login
+        for path in ("/public", "/public/api/outfalls.geojson"):
+            response = anonymous.get(path)
+            assert response.status_code == 200 and g.db_replica is not None, path
     seen = replicated.replica.psql(
         "postgres", f"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'outfalls-read' "
                     f"AND datname = '{DB}'",
