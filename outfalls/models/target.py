@@ -58,3 +58,20 @@ class OutfallMilestone(Base):
     remediating_on: Mapped[date | None] = mapped_column(Date)
     remediated_on: Mapped[date | None] = mapped_column(Date)
     closed_on: Mapped[date | None] = mapped_column(Date)
+
+
+class AreaStateDay(Base):
+    """How many outfalls entered (+) or left (−) a state on a day, per location (0 = none), kept from
+    ``outfall_milestones`` by a trigger (revision 0018); the row dated ``infinity`` holds the current count,
+    so the count of a past day is that row minus the changes after the day, and today's needs no scan.
+    """
+
+    __tablename__ = "area_state_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    admin_area_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    basin_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sub_basin_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    river_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer, nullable=False)

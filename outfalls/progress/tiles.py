@@ -16,6 +16,7 @@ from outfalls.catalogue.transitions import state_from_milestones
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import AdminArea, Outfall
 from outfalls.progress.hierarchy import MILESTONES, check_as_of, milestone_conditions, today, within_scope
+from outfalls.progress.statedays import counts_as_of, state_days_conditions
 from outfalls.scope import Scope
 from outfalls.types import OutfallStatus
 
@@ -79,16 +80,21 @@ def _state_filter(status: Any, state: str | None) -> ColumnElement[bool]:
 
 def _area_clusters(session: Session, env: Any, box: Any, *, scope: Scope, day: date, state: str | None,
                    within: tuple[str, str | None]) -> Any:  # fmt: skip
-    m = _M.c
-    status = _state_as_of(day)
-    # counted per area and state first (a hash aggregate, no sort of a million states), then per area
-    per_state = (
-        select(m.admin_area_id, status.label("state"), func.count().label("n"))
-        .where(m.found_on <= day, _state_filter(status, state), *milestone_conditions(scope),
-               *within_scope(session, *within))
-        .group_by(m.admin_area_id, status)
-        .subquery()
-    )  # fmt: skip
+    located = [*milestone_conditions(scope), *within_scope(session, *within)]
+    moved = state_days_conditions(located)
+    if moved is not None:
+        # the counts kept per area, state and day by the milestones' triggers: no scan of every outfall
+        per_state = counts_as_of(day, moved, lambda s: _state_filter(s, state)).subquery()
+    else:  # a scope on other columns of the outfall: count its milestones
+        m = _M.c
+        status = _state_as_of(day)
+        # counted per area and state first (a hash aggregate, no sort of a million states), then per area
+        per_state = (
+            select(m.admin_area_id, status.label("state"), func.count().label("n"))
+            .where(m.found_on <= day, _state_filter(status, state), *located)
+            .group_by(m.admin_area_id, status)
+            .subquery()
+        )
     counts = (
         select(per_state.c.admin_area_id, func.sum(per_state.c.n).cast(Integer).label("n"),
                _first(func.array_agg(aggregate_order_by(per_state.c.state, per_state.c.n.desc()))).label("state"))

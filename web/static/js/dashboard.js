@@ -140,6 +140,7 @@
     return layer;
   }
   var outfalls = outfallLayer(cfg.urls.tiles).addTo(map);
+  var tilesDrawn = new Promise(function (resolve) { outfalls.once('load', resolve); });
   var layers = L.control.layers(null, null, { collapsed: false, position: 'topright' }).addTo(map);
   layers.addOverlay(outfalls, T.outfallsLayer);
   document.getElementById('tile-state').addEventListener('change', function (ev) {
@@ -207,4 +208,13 @@
     }
   });
   canvas.dataset.state = 'ready';
+  performance.mark('dashboard-chart');
+  // readiness: layers on the map, the first view's tiles drawn (canvas draws on the next frame), chart drawn
+  Promise.all([Promise.all(loads), tilesDrawn]).then(function () {
+    requestAnimationFrame(function () {
+      performance.mark('dashboard-map');
+      performance.mark('dashboard-ready');
+      document.documentElement.dataset.ready = 'true';
+    });
+  });
 }());

@@ -1,0 +1,107 @@
+"""Outfalls per state, location and day (``area_state_days``), kept from ``outfall_milestones`` by a trigger
+whose SQL is generated here from the state rule of :mod:`outfalls.catalogue.transitions` (revision 0018 froze
+it): national maps count outfalls per area without reading a million milestone rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, case, column, func, literal_column, or_, select, table
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.visitors import iterate, replacement_traverse
+
+from outfalls.catalogue.transitions import OFF_LADDER, STAGES, state_from_milestones
+from outfalls.models import AreaStateDay, Outfall
+from outfalls.progress.hierarchy import MILESTONES
+
+STATE_DAYS = AreaStateDay.__table__
+LOCATION = ("admin_area_id", "basin_id", "sub_basin_id", "river_id")
+TOTAL_DAY: ColumnElement[Any] = literal_column("'infinity'::date")  # the row holding the current count
+# the days an outfall's state can change on
+_DAYS = ("found_on", *(f"{s.value}_on" for s in OFF_LADDER), *(f"{s.value}_on" for s in STAGES[1:]))
+
+
+def _sql(expr: Any) -> str:
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return str(expr.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _changes(rows: str, sign: int) -> str:
+    """SELECT of the (day, state, location, n) changes the milestone rows ``rows`` bring, times ``sign``."""
+    m = table("m", *(column(c) for c in (*_DAYS, *LOCATION)))
+    c = table("c", column("day"))
+    state = _sql(state_from_milestones(m.c, c.c.day))
+    before = _sql(state_from_milestones(m.c, c.c.day - 1))
+    final = _sql(state_from_milestones(m.c, TOTAL_DAY))
+    loc = ", ".join(f"coalesce(m.{k}, 0)" for k in LOCATION)
+    days = ", ".join(f"m.{d}" for d in _DAYS)
+    return (
+        f"SELECT c.day, {state}, {loc}, {sign} FROM {rows} AS m "
+        f"CROSS JOIN LATERAL (SELECT DISTINCT d AS day FROM unnest(ARRAY[{days}]) AS d) AS c "
+        f"WHERE c.day >= m.found_on "
+        f"UNION ALL SELECT c.day, {before}, {loc}, {-sign} FROM {rows} AS m "
+        f"CROSS JOIN LATERAL (SELECT DISTINCT d AS day FROM unnest(ARRAY[{days}]) AS d) AS c "
+        f"WHERE c.day > m.found_on "
+        f"UNION ALL SELECT 'infinity'::date, {final}, {loc}, {sign} FROM {rows} AS m WHERE m.found_on IS NOT NULL"
+    )
+
+
+def upsert_sql(changes: str) -> str:
+    """INSERT ... ON CONFLICT adding the summed ``changes`` (a SELECT of day, state, location, n)."""
+    cols = ", ".join(("day", "state", *LOCATION))
+    return (
+        f"INSERT INTO area_state_days AS a ({cols}, n) SELECT {cols}, sum(n) FROM ({changes}) AS x({cols}, n) "
+        f"GROUP BY {cols} HAVING sum(n) <> 0 ON CONFLICT ({cols}) DO UPDATE SET n = a.n + EXCLUDED.n"
+    )
+
+
+def backfill_sql() -> str:
+    """The statement filling ``area_state_days`` from every milestone row."""
+    return upsert_sql(_changes("outfall_milestones", 1))
+
+
+def state_days_trigger_sql() -> str:
+    """The body of the plpgsql function behind the statement triggers on ``outfall_milestones``."""
+    return (
+        " BEGIN IF TG_OP = 'INSERT' THEN "
+        + upsert_sql(_changes("new_rows", 1))
+        + "; ELSIF TG_OP = 'UPDATE' THEN "
+        + upsert_sql(_changes("new_rows", 1) + " UNION ALL " + _changes("old_rows", -1))
+        + "; ELSE "
+        + upsert_sql(_changes("old_rows", -1))
+        + "; END IF; RETURN NULL; END "
+    )
+
+
+def _onto_state_days(element: Any, **_kw: Any) -> Any:
+    if getattr(element, "table", None) is MILESTONES and element.name in LOCATION:
+        return STATE_DAYS.c[element.name]
+    return None
+
+
+def state_days_conditions(conditions: list[ColumnElement[bool]]) -> list[ColumnElement[bool]] | None:
+    """Location conditions on ``outfall_milestones`` rewritten onto ``area_state_days`` (None when one of them
+    needs another column, e.g. a scope on the outfall's own fields).
+    """
+    result = []
+    for cond in conditions:
+        moved = replacement_traverse(cond, {}, _onto_state_days)
+        if {getattr(e, "table", None) for e in iterate(moved)} & {MILESTONES, Outfall.__table__}:
+            return None
+        result.append(moved)
+    return result
+
+
+def counts_as_of(day: Any, conditions: list[ColumnElement[bool]], state_filter: Any) -> Any:
+    """Per (admin area, state): the outfalls in that state on ``day``; the current count minus the changes
+    after the day, so today's count reads only the current rows.
+    """
+    s = STATE_DAYS.c
+    n = func.sum(case((s.day == TOTAL_DAY, s.n), else_=-s.n))
+    return (
+        select(s.admin_area_id, s.state.label("state"), n.cast(Integer).label("n"))
+        .where(or_(s.day == TOTAL_DAY, s.day > day), state_filter(s.state), *conditions)
+        .group_by(s.admin_area_id, s.state)
+        .having(n > 0)
+    )
