@@ -2,7 +2,7 @@
 triggers, so national map tiles count outfalls per area without scanning every milestone row. The SQL is the text
 ``outfalls.progress.statedays`` generates from the state rule, frozen here (a test compares them).
 
-Revision ID: 0018
+Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-07 03:00:00
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0018"
+revision: str = "0017"
 down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
