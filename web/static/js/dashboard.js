@@ -183,6 +183,7 @@
     if (targets.length) {
       datasets.push({
         label: cfg.metricLabels[k] + ' · ' + T.targetPoint, type: 'scatter', data: targets, showLine: false,
+        clip: false,  // a 100 % target sits on the top edge and the last deadline on the right edge: draw them whole
         pointStyle: 'triangle', pointRadius: 7, borderColor: CHART_COLORS[k], backgroundColor: '#ffffff', borderWidth: 2
       });
     }
@@ -192,6 +193,7 @@
     data: { datasets: datasets },
     options: {
       animation: false, maintainAspectRatio: false, parsing: false,
+      layout: { padding: { top: 10, right: 12 } },  // room for the unclipped target markers
       interaction: { mode: 'nearest', intersect: false },
       scales: {
         x: { type: 'linear', ticks: { stepSize: 1, callback: function (v) { return String(v); } } },
