@@ -121,6 +121,25 @@ def test_target_markers_are_drawn_whole(live_server: Any, tab: Any) -> None:
     tab.traffic.assert_clean()
 
 
+def test_dashboard_map_names_areas_and_rivers(live_server: Any, tab: Any) -> None:
+    """The dashboard's map names what it shows from the reference data, by zoom (no basemap needed)."""
+    page: Page = tab.page
+    page.goto(live_server.url + "/dashboard?by=area")
+    ready(page)
+    page.wait_for_function("() => document.getElementById('dash-map').dataset.labels", timeout=READY_MS)
+    names = """() => [...document.querySelectorAll('#dash-map .leaflet-labels-pane .map-label')].map(
+      el => [[...el.classList].find(c => c.startsWith('map-label-')).slice(10), el.textContent])"""
+    far = page.evaluate(names)
+    assert ["province", "陕西省"] in far and not any(k == "county" for k, _ in far), far
+    page.evaluate("() => { window.dashboardMap.setView([34.35, 108.95], 9, {animate: false}); }")
+    page.wait_for_function("() => window.dashboardMap.getZoom() === 9", timeout=READY_MS)
+    page.wait_for_timeout(100)
+    near = page.evaluate(names)
+    assert ["river", "渭河"] in near and sum(k == "county" for k, _ in near) >= 3, near
+    assert not any(k == "province" for k, _ in near), near
+    tab.traffic.assert_clean()
+
+
 def test_as_of_control_replays_the_figures(live_server: Any, tab: Any, artifacts: Path) -> None:
     page: Page = tab.page
     page.goto(live_server.url + "/dashboard?metric=remediated")

@@ -87,6 +87,57 @@ def test_map_page_draws_layers_and_every_outfall(live_server: Any, tab: Any, art
     tab.traffic.assert_clean()
 
 
+# The names placed on the map (web/static/js/labels.js): kind → texts, with the rotation of river names.
+LABELS = """() => {
+  const out = {};
+  for (const el of document.querySelectorAll('.leaflet-labels-pane .map-label')) {
+    const kind = [...el.classList].find(c => c.startsWith('map-label-')).slice(10);
+    const span = el.querySelector('span');
+    (out[kind] = out[kind] || []).push([span.textContent, span.style.transform]);
+  }
+  return out;
+}"""
+
+
+def wait_labels(page: Page, zoom: float) -> dict[str, list[list[str]]]:
+    page.evaluate(f"() => {{ window.outfallsMap.setView([34.35, 108.95], {zoom}, {{animate: false}}); }}")
+    page.wait_for_function(f"() => window.outfallsMap.getZoom() === {zoom} && document.getElementById('map')"
+                           ".dataset.labels", timeout=READY_MS)  # fmt: skip
+    page.wait_for_timeout(100)
+    labels: dict[str, list[list[str]]] = page.evaluate(LABELS)
+    return labels
+
+
+def test_map_names_areas_by_zoom_and_rivers_along_their_lines(live_server: Any, tab: Any, artifacts: Path) -> None:
+    """With no basemap the map names what it shows from the reference data: the province and the basins when
+    zoomed out, cities, then counties and the rivers (turned along their lines) as one zooms in."""
+    page: Page = tab.page
+    page.goto(live_server.url + "/")
+    wait_ready(page, "#map")
+    page.wait_for_function("() => document.getElementById('map').dataset.labels", timeout=READY_MS)
+    far = page.evaluate(LABELS)
+    assert ["陕西省"] in [[t] for t, _ in far.get("province", [])], far
+    assert {t for t, _ in far.get("basin", [])} & {"黄河流域", "长江流域"}, far
+    assert "county" not in far
+
+    near = wait_labels(page, 9)
+    assert "province" not in near and "basin" not in near, near
+    counties = {t for t, _ in near.get("county", [])}
+    assert len(counties) >= 3, near
+    rivers = near.get("river", [])
+    assert any(t == "渭河" for t, _ in rivers), near
+    assert any("rotate(0deg)" not in r for _, r in rivers), rivers  # turned along the line
+    page.screenshot(path=str(artifacts / "map-labels-z9.png"))
+
+    cities = wait_labels(page, 7.5)
+    assert "西安市" in {t for t, _ in cities.get("city", [])}, cities
+    assert "county" not in cities
+    # the names can be switched off like any layer
+    page.click(".leaflet-control-layers label:has-text('地名注记') input")
+    page.wait_for_function("() => !document.querySelector('.leaflet-labels-pane .map-label')", timeout=READY_MS)
+    tab.traffic.assert_clean()
+
+
 def test_clicking_an_outfall_opens_a_popup_with_its_page(live_server: Any, tab: Any) -> None:
     page: Page = tab.page
     page.goto(live_server.url + "/")

@@ -38,6 +38,7 @@ def map_page() -> ResponseReturnValue:
         "urls": {
             "outfalls": url_for("api.map_outfalls"),
             "layer": url_for("api.layer", name="__name__"),
+            "labels": url_for("api.labels"),
             "detail": url_for("catalogue.outfall_page", outfall_id=0),
         },
         "statusLabels": {k: str(v) for k, v in STATUS_LABELS.items()},
@@ -48,6 +49,7 @@ def map_page() -> ResponseReturnValue:
             "provinces": _("Provinces"),
             "cities": _("Cities"),
             "counties": _("Counties"),
+            "labels": _("Names"),
             "outfalls": _("Outfalls"),
             "open": _("Open the outfall's page"),
             "truncated": _("Showing the first %(n)s outfalls: zoom in or filter to see all.", n=s.map.max_features),

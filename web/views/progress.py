@@ -120,7 +120,7 @@ def _text() -> dict[str, str]:
         "pp": _("pp"), "noTarget": _("No target"), "noOutfalls": _("No outfalls on that day"),
         "drill": _("Click to open"), "behindSince": _("behind since"), "stillNeeded": _("still needed"),
         "zoomIn": _("Zoom in"), "zoomOut": _("Zoom out"), "outfallsLayer": _("Outfalls (vector tiles)"),
-        "cluster": _("outfalls here"), "targetPoint": _("target"),
+        "cluster": _("outfalls here"), "targetPoint": _("target"), "labels": _("Names"),
     }  # fmt: skip
 
 
@@ -144,6 +144,7 @@ def _map_config(view: View) -> dict[str, Any]:
         "rows": children,
         "urls": {
             "layer": url_for("api.layer", name="__name__"),
+            "labels": url_for("api.labels"),
             "tiles": url_for("tiles.outfall_tile", z=0, x=0, y=0).replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt")
             + ("?" + urlencode(_tile_args(view)) if _tile_args(view) else ""),
             "drill": url_for("dashboard.page", **view.args(scope="__scope__")),

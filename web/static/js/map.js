@@ -72,6 +72,7 @@
     }
   }).addTo(map);
   overlays[cfg.text.outfalls] = outfalls;
+  overlays[cfg.text.labels] = window.outfallsLabels(map, cfg.urls.labels, el);
 
   // The crews' walked GPS tracks (survey coverage), above the rivers and below the outfalls.
   var tracksEl = document.getElementById('tracks-config');
