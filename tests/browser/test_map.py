@@ -181,6 +181,41 @@ def test_filtered_map_shows_only_matching_outfalls(live_server: Any, tab: Any) -
     tab.traffic.assert_clean()
 
 
+def test_a_filter_zooms_the_map_to_its_result(live_server: Any, tab: Any) -> None:
+    """Filtering by a city opens the map on that city's outfalls (the box the server sends), not the region."""
+    page: Page = tab.page
+    page.goto(live_server.url + "/")
+    wait_ready(page, "#map")
+    region = page.evaluate("() => window.outfallsMap.getZoom()")
+    assert page.get_attribute("#map", "data-fitted") is None  # no filter: the configured extent
+
+    page.goto(live_server.url + "/?area=610100")  # 西安市
+    wait_ready(page, "#map")
+    n = int(page.get_attribute("#map", "data-outfalls") or 0)
+    assert 0 < n < live_server.outfalls
+    fitted = page.get_attribute("#map", "data-fitted")
+    assert fitted is not None
+    x0, y0, x1, y1 = (float(v) for v in fitted.split(","))
+    inside = page.evaluate(
+        """b => {
+          const view = window.outfallsMap.getBounds();
+          let all = 0, shown = 0;
+          window.outfallsMap.eachLayer(l => {
+            if (l.feature && l.feature.geometry.type === 'Point') {
+              all++;
+              const [lon, lat] = l.feature.geometry.coordinates;
+              if (view.contains([lat, lon]) && lon >= b[0] && lon <= b[2] && lat >= b[1] && lat <= b[3]) shown++;
+            }
+          });
+          return [all, shown, window.outfallsMap.getZoom()];
+        }""",
+        [x0, y0, x1, y1],
+    )
+    assert inside[0] == inside[1] == n  # every match in view and in the box
+    assert inside[2] > region + 1  # zoomed in on the city
+    tab.traffic.assert_clean()
+
+
 def test_language_switch_is_remembered(live_server: Any, tab: Any, artifacts: Path) -> None:
     page: Page = tab.page
     page.goto(live_server.url + "/")

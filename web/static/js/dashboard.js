@@ -142,7 +142,9 @@
   var outfalls = outfallLayer(cfg.urls.tiles).addTo(map);
   var layers = L.control.layers(null, null, { collapsed: false, position: 'topright' }).addTo(map);
   layers.addOverlay(outfalls, T.outfallsLayer);
-  layers.addOverlay(window.outfallsLabels(map, cfg.urls.labels, el), T.labels);
+  var labels = window.outfallsLabels(map, cfg.urls.labels, el);
+  layers.addOverlay(labels, T.labels);
+  loads.push(labels.loaded);
   document.getElementById('tile-state').addEventListener('change', function (ev) {
     var url = cfg.urls.tiles;
     if (ev.target.value) { url += (url.indexOf('?') < 0 ? '?' : '&') + 'state=' + encodeURIComponent(ev.target.value); }

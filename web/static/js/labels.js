@@ -1,7 +1,8 @@
 /* Names on a map with no basemap, from the product's own reference data (GET the labels URL: GeoJSON points with
    kind, name, name_en, angle): provinces and basins at low zoom, cities, sub-basins and counties as one zooms in,
    river names turned along their lines. Only names in view are placed, the most important first, and a name that
-   would overlap one already placed waits for a closer zoom. Text goes in as text (textContent), never as HTML. */
+   would overlap one already placed waits for a closer zoom. Text goes in as text (textContent), never as HTML.
+   Returns the layer (for a layers control); its ``loaded`` promise settles once the names have come. */
 (function () {
   'use strict';
   // kind: [shown from zoom, shown below zoom, importance (lower first), font size in px]
@@ -66,7 +67,7 @@
       if (el) { el.dataset.labels = JSON.stringify(shown); }
     }
 
-    fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/geo+json' } })
+    group.loaded = fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/geo+json' } })
       .then(function (r) { if (!r.ok) { throw new Error(url + ': HTTP ' + r.status); } return r.json(); })
       .then(function (data) {
         points = [];
@@ -82,7 +83,7 @@
         points.sort(function (a, b) { return a.rank - b.rank; });
         place();
       })
-      .catch(function (err) { if (window.console) { console.error(err); } });
+      .catch(function (err) { if (window.console) { console.error(err); } });  // the map works without names
     map.on('moveend', place);
     group.on('add', function () { setTimeout(place, 0); });
     group.addTo(map);
