@@ -20,7 +20,7 @@ from web.auth import current_identity, current_scope, public, requires
 from web.db import db, settings
 from web.forms import parse_date, parse_filter
 from web.i18n import STATUS_LABELS
-from web.maps import script_json
+from web.maps import basemap, script_json
 
 bp = Blueprint("catalogue", __name__)
 
@@ -33,7 +33,7 @@ def map_page() -> ResponseReturnValue:
     facets = queries.facets(db(), scope=current_scope())
     config = {
         "extent": queries.scope_extent(db(), current_scope()) or s.map.extent,
-        "basemapUrl": s.map.basemap_url,
+        "basemap": basemap(s),
         "maxFeatures": s.map.max_features,
         "urls": {
             "outfalls": url_for("api.map_outfalls"),

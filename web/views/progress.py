@@ -27,7 +27,7 @@ from web.db import db, settings
 from web.forms import PostedForm, parse_date
 from web.forms.accounts import TargetForm
 from web.i18n import GAP_CLASS_LABELS, METRIC_LABELS, SCOPE_KIND_LABELS, STATUS_LABELS, current_locale
-from web.maps import script_json
+from web.maps import basemap, script_json
 from web.pages import refused_forms_stay
 
 bp = Blueprint("dashboard", __name__)
@@ -136,7 +136,7 @@ def _map_config(view: View) -> dict[str, Any]:
         "extent": extent or s.map.extent,
         # at the top of a regional viewer's scope the map stays on their area: a basin reaches far beyond it
         "fitToScopes": not (view.scope_kind == "all" and extent is not None),
-        "basemapUrl": s.map.basemap_url,
+        "basemap": basemap(s),
         "layer": LAYERS.get(shown),
         "parentLayer": LAYERS.get(view.scope_kind) if child else None,
         "parentCode": view.scope_code,

@@ -50,7 +50,7 @@
   L.control.scale({ imperial: false }).addTo(map);
   var e = cfg.extent;
   map.fitBounds([[e[1], e[0]], [e[3], e[2]]]);
-  if (cfg.basemapUrl) { L.tileLayer(cfg.basemapUrl, { maxZoom: 19 }).addTo(map); }
+  window.outfallsBasemap(map, cfg.basemap);
   ['areas', 'outline', 'points'].forEach(function (name, i) { map.createPane(name).style.zIndex = String(350 + i * 50); });
 
   function colour(row) { return cfg.gapColors[row ? row.gap_class : 'none']; }

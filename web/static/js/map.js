@@ -9,7 +9,7 @@
   var e = cfg.extent;
   map.fitBounds([[e[1], e[0]], [e[3], e[2]]]);
   L.control.scale({ imperial: false }).addTo(map);
-  if (cfg.basemapUrl) { L.tileLayer(cfg.basemapUrl, { maxZoom: 19 }).addTo(map); }
+  window.outfallsBasemap(map, cfg.basemap);
 
   var COLORS = {
     candidate: '#9575cd', surveyed: '#1e88e5', traced: '#6a1b9a', remediating: '#00acc1',
