@@ -9,10 +9,16 @@ import threading
 import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Page
+from sqlalchemy.orm import Session
+
+from outfalls.config import load_settings
+from outfalls.db.engine import make_engine
 
 pytestmark = pytest.mark.browser
 
@@ -71,9 +77,34 @@ def tile_server() -> Iterator[TileServer]:
 
 
 @pytest.fixture(scope="module")
-def live_settings(tile_server: TileServer) -> dict[str, object]:
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("basemap-data")
+
+
+@pytest.fixture(scope="module")
+def live_settings(tile_server: TileServer, data_dir: Path) -> dict[str, object]:
     port = tile_server.server_address[1]
-    return {"map.basemap_url": f"http://127.0.0.1:{port}/{{z}}/{{x}}/{{y}}.png", "map.basemap_attribution": ATTRIBUTION}
+    return {"map.basemap_url": f"http://127.0.0.1:{port}/{{z}}/{{x}}/{{y}}.png", "map.basemap_attribution": ATTRIBUTION,
+            "storage.data_dir": str(data_dir)}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def route_task(live_server: Any, data_dir: Path) -> int:
+    """The demo's drone imagery and its verification task for crew_xian, on the live server's database."""
+    from imagery.demo import seed_demo_imagery
+    from imagery.models import VerificationTask
+
+    s = load_settings(env={}, overrides={"database.url": live_server.db_url, "storage.data_dir": str(data_dir)})
+    engine = make_engine(live_server.db_url)
+    try:
+        with Session(engine) as session:
+            seed_demo_imagery(session, store_dir=s.imagery.store_dir, landward_m=s.imagery.landward_m,
+                              waterward_m=s.imagery.waterward_m, cell_m=s.imagery.cell_m, count=2)  # fmt: skip
+            session.commit()
+            task_id: int = session.scalars(sa.select(VerificationTask.id)).one()
+    finally:
+        engine.dispose()
+    return task_id
 
 
 def assert_basemap_drawn(page: Page, map_id: str, tile_server: TileServer) -> None:
@@ -109,4 +140,14 @@ def test_dashboard_draws_the_intranet_basemap(live_server: Any, tab: Any, tile_s
     page.goto(live_server.url + "/dashboard")
     page.wait_for_selector("#dash-map[data-state=ready]", state="attached", timeout=READY_MS)
     assert_basemap_drawn(page, "dash-map", tile_server)
+    tab.traffic.assert_clean()
+
+
+def test_route_map_draws_the_intranet_basemap(live_server: Any, tab: Any, tile_server: TileServer,
+                                              route_task: int) -> None:  # fmt: skip
+    page: Page = tab.page
+    tile_server.paths.clear()
+    page.goto(f"{live_server.url}/imagery/tasks/{route_task}")
+    page.wait_for_selector("#task-map[data-state=ready]", state="attached", timeout=READY_MS)
+    assert_basemap_drawn(page, "task-map", tile_server)
     tab.traffic.assert_clean()
