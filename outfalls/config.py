@@ -85,6 +85,7 @@ class MapSettings:
 
     extent: tuple[float, float, float, float]
     basemap_url: str
+    basemap_attribution: str
     max_features: int
 
 
@@ -492,6 +493,7 @@ def _build(m: dict[str, Any]) -> Settings:
         map=MapSettings(
             extent=(float(extent[0]), float(extent[1]), float(extent[2]), float(extent[3])),
             basemap_url=m["map"]["basemap_url"],
+            basemap_attribution=m["map"]["basemap_attribution"],
             max_features=m["map"]["max_features"],
         ),
         list=ListSettings(**m["list"]),

@@ -5,11 +5,12 @@ so that every consumer reports the same numbers.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, Text, and_, func, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.types import JSON as JSON_TYPE
@@ -335,12 +336,24 @@ def map_outfalls_geojson(session: Session, f: OutfallFilter, bbox: BBox | None, 
     passed through as text, because parsing and re-serialising tens of thousands of features in Python
     costs more than the query.
 
-    At most ``limit`` features; ``truncated`` says when there were more, so the map can ask to zoom in.
+    At most ``limit`` features; ``truncated`` says when there were more, so the map can ask to zoom in. A
+    filtered answer with no ``bbox`` asked for also holds the GeoJSON ``bbox`` of every outfall it matches (null
+    when none does), so the map can zoom to the result.
 
     Raises:
         InvalidInput: a bbox with min above max.
     """
     cond = filter_conditions(session, f, scope)
+    extra: list[Any] = []
+    if bbox is None and f != OutfallFilter():
+        # min/max of the coordinates, not ST_Extent, whose box is rounded outwards to single precision
+        box = session.execute(select(func.min(func.ST_X(Outfall.geom)), func.min(func.ST_Y(Outfall.geom)),
+                                     func.max(func.ST_X(Outfall.geom)), func.max(func.ST_Y(Outfall.geom)))
+                              .where(*cond)).one()  # fmt: skip
+        # widened to the features' 6 decimals, so that it holds them as sent
+        out = None if box[0] is None else [math.floor(box[0] * 1e6) / 1e6, math.floor(box[1] * 1e6) / 1e6,
+                                           math.ceil(box[2] * 1e6) / 1e6, math.ceil(box[3] * 1e6) / 1e6]  # fmt: skip
+        extra = ["bbox", literal(json.dumps(out)).cast(JSON_TYPE)]
     if bbox is not None:
         x0, y0, x1, y1 = bbox
         if x0 > x1 or y0 > y1:
@@ -369,6 +382,7 @@ def map_outfalls_geojson(session: Session, f: OutfallFilter, bbox: BBox | None, 
             text("'[]'::json"),
         ),
         "truncated", func.count() > limit,
+        *extra,
     )  # fmt: skip
     return str(session.execute(select(collection.cast(Text)).select_from(ranked)).scalar_one())
 

@@ -44,8 +44,15 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
+def live_settings() -> dict[str, object]:
+    """Settings a module's live server runs with beyond the defaults (a module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def live_server(
     request: pytest.FixtureRequest,
+    live_settings: dict[str, object],
     pg_cluster: Cluster,
     clone_db: Callable[[str], str],
     tmp_path_factory: pytest.TempPathFactory,
@@ -64,7 +71,8 @@ def live_server(
     finally:
         seeding.dispose()
     settings = load_settings(
-        env={}, overrides={"database.url": url, "storage.data_dir": str(tmp_path_factory.mktemp("data"))}
+        env={}, overrides={"database.url": url, "storage.data_dir": str(tmp_path_factory.mktemp("data")),
+                           **live_settings},  # fmt: skip
     )
     app = create_app(settings)
     server = create_server(app, host="127.0.0.1", port=0, threads=4)

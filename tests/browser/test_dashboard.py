@@ -85,6 +85,61 @@ def test_dashboard_colours_basins_by_gap_and_loads_tiles(live_server: Any, tab: 
     tab.traffic.assert_clean()
 
 
+# Target markers the chart cuts off: each triangle's box against the region Chart.js clips its dataset to
+# (the chart area widened by the dataset's clip margins; a side with clipping off reaches the canvas edge).
+CLIPPED_TARGETS = """() => {
+  const chart = window.dashboardChart, out = [];
+  chart.data.datasets.forEach((ds, i) => {
+    if (ds.type !== 'scatter') return;
+    const meta = chart.getDatasetMeta(i), clip = meta._clip, a = chart.chartArea;
+    const box = {
+      left: clip.left === false ? 0 : a.left - clip.left,
+      right: clip.right === false ? chart.width : a.right + clip.right,
+      top: clip.top === false ? 0 : a.top - clip.top,
+      bottom: clip.bottom === false ? chart.height : a.bottom + clip.bottom
+    };
+    box.left = Math.max(box.left, 0); box.top = Math.max(box.top, 0);
+    box.right = Math.min(box.right, chart.width); box.bottom = Math.min(box.bottom, chart.height);
+    meta.data.forEach((p, j) => {
+      const r = p.options.radius + p.options.borderWidth / 2;
+      if (p.x - r < box.left || p.x + r > box.right || p.y - r < box.top || p.y + r > box.bottom)
+        out.push(ds.label + ' ' + ds.data[j].d + ' ' + ds.data[j].y + '%');
+    });
+  });
+  return out;
+}"""
+
+
+def test_target_markers_are_drawn_whole(live_server: Any, tab: Any) -> None:
+    """A 100 % target sits on the chart's top edge and the last deadline on its right edge: drawn whole."""
+    page: Page = tab.page
+    page.goto(live_server.url + "/dashboard")
+    config = ready(page)
+    shares = [t["share"] for ts in config["chart"]["targets"].values() for t in ts]
+    assert 1.0 in shares  # the national default: all traced, all remediated
+    assert page.evaluate(CLIPPED_TARGETS) == []
+    tab.traffic.assert_clean()
+
+
+def test_dashboard_map_names_areas_and_rivers(live_server: Any, tab: Any) -> None:
+    """The dashboard's map names what it shows from the reference data, by zoom (no basemap needed)."""
+    page: Page = tab.page
+    page.goto(live_server.url + "/dashboard?by=area")
+    ready(page)
+    page.wait_for_function("() => document.getElementById('dash-map').dataset.labels", timeout=READY_MS)
+    names = """() => [...document.querySelectorAll('#dash-map .leaflet-labels-pane .map-label')].map(
+      el => [[...el.classList].find(c => c.startsWith('map-label-')).slice(10), el.textContent])"""
+    far = page.evaluate(names)
+    assert ["province", "陕西省"] in far and not any(k == "county" for k, _ in far), far
+    page.evaluate("() => { window.dashboardMap.setView([34.35, 108.95], 9, {animate: false}); }")
+    page.wait_for_function("() => window.dashboardMap.getZoom() === 9", timeout=READY_MS)
+    page.wait_for_timeout(100)
+    near = page.evaluate(names)
+    assert ["river", "渭河"] in near and sum(k == "county" for k, _ in near) >= 3, near
+    assert not any(k == "province" for k, _ in near), near
+    tab.traffic.assert_clean()
+
+
 def test_as_of_control_replays_the_figures(live_server: Any, tab: Any, artifacts: Path) -> None:
     page: Page = tab.page
     page.goto(live_server.url + "/dashboard?metric=remediated")

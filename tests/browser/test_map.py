@@ -87,6 +87,57 @@ def test_map_page_draws_layers_and_every_outfall(live_server: Any, tab: Any, art
     tab.traffic.assert_clean()
 
 
+# The names placed on the map (web/static/js/labels.js): kind → texts, with the rotation of river names.
+LABELS = """() => {
+  const out = {};
+  for (const el of document.querySelectorAll('.leaflet-labels-pane .map-label')) {
+    const kind = [...el.classList].find(c => c.startsWith('map-label-')).slice(10);
+    const span = el.querySelector('span');
+    (out[kind] = out[kind] || []).push([span.textContent, span.style.transform]);
+  }
+  return out;
+}"""
+
+
+def wait_labels(page: Page, zoom: float) -> dict[str, list[list[str]]]:
+    page.evaluate(f"() => {{ window.outfallsMap.setView([34.35, 108.95], {zoom}, {{animate: false}}); }}")
+    page.wait_for_function(f"() => window.outfallsMap.getZoom() === {zoom} && document.getElementById('map')"
+                           ".dataset.labels", timeout=READY_MS)  # fmt: skip
+    page.wait_for_timeout(100)
+    labels: dict[str, list[list[str]]] = page.evaluate(LABELS)
+    return labels
+
+
+def test_map_names_areas_by_zoom_and_rivers_along_their_lines(live_server: Any, tab: Any, artifacts: Path) -> None:
+    """With no basemap the map names what it shows from the reference data: the province and the basins when
+    zoomed out, cities, then counties and the rivers (turned along their lines) as one zooms in."""
+    page: Page = tab.page
+    page.goto(live_server.url + "/")
+    wait_ready(page, "#map")
+    page.wait_for_function("() => document.getElementById('map').dataset.labels", timeout=READY_MS)
+    far = page.evaluate(LABELS)
+    assert ["陕西省"] in [[t] for t, _ in far.get("province", [])], far
+    assert {t for t, _ in far.get("basin", [])} & {"黄河流域", "长江流域"}, far
+    assert "county" not in far
+
+    near = wait_labels(page, 9)
+    assert "province" not in near and "basin" not in near, near
+    counties = {t for t, _ in near.get("county", [])}
+    assert len(counties) >= 3, near
+    rivers = near.get("river", [])
+    assert any(t == "渭河" for t, _ in rivers), near
+    assert any("rotate(0deg)" not in r for _, r in rivers), rivers  # turned along the line
+    page.screenshot(path=str(artifacts / "map-labels-z9.png"))
+
+    cities = wait_labels(page, 7.5)
+    assert "西安市" in {t for t, _ in cities.get("city", [])}, cities
+    assert "county" not in cities
+    # the names can be switched off like any layer
+    page.click(".leaflet-control-layers label:has-text('地名注记') input")
+    page.wait_for_function("() => !document.querySelector('.leaflet-labels-pane .map-label')", timeout=READY_MS)
+    tab.traffic.assert_clean()
+
+
 def test_clicking_an_outfall_opens_a_popup_with_its_page(live_server: Any, tab: Any) -> None:
     page: Page = tab.page
     page.goto(live_server.url + "/")
@@ -127,6 +178,41 @@ def test_filtered_map_shows_only_matching_outfalls(live_server: Any, tab: Any) -
     assert page.get_attribute("#map", "data-outfalls") == str(closed)
     assert page.inner_text(".legend .total") == str(closed)
     assert page.input_value("select[name=status]") == "closed"
+    tab.traffic.assert_clean()
+
+
+def test_a_filter_zooms_the_map_to_its_result(live_server: Any, tab: Any) -> None:
+    """Filtering by a city opens the map on that city's outfalls (the box the server sends), not the region."""
+    page: Page = tab.page
+    page.goto(live_server.url + "/")
+    wait_ready(page, "#map")
+    region = page.evaluate("() => window.outfallsMap.getZoom()")
+    assert page.get_attribute("#map", "data-fitted") is None  # no filter: the configured extent
+
+    page.goto(live_server.url + "/?area=610100")  # 西安市
+    wait_ready(page, "#map")
+    n = int(page.get_attribute("#map", "data-outfalls") or 0)
+    assert 0 < n < live_server.outfalls
+    fitted = page.get_attribute("#map", "data-fitted")
+    assert fitted is not None
+    x0, y0, x1, y1 = (float(v) for v in fitted.split(","))
+    inside = page.evaluate(
+        """b => {
+          const view = window.outfallsMap.getBounds();
+          let all = 0, shown = 0;
+          window.outfallsMap.eachLayer(l => {
+            if (l.feature && l.feature.geometry.type === 'Point') {
+              all++;
+              const [lon, lat] = l.feature.geometry.coordinates;
+              if (view.contains([lat, lon]) && lon >= b[0] && lon <= b[2] && lat >= b[1] && lat <= b[3]) shown++;
+            }
+          });
+          return [all, shown, window.outfallsMap.getZoom()];
+        }""",
+        [x0, y0, x1, y1],
+    )
+    assert inside[0] == inside[1] == n  # every match in view and in the box
+    assert inside[2] > region + 1  # zoomed in on the city
     tab.traffic.assert_clean()
 
 

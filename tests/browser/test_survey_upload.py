@@ -59,6 +59,13 @@ def test_crew_uploads_a_bundle_and_reads_the_report(
     page.wait_for_selector("#batch-map[data-points='2']")
     page.wait_for_selector("#batch-map path.leaflet-interactive >> nth=1")  # both markers drawn
     assert page.locator("#batch-map path.leaflet-interactive").count() == 2
+    # each point opens a popup naming its outfall, with a link to the outfall's page
+    links = []
+    for i in range(2):
+        page.locator("#batch-map path.leaflet-interactive").nth(i).click(force=True)
+        link = page.locator("#batch-map .leaflet-popup-content a").last  # the one before may still be fading
+        link.wait_for()
+        links.append((link.inner_text(), link.get_attribute("href")))
     page.screenshot(path=str(artifacts / "survey-report.png"), full_page=True)
     anon_tab.traffic.assert_clean()
 
@@ -67,6 +74,7 @@ def test_crew_uploads_a_bundle_and_reads_the_report(
         with Session(engine) as session:
             made = session.scalars(sa.select(Outfall).where(Outfall.name.like("浏览器上传%"))).all()
             assert len(made) == 2
+            assert sorted(links) == sorted((o.name, f"/outfalls/{o.id}") for o in made)
             named = sa.select(Attachment).where(Attachment.kind == "photo", Attachment.original_name == "IMG_0101.jpg")
             photo = session.scalars(named).one()
             assert photo.outfall_id in {o.id for o in made}

@@ -220,6 +220,19 @@ def test_map_outfalls_bbox_and_filters(client: FlaskClient, four: dict[str, Outf
     assert [f["id"] for f in candidates["features"]] == [four["drone"].id]
 
 
+def test_filtered_map_outfalls_carry_the_bbox_of_every_match(client: FlaskClient, four: dict[str, Outfall]) -> None:
+    """A filtered answer holds the GeoJSON ``bbox`` of all the outfalls it matches (not only those sent), so the
+    map can zoom to the result; an unfiltered one does not pay for it."""
+    assert "bbox" not in get_json(client, "/api/map/outfalls")
+    xian, han = (108.94, 34.40), ANKANG_HAN
+    matched = get_json(client, "/api/map/outfalls?q=%E6%8E%92%E5%8F%A3&limit=1")  # 排口: all four, one sent
+    assert len(matched["features"]) == 1 and matched["truncated"] is True
+    assert matched["bbox"] == pytest.approx([han[0], han[1], xian[0], xian[1]], abs=1e-6)
+    one = get_json(client, "/api/map/outfalls?status=candidate")
+    assert one["bbox"] == pytest.approx([*xian, *xian], abs=1e-6)
+    assert get_json(client, "/api/map/outfalls?q=nothing-like-this")["bbox"] is None
+
+
 def test_map_outfalls_limit_truncates(client: FlaskClient, four: dict[str, Outfall], settings: Settings) -> None:
     two = get_json(client, "/api/map/outfalls?limit=2")
     assert len(two["features"]) == 2 and two["truncated"] is True

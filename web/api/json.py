@@ -15,6 +15,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 
 from outfalls.catalogue import queries
+from outfalls.catalogue.labels import reference_labels
 from outfalls.catalogue.queries import OutfallFilter
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
@@ -130,6 +131,16 @@ def map_outfalls() -> ResponseReturnValue:
 def layer(name: str) -> ResponseReturnValue:
     """A reference layer (basins, sub_basins, rivers, provinces, cities, counties) as GeoJSON."""
     response: Response = jsonify(queries.reference_layer(db(), name))
+    response.cache_control.max_age = 3600
+    response.cache_control.private = True
+    return response
+
+
+@bp.get("/labels")
+@requires()
+def labels() -> ResponseReturnValue:
+    """Label points of the reference data (areas, basins, rivers along their lines) as GeoJSON."""
+    response = Response(dumps(reference_labels(db())), mimetype="application/geo+json")
     response.cache_control.max_age = 3600
     response.cache_control.private = True
     return response

@@ -20,7 +20,7 @@ from web.auth import current_identity, current_scope, public, requires
 from web.db import db, settings
 from web.forms import parse_date, parse_filter
 from web.i18n import STATUS_LABELS
-from web.maps import script_json
+from web.maps import basemap, script_json
 
 bp = Blueprint("catalogue", __name__)
 
@@ -33,11 +33,12 @@ def map_page() -> ResponseReturnValue:
     facets = queries.facets(db(), scope=current_scope())
     config = {
         "extent": queries.scope_extent(db(), current_scope()) or s.map.extent,
-        "basemapUrl": s.map.basemap_url,
+        "basemap": basemap(s),
         "maxFeatures": s.map.max_features,
         "urls": {
             "outfalls": url_for("api.map_outfalls"),
             "layer": url_for("api.layer", name="__name__"),
+            "labels": url_for("api.labels"),
             "detail": url_for("catalogue.outfall_page", outfall_id=0),
         },
         "statusLabels": {k: str(v) for k, v in STATUS_LABELS.items()},
@@ -48,6 +49,7 @@ def map_page() -> ResponseReturnValue:
             "provinces": _("Provinces"),
             "cities": _("Cities"),
             "counties": _("Counties"),
+            "labels": _("Names"),
             "outfalls": _("Outfalls"),
             "open": _("Open the outfall's page"),
             "truncated": _("Showing the first %(n)s outfalls: zoom in or filter to see all.", n=s.map.max_features),

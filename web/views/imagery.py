@@ -21,6 +21,7 @@ from outfalls.types import Role
 from web.auth import current_identity, current_scope, requires
 from web.db import db, settings
 from web.i18n import current_locale
+from web.maps import basemap
 
 bp = Blueprint("imagery", __name__)
 
@@ -307,7 +308,8 @@ def task_page(task_id: int) -> ResponseReturnValue:
     identity = current_identity()
     task = candidates.get_task(db(), task_id, viewer=identity.login, roles=identity.roles, scope=identity.scope)
     stops = candidates.task_stops(db(), task.id)
-    config = {"stops": [s.as_dict() for s in stops], "rivers_url": url_for("api.layer", name="rivers")}
+    config = {"stops": [s.as_dict() for s in stops], "rivers_url": url_for("api.layer", name="rivers"),
+              "basemap": basemap(settings())}  # fmt: skip
     return render_template("imagery/task.html", task=task, stops=stops, config=config,
                            can_reject=identity.has_any((Role.CREW, Role.ADMIN)))  # fmt: skip
 

@@ -27,7 +27,7 @@ from web.db import db, settings
 from web.forms import PostedForm, parse_date
 from web.forms.accounts import TargetForm
 from web.i18n import GAP_CLASS_LABELS, METRIC_LABELS, SCOPE_KIND_LABELS, STATUS_LABELS, current_locale
-from web.maps import script_json
+from web.maps import basemap, script_json
 from web.pages import refused_forms_stay
 
 bp = Blueprint("dashboard", __name__)
@@ -120,7 +120,7 @@ def _text() -> dict[str, str]:
         "pp": _("pp"), "noTarget": _("No target"), "noOutfalls": _("No outfalls on that day"),
         "drill": _("Click to open"), "behindSince": _("behind since"), "stillNeeded": _("still needed"),
         "zoomIn": _("Zoom in"), "zoomOut": _("Zoom out"), "outfallsLayer": _("Outfalls (vector tiles)"),
-        "cluster": _("outfalls here"), "targetPoint": _("target"),
+        "cluster": _("outfalls here"), "targetPoint": _("target"), "labels": _("Names"),
     }  # fmt: skip
 
 
@@ -136,7 +136,7 @@ def _map_config(view: View) -> dict[str, Any]:
         "extent": extent or s.map.extent,
         # at the top of a regional viewer's scope the map stays on their area: a basin reaches far beyond it
         "fitToScopes": not (view.scope_kind == "all" and extent is not None),
-        "basemapUrl": s.map.basemap_url,
+        "basemap": basemap(s),
         "layer": LAYERS.get(shown),
         "parentLayer": LAYERS.get(view.scope_kind) if child else None,
         "parentCode": view.scope_code,
@@ -144,6 +144,7 @@ def _map_config(view: View) -> dict[str, Any]:
         "rows": children,
         "urls": {
             "layer": url_for("api.layer", name="__name__"),
+            "labels": url_for("api.labels"),
             "tiles": url_for("tiles.outfall_tile", z=0, x=0, y=0).replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt")
             + ("?" + urlencode(_tile_args(view)) if _tile_args(view) else ""),
             "drill": url_for("dashboard.page", **view.args(scope="__scope__")),

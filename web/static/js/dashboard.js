@@ -50,7 +50,7 @@
   L.control.scale({ imperial: false }).addTo(map);
   var e = cfg.extent;
   map.fitBounds([[e[1], e[0]], [e[3], e[2]]]);
-  if (cfg.basemapUrl) { L.tileLayer(cfg.basemapUrl, { maxZoom: 19 }).addTo(map); }
+  window.outfallsBasemap(map, cfg.basemap);
   ['areas', 'outline', 'points'].forEach(function (name, i) { map.createPane(name).style.zIndex = String(350 + i * 50); });
 
   function colour(row) { return cfg.gapColors[row ? row.gap_class : 'none']; }
@@ -143,6 +143,9 @@
   var tilesDrawn = new Promise(function (resolve) { outfalls.once('load', resolve); });
   var layers = L.control.layers(null, null, { collapsed: false, position: 'topright' }).addTo(map);
   layers.addOverlay(outfalls, T.outfallsLayer);
+  var labels = window.outfallsLabels(map, cfg.urls.labels, el);
+  layers.addOverlay(labels, T.labels);
+  loads.push(labels.loaded);
   document.getElementById('tile-state').addEventListener('change', function (ev) {
     var url = cfg.urls.tiles;
     if (ev.target.value) { url += (url.indexOf('?') < 0 ? '?' : '&') + 'state=' + encodeURIComponent(ev.target.value); }
@@ -184,6 +187,7 @@
     if (targets.length) {
       datasets.push({
         label: cfg.metricLabels[k] + ' · ' + T.targetPoint, type: 'scatter', data: targets, showLine: false,
+        clip: false,  // a 100 % target sits on the top edge and the last deadline on the right edge: draw them whole
         pointStyle: 'triangle', pointRadius: 7, borderColor: CHART_COLORS[k], backgroundColor: '#ffffff', borderWidth: 2
       });
     }
@@ -193,6 +197,7 @@
     data: { datasets: datasets },
     options: {
       animation: false, maintainAspectRatio: false, parsing: false,
+      layout: { padding: { top: 10, right: 12 } },  // room for the unclipped target markers
       interaction: { mode: 'nearest', intersect: false },
       scales: {
         x: { type: 'linear', ticks: { stepSize: 1, callback: function (v) { return String(v); } } },

@@ -6,6 +6,7 @@
   var cfg = JSON.parse(document.getElementById('task-config').textContent);
   var el = document.getElementById('task-map');
   var map = L.map(el, { attributionControl: false, maxZoom: 22 }).setView([34.3, 108.9], 7);
+  window.outfallsBasemap(map, cfg.basemap);
   // the drone images under the route (transparent where there are none)
   if (el.dataset.tiles) { L.tileLayer(el.dataset.tiles, { maxZoom: 22, maxNativeZoom: 22 }).addTo(map); }
   var line = [];

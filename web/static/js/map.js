@@ -9,7 +9,7 @@
   var e = cfg.extent;
   map.fitBounds([[e[1], e[0]], [e[3], e[2]]]);
   L.control.scale({ imperial: false }).addTo(map);
-  if (cfg.basemapUrl) { L.tileLayer(cfg.basemapUrl, { maxZoom: 19 }).addTo(map); }
+  window.outfallsBasemap(map, cfg.basemap);
 
   var COLORS = {
     candidate: '#9575cd', surveyed: '#1e88e5', traced: '#6a1b9a', remediating: '#00acc1',
@@ -72,6 +72,9 @@
     }
   }).addTo(map);
   overlays[cfg.text.outfalls] = outfalls;
+  var labels = window.outfallsLabels(map, cfg.urls.labels, el);
+  overlays[cfg.text.labels] = labels;
+  loads.push(labels.loaded);
 
   // The crews' walked GPS tracks (survey coverage), above the rivers and below the outfalls.
   var tracksEl = document.getElementById('tracks-config');
@@ -108,6 +111,12 @@
     return getJSON(cfg.urls.outfalls + '?' + params.toString()).then(function (data) {
       outfalls.clearLayers();
       outfalls.addData(data);
+      // a filtered map opens on its result: the server sends the box of every outfall the filter matches
+      if (!bboxMode && data.bbox) {
+        var b = data.bbox;
+        map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [24, 24], maxZoom: 14, animate: false });
+        el.dataset.fitted = b.join(',');
+      }
       el.dataset.outfalls = String(data.features.length);
       note.textContent = data.truncated ? cfg.text.truncated
         : data.features.length.toLocaleString() + ' ' + cfg.text.shown;
