@@ -97,9 +97,17 @@ def _listing(values: object, labels: Mapping[str, Any] | None = None) -> str:
     return "、".join(str(labels.get(str(v), v)) if labels else str(v) for v in items) or "—"
 
 
+# Refusals whose reason says more than the field and value they point at.
+REASON_WORDS = {
+    "track_outside_region": _l("A track in %(value)s lies outside the region this service covers."),
+    "track_outside_area": _l("A track in %(value)s lies outside your area."),
+}
+
+
 def error_detail(err: OutfallsError) -> str | None:
     """The detail line of an error page: the domain's message in English; in Chinese, what it points at in words
-    (the roles a page needs, the field and value refused), never the English sentence.
+    (the roles a page needs, the field and value refused), or the message translated; only when there is neither
+    the domain's own sentence, which says more than no detail at all.
     """
     roles = err.params.get("roles")
     if roles:
@@ -108,16 +116,23 @@ def error_detail(err: OutfallsError) -> str | None:
         return str(_("This needs one of these roles: %(roles)s", roles=_listing(needed, ROLE_LABELS)))
     if _is_english():
         return err.message
+    reason = REASON_WORDS.get(str(err.params.get("reason")))
+    if reason is not None:  # a refusal the page words by its reason, with the value it names
+        return str(reason) % {"value": err.params.get("value", "")}
     translated = str(_(err.message))
     if translated != err.message:
         return translated
     field = err.params.get("field")
     if not field:
-        return None
+        # nothing to word it by: the domain's own sentence says why (which area, which value, who changed it),
+        # which tells the user more than no detail at all
+        return err.message
     label = FIELD_WORDS.get(str(field))
     value = err.params.get("value")
-    shown = f"{label}（{value}）" if label and value not in (None, "") else label or (str(value) if value else None)
-    return str(_("The value concerned: %(what)s", what=shown)) if shown else None
+    if not label or value in (None, ""):
+        return err.message  # no value to point at: the domain's own sentence says what is wrong
+    # the value in words, and the domain's sentence, which says why it was refused (until it has a translation)
+    return str(_("The value concerned: %(what)s", what=f"{label}（{value}）"))
 
 
 def audit_details(details: Mapping[str, Any]) -> list[tuple[str, str]]:

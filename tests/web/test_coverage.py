@@ -106,7 +106,7 @@ def test_bad_uploads_get_an_error_page_and_store_nothing(session: Session, make_
     garbage = crew.post("/survey/tracks", data=base | {"file": (io.BytesIO(b"<gpx"), "x.gpx")},
                         content_type="multipart/form-data")  # fmt: skip
 
-    assert outside.status_code == 422 and "lies outside the region" in outside.get_data(as_text=True)
+    assert outside.status_code == 422 and "不在本系统覆盖的区域内" in outside.get_data(as_text=True)
     assert none.status_code == 422 and "请选择一个或多个轨迹文件" in none.get_data(as_text=True)
     assert garbage.status_code == 422 and "x.gpx is not a GPX" in garbage.get_data(as_text=True)
     assert session.scalar(sa.select(sa.func.count()).select_from(SurveyTrack)) == 0
@@ -148,5 +148,5 @@ def test_a_crew_cannot_upload_another_areas_tracks(session: Session, make_user: 
                         content_type="multipart/form-data")  # fmt: skip
 
     text = refused.get_data(as_text=True)
-    assert refused.status_code == 422 and "outside your area" in text and "安康一组" not in text
+    assert refused.status_code == 422 and "不在您的管辖范围内" in text and "安康一组" not in text
     assert [t.crew for t in session.scalars(sa.select(SurveyTrack))] == ["安康一组"]

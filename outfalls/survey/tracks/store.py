@@ -182,7 +182,7 @@ def _check_region(lines: Sequence[ReadTrack], bbox: BBox, label: str) -> None:
             raise InvalidInput(
                 f"{what} in {label} lies outside the region: lon {min(xs):.5f}–{max(xs):.5f}, "
                 f"lat {min(ys):.5f}–{max(ys):.5f} is not within [{west}, {south}, {east}, {north}]",
-                field="file", value=label,
+                field="file", value=label, reason="track_outside_region",
             )  # fmt: skip
 
 
@@ -195,7 +195,7 @@ def _check_scope(session: Session, lines: Sequence[ReadTrack], scope: Scope, lab
         if not session.scalar(sql, {"line": ewkt, **within_params(scope)}):
             what = f'track "{line.name}"' if line.name else "a track"
             raise InvalidInput(f"{what} in {label} lies outside your area ({scope.describe()})", field="file",
-                               value=label)  # fmt: skip
+                               value=label, reason="track_outside_area")  # fmt: skip
 
 
 def _stored(t: SurveyTrack) -> StoredTrack:
