@@ -6,6 +6,7 @@ text never runs as script on their page.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from datetime import date
 
@@ -182,3 +183,22 @@ def test_a_bad_report_comes_back_with_its_mistakes(anon_client: FlaskClient, ses
     spam = send_report(anon_client, website="http://spam.example")
     assert spam.status_code == 302 and session.scalars(select(PublicReport)).all() == []
     assert anon_client.get("/public/reports/NOSUCHRCPT").status_code == 404
+
+
+def test_the_officers_read_a_reports_state_place_and_history_in_chinese(
+    anon_client: FlaskClient, outfalls: dict[str, Outfall], make_user, login_as, session: Session  # type: ignore[no-untyped-def]
+) -> None:
+    send_report(anon_client)
+    report = session.scalars(select(PublicReport)).one()
+    officer = login_as(make_user("lintong_officer", roles=("case_officer",), areas=("610115",)))
+    codes = re.compile(r"\b(received|checking|confirmed|not_outfall|duplicate|all|gps|map|public)\b")
+    queue = _text(officer.get("/reports").get_data(as_text=True))
+    assert codes.findall(queue) == [] and "已接收" in queue and "不是排污口" in queue
+    page = _text(officer.get(f"/reports/{report.id}").get_data(as_text=True))
+    assert codes.findall(page) == [] and "手机定位" in page and "公众" in page and "重复举报" in page
+
+
+def _text(html: str) -> str:
+    """What a reader sees: the page without scripts, styles and tags."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
