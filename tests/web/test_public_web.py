@@ -202,3 +202,13 @@ def _text(html: str) -> str:
     """What a reader sees: the page without scripts, styles and tags."""
     html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
     return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_the_public_progress_bars_show_each_share_under_the_pages_own_policy(
+    anon_client: FlaskClient, outfalls: dict[str, Outfall]
+) -> None:
+    page = anon_client.get("/public")
+    assert "style-src 'self'" in page.headers["Content-Security-Policy"]
+    html = page.get_data(as_text=True)
+    assert " style=" not in html  # an inline style is blocked: every bar would be drawn full
+    assert re.findall(r'<meter min="0" max="1" value="([0-9.]+)"', html)
