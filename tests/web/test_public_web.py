@@ -9,6 +9,7 @@ import io
 import re
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -212,3 +213,16 @@ def test_the_public_progress_bars_show_each_share_under_the_pages_own_policy(
     html = page.get_data(as_text=True)
     assert " style=" not in html  # an inline style is blocked: every bar would be drawn full
     assert re.findall(r'<meter min="0" max="1" value="([0-9.]+)"', html)
+
+
+def test_a_reports_state_pill_is_coloured_so_its_white_words_can_be_read(
+    anon_client: FlaskClient, outfalls: dict[str, Outfall], make_user, login_as, session: Session  # type: ignore[no-untyped-def]
+) -> None:
+    send_report(anon_client)
+    report = session.scalars(select(PublicReport)).one()
+    officer = login_as(make_user("lintong_officer", roles=("case_officer",), areas=("610115",)))
+    page = officer.get(f"/reports/{report.id}").get_data(as_text=True)
+    pill = re.search(r'<span class="pill ([\w-]+)">', page)
+    assert pill is not None
+    css = (Path(__file__).parents[2] / "web" / "static" / "css" / "app.css").read_text()
+    assert re.search(rf"\.{pill[1]}\b[^{{]*\{{[^}}]*background:", css)
