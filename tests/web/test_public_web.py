@@ -226,3 +226,14 @@ def test_a_reports_state_pill_is_coloured_so_its_white_words_can_be_read(
     assert pill is not None
     css = (Path(__file__).parents[2] / "web" / "static" / "css" / "app.css").read_text()
     assert re.search(rf"\.{pill[1]}\b[^{{]*\{{[^}}]*background:", css)
+
+
+def test_a_refused_report_says_what_is_wrong_in_chinese(anon_client: FlaskClient, session: Session) -> None:
+    r = send_report(anon_client, lon="60.0", lat="60.0", photos=[(io.BytesIO(b"not a photo"), "a.jpg")]
+                       + [(io.BytesIO(photo_bytes()), f"{n}.jpg") for n in range(4)])  # fmt: skip
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    errors = {name: _text(m) for name, m in re.findall(r'id="report-form-(\w+)-error"[^>]*>(.*?)</', html, re.S)}
+    assert set(errors) == {"location", "photos"}
+    assert all(not re.search(r"\b[a-z]{3,}\b", text.replace("a.jpg", "")) for text in errors.values()), errors
+    assert "服务范围" in errors["location"] and "4" in errors["photos"] and "a.jpg" in errors["photos"]
