@@ -237,3 +237,14 @@ def test_a_refused_report_says_what_is_wrong_in_chinese(anon_client: FlaskClient
     assert set(errors) == {"location", "photos"}
     assert all(not re.search(r"\b[a-z]{3,}\b", text.replace("a.jpg", "")) for text in errors.values()), errors
     assert "服务范围" in errors["location"] and "4" in errors["photos"] and "a.jpg" in errors["photos"]
+
+
+def test_the_report_form_of_an_outfall_starts_at_its_position_to_six_decimals(
+    anon_client: FlaskClient, make_outfall: Callable[..., Outfall]
+) -> None:
+    outfall = make_outfall(lonlat=(109.20123456789012, 34.44123456789012), name="临潼公开排口")
+    html = anon_client.get(f"/public/outfalls/{outfall.public_ref}").get_data(as_text=True)
+    lon = re.search(r'<input name="lon" id="lon"[^>]*value="([^"]*)"', html)
+    lat = re.search(r'<input name="lat" id="lat"[^>]*value="([^"]*)"', html)
+    assert lon is not None and lat is not None
+    assert (lon[1], lat[1]) == ("109.201235", "34.441235")
