@@ -67,6 +67,21 @@ EVENT_LABELS = {
     "coded": _l("Code given"),
     "report_linked": _l("Public report linked"),
 }
+REPORT_STATUS_LABELS = {
+    "received": _l("Received, not yet handled"),
+    "checking": _l("Being checked by a crew"),
+    "confirmed": _l("Confirmed outfall"),
+    "not_outfall": _l("Not an outfall"),
+    "duplicate": _l("Duplicate report"),
+    "all": _l("All"),
+}
+REPORT_EVENT_LABELS = {
+    "received": _l("Report received"),
+    "linked": _l("Linked to an outfall"),
+    "candidate": _l("Turned into a candidate"),
+    "closed": _l("Report closed"),
+}
+LOCATION_SOURCE_LABELS = {"gps": _l("phone position"), "map": _l("placed on the map")}
 METRIC_LABELS = {
     "surveyed": _l("Surveyed"),
     "sampled": _l("Sampled"),
@@ -292,6 +307,9 @@ def init_app(app: Flask, settings: Settings) -> None:
             "found_by_labels": FOUND_BY_LABELS,
             "provenance_labels": PROVENANCE_LABELS,
             "event_labels": EVENT_LABELS,
+            "report_status_labels": REPORT_STATUS_LABELS,
+            "report_event_labels": REPORT_EVENT_LABELS,
+            "location_source_labels": LOCATION_SOURCE_LABELS,
             "remediation_labels": REMEDIATION_LABELS,
             "level_labels": LEVEL_LABELS,
             "role_labels": ROLE_LABELS,

@@ -81,7 +81,8 @@ def submit_report(session: Session, item: ReportInput, settings: PublicSettings,
     if lon is None or lat is None or not (math.isfinite(lon) and math.isfinite(lat)):
         problems.append(FieldError("location", "give the position: your phone's, or a point on the map", "required"))
     elif not (bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]):
-        problems.append(FieldError("location", "the position is outside the area this service covers", "invalid"))
+        problems.append(FieldError("location", "the position is outside the area this service covers",
+                                   "outside_region"))  # fmt: skip
     contact = (item.contact or "").strip() or None
     if contact is not None and len(contact) > 128:
         problems.append(FieldError("contact", "at most 128 characters", "too_long", {"high": 128}))
@@ -94,12 +95,13 @@ def submit_report(session: Session, item: ReportInput, settings: PublicSettings,
     for photo in item.photos[: settings.max_photos]:
         if len(photo.data) > settings.max_photo_bytes:
             problems.append(FieldError("photos", f"{photo.name[:80]} is larger than "
-                                       f"{settings.max_photo_bytes // (1024 * 1024)} MB", "too_large"))  # fmt: skip
+                                       f"{settings.max_photo_bytes // (1024 * 1024)} MB", "too_large",
+                                       {"name": photo.name[:80], "high": settings.max_photo_bytes // (1024 * 1024)}))
             continue
         try:
             cleaned.append(clean_photo(photo.data, photo.name, max_px=settings.photo_max_px))
         except InvalidInput as err:
-            problems.append(FieldError("photos", err.message, "not_photo"))
+            problems.append(FieldError("photos", err.message, "not_photo", {"name": photo.name[:80]}))
     if problems or lon is None or lat is None:
         raise InvalidInput.of(problems)
     point = f"SRID={CGCS2000};POINT({lon!r} {lat!r})"

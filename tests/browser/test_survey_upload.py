@@ -18,6 +18,7 @@ from outfalls.models import Attachment, Outfall
 
 pytestmark = pytest.mark.browser
 PHOTO = Path(__file__).resolve().parents[1] / "fixtures" / "photos" / "geoapi_flipped_image.jpg"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "survey"
 
 
 def _bundle(path: Path) -> Path:
@@ -92,3 +93,22 @@ def test_crew_uploads_a_bundle_and_reads_the_report(
         assert small.size == (320, 240)
     thumb.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "survey-outfall.png"))
+
+
+def test_on_a_phone_the_layer_choice_shows_each_label_beside_its_value(
+    anon_tab: Any, live_server: Any, artifacts: Path, login_page: Any
+) -> None:
+    page = anon_tab.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    login_page(page, live_server.url, "crew_xian")
+    page.goto(live_server.url + "/survey/upload")
+    page.set_input_files("#upload-form input[name=file]", str(FIXTURES / "qfield_two_point_layers.gpkg"))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector("#choose-layer td[data-label]")
+    page.screenshot(path=str(artifacts / "survey-choose-layer-phone.png"), full_page=True)
+    overlaps = page.evaluate("""() => [...document.querySelectorAll('#choose-layer td[data-label]')].filter(td => {
+        const label = getComputedStyle(td, '::before');
+        return parseFloat(getComputedStyle(td).paddingLeft) < parseFloat(label.width);
+    }).map(td => td.dataset.label + ': ' + td.innerText)""")
+    assert overlaps == []
+    anon_tab.traffic.assert_clean()

@@ -6,8 +6,10 @@ text never runs as script on their page.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -182,3 +184,67 @@ def test_a_bad_report_comes_back_with_its_mistakes(anon_client: FlaskClient, ses
     spam = send_report(anon_client, website="http://spam.example")
     assert spam.status_code == 302 and session.scalars(select(PublicReport)).all() == []
     assert anon_client.get("/public/reports/NOSUCHRCPT").status_code == 404
+
+
+def test_the_officers_read_a_reports_state_place_and_history_in_chinese(
+    anon_client: FlaskClient, outfalls: dict[str, Outfall], make_user, login_as, session: Session  # type: ignore[no-untyped-def]
+) -> None:
+    send_report(anon_client)
+    report = session.scalars(select(PublicReport)).one()
+    officer = login_as(make_user("lintong_officer", roles=("case_officer",), areas=("610115",)))
+    codes = re.compile(r"\b(received|checking|confirmed|not_outfall|duplicate|all|gps|map|public)\b")
+    queue = _text(officer.get("/reports").get_data(as_text=True))
+    assert codes.findall(queue) == [] and "已接收" in queue and "不是排污口" in queue
+    page = _text(officer.get(f"/reports/{report.id}").get_data(as_text=True))
+    assert codes.findall(page) == [] and "手机定位" in page and "公众" in page and "重复举报" in page
+
+
+def _text(html: str) -> str:
+    """What a reader sees: the page without scripts, styles and tags."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_the_public_progress_bars_show_each_share_under_the_pages_own_policy(
+    anon_client: FlaskClient, outfalls: dict[str, Outfall]
+) -> None:
+    page = anon_client.get("/public")
+    assert "style-src 'self'" in page.headers["Content-Security-Policy"]
+    html = page.get_data(as_text=True)
+    assert " style=" not in html  # an inline style is blocked: every bar would be drawn full
+    assert re.findall(r'<meter min="0" max="1" value="([0-9.]+)"', html)
+
+
+def test_a_reports_state_pill_is_coloured_so_its_white_words_can_be_read(
+    anon_client: FlaskClient, outfalls: dict[str, Outfall], make_user, login_as, session: Session  # type: ignore[no-untyped-def]
+) -> None:
+    send_report(anon_client)
+    report = session.scalars(select(PublicReport)).one()
+    officer = login_as(make_user("lintong_officer", roles=("case_officer",), areas=("610115",)))
+    page = officer.get(f"/reports/{report.id}").get_data(as_text=True)
+    pill = re.search(r'<span class="pill ([\w-]+)">', page)
+    assert pill is not None
+    css = (Path(__file__).parents[2] / "web" / "static" / "css" / "app.css").read_text()
+    assert re.search(rf"\.{pill[1]}\b[^{{]*\{{[^}}]*background:", css)
+
+
+def test_a_refused_report_says_what_is_wrong_in_chinese(anon_client: FlaskClient, session: Session) -> None:
+    r = send_report(anon_client, lon="60.0", lat="60.0", photos=[(io.BytesIO(b"not a photo"), "a.jpg")]
+                       + [(io.BytesIO(photo_bytes()), f"{n}.jpg") for n in range(4)])  # fmt: skip
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    errors = {name: _text(m) for name, m in re.findall(r'id="report-form-(\w+)-error"[^>]*>(.*?)</', html, re.S)}
+    assert set(errors) == {"location", "photos"}
+    assert all(not re.search(r"\b[a-z]{3,}\b", text.replace("a.jpg", "")) for text in errors.values()), errors
+    assert "服务范围" in errors["location"] and "4" in errors["photos"] and "a.jpg" in errors["photos"]
+
+
+def test_the_report_form_of_an_outfall_starts_at_its_position_to_six_decimals(
+    anon_client: FlaskClient, make_outfall: Callable[..., Outfall]
+) -> None:
+    outfall = make_outfall(lonlat=(109.20123456789012, 34.44123456789012), name="临潼公开排口")
+    html = anon_client.get(f"/public/outfalls/{outfall.public_ref}").get_data(as_text=True)
+    lon = re.search(r'<input name="lon" id="lon"[^>]*value="([^"]*)"', html)
+    lat = re.search(r'<input name="lat" id="lat"[^>]*value="([^"]*)"', html)
+    assert lon is not None and lat is not None
+    assert (lon[1], lat[1]) == ("109.201235", "34.441235")

@@ -89,3 +89,10 @@ def test_a_table_without_coordinates_opens_the_mapping_screen(session: Session, 
     again = crew.post("/survey/upload", data=hidden | {"map-lon": "排污口编码", "map-lat": "所在乡镇"})
     assert again.status_code == 200 and 'id="dry-run-summary"' in again.get_data(as_text=True)
     assert '<option value="排污口编码" selected>' in again.get_data(as_text=True)
+
+
+def test_the_layer_choice_names_each_layers_geometry_in_chinese(session: Session, make_user, login_as) -> None:  # type: ignore[no-untyped-def]
+    crew = _crew(make_user, login_as)
+    html = _post(crew, FIXTURES / "qfield_two_point_layers.gpkg").get_data(as_text=True)
+    cells = re.findall(r"<td>([^<]*)</td><td>\d*</td>", html)
+    assert cells == ["点", "点", "表（无几何）"]

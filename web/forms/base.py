@@ -86,6 +86,10 @@ REASONS = {
     "share": _l("Enter the share as a percentage from 0 to 100, like 80."),
     "no_scope_code": _l("A target for the whole deployment takes no code."),
     "unknown_scope": _l("No basin, river or administrative area has this code."),
+    "outside_region": _l("The position is outside the area this service covers."),
+    "too_many": _l("At most %(high)s photos."),
+    "too_large": _l("%(name)s is larger than %(high)s MB."),
+    "not_photo": _l("%(name)s is not a JPEG or PNG photo that can be read."),
 }
 
 
