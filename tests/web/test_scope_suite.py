@@ -38,6 +38,7 @@ from flask.testing import FlaskClient
 from geoalchemy2.shape import to_shape
 from shapely import Point
 from shapely.geometry import mapping
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter, Rule
 from werkzeug.test import TestResponse
@@ -131,6 +132,8 @@ class Foreign:
     survey_job_id: int
     export_job_id: int
     token_id: int
+    report_id: int
+    report_photo_id: int
 
 
 def _survey_csv() -> bytes:
@@ -195,12 +198,23 @@ def foreign(session: Session, settings: Settings, tmp_path: Path, make_user, mak
     export_job.status = JobStatus.DONE
     export_job.report = {"sha256": stored.sha256, "format": "xlsx", "file": "register-610100.xlsx"}
     token, _plain = accounts.create_token(session, owner.login, name="西安的令牌", actor=owner.login)
+    from outfalls.models import PublicReportPhoto
+    from outfalls.public import reports
+
+    sent = reports.submit_report(session, reports.ReportInput("临潼渭河边有一根管子在排黑水", LINTONG[0], LINTONG[1],
+                                                              photos=(reports.ReportPhoto(PHOTO.name,
+                                                                                          PHOTO.read_bytes()),)),
+                                 settings.public, store_dir=settings.storage.store_dir,
+                                 bbox=settings.region.bbox)  # fmt: skip
     session.flush()
+    report_photo = session.scalar(select(PublicReportPhoto.id).where(PublicReportPhoto.report_id == sent.id))
+    assert report_photo is not None
     return Foreign(
         owner=owner, outfall=outfall, other_outfall=other, attachment_id=attachment.id, batch_id=report.batch_id,
         item_id=item.id, item_version=item.version, cell_id=cell.id, mark_id=pending.id,
         mark_point=mapping(inside[len(inside) // 2]), task_id=task.id, task_outfall_id=accepted.outfall_id,
-        survey_job_id=survey_job.id, export_job_id=export_job.id, token_id=token.id,
+        survey_job_id=survey_job.id, export_job_id=export_job.id, token_id=token.id, report_id=sent.id,
+        report_photo_id=report_photo,
     )  # fmt: skip
 
 
@@ -217,12 +231,15 @@ FOREIGN_IDS: dict[str, Callable[[Foreign, str], int | str]] = {
     "task_id": lambda f, _e: f.task_id,
     "token_id": lambda f, _e: f.token_id,
     "feature_id": lambda f, _e: str(f.outfall.id),  # an OGC feature is an outfall of the outfalls collection
+    "report_id": lambda f, _e: f.report_id,  # a citizen's report placed in Xi'an
+    "photo_id": lambda f, _e: f.report_photo_id,
 }
 ADMIN_IDS = {"user_id"}  # administration only: refused to every other role (test_user_routes_…)
 TILE_COORDINATES = {"z", "x", "y"}  # not ids: the tiles are checked with the lists
 NOT_IDS: dict[str, str] = {
     "fmt": "gpx", "code": "en", "name": "rivers", "filename": "css/app.css", "collection_id": "outfalls",
     "rest": "nothing-here", "client_id": "f-nothing-here", "slot": "near1",
+    "ref": "0000000000000000", "receipt": "NOTHING0",  # public references: no scope, nothing private behind them
 }  # fmt: skip
 
 

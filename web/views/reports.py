@@ -62,6 +62,7 @@ def _version() -> int:
 @bp.post("/reports/<int:report_id>/link")
 @requires(Role.CASE_OFFICER)
 def link(report_id: int) -> ResponseReturnValue:
+    reports.get_report(db(), report_id, scope=current_scope())  # another area's report is not found, whatever is sent
     outfall_id = parse_int(request.form, "outfall_id", default=0)
     if outfall_id < 1:
         raise InvalidInput("give the id of the outfall the report concerns", field="outfall_id")
@@ -83,6 +84,7 @@ def candidate(report_id: int) -> ResponseReturnValue:
 @bp.post("/reports/<int:report_id>/close")
 @requires(Role.CASE_OFFICER)
 def close(report_id: int) -> ResponseReturnValue:
+    reports.get_report(db(), report_id, scope=current_scope())  # another area's report is not found, whatever is sent
     try:
         reason = ReportStatus((request.form.get("reason") or "").strip())
     except ValueError as err:
