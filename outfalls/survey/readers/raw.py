@@ -56,7 +56,7 @@ class ChoiceNeeded(UnusableFile):
 
     code = "choice_needed"
 
-    def __init__(self, message: str, *, what: str, options: Sequence[Choice], **params: object) -> None:
+    def __init__(self, message: str, *, what: str = "layer", options: Sequence[Choice] = (), **params: object) -> None:
         super().__init__(message, field=what, **params)
         self.what = what
         self.options = list(options)
