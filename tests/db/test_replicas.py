@@ -205,6 +205,7 @@ def test_killing_the_replica_costs_no_request(app_r: Flask, log_in: Callable[...
     router: ReplicaRouter = app_r.extensions["outfalls.replicas"]
     router.check_every_s = 0.2
     clients = [log_in(f"kill_r{i}") for i in range(2)]
+    checker = log_in("kill_check")  # a client of its own: a test client's kept context is not shared by threads
     statuses: list[tuple[str, int]] = []
     stop = threading.Event()
 
@@ -220,8 +221,8 @@ def test_killing_the_replica_costs_no_request(app_r: Flask, log_in: Callable[...
         time.sleep(1.0)
         replicated.replica.stop(immediate=True)  # mid-run, with pooled connections open on it
         time.sleep(1.5)
-        with clients[0]:
-            assert clients[0].get("/api/summary").status_code == 200 and g.db_replica is None  # the primary
+        with checker:
+            assert checker.get("/api/summary").status_code == 200 and g.db_replica is None  # the primary
     finally:
         stop.set()
         for t in threads:
@@ -229,8 +230,8 @@ def test_killing_the_replica_costs_no_request(app_r: Flask, log_in: Callable[...
         replicated.replica.start()
     assert statuses and all(code == 200 for _, code in statuses), [s for s in statuses if s[1] != 200][:5]
     for _ in range(100):  # back on the replica once it answers again
-        with clients[1]:
-            assert clients[1].get("/api/summary").status_code == 200
+        with checker:
+            assert checker.get("/api/summary").status_code == 200
             if g.db_replica is not None:
                 break
         time.sleep(0.1)
