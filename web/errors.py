@@ -31,6 +31,7 @@ from outfalls.errors import (
     PermissionDenied,
     StaleEdit,
 )
+from web.db import settings
 from web.words import error_detail
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ def render_error(err: OutfallsError, status: int) -> ResponseReturnValue:
     if _wants_json():
         return jsonify(error=err.code, message=err.message, details=_jsonable(err.params)), status
     title = _titles().get(status, _("Error"))
+    if _is_public_page():
+        return _public_error(status, title, _public_messages().get((err.code, err.params.get("entity"))))
     message = _messages().get(err.code)
     return render_template(
         "errors/error.html",
@@ -113,6 +116,27 @@ def render_error(err: OutfallsError, status: int) -> ResponseReturnValue:
         changes=_local_times(err.params.get("changes")),  # a stale edit lists what changed meanwhile
         back=_same_site_referrer(),
     ), status
+
+
+def _is_public_page() -> bool:
+    """Whether the request is for the citizens' pages (``/public``), also an address there that does not exist."""
+    return request.blueprint == "public" or request.path == "/public" or request.path.startswith("/public/")
+
+
+def _public_messages() -> dict[tuple[str, object], str]:
+    """What a citizen is told when a code they typed or scanned finds nothing (error code, entity)."""
+    return {
+        (NotFound.code, "report"): _("No report has this receipt code. Check the code on your receipt."),
+        (NotFound.code, "outfall"): _("No public outfall has this code. Check the code on the sign board."),
+        (NotFound.code, "photo"): _("This photo is not public."),
+    }
+
+
+def _public_error(status: int, title: str, message: str | None) -> ResponseReturnValue:
+    """The citizens' error page: the public frame (no staff navigation, no login), a plain sentence, a way on."""
+    return render_template("public/error.html", status=status, title=title,
+                           message=message or _("There is no page at this address."),
+                           public=settings().public), status  # fmt: skip
 
 
 def _local_times(changes: object) -> list[dict[str, object]]:
@@ -164,6 +188,8 @@ def render_http_error(err: HTTPException) -> ResponseReturnValue:
     text = message.get(status, err.description or "")
     if _wants_json():
         return jsonify(error=err.name.lower().replace(" ", "_"), message=text, details={}), status
+    if _is_public_page():
+        return _public_error(status, _titles().get(status, err.name), text)
     return render_template(
         "errors/error.html", status=status, title=_titles().get(status, err.name), message=text
     ), status

@@ -248,3 +248,18 @@ def test_the_report_form_of_an_outfall_starts_at_its_position_to_six_decimals(
     lat = re.search(r'<input name="lat" id="lat"[^>]*value="([^"]*)"', html)
     assert lon is not None and lat is not None
     assert (lon[1], lat[1]) == ("109.201235", "34.441235")
+
+
+@pytest.mark.parametrize("path", ["/public/reports/ZZZZZZZZ", "/public/outfalls/no-such-code", "/public/nowhere"])
+def test_a_wrong_address_on_the_public_pages_stays_public(anon_client: FlaskClient, path: str) -> None:
+    """A citizen who mistypes a receipt or a sign board's code gets the public page frame, in their language,
+    with a way on: no staff navigation, no login link."""
+    r = anon_client.get(path, headers={"Accept-Language": "zh-CN"})
+    assert r.status_code == 404
+    html = r.get_data(as_text=True)
+    assert 'class="public"' in html and "/login" not in html and 'id="current-user"' not in html
+    assert "举报" in html  # the footer's way on: report a problem
+    message = _text(re.search(r'<p class="message">(.*?)</p>', html, re.S).group(1))  # type: ignore[union-attr]
+    assert not re.search(r"\b[a-z]{3,}\b", message), message
+    if "/reports/" in path:
+        assert "回执" in message
