@@ -45,3 +45,17 @@ def test_the_public_pages_on_a_phone(live_server: Any, browser: Browser, artifac
         assert errors == [] and off_host == []
     finally:
         context.close()
+
+
+def test_a_refused_position_is_said_beside_the_button(live_server: Any, browser: Browser) -> None:
+    """A passer-by who does not let the page know where they are is told so, and how to place the report."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", permissions=[])
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server.url}/public/report")
+        page.click("#use-gps")
+        page.wait_for_selector("#gps-note[data-state=denied]")
+        assert "地图上点选" in page.inner_text("#gps-note") and page.is_visible("#gps-note")
+        assert page.input_value("#lon") == "" and page.input_value("#lat") == ""
+    finally:
+        context.close()

@@ -47,10 +47,21 @@
   }
   var gps = document.getElementById("use-gps");
   if (gps && navigator.geolocation) {
+    var note = document.getElementById("gps-note");
+    var say = function (what) {  // a refusal or a missing fix is said beside the button, never lost silently
+      if (!note) return;
+      note.textContent = what ? note.dataset[what] || "" : "";
+      note.dataset.state = what || "";
+      note.hidden = !what;
+    };
     gps.addEventListener("click", function () {
+      say("asking");
       navigator.geolocation.getCurrentPosition(function (pos) {
+        say(null);
         place(pos.coords.latitude, pos.coords.longitude, "gps");
-      });
+      }, function (err) {
+        say(err.code === err.PERMISSION_DENIED ? "denied" : "unavailable");
+      }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 });
     });
   } else if (gps) { gps.hidden = true; }
 })();
