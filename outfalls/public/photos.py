@@ -39,14 +39,19 @@ def clean_photo(data: bytes, name: str, *, max_px: int) -> CleanPhoto:
         info = read_photo(data, name)
         with Image.open(io.BytesIO(data)) as image:
             if image.width * image.height > MAX_PIXELS:
-                raise InvalidInput(f"{info.name} has too many pixels", field="photos", value=info.name)
+                raise InvalidInput(f"{info.name} has more than {MAX_PIXELS // 1_000_000} million pixels",
+                                   field="photos", value=info.name, reason="too_many_pixels")  # fmt: skip
             source = image.getexif()
             gps = source.get_ifd(ExifTags.IFD.GPSInfo)
             sub = source.get_ifd(ExifTags.IFD.Exif)
             upright = ImageOps.exif_transpose(image).convert("RGB")
     except InvalidInput as err:
-        raise InvalidInput(err.message, field="photos", value=name[:80]) from err
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise InvalidInput(err.message, field="photos", value=name[:80],
+                           reason=err.params.get("reason") or "not_photo") from err  # fmt: skip
+    except Image.DecompressionBombError as err:
+        raise InvalidInput(f"{name[:80]} has more than {MAX_PIXELS // 1_000_000} million pixels", field="photos",
+                           value=name[:80], reason="too_many_pixels") from err  # fmt: skip
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise InvalidInput(f"{name[:80]} is not a photo that can be read", field="photos", value=name[:80]) from err
     upright.thumbnail((max_px, max_px))
     kept = Image.Exif()

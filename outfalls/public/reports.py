@@ -21,7 +21,7 @@ from outfalls.catalogue.lifecycle import NewOutfall, create_outfalls, record_eve
 from outfalls.config import PublicSettings
 from outfalls.errors import FieldError, InvalidInput, InvalidTransition, NotFound, StaleEdit
 from outfalls.models import AdminArea, Attachment, Basin, Outfall, PublicReport, PublicReportEvent, PublicReportPhoto
-from outfalls.public.photos import clean_photo
+from outfalls.public.photos import MAX_PIXELS, clean_photo
 from outfalls.scope import Scope, area_prefix, require_visible
 from outfalls.store import FileStore
 from outfalls.types import CGCS2000, CodeProvenance, EventKind, OutfallStatus, ReportStatus, SurveyLevel
@@ -101,7 +101,11 @@ def submit_report(session: Session, item: ReportInput, settings: PublicSettings,
         try:
             cleaned.append(clean_photo(photo.data, photo.name, max_px=settings.photo_max_px))
         except InvalidInput as err:
-            problems.append(FieldError("photos", err.message, "not_photo", {"name": photo.name[:80]}))
+            reason = str(err.params.get("reason") or "not_photo")
+            params: dict[str, str | int | float] = {"name": photo.name[:80]}
+            if reason == "too_many_pixels":
+                params["high"] = MAX_PIXELS // 1_000_000
+            problems.append(FieldError("photos", err.message, reason, params))
     if problems or lon is None or lat is None:
         raise InvalidInput.of(problems)
     point = f"SRID={CGCS2000};POINT({lon!r} {lat!r})"

@@ -263,3 +263,14 @@ def test_a_wrong_address_on_the_public_pages_stays_public(anon_client: FlaskClie
     assert not re.search(r"\b[a-z]{3,}\b", message), message
     if "/reports/" in path:
         assert "回执" in message
+
+
+def test_a_photo_with_too_many_pixels_is_called_so_not_unreadable(anon_client: FlaskClient, session: Session) -> None:
+    out = io.BytesIO()
+    Image.new("L", (9000, 7000)).save(out, "PNG")  # 63 Mpx in a few kilobytes
+    anon_client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    r = send_report(anon_client, photos=(io.BytesIO(out.getvalue()), "huge.png"))
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    error = _text(re.search(r'id="report-form-photos-error"[^>]*>(.*?)</', html, re.S).group(1))  # type: ignore[union-attr]
+    assert "huge.png" in error and "像素" in error and "读取" not in error, error

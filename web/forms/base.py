@@ -90,6 +90,7 @@ REASONS = {
     "too_many": _l("At most %(high)s photos."),
     "too_large": _l("%(name)s is larger than %(high)s MB."),
     "not_photo": _l("%(name)s is not a JPEG or PNG photo that can be read."),
+    "too_many_pixels": _l("%(name)s has more than %(high)s million pixels: send a smaller copy of the photo."),
 }
 
 
