@@ -13,7 +13,7 @@ from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, false, or_, select, text
+from sqlalchemy import ColumnElement, Float, false, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from outfalls import clock
@@ -223,6 +223,69 @@ def get_report(session: Session, report_id: int, *, scope: Scope) -> QueuedRepor
     events = list(session.scalars(select(PublicReportEvent).where(PublicReportEvent.report_id == report.id)
                                   .order_by(PublicReportEvent.id)))  # fmt: skip
     return QueuedReport(report, area, float(x), float(y), photos, events)
+
+
+NEARBY_M = 500.0  # how far from the report's point an officer is offered outfalls to link it to
+
+
+@dataclass(frozen=True, slots=True)
+class NearbyOutfall:
+    """An outfall a report may concern, as the officer chooses it: by name and code, not by internal number."""
+
+    id: int
+    name: str
+    code: str | None  # the national code, else the local one
+    public_ref: str
+    status: OutfallStatus
+    distance_m: float
+    cited: bool  # the citizen reported it from this outfall's public page or sign board
+
+
+def nearby_outfalls(session: Session, item: QueuedReport, *, scope: Scope, radius_m: float = NEARBY_M,
+                    limit: int = 8) -> list[NearbyOutfall]:  # fmt: skip
+    """The outfalls of ``scope`` the report may concern: the one whose public page it was sent from first, then
+    the nearest within ``radius_m`` metres of the report's point; never a rejected or merged one.
+    """
+    point = f"SRID={CGCS2000};POINT({item.lon!r} {item.lat!r})"
+    cited = (item.report.outfall_ref or "").strip().lower()
+    here = func.geography(func.ST_GeomFromEWKT(point))
+    distance = func.ST_Distance(func.geography(Outfall.geom), here, type_=Float).label("d")
+    near = func.ST_DWithin(func.geography(Outfall.geom), here, radius_m)
+    is_cited = Outfall.public_ref == cited
+    rows = session.execute(
+        select(Outfall.id, Outfall.name, Outfall.national_code, Outfall.local_code, Outfall.public_ref,
+               Outfall.status, distance)
+        .where(or_(near, is_cited) if cited else near, *scope.conditions(),
+               Outfall.status.not_in((OutfallStatus.REJECTED, OutfallStatus.MERGED)))
+        .order_by(is_cited.desc() if cited else Outfall.id.is_(None), distance, Outfall.id)
+        .limit(limit)
+    ).all()  # fmt: skip
+    return [NearbyOutfall(r.id, r.name, r.national_code or r.local_code, r.public_ref, r.status, float(r.d),
+                          bool(cited) and r.public_ref == cited) for r in rows]  # fmt: skip
+
+
+def find_outfall(session: Session, given: str, *, scope: Scope) -> int:
+    """The id of the outfall of ``scope`` an officer names by its national or local code, its public code (the
+    sign board's), or its number in the catalogue.
+
+    Raises:
+        InvalidInput: nothing given, or several outfalls carry that local code (``field="outfall"``).
+        NotFound: no outfall of the scope carries it.
+    """
+    value = given.strip()
+    if not value:
+        raise InvalidInput("choose the outfall the report concerns, or give its code", field="outfall",
+                           reason="required")  # fmt: skip
+    named = [Outfall.national_code == value, Outfall.local_code == value, Outfall.public_ref == value.lower()]
+    if value.isdigit() and len(value) < 12:
+        named.append(Outfall.id == int(value))
+    found = list(session.scalars(select(Outfall.id).where(or_(*named), *scope.conditions()).limit(2)))
+    if not found:
+        raise NotFound(f"no outfall of your area has the code {value[:40]!r}", entity="outfall", ref=value[:40])
+    if len(found) > 1:
+        raise InvalidInput(f"several outfalls carry the code {value[:40]!r}: give the national code",
+                           field="outfall", reason="ambiguous", value=value[:40])  # fmt: skip
+    return found[0]
 
 
 def report_photo(session: Session, report_id: int, photo_id: int, *, scope: Scope) -> PublicReportPhoto:

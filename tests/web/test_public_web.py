@@ -274,3 +274,34 @@ def test_a_photo_with_too_many_pixels_is_called_so_not_unreadable(anon_client: F
     html = r.get_data(as_text=True)
     error = _text(re.search(r'id="report-form-photos-error"[^>]*>(.*?)</', html, re.S).group(1))  # type: ignore[union-attr]
     assert "huge.png" in error and "像素" in error and "读取" not in error, error
+
+
+def test_an_officer_links_a_report_to_an_outfall_by_choosing_it_nearby_or_by_its_code(
+    anon_client: FlaskClient, outfalls: dict[str, Outfall], make_user, login_as, session: Session  # type: ignore[no-untyped-def]
+) -> None:
+    officer = login_as(make_user("lintong_officer2", roles=("case_officer",), areas=("610115",)))
+    traced = outfalls["traced"]
+    send_report(anon_client, ref=traced.public_ref)  # sent from the outfall's public page
+    send_report(anon_client, description="远处", lon="109.2400", lat="34.4405")
+    first, far = session.scalars(select(PublicReport).order_by(PublicReport.id)).all()
+    page = officer.get(f"/reports/{first.id}").get_data(as_text=True)
+    choices = re.findall(r'<input type="radio" name="outfall_id" value="(\d+)"( checked)?>', page)
+    assert (str(traced.id), " checked") in choices  # the outfall the citizen reported from is chosen already
+    assert str(outfalls["candidate"].id) in {c for c, _ in choices}  # nearby, by name and distance
+    assert str(outfalls["rejected"].id) not in {c for c, _ in choices}  # never a rejected one
+    assert "汉台公开排口" not in page  # nor another area's
+    assert "临潼公开排口" in page and " m" in page
+    assert "name=\"outfall\"" in page and "(id)" not in page
+    # by a code: another area's outfall is not found, nothing given says so, the public code links
+    foreign = outfalls["hanzhong"].public_ref
+    refused = officer.post(f"/reports/{far.id}/link", headers={"Accept": "application/json"},
+                           data={"csrf_token": officer.csrf, "version": "1", "outfall": foreign})
+    assert refused.status_code == 404
+    empty = officer.post(f"/reports/{far.id}/link", headers={"Accept": "application/json"},
+                         data={"csrf_token": officer.csrf, "version": "1", "outfall": " "})
+    assert empty.status_code == 422 and empty.get_json()["details"]["field"] == "outfall"
+    r = officer.post(f"/reports/{far.id}/link", data={"csrf_token": officer.csrf, "version": "1",
+                                                       "outfall": traced.public_ref.upper()})  # fmt: skip
+    assert r.status_code == 302
+    session.expire_all()
+    assert session.get(PublicReport, far.id).outfall_id == traced.id  # type: ignore[union-attr]

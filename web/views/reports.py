@@ -43,7 +43,9 @@ def queue() -> ResponseReturnValue:
 @requires(Role.CASE_OFFICER)
 def report(report_id: int) -> ResponseReturnValue:
     item = reports.get_report(db(), report_id, scope=current_scope())
-    return render_template("reports/report.html", item=item, reasons=[r.value for r in reports.CLOSE_REASONS])
+    nearby = reports.nearby_outfalls(db(), item, scope=current_scope()) if item.report.status == "received" else []
+    return render_template("reports/report.html", item=item, nearby=nearby, nearby_m=int(reports.NEARBY_M),
+                           reasons=[r.value for r in reports.CLOSE_REASONS])  # fmt: skip
 
 
 @bp.get("/reports/<int:report_id>/photos/<int:photo_id>.jpg")
@@ -63,9 +65,9 @@ def _version() -> int:
 @requires(Role.CASE_OFFICER)
 def link(report_id: int) -> ResponseReturnValue:
     reports.get_report(db(), report_id, scope=current_scope())  # another area's report is not found, whatever is sent
-    outfall_id = parse_int(request.form, "outfall_id", default=0)
-    if outfall_id < 1:
-        raise InvalidInput("give the id of the outfall the report concerns", field="outfall_id")
+    outfall_id = parse_int(request.form, "outfall_id", default=0)  # chosen among the nearby ones
+    if outfall_id < 1:  # or named by a code
+        outfall_id = reports.find_outfall(db(), request.form.get("outfall", ""), scope=current_scope())
     reports.link_report(db(), report_id, outfall_id, actor=current_identity().login, scope=current_scope(),
                         expected_version=_version())  # fmt: skip
     db().commit()
