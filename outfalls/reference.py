@@ -32,7 +32,8 @@ from outfalls.models import (
     River,
     StandardLimit,
 )
-from outfalls.types import CGCS2000, AdminLevel, BasinLevel, RemediationCategory
+from outfalls.scope import Scope
+from outfalls.types import CGCS2000, AdminLevel, BasinLevel, BBox, RemediationCategory
 
 DEFAULT_DIR = PROJECT_DIR / "data" / "reference"
 GEOD = Geod(ellps="GRS80")
@@ -392,3 +393,44 @@ def _load_closing_rules(session: Session, path: Path) -> TableCounts:
         {"category": RemediationCategory(r["category"]), **{f: r[f] == "true" for f in flags}} for r in _csv_rows(path)
     ]
     return _upsert(session, ClosingRule, ("category",), rows)
+
+
+# The lines people find their way by on a map that has no basemap: rivers, clipped to the view and simplified for a
+# phone, and area boundaries (the user's own areas, or every city of the region for a map of everything).
+_RIVERS = text(
+    """
+    SELECT r.name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(
+             ST_Intersection(r.geom, ST_MakeEnvelope(:w, :s, :e, :n, 4490)), 0.0003), 5)::json AS g
+    FROM rivers r WHERE ST_Intersects(r.geom, ST_MakeEnvelope(:w, :s, :e, :n, 4490)) ORDER BY r.name
+    """
+)
+_AREAS = text(
+    """
+    SELECT a.code, a.name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(ST_Boundary(a.geom), 0.0005), 5)::json AS g
+    FROM admin_areas a WHERE a.geom IS NOT NULL AND a.code = ANY(CAST(:codes AS text[])) ORDER BY a.code
+    """
+)
+_CITIES = text(
+    """
+    SELECT a.code, a.name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(ST_Boundary(a.geom), 0.001), 4)::json AS g
+    FROM admin_areas a WHERE a.level = 'city' AND a.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4490) ORDER BY a.code
+    """
+)
+
+
+def reference_lines(session: Session, *, scope: Scope, region: BBox) -> dict[str, Any]:
+    """Rivers within the scope's areas (clipped to their extent; the ``region`` for national scope) and the
+    boundaries of its areas (every city within the region for national scope), as a GeoJSON FeatureCollection
+    whose features say their ``kind`` (river or area) and ``name``.
+    """
+    from outfalls.catalogue.queries import scope_extent  # the catalogue's queries read the reference tables
+
+    w, s, e, n = scope_extent(session, scope) or region
+    box = {"w": w, "s": s, "e": e, "n": n}
+    features = [{"type": "Feature", "geometry": g, "properties": {"kind": "river", "name": name}}
+                for name, g in session.execute(_RIVERS, box) if g]  # fmt: skip
+    areas = (session.execute(_CITIES, box) if scope.is_national
+             else session.execute(_AREAS, {"codes": list(scope.area_codes)}))  # fmt: skip
+    features += [{"type": "Feature", "geometry": g, "properties": {"kind": "area", "code": code, "name": name}}
+                 for code, name, g in areas if g]  # fmt: skip
+    return {"type": "FeatureCollection", "features": features, "bbox": [w, s, e, n]}

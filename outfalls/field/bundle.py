@@ -7,30 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from outfalls.catalogue.queries import scope_extent
 from outfalls.models import Outfall
 from outfalls.scope import Scope
-from outfalls.types import BBox, OutfallStatus
+from outfalls.types import OutfallStatus
 
 MAX_OUTFALLS = 20_000
-
-_RIVERS = text(
-    """
-    SELECT r.name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(
-             ST_Intersection(r.geom, ST_MakeEnvelope(:w, :s, :e, :n, 4490)), 0.0003), 5)::json AS g
-    FROM rivers r WHERE ST_Intersects(r.geom, ST_MakeEnvelope(:w, :s, :e, :n, 4490)) ORDER BY r.name
-    """
-)
-_AREAS = text(
-    """
-    SELECT a.code, a.name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(ST_Boundary(a.geom), 0.0005), 5)::json AS g
-    FROM admin_areas a WHERE a.geom IS NOT NULL AND a.code = ANY(CAST(:codes AS text[])) ORDER BY a.code
-    """
-)
-
 
 def known_outfalls(session: Session, *, scope: Scope) -> list[dict[str, Any]]:
     """The outfalls of ``scope`` a crew may meet (not rejected or merged away), with their version."""
@@ -54,14 +38,3 @@ def outfall_types(session: Session) -> list[dict[str, str]]:
     rows = session.execute(select(CodeListEntry.code, CodeListEntry.label_zh, CodeListEntry.label_en)
                            .where(CodeListEntry.scheme == TYPE_SCHEME).order_by(CodeListEntry.sort_order))  # fmt: skip
     return [{"code": c, "zh": zh, "en": en} for c, zh, en in rows]
-
-
-def reference_lines(session: Session, *, scope: Scope, region: BBox) -> dict[str, Any]:
-    """Rivers within the crew's area (clipped to its extent) and the boundaries of its areas, as GeoJSON."""
-    w, s, e, n = scope_extent(session, scope) or region
-    features = [{"type": "Feature", "geometry": g, "properties": {"kind": "river", "name": name}}
-                for name, g in session.execute(_RIVERS, {"w": w, "s": s, "e": e, "n": n}) if g]  # fmt: skip
-    if not scope.is_national:
-        features += [{"type": "Feature", "geometry": g, "properties": {"kind": "area", "code": code, "name": name}}
-                     for code, name, g in session.execute(_AREAS, {"codes": list(scope.area_codes)}) if g]  # fmt: skip
-    return {"type": "FeatureCollection", "features": features, "bbox": [w, s, e, n]}

@@ -25,6 +25,8 @@ def test_the_public_pages_on_a_phone(live_server: Any, browser: Browser, artifac
                    and not r.url.startswith(("data:", "blob:")) else None)  # fmt: skip
         page.goto(f"{live_server.url}/public")
         page.wait_for_selector("#public-map .leaflet-interactive")
+        page.wait_for_selector("#public-map path.public-context.river", state="attached")  # rivers under the points
+        page.wait_for_selector("#public-map path.public-context.area", state="attached")  # and city boundaries
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         page.screenshot(path=str(artifacts / "public-map-phone.png"))
         page.locator("#public-map .leaflet-interactive").first.click(force=True)

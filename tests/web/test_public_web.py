@@ -305,3 +305,16 @@ def test_an_officer_links_a_report_to_an_outfall_by_choosing_it_nearby_or_by_its
     assert r.status_code == 302
     session.expire_all()
     assert session.get(PublicReport, far.id).outfall_id == traced.id  # type: ignore[union-attr]
+
+
+def test_the_public_maps_have_rivers_and_city_boundaries_to_find_ones_way_by(
+    anon_client: FlaskClient, outfalls: dict[str, Outfall]
+) -> None:
+    r = anon_client.get("/public/api/context.geojson")
+    assert r.status_code == 200 and "Set-Cookie" not in r.headers and r.headers["Cache-Control"].startswith("public")
+    kinds: dict[str, set[str]] = {}
+    for f in r.get_json()["features"]:
+        kinds.setdefault(f["properties"]["kind"], set()).add(f["properties"]["name"])
+    assert "渭河" in kinds["river"] and {"西安市", "汉中市"} <= kinds["area"]
+    for page in ("/public", f"/public/outfalls/{outfalls['traced'].public_ref}", "/public/report"):
+        assert 'data-context="/public/api/context.geojson"' in anon_client.get(page).get_data(as_text=True), page

@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from imagery import field as imagery_field
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.field import bundle, sync
+from outfalls.reference import reference_lines
 from outfalls.store import FileStore
 from outfalls.types import Role
 from web.auth import current_identity, current_scope, expected_csrf, requires
@@ -41,7 +42,7 @@ def offline_bundle() -> ResponseReturnValue:
         tasks=imagery_field.crew_tasks(db(), crew=identity.login, scope=scope, settings=s),
         outfalls=bundle.known_outfalls(db(), scope=scope),
         types=bundle.outfall_types(db()),
-        reference=bundle.reference_lines(db(), scope=scope, region=s.region.bbox),
+        reference=reference_lines(db(), scope=scope, region=s.region.bbox),
     )
     response.cache_control.no_store = True
     return response

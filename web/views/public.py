@@ -15,6 +15,8 @@ from werkzeug.exceptions import TooManyRequests
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.public import disclosure, reports
 from outfalls.public.boards import ITEM_ZH, STATUS_ZH
+from outfalls.reference import reference_lines
+from outfalls.scope import Scope
 from outfalls.store import FileStore
 from web.auth import anonymous
 from web.db import db, settings
@@ -79,6 +81,14 @@ def index() -> ResponseReturnValue:
 def geojson() -> ResponseReturnValue:
     bbox = parse_bbox(request.args)
     return jsonify(disclosure.public_geojson(db(), settings().public, bbox=bbox))
+
+
+@bp.get("/api/context.geojson")
+@anonymous
+def context() -> ResponseReturnValue:
+    """Rivers and city boundaries of the deployment's map extent: public reference data, to find one's way by."""
+    lines = reference_lines(db(), scope=Scope.national(), region=settings().map.extent)
+    return jsonify(lines)
 
 
 @bp.get("/outfalls/<ref>")

@@ -9,9 +9,25 @@
     else m.setView([34.3, 108.9], 7);
     return m;
   }
+  // Rivers and boundaries under the outfalls (there is no basemap on the public pages): public reference data.
+  function context(m, el) {
+    if (!el.dataset.context) return;
+    fetch(el.dataset.context).then(function (r) { return r.json(); }).then(function (data) {
+      L.geoJSON(data, {
+        interactive: false,
+        style: function (f) {
+          return f.properties.kind === "river"
+            ? { className: "public-context river", color: "#4a90d9", weight: 2, opacity: 0.8 }
+            : { className: "public-context area", color: "#7a8794", weight: 1, dashArray: "4 4", opacity: 0.9,
+                fill: false };
+        }
+      }).addTo(m).bringToBack();
+    }).catch(function () { /* the outfalls still show without their context */ });
+  }
   var overview = document.getElementById("public-map");
   if (overview && overview.dataset.geojson) {
     var m = map(overview);
+    context(m, overview);
     fetch(overview.dataset.geojson).then(function (r) { return r.json(); }).then(function (data) {
       var layer = L.geoJSON(data, {
         pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 6, color: "#0b4ea2" }); },
@@ -27,6 +43,7 @@
   } else if (overview && overview.dataset.point) {
     var p = overview.dataset.point.split(",").map(Number);
     var one = L.map(overview, { attributionControl: false }).setView([p[1], p[0]], 14);
+    context(one, overview);
     L.circleMarker([p[1], p[0]], { radius: 8, color: "#0b4ea2" }).addTo(one);
   }
   var form = document.getElementById("report-form");
@@ -43,6 +60,7 @@
     var y0 = parseFloat(lat.value), x0 = parseFloat(lon.value);
     if (isFinite(y0) && isFinite(x0)) { rm.setView([y0, x0], 14); marker = L.marker([y0, x0]).addTo(rm); }
     else rm.setView([34.3, 108.9], 7);
+    context(rm, pick);
     rm.on("click", function (e) { place(e.latlng.lat, e.latlng.lng, "map"); });
   }
   var gps = document.getElementById("use-gps");
