@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, sync_playwright
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 from waitress import create_server, wasyncore
 
-from outfalls.config import load_settings
+from imagery import cells
+from imagery.ingest import ingest_orthophoto
+from imagery.synthetic import relocate
+from outfalls.config import Settings, load_settings
 from outfalls.db.cluster import Cluster
 from outfalls.db.engine import make_engine
 from outfalls.demo import DEMO_PASSWORD, seed_demo, seed_demo_users
@@ -32,6 +38,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 DEMO = {"yellow": 120, "handan": 80, "seed": 11}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,37 +56,61 @@ def live_settings() -> dict[str, object]:
     return {}
 
 
-@pytest.fixture(scope="module")
-def live_server(
-    request: pytest.FixtureRequest,
-    live_settings: dict[str, object],
-    pg_cluster: Cluster,
-    clone_db: Callable[[str], str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[LiveServer]:
-    """The web app on its own database (a live server commits for real), served by waitress."""
+# The longest stretch of the 渭河 inside Xi'an (610100): where the crews of Xi'an walk and the drone flew.
+WEI_IN_XIAN = text(
+    """
+    SELECT ST_X(p), ST_Y(p) FROM (
+      SELECT ST_LineInterpolatePoint(d.geom, 0.5) AS p
+      FROM rivers r, admin_areas a, ST_Dump(ST_Intersection(r.geom, a.geom)) d
+      WHERE r.name = '渭河' AND a.code = '610100' AND ST_GeometryType(d.geom) = 'ST_LineString'
+      ORDER BY ST_Length(d.geom) DESC LIMIT 1) q
+    """
+)
+PIX4D = Path(__file__).resolve().parents[1] / "fixtures" / "imagery" / "riotiler_pix4d_alpha_nodata.tif"
+
+
+def seed_demo_catalogue(session: Session) -> int:
+    """The demo catalogue and its users; returns how many outfalls it made."""
+    report = seed_demo(session, **DEMO)
+    seed_demo_users(session)
+    return int(report.created)
+
+
+def place_wei_orthophoto(session: Session, settings: Settings, data_dir: Path) -> tuple[float, float]:
+    """The Pix4D orthophoto placed on the 渭河 in Xi'an (sortie XA-01) and the interpretation cells laid over the
+    Yellow River basin; returns the lon/lat of the image's centre."""
+    lon, lat = session.execute(WEI_IN_XIAN).one()
+    ortho = relocate(PIX4D, data_dir / "wei_gk.tif", crs="EPSG:4547", center_lonlat=(lon, lat))
+    ingest_orthophoto(session, ortho, store_dir=settings.imagery.store_dir, actor="tester", sortie="XA-01")
+    s = settings.imagery
+    cells.build_cells(session, "HH", landward_m=s.landward_m, waterward_m=s.waterward_m, cell_m=s.cell_m)
+    return float(lon), float(lat)
+
+
+@contextmanager
+def serving(pg_cluster: Cluster, clone_db: Callable[[str], str], name: str, data_dir: Path,
+            seed: Callable[[Session, Settings], tuple[int, T]],
+            overrides: dict[str, object] | None = None) -> Iterator[tuple[LiveServer, T]]:  # fmt: skip
+    """The web app on its own cloned database (a live server commits for real), seeded by ``seed`` (which returns
+    how many outfalls it made and whatever the tests need to know of it), served by waitress on a free port."""
     from web import create_app
 
-    name = "browser_" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
     url = clone_db(name)
+    settings = load_settings(env={}, overrides={"database.url": url, "storage.data_dir": str(data_dir),
+                                                **(overrides or {})})  # fmt: skip
     seeding = make_engine(url)
     try:
         with Session(seeding) as session:
-            report = seed_demo(session, **DEMO)
-            seed_demo_users(session)
+            outfalls, seeded = seed(session, settings)
             session.commit()
     finally:
         seeding.dispose()
-    settings = load_settings(
-        env={}, overrides={"database.url": url, "storage.data_dir": str(tmp_path_factory.mktemp("data")),
-                           **live_settings},  # fmt: skip
-    )
     app = create_app(settings)
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, name=f"waitress-{name}", daemon=True)
     thread.start()
     try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.effective_port}", outfalls=report.created, db_url=url)
+        yield LiveServer(url=f"http://127.0.0.1:{server.effective_port}", outfalls=outfalls, db_url=url), seeded
     finally:
         server.task_dispatcher.shutdown()
         # close the listener, the trigger and every channel from the server's own loop, which then ends
@@ -88,6 +119,21 @@ def live_server(
         app.extensions["outfalls.sessions"].kw["bind"].dispose()
         pg_cluster.drop_database(name)
     assert not thread.is_alive(), "the waitress thread did not stop"
+
+
+@pytest.fixture(scope="module")
+def live_server(
+    request: pytest.FixtureRequest,
+    live_settings: dict[str, object],
+    pg_cluster: Cluster,
+    clone_db: Callable[[str], str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveServer]:
+    """The demo catalogue, served live (a module may override ``live_settings``)."""
+    name = "browser_" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    with serving(pg_cluster, clone_db, name, tmp_path_factory.mktemp("data"),
+                 lambda session, _settings: (seed_demo_catalogue(session), None), live_settings) as (server, _):
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ without a duplicate. Screenshots in test-artifacts/."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,27 +16,21 @@ from geoalchemy2.shape import to_shape
 from shapely import Point
 from shapely.geometry import mapping
 from sqlalchemy.orm import Session
-from waitress import create_server, wasyncore
 
 from imagery import candidates, cells, interpretation
-from imagery.ingest import ingest_orthophoto
 from imagery.interpretation import MarkInput
 from imagery.models import MarkKind
-from imagery.synthetic import relocate
-from outfalls.config import load_settings
+from outfalls.config import Settings
 from outfalls.db.cluster import Cluster
 from outfalls.db.engine import make_engine
-from outfalls.demo import seed_demo, seed_demo_users
 from outfalls.models import Attachment, Event, FieldRecord, MonitoringVisit, Observation, Outfall
 from outfalls.scope import Scope
 from outfalls.types import EventKind, OutfallStatus
-from tests.browser.conftest import CHROMIUM, DEMO, LiveServer
-from tests.browser.test_interpretation import _WEI_IN_XIAN
+from tests.browser.conftest import CHROMIUM, LiveServer, place_wei_orthophoto, seed_demo_catalogue, serving
 
 pytestmark = pytest.mark.browser
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-PIX4D = FIXTURES / "imagery" / "riotiler_pix4d_alpha_nodata.tif"
 PHOTO = FIXTURES / "photos" / "geoapi_image.jpg"
 PHONE = {"width": 390, "height": 844}
 ALL = Scope.national()
@@ -48,54 +41,30 @@ def field_server(pg_cluster: Cluster, clone_db: Callable[[str], str],
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict[str, Any]]]:  # fmt: skip
     """The demo catalogue served live, with an orthophoto on the 渭河 in Xi'an, two accepted candidates in it
     given to crew_xian as a task."""
-    from web import create_app
-
-    name = "browser_field_app"
-    url = clone_db(name)
     data_dir = tmp_path_factory.mktemp("field_data")
-    settings = load_settings(env={}, overrides={"database.url": url, "storage.data_dir": str(data_dir)})
-    seeding = make_engine(url)
-    try:
-        with Session(seeding) as session:
-            report = seed_demo(session, **DEMO)
-            seed_demo_users(session)
-            lon, lat = session.execute(_WEI_IN_XIAN).one()
-            ortho = relocate(PIX4D, data_dir / "wei_gk.tif", crs="EPSG:4547", center_lonlat=(lon, lat))
-            ingest_orthophoto(session, ortho, store_dir=settings.imagery.store_dir, actor="tester", sortie="XA-01")
-            s = settings.imagery
-            cells.build_cells(session, "HH", landward_m=s.landward_m, waterward_m=s.waterward_m, cell_m=s.cell_m)
-            cell = cells.next_cell(session, analyst="analyst", scope=ALL)
-            assert cell is not None
-            shape = to_shape(cell.geom)
-            c = shape.representative_point()
-            west, _s, east, _n = shape.bounds
-            inside = [p for p in (Point(west + (east - west) * k / 20, c.y) for k in range(1, 20)) if shape.contains(p)]
-            points = [inside[1], inside[-2]]
-            marks = [interpretation.add_mark(session, cell.id, MarkKind.POINT, MarkInput(mapping(p), type_guess="4",
-                                                                                          note="岸边管口"),
-                                             actor="analyst", scope=ALL) for p in points]  # fmt: skip
-            cells.finish_cell(session, cell.id, actor="analyst", scope=ALL)
-            for m in marks:
-                interpretation.review_mark(session, m.id, "accept", actor="reviewer", scope=ALL)
-            candidates.create_task(session, "crew_xian", actor="reviewer", scope=ALL)
-            session.commit()
-            spots = {"candidates": [(m.outfall_id, p.x, p.y) for m, p in zip(marks, points, strict=True)],
-                     "centre": (lon, lat)}  # fmt: skip
-    finally:
-        seeding.dispose()
-    app = create_app(settings)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name=f"waitress-{name}", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.effective_port}", outfalls=report.created, db_url=url), spots
-    finally:
-        server.task_dispatcher.shutdown()
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        thread.join(timeout=10)
-        app.extensions["outfalls.sessions"].kw["bind"].dispose()
-        pg_cluster.drop_database(name)
-    assert not thread.is_alive()
+
+    def seed(session: Session, settings: Settings) -> tuple[int, dict[str, Any]]:
+        created = seed_demo_catalogue(session)
+        lon, lat = place_wei_orthophoto(session, settings, data_dir)
+        cell = cells.next_cell(session, analyst="analyst", scope=ALL)
+        assert cell is not None
+        shape = to_shape(cell.geom)
+        c = shape.representative_point()
+        west, _s, east, _n = shape.bounds
+        inside = [p for p in (Point(west + (east - west) * k / 20, c.y) for k in range(1, 20)) if shape.contains(p)]
+        points = [inside[1], inside[-2]]
+        marks = [interpretation.add_mark(session, cell.id, MarkKind.POINT, MarkInput(mapping(p), type_guess="4",
+                                                                                      note="岸边管口"),
+                                         actor="analyst", scope=ALL) for p in points]  # fmt: skip
+        cells.finish_cell(session, cell.id, actor="analyst", scope=ALL)
+        for m in marks:
+            interpretation.review_mark(session, m.id, "accept", actor="reviewer", scope=ALL)
+        candidates.create_task(session, "crew_xian", actor="reviewer", scope=ALL)
+        return created, {"candidates": [(m.outfall_id, p.x, p.y) for m, p in zip(marks, points, strict=True)],
+                         "centre": (lon, lat)}  # fmt: skip
+
+    with serving(pg_cluster, clone_db, "browser_field_app", data_dir, seed) as served:
+        yield served
 
 
 def _capture(page: Any, name: str, photos: tuple[str, ...] = ("near1", "near2", "sign", "far")) -> None:

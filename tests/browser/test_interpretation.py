@@ -5,77 +5,32 @@ queue links it the outfall reads "found by drone" and "surveyed". Screenshots in
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.orm import Session
-from waitress import create_server, wasyncore
 
-from imagery import cells
-from imagery.ingest import ingest_orthophoto
-from imagery.synthetic import relocate
-from outfalls.config import load_settings
+from outfalls.config import Settings
 from outfalls.db.cluster import Cluster
-from outfalls.db.engine import make_engine
-from outfalls.demo import seed_demo, seed_demo_users
-from tests.browser.conftest import DEMO, LiveServer
+from tests.browser.conftest import LiveServer, place_wei_orthophoto, seed_demo_catalogue, serving
 
 pytestmark = pytest.mark.browser
-
-PIX4D = Path(__file__).resolve().parents[1] / "fixtures" / "imagery" / "riotiler_pix4d_alpha_nodata.tif"
-
-# The longest stretch of the 渭河 inside Xi'an (610100): its middle point, where the crews of Xi'an may work.
-_WEI_IN_XIAN = text(
-    """
-    SELECT ST_X(p), ST_Y(p) FROM (
-      SELECT ST_LineInterpolatePoint(d.geom, 0.5) AS p
-      FROM rivers r, admin_areas a, ST_Dump(ST_Intersection(r.geom, a.geom)) d
-      WHERE r.name = '渭河' AND a.code = '610100' AND ST_GeometryType(d.geom) = 'ST_LineString'
-      ORDER BY ST_Length(d.geom) DESC LIMIT 1) q
-    """
-)
-
 
 @pytest.fixture(scope="module")
 def live_server(pg_cluster: Cluster, clone_db: Callable[[str], str],
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:  # fmt: skip
     """The demo catalogue served live, with the Pix4D orthophoto placed on the 渭河 in Xi'an and its cells laid."""
-    from web import create_app
-
-    name = "browser_interpretation"
-    url = clone_db(name)
     data_dir = tmp_path_factory.mktemp("imagery_data")
-    settings = load_settings(env={}, overrides={"database.url": url, "storage.data_dir": str(data_dir)})
-    seeding = make_engine(url)
-    try:
-        with Session(seeding) as session:
-            report = seed_demo(session, **DEMO)
-            seed_demo_users(session)
-            lon, lat = session.execute(_WEI_IN_XIAN).one()
-            ortho = relocate(PIX4D, data_dir / "wei_gk.tif", crs="EPSG:4547", center_lonlat=(lon, lat))
-            ingest_orthophoto(session, ortho, store_dir=settings.imagery.store_dir, actor="tester", sortie="XA-01")
-            s = settings.imagery
-            cells.build_cells(session, "HH", landward_m=s.landward_m, waterward_m=s.waterward_m, cell_m=s.cell_m)
-            session.commit()
-    finally:
-        seeding.dispose()
-    app = create_app(settings)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name=f"waitress-{name}", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.effective_port}", outfalls=report.created, db_url=url)
-    finally:
-        server.task_dispatcher.shutdown()
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        thread.join(timeout=10)
-        app.extensions["outfalls.sessions"].kw["bind"].dispose()
-        pg_cluster.drop_database(name)
-    assert not thread.is_alive()
+
+    def seed(session: Session, settings: Settings) -> tuple[int, None]:
+        created = seed_demo_catalogue(session)
+        place_wei_orthophoto(session, settings, data_dir)
+        return created, None
+
+    with serving(pg_cluster, clone_db, "browser_interpretation", data_dir, seed) as (server, _):
+        yield server
 
 
 def _click_at(page: Any, lonlat: list[float], dx: int = 0, dy: int = 0) -> None:
