@@ -151,3 +151,12 @@ def test_route_map_draws_the_intranet_basemap(live_server: Any, tab: Any, tile_s
     page.wait_for_selector("#task-map[data-state=ready]", state="attached", timeout=READY_MS)
     assert_basemap_drawn(page, "task-map", tile_server)
     tab.traffic.assert_clean()
+
+
+def test_field_app_draws_the_intranet_basemap_with_its_credit(live_server: Any, anon_tab: Any, tile_server: TileServer,
+                                                              login_page: Any) -> None:  # fmt: skip
+    page: Page = anon_tab.page
+    tile_server.paths.clear()
+    login_page(page, live_server.url, "crew_xian")
+    page.goto(live_server.url + "/field")
+    assert_basemap_drawn(page, "field-map", tile_server)

@@ -20,13 +20,14 @@ bp = Blueprint("field", __name__)
 CREW_ROLES = (Role.CREW, Role.ADMIN)
 SCOPE = "/field"
 # Bumped when the shell changes, so phones drop the old copy.
-SHELL_VERSION = "field-shell-1"
+SHELL_VERSION = "field-shell-2"
 
 
 def shell_urls() -> list[str]:
     """What the service worker keeps for opening the app offline."""
     files = ("field/app.js", "field/field.css", "field/icon.svg", "field/icon-192.png", "field/icon-512.png",
-             "vendor/leaflet/leaflet.js", "vendor/leaflet/leaflet.css", "vendor/idb/idb.umd.js")  # fmt: skip
+             "vendor/leaflet/leaflet.js", "vendor/leaflet/leaflet.css", "vendor/idb/idb.umd.js",
+             "js/basemap.js")  # fmt: skip
     return [url_for("field.app"), url_for("field.manifest"), *(url_for("static", filename=f) for f in files)]
 
 
@@ -39,7 +40,8 @@ def app() -> ResponseReturnValue:
     reasons = {k: str(v) for k, v in (REASONS | ROW_CODES).items()}
     review_reason_words = {k: str(v) for k, v in REVIEW_REASONS.items()}
     page = render_template("field/app.html", api=url_for("field_api.offline_bundle").removesuffix("/bundle"),
-                           tiles=tiles, basemap=settings().map.basemap_url, scope=SCOPE, reasons=reasons,
+                           tiles=tiles, basemap=settings().map.basemap_url,
+                           basemap_attribution=settings().map.basemap_attribution, scope=SCOPE, reasons=reasons,
                            review_reason_words=review_reason_words)  # fmt: skip
     response = Response(page)
     response.cache_control.private = True

@@ -83,7 +83,9 @@
 
   function setupMap() {
     map = L.map("field-map", { zoomControl: true, attributionControl: false });
-    if (body.dataset.basemap) L.tileLayer(body.dataset.basemap, { maxZoom: 19 }).addTo(map);
+    // the intranet basemap, if any, with its credit line in the corner (the same code as every other map)
+    window.outfallsBasemap(map, body.dataset.basemap
+      ? { url: body.dataset.basemap, attribution: body.dataset.basemapAttribution } : null);
     L.tileLayer(body.dataset.tiles, { maxZoom: 21, maxNativeZoom: 20 }).addTo(map);
     layers.reference = L.geoJSON(null, {
       style: (f) => (f.properties.kind === "river" ? { color: "#2b83ba", weight: 3 } : { color: "#777", weight: 1, dashArray: "4 4" }),
