@@ -98,8 +98,8 @@ class _Reader:
         self.body = body
         self.errors: list[FieldError] = []
 
-    def fail(self, name: str, message: str, reason: str = "invalid") -> None:
-        self.errors.append(FieldError(name, message, reason))
+    def fail(self, name: str, message: str, reason: str = "invalid", **params: str | int | float) -> None:
+        self.errors.append(FieldError(name, message, reason, params))
 
     def text(self, source: Mapping[str, Any], name: str, *, where: str = "", required: bool = False) -> str | None:
         value = source.get(name)
@@ -109,14 +109,14 @@ class _Reader:
                 self.fail(label, f"{label} is required", "required")
             return None
         if not isinstance(value, str):
-            self.fail(label, f"{label} must be text", "text")
+            self.fail(label, f"{label} must be text", "invalid")
             return None
         value = value.strip()
         if len(value) > MAX_TEXT:
-            self.fail(label, f"{label} has more than {MAX_TEXT} characters", "too_long")
+            self.fail(label, f"{label} has more than {MAX_TEXT} characters", "too_long", high=MAX_TEXT)
             return None
         if "\x00" in value:
-            self.fail(label, f"{label} holds a NUL character", "text")
+            self.fail(label, f"{label} holds a NUL character", "invalid")
             return None
         if required and not value:
             self.fail(label, f"{label} is required", "required")
@@ -192,11 +192,11 @@ def _position(r: _Reader, body: Mapping[str, Any], *, required: bool) -> Positio
     accuracy = r.number(raw, "accuracy_m", where="position.")
     at = r.moment(raw, "at", where="position.")
     if lon is not None and not -180 <= lon <= 180:
-        r.fail("position.lon", f"longitude {lon} is outside -180…180", "outside_range")
+        r.fail("position.lon", f"longitude {lon} is outside -180…180", "outside_range", low=-180, high=180)
     if lat is not None and not -90 <= lat <= 90:
-        r.fail("position.lat", f"latitude {lat} is outside -90…90", "outside_range")
+        r.fail("position.lat", f"latitude {lat} is outside -90…90", "outside_range", low=-90, high=90)
     if accuracy is not None and accuracy < 0:
-        r.fail("position.accuracy_m", "an accuracy is at least 0 m", "outside_range")
+        r.fail("position.accuracy_m", "an accuracy is at least 0 m", "invalid")
     if lon is None or lat is None:
         return None
     return Position(lon, lat, accuracy, at)
@@ -272,7 +272,8 @@ def _points(r: _Reader, body: Mapping[str, Any]) -> tuple[tuple[float, float, da
         r.fail("points", "a track needs at least two points [lon, lat, time]", "required")
         return ()
     if len(raw) > MAX_TRACK_POINTS:
-        r.fail("points", f"a track has at most {MAX_TRACK_POINTS} points: send it in parts", "too_long")
+        r.fail("points", f"a track has at most {MAX_TRACK_POINTS} points: send it in parts", "too_long",
+               high=MAX_TRACK_POINTS)  # fmt: skip
         return ()
     points = []
     for i, p in enumerate(raw):

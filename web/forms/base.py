@@ -90,6 +90,13 @@ REASONS = {
     "too_many": _l("At most %(high)s photos."),
     "too_large": _l("%(name)s is larger than %(high)s MB."),
     "not_photo": _l("%(name)s is not a JPEG or PNG photo that can be read."),
+    "too_long": _l("Too long: at most %(high)s."),
+    "ambiguous": _l("Several outfalls carry this code: give the national code."),
+    "code_rule": _l("The code does not follow the coding rule of the deployment."),
+    "conflicting_resend": _l("This record was received before with other content; the first one is kept. Save the "
+                             "changed record as a new one."),
+    "photo_missing": _l("A photo of the record has not arrived yet: send the photos again, then the record."),
+    "stray_evidence": _l("A chosen file is not evidence of this outfall."),
     "too_many_pixels": _l("%(name)s has more than %(high)s million pixels: send a smaller copy of the photo."),
 }
 
@@ -99,7 +106,13 @@ def wording(error: FieldError) -> str:
     text = REASONS.get(error.reason)
     if text is None:
         return error.message
-    return str(text) % error.params if error.params else str(text)
+    words = str(text)
+    if not error.params:
+        return error.message if "%(" in words else words  # words that need a figure this refusal did not give
+    try:
+        return words % error.params
+    except (KeyError, TypeError, ValueError):
+        return error.message
 
 
 class PostedForm:
