@@ -77,6 +77,7 @@ class ServerSettings:
     # links the server writes out (the OGC API's) start with it. Empty: from the request, for trusted hosts only.
     public_url: str = ""
     trusted_hosts: tuple[str, ...] = ()  # the host names requests may carry when ``public_url`` is empty
+    proxies: int = 0  # reverse proxies in front that append to X-Forwarded-For (0: the headers are not believed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +472,10 @@ def _build(m: dict[str, Any]) -> Settings:
     locale = m["server"]["default_locale"]
     if locale not in {"zh", "en"}:
         raise ConfigError("configuration key 'server.default_locale' must be 'zh' or 'en'", key="server.default_locale")
+    proxies = m["server"]["proxies"]
+    if isinstance(proxies, bool) or not isinstance(proxies, int) or not 0 <= proxies <= 5:
+        raise ConfigError("configuration key 'server.proxies' must be a whole number from 0 to 5 (the reverse proxies "
+                          "in front of outfalls)", key="server.proxies")  # fmt: skip
     server = m["server"] | {"public_url": _public_url(m["server"]["public_url"]),
                             "trusted_hosts": _host_names(m["server"]["trusted_hosts"])}  # fmt: skip
     targets = []

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from outfalls.config import Settings, load_settings
 from outfalls.db.engine import database_url, make_engine, make_sessionmaker
@@ -78,6 +79,9 @@ def create_app(
         TRUSTED_HOSTS=None if settings.server.public_url else list(settings.server.trusted_hosts) or None,
     )
     app.config.update(config or {})
+    if settings.server.proxies:  # the client's address and scheme as the reverse proxies in front forward them
+        n = settings.server.proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     app.json = json_api.JSONProvider(app)
     app.json.ensure_ascii = False
     app.extensions["outfalls.settings"] = settings

@@ -318,3 +318,21 @@ def test_the_public_maps_have_rivers_and_city_boundaries_to_find_ones_way_by(
     assert "渭河" in kinds["river"] and {"西安市", "汉中市"} <= kinds["area"]
     for page in ("/public", f"/public/outfalls/{outfalls['traced'].public_ref}", "/public/report"):
         assert 'data-context="/public/api/context.geojson"' in anon_client.get(page).get_data(as_text=True), page
+
+
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_behind_a_reverse_proxy_each_citizen_has_their_own_limit(connection, tmp_path, proxies: int) -> None:  # type: ignore[no-untyped-def]
+    """Behind the deployment's reverse proxy every request comes from the proxy's address: with ``[server]
+    proxies = 1`` the limit counts the address the proxy forwards; without it a forwarded address is not believed
+    (anyone could send the header)."""
+    from web import create_app
+
+    overrides = {"database.url": "postgresql+psycopg://unused/x", "storage.data_dir": str(tmp_path),
+                 "public.requests_per_minute": 3, "server.proxies": proxies}
+    app = create_app(load_settings(env={}, overrides=overrides), testing=True,
+                     sessions=sessionmaker(bind=connection, join_transaction_mode="create_savepoint"))  # fmt: skip
+    proxy = {"REMOTE_ADDR": "10.1.1.1"}
+    answers = [app.test_client().get("/public/api/outfalls.geojson", environ_base=proxy,
+                                     headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+               for n in range(5)]  # fmt: skip
+    assert answers == ([200] * 5 if proxies else [200, 200, 200, 429, 429])
