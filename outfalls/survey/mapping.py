@@ -56,7 +56,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "township": ("所在乡镇", "乡镇", "乡镇街道", "街道", "township", "town"),
     "surveyor": ("调查人员", "调查人", "排查人员", "排查人", "记录人", "surveyor", "crew", "enumerator", "username"),
     "surveyed_at": ("调查时间", "调查日期", "排查时间", "排查日期", "时间", "日期", "surveyedat", "date", "datetime",
-                    "time", "start", "today", "submissiontime", "拍摄时间"),
+                    "time", "start", "today", "submissiontime", "submissiondate", "拍摄时间"),
     "photos": ("照片", "照片名称", "照片文件", "现场照片", "图片", "photo", "photos", "image", "picture", "photofile"),
     "discharge": ("排放状态", "是否排水", "排水情况", "discharge", "flowing"),
     "notes": ("备注", "说明", "notes", "note", "remarks", "comment"),
@@ -144,6 +144,12 @@ def photo_columns(table: RawTable) -> list[str]:
     return [column for _hits, _position, column in sorted(found)]
 
 
+def _constant(table: RawTable, column: str) -> bool:
+    """True when ``column`` holds one and the same value in every row (of two or more)."""
+    values = {str(row.get(column)) for row in table.rows}
+    return len(table.rows) > 1 and len(values) == 1
+
+
 class NoCoordinates(UnusableFile):
     """No column of the table is recognised as a position, and it has no geometry: the user maps them."""
 
@@ -192,6 +198,8 @@ class ColumnMapping:
             InvalidInput: an unknown field, or a column the table does not have.
         """
         guessed = guess(table.columns)
+        if "client_id" in guessed and _constant(table, guessed["client_id"]):
+            del guessed["client_id"]  # ArcGIS exports may number every feature 0: such a column identifies none
         if table.has_geometry:
             for field_name in COORDINATE_FIELDS:
                 guessed.pop(field_name, None)
