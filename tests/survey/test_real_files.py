@@ -3,8 +3,9 @@ SOURCES.md), imported without options through the intake the command line uses, 
 line itself: how many rows are accepted, that each row lies where the file says, that the photos the export names
 are attached, and that nothing is refused or left for review that should not be.
 
-The files come from Western Australia and Vermont, so each test runs with the deployment's region set to where the
-file was made ([region] bbox, as a deployment there would configure it); nothing is declared per import.
+Most files come from outside China (Western Australia, Nairobi, Vermont), so those tests run with the deployment's
+region set to where the file was made ([region] bbox, as a deployment there would configure it); Taipei lies in the
+default region. Nothing is declared per import.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ REAL = Path(__file__).resolve().parents[1] / "fixtures" / "survey" / "real"
 ODK = REAL / "odk_central_flora_quadrat"
 ODK_PHOTOS = sorted(p.name for p in (ODK / "media").iterdir())
 KOBO = REAL / "kobocat_tutorial_w_repeats.csv"
+TAIPEI = REAL / "taipei_riverside_toilets_big5.csv"
 VERMONT = REAL / "vermont_alburgh_point_features.geojson"
 WORLD_MAP = REAL / "qgis_world_map_sample.gpkg"
 # [west, south, east, north] of where each file was made
@@ -120,6 +122,33 @@ def test_a_kobo_submission_time_is_utc(session: Session, settings: Settings) -> 
     report = import_table(session, read_path(KOBO, KOBO.name), settings=_in_region(settings, NAIROBI), actor="crew1")
     [row] = _observations(session, report.batch_id).values()
     assert row.captured_at == datetime(2013, 2, 18, 15, 54, 1, tzinfo=UTC)
+
+
+# --- Taipei open data in Big5: riverside toilets, with WGS84 and TWD97 columns ----------------------------------
+
+
+def test_a_big5_open_data_table_is_decoded_and_placed_by_its_wgs84_columns(
+    session: Session, settings: Settings
+) -> None:
+    table = read_path(TAIPEI, TAIPEI.name)
+    assert table.encoding == "cp950" and "encoding detected: Big5" in table.notes
+    mapping = ColumnMapping.for_table(table).fields
+    assert (mapping["lon"], mapping["lat"]) == ("Longitude", "Latitude")  # not the TWD97 metres beside them
+    report = import_table(session, table, settings=settings, actor="crew1")  # Taipei lies in the default region
+    assert (report.rows, report.accepted, report.rejected) == (46, 46, [])
+    assert report.crs == "EPSG:4326"
+    by_line = {o.attributes["_row"]: o for o in _observations(session, report.batch_id).values()}
+    first, starlight = by_line[2], by_line[45]  # CSV lines: the header is line 1
+    assert first.attributes["Riverside Park"] == "大佳河濱公園" and first.attributes["Location"] == "兒童遊戲區"
+    assert (first.orig_x, first.orig_y) == (121.535869, 25.074578)
+    assert starlight.attributes["Location"] == "星光廣場（三角公園）" and starlight.attributes["NO"] == "N16"
+    assert (starlight.orig_x, starlight.orig_y) == (121.5125, 25.08726)
+    # toilets a few metres apart (one block of six at a playground) are left to a person, never merged or dropped
+    reasons = session.scalars(select(ReviewItem.reason)).all()
+    assert report.queued_for_review == len(reasons) == 29 and {r.value for r in reasons} == {"near_in_batch"}
+    assert report.new_outfalls == 46 - 29
+    # 景觀 / 固定式 / 一般型 / 無障礙 are toilet kinds, not outfall types: kept as written and said so
+    assert {w.code for w in report.warnings} == {"unknown_type"} and len(report.warnings) == 46
 
 
 # --- A municipal inventory: Vermont ANR wastewater point features (GeoJSON) --------------------------------------
@@ -216,6 +245,14 @@ def test_the_command_line_imports_the_kobo_export_without_options(cli_db: str, t
     assert out.exit_code == 0, out.output
     assert "1 rows — 1 accepted, 0 rejected, 0 already received" in out.output
     assert "1 new, 0 linked to existing ones, 0 left for review; coordinates read as EPSG:4326" in out.output
+
+
+def test_the_command_line_reads_a_big5_table_without_options(cli_db: str, tmp_path: Path) -> None:
+    out = _cli(cli_db, _config(tmp_path, (73.5, 18.0, 135.1, 53.6)), "survey", "import", str(TAIPEI), "--json")
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert (report["rows"], report["accepted"], report["rejected"]) == (46, 46, [])
+    assert "encoding detected: Big5" in report["notes"]
 
 
 def test_the_command_line_names_the_layers_of_a_qgis_geopackage(cli_db: str, tmp_path: Path) -> None:
