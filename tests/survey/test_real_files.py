@@ -29,6 +29,10 @@ from outfalls.survey.readers import ChoiceNeeded, read_path
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "survey" / "real"
 ODK = REAL / "odk_central_flora_quadrat"
 ODK_PHOTOS = sorted(p.name for p in (ODK / "media").iterdir())
+REPEAT_PHOTOS = [
+    f"{n}.jpg"
+    for n in (1568795382633, 1568795579890, 1568787220913, 1568787333689, 1568787380833, 1568787456664, 1568787504877)
+]  # named in the taxon_encounter repeat table
 KOBO = REAL / "kobocat_tutorial_w_repeats.csv"
 TAIPEI = REAL / "taipei_riverside_toilets_big5.csv"
 VERMONT = REAL / "vermont_alburgh_point_features.geojson"
@@ -65,6 +69,16 @@ def test_an_odk_central_export_places_each_submission_and_attaches_its_photos(
     session: Session, settings: Settings, tmp_path: Path
 ) -> None:
     table = read_path(_odk_zip(tmp_path), "Flora-Quadrat-0-4.zip")
+    # the submissions' table is imported; the tables of the form's repeat groups are named, not imported
+    assert table.source == "Flora-Quadrat-0-4.zip › build_Flora-Quadrat-0-4_1564384341.csv"
+    assert (
+        "repeat-group tables not imported: build_Flora-Quadrat-0-4_1564384341-taxon_encounter.csv, "
+        "build_Flora-Quadrat-0-4_1564384341-vegetation_stratum.csv"
+    ) in table.notes
+    assert (
+        "photos named in build_Flora-Quadrat-0-4_1564384341-taxon_encounter.csv gathered onto their submissions "
+        "as column taxon_encounter-photo_in_situ"
+    ) in table.notes
     report = import_table(session, table, settings=_in_region(settings, PERTH), actor="crew1")
     assert (report.rows, report.accepted, report.rejected, report.warnings) == (2, 2, [], [])
     assert (report.new_outfalls, report.linked, report.queued_for_review) == (2, 0, 0)
@@ -76,14 +90,17 @@ def test_an_odk_central_export_places_each_submission_and_attaches_its_photos(
     assert (carpark.orig_x, carpark.orig_y) == (115.88456271, -31.99605811)
     assert (planter.orig_x, planter.orig_y) == (115.88433971, -31.99614843)
     assert carpark.attributes["location-area_name"] == "Kensington Carpark 01"
-    # every photo the three photo columns name, and none the export does not name
-    assert report.photos == {"attached": 5, "unmatched": 0, "ambiguous": 0, "unreadable": 0}
+    # every photo the three photo columns name, and the photos of its taxon_encounter repeat rows
+    assert report.photos == {"attached": 12, "unmatched": 0, "ambiguous": 0, "unreadable": 0}
     assert report.photo_problems == []
     attached = session.scalars(select(Attachment).where(Attachment.observation_id.is_not(None))).all()
     assert sorted(a.original_name for a in attached) == ODK_PHOTOS
     by_row = {a.original_name: a.observation_id for a in attached}
     assert by_row["1568794395624.jpg"] == by_row["1568794560256.jpg"] == carpark.id
     assert {by_row[n] for n in ("1568786958640.jpg", "1568787004467.jpg", "1568787172983.jpg")} == {planter.id}
+    assert {by_row[n] for n in REPEAT_PHOTOS[:2]} == {carpark.id}  # PARENT_KEY: the carpark's two encounters
+    assert {by_row[n] for n in REPEAT_PHOTOS[2:]} == {planter.id}
+    assert carpark.attributes["taxon_encounter-photo_in_situ"] == "1568795382633.jpg; 1568795579890.jpg"
     assert session.scalars(select(ReviewItem)).all() == []
 
 
@@ -235,7 +252,7 @@ def test_the_command_line_imports_the_odk_central_export_without_options(cli_db:
     assert out.exit_code == 0, out.output
     report = json.loads(out.stdout)
     assert (report["rows"], report["accepted"], report["rejected"], report["queued_for_review"]) == (2, 2, [], 0)
-    assert report["photos"]["attached"] == 5 and report["photo_problems"] == []
+    assert report["photos"]["attached"] == 12 and report["photo_problems"] == []
     again = _cli(cli_db, _config(tmp_path, PERTH), "survey", "import", str(_odk_zip(tmp_path)), "--json")
     assert json.loads(again.stdout)["already_received"] == 2  # ODK's instance ids make a re-sent export harmless
 
