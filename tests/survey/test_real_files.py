@@ -115,6 +115,23 @@ def test_an_odk_central_export_is_dated_by_its_submission_date(
     assert carpark.captured_at == datetime(2019, 9, 18, 8, 51, 7, 481000, tzinfo=UTC)
 
 
+def test_odk_group_prefixes_are_read_like_kobo_group_paths() -> None:
+    """ODK Central joins a question's groups with "-" (``location-area_name``) where KoBo writes "/": an outfall
+    form's grouped questions are recognised either way, and a header recognised whole still wins.
+    """
+    header = next(iter((ODK / "build_Flora-Quadrat-0-4_1564384341.csv").read_text().splitlines())).split(",")
+    assert ColumnMapping.build(header).fields == {
+        "lat": "location-corner1-Latitude", "lon": "location-corner1-Longitude", "client_id": "meta-instanceID",
+        "surveyed_at": "SubmissionDate",
+    }  # fmt: skip
+    grouped = [*header, "outfall-排污口名称", "outfall-排口类型", "outfall-survey-排入水体", "outfall/名称"]
+    fields = ColumnMapping.build(grouped).fields
+    assert (fields["name"], fields["type"], fields["receiving_water"]) == (
+        "outfall/名称", "outfall-排口类型", "outfall-survey-排入水体"
+    )  # fmt: skip
+    assert ColumnMapping.build(["outfall-排污口名称", "经度", "纬度"]).fields["name"] == "outfall-排污口名称"
+
+
 # --- KoBoToolbox: the CSV export of KoBoCAT, its data server ----------------------------------------------------
 
 
