@@ -2,12 +2,13 @@
 
 Common Chinese and English names are recognised (经度/纬度/lon/lat/x/y, 排污口名称, 排污口编码, 排口类型, 排入水体,
 所在乡镇, 调查人员, 调查时间, 照片 …), as are the exports of the field apps crews use: KoBoToolbox and ODK Central
-(geopoint columns such as ``_location_latitude`` or ``location-Latitude``, group prefixes like ``group/field``)
-and QField/QGIS GeoPackages; traditional characters (經度, 緯度 …) and datum prefixes or suffixes (``WGS84Lon``,
-``Lat_WGS84``) are read like the plain names. A GIS layer is placed by its geometry, so its attribute columns are
-never guessed as coordinates; the photo column is the one whose values name the photos that came with the table,
-whatever its header. The rest is mapped by the user on the preview screen; a mapping can be saved under a name
-and reused for the next upload from the same tool.
+(geopoint columns such as ``_location_latitude`` or ``location-Latitude``, group prefixes like KoBo's
+``group/field`` or ODK Central's ``group-field``, its ``SubmissionDate``; an id column holding one value in every
+row, as ArcGIS exports may, is no id) and QField/QGIS GeoPackages; traditional characters (經度, 緯度 …) and datum
+prefixes or suffixes (``WGS84Lon``, ``Lat_WGS84``) are read like the plain names. A GIS layer is placed by its
+geometry, so its attribute columns are never guessed as coordinates; the photo column is the one whose values name
+the photos that came with the table, whatever its header. The rest is mapped by the user on the preview screen; a
+mapping can be saved under a name and reused for the next upload from the same tool.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "township": ("所在乡镇", "乡镇", "乡镇街道", "街道", "township", "town"),
     "surveyor": ("调查人员", "调查人", "排查人员", "排查人", "记录人", "surveyor", "crew", "enumerator", "username"),
     "surveyed_at": ("调查时间", "调查日期", "排查时间", "排查日期", "时间", "日期", "surveyedat", "date", "datetime",
-                    "time", "start", "today", "submissiontime", "拍摄时间"),
+                    "time", "start", "today", "submissiontime", "submissiondate", "拍摄时间"),
     "photos": ("照片", "照片名称", "照片文件", "现场照片", "图片", "photo", "photos", "image", "picture", "photofile"),
     "discharge": ("排放状态", "是否排水", "排水情况", "discharge", "flowing"),
     "notes": ("备注", "说明", "notes", "note", "remarks", "comment"),
@@ -96,17 +97,23 @@ def _kobo_geopoint(columns: Sequence[str]) -> dict[str, str]:
 
 def guess(columns: Sequence[str]) -> dict[str, str]:
     """A mapping field → column from the header names (only fields recognised with certainty). A header matching
-    a synonym as written wins over one that matches only without its datum (``WGS84Lon``).
+    a synonym as written wins over one that matches only without its datum (``WGS84Lon``), which wins over one that
+    matches only without its ODK group prefix (``outfall-排污口名称``; KoBo's ``group/`` paths are always stripped).
     """
     mapping = _kobo_geopoint(columns)
     taken = set(mapping.values())
-    for names in ({c: normalise(c) for c in columns}, {c: _DATUM_AFFIX.sub("", normalise(c)) for c in columns}):
+    passes = (
+        {c: normalise(c) for c in columns},
+        {c: _DATUM_AFFIX.sub("", normalise(c)) for c in columns},
+        {c: normalise(c.rsplit("-", 1)[-1]) for c in columns if "-" in c},  # ODK Central's group-question
+    )
+    for names in passes:
         for field_name in FIELDS:
             if field_name in mapping:
                 continue
             for synonym in SYNONYMS[field_name]:
                 target = normalise(synonym)
-                match = next((c for c in columns if c not in taken and names[c] == target), None)
+                match = next((c for c in columns if c not in taken and names.get(c) == target), None)
                 if match is not None:
                     mapping[field_name] = match
                     taken.add(match)
@@ -142,6 +149,12 @@ def photo_columns(table: RawTable) -> list[str]:
         if hits and 2 * hits >= filled:
             found.append((-hits, position, column))
     return [column for _hits, _position, column in sorted(found)]
+
+
+def _constant(table: RawTable, column: str) -> bool:
+    """True when ``column`` holds one and the same value in every row (of two or more)."""
+    values = {str(row.get(column)) for row in table.rows}
+    return len(table.rows) > 1 and len(values) == 1
 
 
 class NoCoordinates(UnusableFile):
@@ -192,6 +205,8 @@ class ColumnMapping:
             InvalidInput: an unknown field, or a column the table does not have.
         """
         guessed = guess(table.columns)
+        if "client_id" in guessed and _constant(table, guessed["client_id"]):
+            del guessed["client_id"]  # ArcGIS exports may number every feature 0: such a column identifies none
         if table.has_geometry:
             for field_name in COORDINATE_FIELDS:
                 guessed.pop(field_name, None)

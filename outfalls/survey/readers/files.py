@@ -1,5 +1,7 @@
 """Files as they arrive: a file on disk or uploaded bytes read by its kind, and a ZIP unpacked (a zipped Shapefile,
-or one table with its photos) with every member's name and the unpacked size checked first.
+or one table with its photos; an ODK Central export brings its repeat groups' tables too: the submissions' table is
+read, and the photos its repeat groups name are gathered onto the submissions) with every member's name and the
+unpacked size checked first.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from outfalls.survey.limits import (
     MAX_NAME_BYTES,
     UnusableFile,
     _check_bytes,
+    _check_cell,
     _check_members,
     check_file_name,
 )
+from outfalls.survey.photos import photo_key, split_photo_names
 from outfalls.survey.readers.gis import read_gis
 from outfalls.survey.readers.raw import GIS_SUFFIXES, PHOTO_SUFFIXES, TABLE_SUFFIXES, Photo, RawTable, split_geopoints
 from outfalls.survey.readers.tables import read_csv, read_xls, read_xlsx
@@ -93,6 +97,8 @@ def read_bundle(path: Path, name: str, *, limits: UploadSettings = DEFAULT_LIMIT
         if not candidates:
             raise UnusableFile(f"{name} holds no table, Shapefile or GIS file (only {len(files)} other files)",
                                field="file")  # fmt: skip
+        repeats = _repeat_tables(candidates)
+        candidates = [p for p in candidates if p not in repeats]
         if len(candidates) > 1:
             listed = ", ".join(str(p.relative_to(root)) for p in candidates[:10])
             raise UnusableFile(f"{name} holds {len(candidates)} tables ({listed}); send one per upload", field="file")
@@ -102,7 +108,51 @@ def read_bundle(path: Path, name: str, *, limits: UploadSettings = DEFAULT_LIMIT
         table = read_path(inner, inner.name, limits=limits, **options)
         table.source = f"{name} › {table.source}"
         table.photos = _photos_in(root)
+        if repeats:
+            table.notes.append(f"repeat-group tables not imported: {', '.join(sorted(p.name for p in repeats))}")
+            _gather_repeat_photos(table, inner, repeats, limits)
         return table
+
+
+def _gather_repeat_photos(table: RawTable, main: Path, repeats: list[Path], limits: UploadSettings) -> None:
+    """The photos named in a repeat group's rows (an ODK form's "photos" repeat), gathered onto the submissions
+    they belong to: a column ``<group>-<question>`` per photo question, holding the names (``;``-separated) of
+    the rows whose ``PARENT_KEY`` leads to the submission's ``KEY``. Only names of photos in the ZIP count.
+    """
+    if "KEY" not in table.columns or not table.photos:
+        return
+    present = {photo_key(p.name) for p in table.photos}
+    for path in sorted(repeats):
+        group = path.stem.removeprefix(f"{main.stem}-")
+        repeat = read_csv(path.read_bytes(), path.name, limits=limits)
+        if "PARENT_KEY" not in repeat.columns:
+            continue
+        for question in repeat.columns:
+            named: dict[str, list[str]] = {}
+            for row in repeat.rows:
+                value, parent = row.get(question), row.get("PARENT_KEY")
+                if isinstance(value, str) and isinstance(parent, str):
+                    found = [n for n in split_photo_names(value) if photo_key(n) in present]
+                    named.setdefault(parent.split("/", 1)[0], []).extend(found)  # a nested repeat's parent too
+            column = f"{group}-{question}"
+            if not any(named.values()) or column in table.columns:
+                continue
+            table.columns.append(column)
+            for number, row in zip(table.row_numbers, table.rows, strict=True):
+                row[column] = "; ".join(named.get(str(row.get("KEY")), [])) or None
+                _check_cell(row[column], table.source, number, column, limits)
+            table.notes.append(f"photos named in {path.name} gathered onto their submissions as column {column}")
+
+
+def _repeat_tables(tables: list[Path]) -> list[Path]:
+    """The tables of an ODK Central export's repeat groups: ``<form>-<group>.csv`` beside the form's own
+    ``<form>.csv``, which holds the submissions (one row each). Empty when the tables are not such an export.
+    """
+    main = [t for t in tables if all(o == t or (o.parent == t.parent and o.stem.startswith(f"{t.stem}-"))
+                                     for o in tables)]  # fmt: skip
+    if len(tables) < 2 or len(main) != 1 or main[0].suffix.lower() != ".csv":
+        return []
+    return [t for t in tables if t != main[0]]
 
 
 def read_path(path: Path, name: str, *, encoding: str | None = None, sheet: str | None = None,

@@ -1,8 +1,9 @@
 """GIS files through GDAL (pyogrio): GeoJSON, GeoPackage, KML/KMZ, GPX waypoints and Shapefiles. A Shapefile
 without a ``.cpg`` has its attribute encoding detected instead of producing mojibake. A project of several layers
-(QField, QGIS) is read from its only point layer; with more than one, the user chooses. The rows of a layer with
-geometry are placed by it, in the file's CRS (a CRS without an EPSG code is converted to WGS84 here); a layer
-without geometry, or whose features all lack one, is a table placed by its attribute columns.
+(QField, QGIS) is read from its only point layer; with more than one, the user chooses (QGIS's own tables of
+styles and projects are never offered). The rows of a layer with geometry are placed by it, in the file's CRS (a
+CRS without an EPSG code is converted to WGS84 here); a layer without geometry, or whose features all lack one, is
+a table placed by its attribute columns.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from outfalls.survey.readers.gdal import counted, gdal_quiet, layer_choices
 from outfalls.survey.readers.raw import Choice, RawTable, choose, empty_if_blank, plain
 
 POINT_TYPES = ("Point", "MultiPoint")
+# What QGIS itself keeps in a GeoPackage it saves styles or projects into: never a survey layer.
+QGIS_TABLES = frozenset({"layer_styles", "qgis_projects"})
 
 
 def _dbf_encoding(shp: Path) -> str | None:
@@ -59,7 +62,8 @@ def read_gis(path: Path, name: str, *, layer: str | None = None, limits: UploadS
             notes.append(
                 f"no .cpg file: attribute encoding detected as {'GBK/GB18030' if 'GB' in encoding else encoding}"
             )
-    layers = layer_choices(path, name)
+    listed = layer_choices(path, name)
+    layers = [c for c in listed if c.name not in QGIS_TABLES] or listed
     if suffix == ".gpx":
         layers = [c for c in layers if c.name == "waypoints"] or layers  # outfalls are waypoints; tracks go elsewhere
     if layer is None and len(layers) > 1:
