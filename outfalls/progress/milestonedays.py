@@ -15,16 +15,17 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, case, func, select
+from sqlalchemy import ColumnElement, Date, Integer, func, literal, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from outfalls.config import PROGRESS_METRICS
-from outfalls.models import AreaMilestoneDay, Outfall
+from outfalls.models import AreaMilestoneDay, AreaMilestoneMonth, Outfall
 from outfalls.progress.hierarchy import MILESTONES
 from outfalls.progress.statedays import LOCATION, TOTAL_DAY
 
 MILESTONE_DAYS = AreaMilestoneDay.__table__
+MILESTONE_MONTHS = AreaMilestoneMonth.__table__
 LIVE, FOUND = "live", "found"  # the denominator, and the outfalls found that day
 
 
@@ -49,11 +50,19 @@ def _changes(rows: str, sign: int) -> str:
 
 
 def upsert_sql(changes: str) -> str:
-    """INSERT ... ON CONFLICT adding the summed ``changes`` (a SELECT of day, metric, location, n)."""
-    cols = ", ".join(("day", "metric", *LOCATION))
+    """One statement adding the summed ``changes`` (a SELECT of day, metric, location, n) to
+    ``area_milestone_days`` and, by month (the ``infinity`` rows left out), to ``area_milestone_months``.
+    """
+    loc = ", ".join(LOCATION)
+    cols = f"day, metric, {loc}"
+    month = "date_trunc('month', day::timestamp)::date"
     return (
-        f"INSERT INTO area_milestone_days AS a ({cols}, n) SELECT {cols}, sum(n) FROM ({changes}) AS x({cols}, n) "
-        f"GROUP BY {cols} HAVING sum(n) <> 0 ON CONFLICT ({cols}) DO UPDATE SET n = a.n + EXCLUDED.n"
+        f"WITH x({cols}, n) AS ({changes}), "
+        f"d AS (INSERT INTO area_milestone_days AS a ({cols}, n) SELECT {cols}, sum(n) FROM x "
+        f"GROUP BY {cols} HAVING sum(n) <> 0 ON CONFLICT ({cols}) DO UPDATE SET n = a.n + EXCLUDED.n) "
+        f"INSERT INTO area_milestone_months AS a (month, metric, {loc}, n) SELECT {month}, metric, {loc}, sum(n) "
+        f"FROM x WHERE day < 'infinity'::date GROUP BY {month}, metric, {loc} HAVING sum(n) <> 0 "
+        f"ON CONFLICT (month, metric, {loc}) DO UPDATE SET n = a.n + EXCLUDED.n"
     )
 
 
@@ -82,6 +91,24 @@ def _onto_days(element: Any, **_kw: Any) -> Any:
     return None
 
 
+def _onto_months(element: Any, **_kw: Any) -> Any:
+    if getattr(element, "table", None) is MILESTONE_DAYS and element.name in LOCATION:
+        return MILESTONE_MONTHS.c[element.name]
+    return None
+
+
+def _by_month(conditions: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
+    return [replacement_traverse(c, {}, _onto_months) for c in conditions]
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
 def days_conditions(conditions: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]] | None:
     """Location conditions on ``outfall_milestones`` rewritten onto ``area_milestone_days``; None when one of
     them needs anything else (e.g. a scope on the outfall's own fields), so the caller scans the milestones.
@@ -100,16 +127,25 @@ def located_counts(session: Session, day: date, conditions: Sequence[ColumnEleme
                    metrics: Sequence[str]) -> list[tuple[Any, ...]]:  # fmt: skip
     """Rows (basin_id, sub_basin_id, river_id, admin_area_id, denominator, *counts of ``metrics``) of every
     location with outfalls in the denominator at the end of ``day``, as the scan of the milestones groups them
-    (0 stands for a missing location): the current count minus the changes after the day.
+    (0 stands for a missing location): the current count minus the changes after the day (whole months from
+    ``area_milestone_months``, the rest of the day's month from its days).
     """
-    d = MILESTONE_DAYS.c
-    n = func.sum(case((d.day == TOTAL_DAY, d.n), else_=-d.n)).cast(Integer)
-    columns = [d.basin_id, d.sub_basin_id, d.river_id, d.admin_area_id]
-    query = (
-        select(*columns, d.metric, n)
-        .where(d.day > day, d.metric.in_([LIVE, *metrics]), *conditions)
-        .group_by(*columns, d.metric)
-    )
+    d, mo = MILESTONE_DAYS.c, MILESTONE_MONTHS.c
+    wanted = [LIVE, *metrics]
+    changes = union_all(
+        select(d.basin_id, d.sub_basin_id, d.river_id, d.admin_area_id, d.metric, d.n).where(
+            d.day == TOTAL_DAY, d.metric.in_(wanted), *conditions
+        ),
+        select(mo.basin_id, mo.sub_basin_id, mo.river_id, mo.admin_area_id, mo.metric, -mo.n).where(
+            mo.month > _month_start(day), mo.metric.in_(wanted), *_by_month(conditions)
+        ),
+        select(d.basin_id, d.sub_basin_id, d.river_id, d.admin_area_id, d.metric, -d.n).where(
+            d.day > day, d.day < _next_month(day), d.metric.in_(wanted), *conditions
+        ),
+    ).subquery()
+    c = changes.c
+    columns = [c.basin_id, c.sub_basin_id, c.river_id, c.admin_area_id]
+    query = select(*columns, c.metric, func.sum(c.n).cast(Integer)).group_by(*columns, c.metric)
     by_location: dict[tuple[int, int, int, int], dict[str, int]] = {}
     for row in session.execute(query):
         by_location.setdefault((row[0], row[1], row[2], row[3]), {})[row[4]] = int(row[5] or 0)
@@ -119,13 +155,19 @@ def located_counts(session: Session, day: date, conditions: Sequence[ColumnEleme
 
 def monthly_changes(session: Session, day: date, conditions: Sequence[ColumnElement[bool]],
                     metrics: Sequence[str]) -> dict[date, dict[str, int]]:  # fmt: skip
-    """Per month up to ``day``: the net change of the denominator (``denominator``) and of each metric."""
-    d = MILESTONE_DAYS.c
-    month = func.date_trunc("month", d.day)
-    query = (
-        select(month, d.metric, func.sum(d.n))
-        .where(d.day <= day, d.metric.in_([LIVE, *metrics]), *conditions)
-        .group_by(month, d.metric)
+    """Per month up to ``day``: the net change of the denominator (``denominator``) and of each metric; whole
+    months from ``area_milestone_months``, the month of ``day`` from its days.
+    """
+    d, mo = MILESTONE_DAYS.c, MILESTONE_MONTHS.c
+    wanted = [LIVE, *metrics]
+    first = _month_start(day)
+    query = union_all(
+        select(mo.month, mo.metric, func.sum(mo.n))
+        .where(mo.month < first, mo.metric.in_(wanted), *_by_month(conditions))
+        .group_by(mo.month, mo.metric),
+        select(literal(first, Date), d.metric, func.sum(d.n))
+        .where(d.day >= first, d.day <= day, d.metric.in_(wanted), *conditions)
+        .group_by(d.metric),
     )
     out: dict[date, dict[str, int]] = {}
     for when, metric, n in session.execute(query):
