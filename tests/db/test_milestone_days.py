@@ -19,7 +19,7 @@ from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, create_outfall
 from outfalls.models import Outfall
 from outfalls.progress import first_day, progress, progress_trend
 from outfalls.progress.hierarchy import MILESTONES
-from outfalls.progress.milestonedays import days_conditions, milestone_days_trigger_sql
+from outfalls.progress.milestonedays import backfill_sql, days_conditions, milestone_days_trigger_sql
 from outfalls.scope import Scope
 from outfalls.types import EventKind, SurveyLevel
 from tests.progress_catalogue import (
@@ -198,3 +198,21 @@ def test_progress_reads_the_aggregate_not_the_milestones(session: Session) -> No
     assert traced is not None and (traced.count, traced.denominator) == (2, 4)  # A and B traced of A, B, E, F
     assert trend.points[-1].counts["traced"] == 2 and trend.points[-1].denominator == 2  # Xi'an: A, B (C rejected)
     assert first == date(2023, 2, 1)
+
+
+def test_the_backfill_gives_the_rows_the_triggers_keep(session: Session) -> None:
+    """Revision 0018 fills the tables from the milestones already there: the same rows the triggers keep."""
+    build_catalogue(session)
+    random_catalogue(session, 30, seed=5)
+    session.execute(text("UPDATE outfall_milestones SET traced_on = traced_on + 10 WHERE outfall_id % 2 = 0"))
+    queries = {  # the days as text: Python has no infinite date
+        "days": "SELECT day::text, metric, admin_area_id, basin_id, sub_basin_id, river_id, n "
+                "FROM area_milestone_days WHERE n <> 0",
+        "months": "SELECT month::text, metric, admin_area_id, basin_id, sub_basin_id, river_id, n "
+                  "FROM area_milestone_months WHERE n <> 0",
+    }  # fmt: skip
+    kept = {k: sorted(map(tuple, session.execute(text(q)))) for k, q in queries.items()}
+    assert all(kept.values()) and any(r[0] == "infinity" for r in kept["days"])
+    session.execute(text("TRUNCATE area_milestone_days, area_milestone_months"))
+    session.execute(text(backfill_sql()))
+    assert {k: sorted(map(tuple, session.execute(text(q)))) for k, q in queries.items()} == kept
