@@ -14,11 +14,11 @@ cookie (no HTTP cache carried over).
 
 ``dashboard first paint``
     The first contentful paint of ``/dashboard`` (``performance`` paint timing), which waits for the server to
-    render the page with its progress table and trend.
+    render the page with its progress table (the chart fetches its trend from the JSON API once the page is in).
 ``dashboard map and chart drawn``
     The ``dashboard-ready`` performance mark, which the page sets (with ``data-ready`` on ``<html>``) once its
-    reference layers are on the map, the outfall tiles of the first view are loaded and drawn, and the chart is
-    drawn.
+    reference layers and names are on the map, the outfall tiles of the first view are loaded and drawn, and the
+    chart is drawn with its trend.
 
 Baseline, same run: the very same page replayed with static data. Every response of one of our loads (the
 page, the scripts, the JSON layers and every tile) is recorded and served again from memory by the browser
@@ -26,7 +26,7 @@ page, the scripts, the JSON layers and every tile) is recorded and served again 
 no server can beat. Ratio = ours ÷ replay; lower is better.
 
 Beside the figures, ``waits`` says what the page waited for (resource timing of our loads, medians): the HTML
-(server time to the first byte), the slowest JSON layer and the slowest tile.
+(server time to the first byte), the slowest JSON response (layers, names, trend) and the slowest tile.
 """
 
 from __future__ import annotations

@@ -75,3 +75,37 @@ class AreaStateDay(Base):
     sub_basin_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     river_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     n: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class AreaMilestoneDay(Base):
+    """How many outfalls of the progress denominator started (+) or stopped (−) counting in a metric on a day,
+    per location (0 = none), kept from ``outfall_milestones`` by a trigger (revision 0018); metric ``found``
+    counts the outfalls found that day. The row dated ``infinity`` holds the current count, as in
+    ``area_state_days``.
+    """
+
+    __tablename__ = "area_milestone_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    admin_area_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    basin_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sub_basin_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    river_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class AreaMilestoneMonth(Base):
+    """The changes of ``area_milestone_days`` summed by month (``month`` is its first day), kept by the same
+    trigger (revision 0018): the monthly trend and a past day's progress sum a few rows per location and month.
+    """
+
+    __tablename__ = "area_milestone_months"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    admin_area_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    basin_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sub_basin_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    river_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer, nullable=False)

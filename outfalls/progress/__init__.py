@@ -5,7 +5,9 @@ call this package, so they never disagree.
 
 Modules: ``hierarchy`` (scopes, their parents, the as-of day, SQL conditions per scope), ``targets`` (targets and
 their history, the schedule that applies to a scope), ``report`` (the progress rows), ``trend`` (month ends),
-``tiles`` (vector tiles), ``outlines`` (drill-down path and printed outlines).
+``tiles`` (vector tiles), ``outlines`` (drill-down path and printed outlines), ``statedays`` (outfalls per state,
+location and day, for national tiles), ``milestonedays`` (progress counts per metric, location and day or month,
+which progress, the trend and the first day read instead of scanning every milestone).
 """
 
 from outfalls.progress.hierarchy import (

@@ -23,6 +23,7 @@ from outfalls.progress.hierarchy import (
     parent_of,
     scope_kind_of,
 )
+from outfalls.progress.milestonedays import days_conditions, first_found
 from outfalls.scope import Scope
 
 
@@ -60,7 +61,11 @@ def scope_path(session: Session, scope_kind: str, scope_code: str | None) -> lis
 
 def first_day(session: Session, scope: Scope) -> date | None:
     """The day the first outfall ``scope`` may see was found (the start of the as-of range)."""
-    found: date | None = session.scalar(select(func.min(MILESTONES.c.found_on)).where(*milestone_conditions(scope)))
+    conditions = milestone_conditions(scope)
+    moved = days_conditions(conditions)
+    if moved is not None:
+        return first_found(session, moved)
+    found: date | None = session.scalar(select(func.min(MILESTONES.c.found_on)).where(*conditions))
     return found
 
 

@@ -1,5 +1,6 @@
-"""Progress of every scope of one axis against the targets due next, as of a date: the counting over the
-milestones table (one grouped scan), the share, the gap to the target and since when a scope is behind.
+"""Progress of every scope of one axis against the targets due next, as of a date: the counting (from the
+per-day aggregate ``area_milestone_days``, or one grouped scan of the milestones when the viewer's scope needs
+more than the location), the share, the gap to the target and since when a scope is behind.
 
 Definitions (shown next to every figure):
     denominator: the outfalls in the scope found by the end of the as-of day, less those rejected (not an
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from outfalls.config import TargetDefault
@@ -37,6 +38,7 @@ from outfalls.progress.hierarchy import (
     parent_of,
     scope_keys,
 )
+from outfalls.progress.milestonedays import days_conditions, located_counts
 from outfalls.progress.targets import METRICS, Target, check_metric, schedule, target_chain, targets_in_force
 from outfalls.scope import Scope
 
@@ -167,6 +169,21 @@ def _row(ref: Ref, kind: str, code: str | None, metric: str, as_of: date, counts
     )  # fmt: skip
 
 
+def scanned_counts(session: Session, day: date, conditions: Sequence[ColumnElement[bool]],
+                   metrics: Sequence[str]) -> list[tuple[Any, ...]]:  # fmt: skip
+    """Rows (basin_id, sub_basin_id, river_id, admin_area_id, denominator, *counts of ``metrics``) of every
+    location with outfalls in the denominator at the end of ``day``: one grouped scan of the milestones.
+    """
+    m = MILESTONES.c
+    columns = [m.basin_id, m.sub_basin_id, m.river_id, m.admin_area_id]
+    query = (
+        select(*columns, func.count(), *(func.count().filter(MILESTONE_OF[k] <= day) for k in metrics))
+        .where(*live_on(day), *conditions)
+        .group_by(*columns)
+    )
+    return [tuple(r) for r in session.execute(query)]
+
+
 def progress(
     session: Session,
     *,
@@ -189,18 +206,17 @@ def progress(
     for metric in metrics:
         check_metric(metric)
     day = check_as_of(as_of)
-    m = MILESTONES.c
-    columns = [m.basin_id, m.sub_basin_id, m.river_id, m.admin_area_id]
-    query = (
-        select(*columns, func.count(), *(func.count().filter(MILESTONE_OF[k] <= day) for k in metrics))
-        .where(*live_on(day), *milestone_conditions(scope))
-        .group_by(*columns)
-    )
+    conditions = milestone_conditions(scope)
+    moved = days_conditions(conditions)
+    if moved is None:  # the scope needs more than the location: count the milestones themselves
+        grouped = scanned_counts(session, day, conditions, metrics)
+    else:
+        grouped = located_counts(session, day, moved, metrics)
     ref = load_ref(session)
     totals: dict[tuple[str, str | None], _Counts] = defaultdict(_Counts)
     totals[("all", None)] = _Counts()
     unplaced = 0
-    for basin_id, sub_basin_id, river_id, area_id, denominator, *values in session.execute(query):
+    for basin_id, sub_basin_id, river_id, area_id, denominator, *values in grouped:
         counts = dict(zip(metrics, values, strict=True))
         keys: list[tuple[str, str | None]] = [("all", None)]
         keys += scope_keys(ref, axis, basin_id, sub_basin_id, river_id, area_id)

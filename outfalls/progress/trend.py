@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from outfalls.config import TargetDefault
@@ -27,6 +27,7 @@ from outfalls.progress.hierarchy import (
     scope_kind_of,
     within_scope,
 )
+from outfalls.progress.milestonedays import days_conditions, monthly_changes
 from outfalls.progress.targets import Target, check_metric, schedule, target_chain, targets_in_force
 from outfalls.scope import Scope
 
@@ -80,6 +81,42 @@ def _month_ends(first: date, last: date) -> list[date]:
     return ends + [last]
 
 
+def scanned_months(session: Session, day: date, cond: Sequence[ColumnElement[bool]],
+                   metrics: Sequence[str]) -> dict[date, dict[str, int]]:  # fmt: skip
+    """Per month up to ``day``: the net change of the denominator and of each metric, in one scan of the
+    milestones matching ``cond``.
+    """
+    m = MILESTONES.c
+    gone = func.least(m.rejected_on, m.merged_on)
+
+    # An outfall adds 1 to a count from the day it starts to count and -1 from the day it stops (rejected or
+    # merged): the sum up to a day is the count of that day, exactly as progress() counts it. Each kind of change
+    # is summed by month in one scan (GROUPING SETS). GREATEST and LEAST skip NULLs: hence the CASEs.
+    def month(when: Any, *needed: Any) -> Any:
+        return case((and_(*(c.is_not(None) for c in needed), when <= day), func.date_trunc("month", when)))
+
+    keys: list[tuple[str, int, Any]] = [
+        ("denominator", 1, month(m.found_on, m.found_on)),
+        ("denominator", -1, month(func.greatest(m.found_on, gone), m.found_on, gone)),
+    ]
+    for k in metrics:
+        reached = MILESTONE_OF[k]
+        keys.append((k, 1, month(func.greatest(m.found_on, reached), m.found_on, reached)))
+        keys.append((k, -1, month(func.greatest(m.found_on, reached, gone), m.found_on, reached, gone)))
+    inner = select(*(expr.label(f"k{i}") for i, (_k, _d, expr) in enumerate(keys))).where(*cond).subquery()
+    columns = list(inner.c)
+    rows = session.execute(
+        select(*columns, *(func.grouping(c) for c in columns), func.count()).group_by(func.grouping_sets(*columns))
+    ).all()
+    by_month: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(["denominator", *metrics], 0))
+    for row in rows:
+        values, grouped, n = row[: len(keys)], row[len(keys) : 2 * len(keys)], row[-1]
+        for (name, sign, _expr), value, flag in zip(keys, values, grouped, strict=True):
+            if flag == 0 and value is not None:
+                by_month[value.date() if isinstance(value, datetime) else value][name] += sign * int(n)
+    return dict(by_month)
+
+
 def progress_trend(
     session: Session,
     *,
@@ -104,35 +141,12 @@ def progress_trend(
         raise InvalidInput(f"unknown scope kind {scope_kind!r}", field="scope_kind", value=scope_kind)
     if scope_kind != "all" and scope_kind_of(session, str(scope_code)) != scope_kind:
         raise NotFound(f"no {scope_kind} with code {scope_code!r}", entity=scope_kind, id=scope_code)
-    m = MILESTONES.c
-    gone = func.least(m.rejected_on, m.merged_on)
-
-    # An outfall adds 1 to a count from the day it starts to count and -1 from the day it stops (rejected or
-    # merged): the sum up to a day is the count of that day, exactly as progress() counts it. Each kind of change
-    # is summed by month in one scan (GROUPING SETS). GREATEST and LEAST skip NULLs: hence the CASEs.
-    def month(when: Any, *needed: Any) -> Any:
-        return case((and_(*(c.is_not(None) for c in needed), when <= day), func.date_trunc("month", when)))
-
-    keys: list[tuple[str, int, Any]] = [
-        ("denominator", 1, month(m.found_on, m.found_on)),
-        ("denominator", -1, month(func.greatest(m.found_on, gone), m.found_on, gone)),
-    ]
-    for k in metrics:
-        reached = MILESTONE_OF[k]
-        keys.append((k, 1, month(func.greatest(m.found_on, reached), m.found_on, reached)))
-        keys.append((k, -1, month(func.greatest(m.found_on, reached, gone), m.found_on, reached, gone)))
     cond = [*milestone_conditions(scope), *within_scope(session, scope_kind, scope_code)]
-    inner = select(*(expr.label(f"k{i}") for i, (_k, _d, expr) in enumerate(keys))).where(*cond).subquery()
-    columns = list(inner.c)
-    rows = session.execute(
-        select(*columns, *(func.grouping(c) for c in columns), func.count()).group_by(func.grouping_sets(*columns))
-    ).all()
-    by_month: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(["denominator", *metrics], 0))
-    for row in rows:
-        values, grouped, n = row[: len(keys)], row[len(keys) : 2 * len(keys)], row[-1]
-        for (name, sign, _expr), value, flag in zip(keys, values, grouped, strict=True):
-            if flag == 0 and value is not None:
-                by_month[value.date() if isinstance(value, datetime) else value][name] += sign * int(n)
+    moved = days_conditions(cond)
+    if moved is None:  # the scope needs more than the location: count the milestones themselves
+        by_month = scanned_months(session, day, cond, metrics)
+    else:
+        by_month = monthly_changes(session, day, moved, metrics)
     first = min((mo for mo, d in by_month.items() if d["denominator"]), default=day)
     points: list[TrendPoint] = []
     running = dict.fromkeys(["denominator", *metrics], 0)

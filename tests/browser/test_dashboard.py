@@ -115,7 +115,8 @@ def test_target_markers_are_drawn_whole(live_server: Any, tab: Any) -> None:
     page: Page = tab.page
     page.goto(live_server.url + "/dashboard")
     config = ready(page)
-    shares = [t["share"] for ts in config["chart"]["targets"].values() for t in ts]
+    trend = page.evaluate("url => fetch(url).then(r => r.json())", config["urls"]["trend"])  # what the chart drew
+    shares = [t["share"] for ts in trend["targets"].values() for t in ts]
     assert 1.0 in shares  # the national default: all traced, all remediated
     assert page.evaluate(CLIPPED_TARGETS) == []
     tab.traffic.assert_clean()

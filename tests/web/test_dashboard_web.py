@@ -114,6 +114,27 @@ def test_dashboard_page_shows_the_figures(client: FlaskClient, cat: Any) -> None
     assert '<nav class="crumbs" id="dash-path"' in down and "陕西省" in down
 
 
+def test_the_page_fetches_its_trend_once_drawn(client: FlaskClient, cat: Any) -> None:
+    """The page is rendered without the trend; its chart asks the trend API for the view's scope and day, which
+    gives the figures the print view draws.
+    """
+    html = client.get("/dashboard?scope=basin:HH&as_of=2023-12-31").get_data(as_text=True)
+    config = json.loads(html.split('id="dash-config">', 1)[1].split("</script>", 1)[0])
+    assert "chart" not in config and 'id="trend-chart" data-state="loading" aria-busy="true"' in html
+    url = config["urls"]["trend"]
+    assert url.startswith("/api/progress/trend?") and "scope=basin:HH" in url.replace("%3A", ":")
+    trend = client.get(url).get_json()
+    assert trend["scope_name"] == "黄河流域" and trend["points"][-1]["on"] == "2023-12-31"
+    assert trend["points"][-1]["counts"] == {"traced": 2, "remediated": 1, "closed": 0}
+    assert [t["share"] for t in trend["targets"]["traced"]] == [0.8, 1.0]
+    # the print view still draws the same trend server-side
+    printed = client.get("/dashboard/print?scope=basin:HH&as_of=2023-12-31").get_data(as_text=True)
+    assert printed.count("<polyline") == 3
+    today = json.loads(client.get("/dashboard").get_data(as_text=True).split('id="dash-config">', 1)[1]
+                       .split("</script>", 1)[0])  # fmt: skip
+    assert "scope=" not in today["urls"]["trend"] and "as_of=" in today["urls"]["trend"]
+
+
 def test_the_stylesheet_paints_gaps_in_the_domain_colours() -> None:
     css = (Path(__file__).resolve().parents[2] / "web" / "static" / "css" / "dashboard.css").read_text()
 

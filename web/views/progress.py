@@ -50,7 +50,7 @@ class View:
     scope_code: str | None
     report: domain.ProgressReport
     path: list[domain.ScopeStep]
-    trend: domain.Trend
+    trend: domain.Trend | None  # None on the dashboard, which fetches it once drawn (the print view needs it)
     first_day: date
 
     @property
@@ -76,8 +76,9 @@ class View:
         return {k: v for k, v in (base | changes).items() if v is not None}
 
 
-def load_view() -> View:
-    """The view the request's query string asks for (``as_of``, ``by``, ``metric``, ``scope``).
+def load_view(*, with_trend: bool = True) -> View:
+    """The view the request's query string asks for (``as_of``, ``by``, ``metric``, ``scope``); the trend only
+    ``with_trend``.
 
     Raises:
         InvalidInput: a malformed date, axis, metric or scope.
@@ -91,8 +92,10 @@ def load_view() -> View:
     path = domain.scope_path(session, kind, code)
     as_of = domain.check_as_of(parse_date(args, "as_of"))
     report = domain.progress(session, scope=scope, by=by, as_of=as_of, defaults=s.targets)
-    trend = domain.progress_trend(session, scope=scope, scope_kind=kind, scope_code=code, as_of=as_of,
-                                  metrics=CHART_METRICS, defaults=s.targets)  # fmt: skip
+    trend = None
+    if with_trend:
+        trend = domain.progress_trend(session, scope=scope, scope_kind=kind, scope_code=code, as_of=as_of,
+                                      metrics=CHART_METRICS, defaults=s.targets)  # fmt: skip
     first = domain.first_day(session, scope) or as_of
     return View(as_of, by, metric, kind, code, report, path, trend, min(first, as_of))
 
@@ -103,15 +106,6 @@ def _row_dict(r: domain.ProgressRow | None) -> dict[str, Any] | None:
     return r.as_json() | {"gap_count": r.gap_count, "gap_class": domain.gap_class(r.gap_pp),
                           "behind_since": r.behind_since.isoformat() if r.behind_since else None,
                           "target_scope": r.target_scope}  # fmt: skip
-
-
-def _chart(view: View) -> dict[str, Any]:
-    return {
-        "points": [{"on": p.on.isoformat(), "shares": {k: p.share(k) for k in CHART_METRICS},
-                    "counts": p.counts, "denominator": p.denominator} for p in view.trend.points],
-        "targets": {k: [{"deadline": t.deadline.isoformat(), "share": t.share} for t in v]
-                    for k, v in view.trend.targets.items()},
-    }  # fmt: skip
 
 
 def _text() -> dict[str, str]:
@@ -148,17 +142,25 @@ def _map_config(view: View) -> dict[str, Any]:
             "tiles": url_for("tiles.outfall_tile", z=0, x=0, y=0).replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt")
             + ("?" + urlencode(_tile_args(view)) if _tile_args(view) else ""),
             "drill": url_for("dashboard.page", **view.args(scope="__scope__")),
+            # the chart's figures come once the page is drawn: the same trend the print view draws
+            "trend": url_for("progress_api.progress_trend", **_trend_args(view)),
         },
         "statusColors": domain.STATUS_COLORS,
         "gapColors": domain.GAP_COLORS,
         "statusLabels": {k: str(v) for k, v in STATUS_LABELS.items()},
         "clusterBelowZoom": s.progress.cluster_below_zoom,
         "text": _text(),
-        "chart": _chart(view),
         "metricLabels": {k: str(v) for k, v in METRIC_LABELS.items()},
         "asOf": view.as_of.isoformat(),
         "firstDay": view.first_day.isoformat(),
     }
+
+
+def _trend_args(view: View) -> dict[str, Any]:
+    out: dict[str, Any] = {"as_of": view.as_of.isoformat(), "metric": list(CHART_METRICS)}
+    if view.scope_code:
+        out["scope"] = f"{view.scope_kind}:{view.scope_code}"
+    return out
 
 
 def _tile_args(view: View) -> dict[str, str]:
@@ -193,7 +195,7 @@ def _page_context(view: View) -> dict[str, Any]:
 @bp.get("/dashboard")
 @requires(Role.LEADER, Role.ADMIN)
 def page() -> ResponseReturnValue:
-    view = load_view()
+    view = load_view(with_trend=False)
     return render_template("dashboard/page.html", map_config=script_json(_map_config(view)), **_page_context(view))
 
 
@@ -214,6 +216,7 @@ def _print_context(view: View) -> dict[str, Any]:
 
 def _svg_chart(view: View, width: float = 640, height: float = 220) -> dict[str, Any]:
     """Polylines of the chart metrics' shares and the target points, in pixels of a ``width`` × ``height`` box."""
+    assert view.trend is not None  # load_view() of the print views computes it
     points = view.trend.points
     deadlines = [t.deadline for v in view.trend.targets.values() for t in v]
     start = points[0].on if points else view.as_of

@@ -171,51 +171,58 @@
   }
   var CHART_COLORS = { traced: '#6a1b9a', remediated: '#00897b', closed: '#004d40' };
   var canvas = document.getElementById('trend-chart');
-  var chart = cfg.chart;
-  var datasets = [];
-  Object.keys(CHART_COLORS).forEach(function (k) {
-    datasets.push({
-      label: cfg.metricLabels[k], borderColor: CHART_COLORS[k], backgroundColor: CHART_COLORS[k],
-      pointRadius: 0, borderWidth: 2, tension: 0,
-      data: chart.points.filter(function (p) { return p.shares[k] != null; }).map(function (p) {
-        return { x: year(p.on), y: p.shares[k] * 100, d: p.on };
-      })
-    });
-    var targets = (chart.targets[k] || []).map(function (t) {
-      return { x: year(t.deadline), y: t.share * 100, d: t.deadline };
-    });
-    if (targets.length) {
+  // the figures come once the page is drawn (GET the trend API: the same trend the print view draws)
+  function drawChart(chart) {
+    var datasets = [];
+    Object.keys(CHART_COLORS).forEach(function (k) {
       datasets.push({
-        label: cfg.metricLabels[k] + ' · ' + T.targetPoint, type: 'scatter', data: targets, showLine: false,
-        clip: false,  // a 100 % target sits on the top edge and the last deadline on the right edge: draw them whole
-        pointStyle: 'triangle', pointRadius: 7, borderColor: CHART_COLORS[k], backgroundColor: '#ffffff', borderWidth: 2
+        label: cfg.metricLabels[k], borderColor: CHART_COLORS[k], backgroundColor: CHART_COLORS[k],
+        pointRadius: 0, borderWidth: 2, tension: 0,
+        data: chart.points.filter(function (p) { return p.shares[k] != null; }).map(function (p) {
+          return { x: year(p.on), y: p.shares[k] * 100, d: p.on };
+        })
       });
-    }
-  });
-  window.dashboardChart = new Chart(canvas, {
-    type: 'line',
-    data: { datasets: datasets },
-    options: {
-      animation: false, maintainAspectRatio: false, parsing: false,
-      layout: { padding: { top: 10, right: 12 } },  // room for the unclipped target markers
-      interaction: { mode: 'nearest', intersect: false },
-      scales: {
-        x: { type: 'linear', ticks: { stepSize: 1, callback: function (v) { return String(v); } } },
-        y: { min: 0, max: 100, ticks: { callback: function (v) { return v + '%'; } } }
-      },
-      plugins: {
-        legend: { position: 'bottom', labels: { boxWidth: 12 } },
-        tooltip: { callbacks: {
-          title: function (items) { return items.length ? items[0].raw.d : ''; },
-          label: function (item) { return item.dataset.label + ': ' + item.parsed.y.toFixed(1) + '%'; }
-        } }
+      var targets = (chart.targets[k] || []).map(function (t) {
+        return { x: year(t.deadline), y: t.share * 100, d: t.deadline };
+      });
+      if (targets.length) {
+        datasets.push({
+          label: cfg.metricLabels[k] + ' · ' + T.targetPoint, type: 'scatter', data: targets, showLine: false,
+          clip: false,  // a 100 % target sits on the top edge and the last deadline on the right edge: draw them whole
+          pointStyle: 'triangle', pointRadius: 7, borderColor: CHART_COLORS[k], backgroundColor: '#ffffff', borderWidth: 2
+        });
       }
-    }
+    });
+    window.dashboardChart = new Chart(canvas, {
+      type: 'line',
+      data: { datasets: datasets },
+      options: {
+        animation: false, maintainAspectRatio: false, parsing: false,
+        layout: { padding: { top: 10, right: 12 } },  // room for the unclipped target markers
+        interaction: { mode: 'nearest', intersect: false },
+        scales: {
+          x: { type: 'linear', ticks: { stepSize: 1, callback: function (v) { return String(v); } } },
+          y: { min: 0, max: 100, ticks: { callback: function (v) { return v + '%'; } } }
+        },
+        plugins: {
+          legend: { position: 'bottom', labels: { boxWidth: 12 } },
+          tooltip: { callbacks: {
+            title: function (items) { return items.length ? items[0].raw.d : ''; },
+            label: function (item) { return item.dataset.label + ': ' + item.parsed.y.toFixed(1) + '%'; }
+          } }
+        }
+      }
+    });
+    canvas.dataset.state = 'ready';
+    canvas.removeAttribute('aria-busy');
+    performance.mark('dashboard-chart');
+  }
+  var charted = getJSON(cfg.urls.trend).then(drawChart, function (err) {
+    canvas.dataset.state = 'error';
+    if (window.console) { console.error(err); }
   });
-  canvas.dataset.state = 'ready';
-  performance.mark('dashboard-chart');
   // readiness: layers on the map, the first view's tiles drawn (canvas draws on the next frame), chart drawn
-  Promise.all([Promise.all(loads), tilesDrawn]).then(function () {
+  Promise.all([Promise.all(loads), tilesDrawn, charted]).then(function () {
     requestAnimationFrame(function () {
       performance.mark('dashboard-map');
       performance.mark('dashboard-ready');

@@ -1,0 +1,186 @@
+"""Progress counts per metric, location and day (``area_milestone_days``), kept from ``outfall_milestones`` by a
+trigger whose SQL is generated here (revision 0018 froze it): progress as of a date, the monthly trend and the
+first day read a few thousand aggregate rows instead of every outfall's milestones.
+
+An outfall adds +1 to a metric on the day it starts to count there (found, and the milestone reached: the later
+of the two) and −1 on the day it stops (rejected or merged, if later), exactly as
+:func:`outfalls.progress.report.progress` counts it; ``live`` is the denominator and ``found`` counts the
+outfalls found that day (rejected or merged later or not), for the first day. Counts are only read from here
+when the viewer's scope is a condition on the location alone (the table holds nothing else of an outfall).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Date, Integer, func, literal, select, union_all
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.visitors import iterate, replacement_traverse
+
+from outfalls.config import PROGRESS_METRICS
+from outfalls.models import AreaMilestoneDay, AreaMilestoneMonth, Outfall
+from outfalls.progress.hierarchy import MILESTONES
+from outfalls.progress.statedays import LOCATION, TOTAL_DAY
+
+MILESTONE_DAYS = AreaMilestoneDay.__table__
+MILESTONE_MONTHS = AreaMilestoneMonth.__table__
+LIVE, FOUND = "live", "found"  # the denominator, and the outfalls found that day
+
+
+def _changes(rows: str, sign: int) -> str:
+    """SELECT of the (day, metric, location, n) changes the milestone rows ``rows`` bring, times ``sign``: each
+    change on its day and on the ``infinity`` row of the current count.
+    """
+    gone = "least(m.rejected_on, m.merged_on)"
+    values = [f"(m.found_on, '{FOUND}', 1)", f"(m.found_on, '{LIVE}', 1)",
+              f"(CASE WHEN {gone} IS NOT NULL THEN greatest(m.found_on, {gone}) END, '{LIVE}', -1)"]  # fmt: skip
+    for k in PROGRESS_METRICS:
+        reached = f"m.{k}_on"
+        values.append(f"(CASE WHEN {reached} IS NOT NULL THEN greatest(m.found_on, {reached}) END, '{k}', 1)")
+        values.append(f"(CASE WHEN {reached} IS NOT NULL AND {gone} IS NOT NULL "
+                      f"THEN greatest(m.found_on, {reached}, {gone}) END, '{k}', -1)")  # fmt: skip
+    loc = ", ".join(f"coalesce(m.{k}, 0)" for k in LOCATION)
+    return (
+        f"SELECT CASE WHEN t.total THEN 'infinity'::date ELSE x.day END, x.metric, {loc}, {sign} * x.n "
+        f"FROM {rows} AS m CROSS JOIN LATERAL (VALUES {', '.join(values)}) AS x(day, metric, n) "
+        f"CROSS JOIN (VALUES (false), (true)) AS t(total) WHERE m.found_on IS NOT NULL AND x.day IS NOT NULL"
+    )
+
+
+def upsert_sql(changes: str) -> str:
+    """One statement adding the summed ``changes`` (a SELECT of day, metric, location, n) to
+    ``area_milestone_days`` and, by month (the ``infinity`` rows left out), to ``area_milestone_months``.
+    """
+    loc = ", ".join(LOCATION)
+    cols = f"day, metric, {loc}"
+    month = "date_trunc('month', day::timestamp)::date"
+    return (
+        f"WITH x({cols}, n) AS ({changes}), "
+        f"d AS (INSERT INTO area_milestone_days AS a ({cols}, n) SELECT {cols}, sum(n) FROM x "
+        f"GROUP BY {cols} HAVING sum(n) <> 0 ON CONFLICT ({cols}) DO UPDATE SET n = a.n + EXCLUDED.n) "
+        f"INSERT INTO area_milestone_months AS a (month, metric, {loc}, n) SELECT {month}, metric, {loc}, sum(n) "
+        f"FROM x WHERE day < 'infinity'::date GROUP BY {month}, metric, {loc} HAVING sum(n) <> 0 "
+        f"ON CONFLICT (month, metric, {loc}) DO UPDATE SET n = a.n + EXCLUDED.n"
+    )
+
+
+def backfill_sql() -> str:
+    """The statement filling ``area_milestone_days`` from every milestone row."""
+    return upsert_sql(_changes("outfall_milestones", 1))
+
+
+def milestone_days_trigger_sql() -> str:
+    """The body of the plpgsql function behind the statement triggers on ``outfall_milestones``."""
+    return (
+        " BEGIN IF TG_OP = 'INSERT' THEN "
+        + upsert_sql(_changes("new_rows", 1))
+        + "; ELSIF TG_OP = 'UPDATE' THEN "
+        + upsert_sql(_changes("new_rows", 1) + " UNION ALL " + _changes("old_rows", -1))
+        + "; ELSE "
+        + upsert_sql(_changes("old_rows", -1))
+        + "; END IF; RETURN NULL; END "
+    )
+
+
+# -- reading -------------------------------------------------------------------------------------------------
+def _onto_days(element: Any, **_kw: Any) -> Any:
+    if getattr(element, "table", None) is MILESTONES and element.name in LOCATION:
+        return MILESTONE_DAYS.c[element.name]
+    return None
+
+
+def _onto_months(element: Any, **_kw: Any) -> Any:
+    if getattr(element, "table", None) is MILESTONE_DAYS and element.name in LOCATION:
+        return MILESTONE_MONTHS.c[element.name]
+    return None
+
+
+def _by_month(conditions: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
+    return [replacement_traverse(c, {}, _onto_months) for c in conditions]
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def days_conditions(conditions: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]] | None:
+    """Location conditions on ``outfall_milestones`` rewritten onto ``area_milestone_days``; None when one of
+    them needs anything else (e.g. a scope on the outfall's own fields), so the caller scans the milestones.
+    A missing location is 0 here and NULL there: neither is in any list of ids, nor equal to one.
+    """
+    result = []
+    for cond in conditions:
+        moved = replacement_traverse(cond, {}, _onto_days)
+        if {getattr(e, "table", None) for e in iterate(moved)} & {MILESTONES, Outfall.__table__}:
+            return None
+        result.append(moved)
+    return result
+
+
+def located_counts(session: Session, day: date, conditions: Sequence[ColumnElement[bool]],
+                   metrics: Sequence[str]) -> list[tuple[Any, ...]]:  # fmt: skip
+    """Rows (basin_id, sub_basin_id, river_id, admin_area_id, denominator, *counts of ``metrics``) of every
+    location with outfalls in the denominator at the end of ``day``, as the scan of the milestones groups them
+    (0 stands for a missing location): the current count minus the changes after the day (whole months from
+    ``area_milestone_months``, the rest of the day's month from its days).
+    """
+    d, mo = MILESTONE_DAYS.c, MILESTONE_MONTHS.c
+    wanted = [LIVE, *metrics]
+    changes = union_all(
+        select(d.basin_id, d.sub_basin_id, d.river_id, d.admin_area_id, d.metric, d.n).where(
+            d.day == TOTAL_DAY, d.metric.in_(wanted), *conditions
+        ),
+        select(mo.basin_id, mo.sub_basin_id, mo.river_id, mo.admin_area_id, mo.metric, -mo.n).where(
+            mo.month > _month_start(day), mo.metric.in_(wanted), *_by_month(conditions)
+        ),
+        select(d.basin_id, d.sub_basin_id, d.river_id, d.admin_area_id, d.metric, -d.n).where(
+            d.day > day, d.day < _next_month(day), d.metric.in_(wanted), *conditions
+        ),
+    ).subquery()
+    c = changes.c
+    columns = [c.basin_id, c.sub_basin_id, c.river_id, c.admin_area_id]
+    query = select(*columns, c.metric, func.sum(c.n).cast(Integer)).group_by(*columns, c.metric)
+    by_location: dict[tuple[int, int, int, int], dict[str, int]] = {}
+    for row in session.execute(query):
+        by_location.setdefault((row[0], row[1], row[2], row[3]), {})[row[4]] = int(row[5] or 0)
+    return [(*loc, counts[LIVE], *(counts.get(k, 0) for k in metrics))
+            for loc, counts in sorted(by_location.items()) if counts.get(LIVE, 0) > 0]  # fmt: skip
+
+
+def monthly_changes(session: Session, day: date, conditions: Sequence[ColumnElement[bool]],
+                    metrics: Sequence[str]) -> dict[date, dict[str, int]]:  # fmt: skip
+    """Per month up to ``day``: the net change of the denominator (``denominator``) and of each metric; whole
+    months from ``area_milestone_months``, the month of ``day`` from its days.
+    """
+    d, mo = MILESTONE_DAYS.c, MILESTONE_MONTHS.c
+    wanted = [LIVE, *metrics]
+    first = _month_start(day)
+    query = union_all(
+        select(mo.month, mo.metric, func.sum(mo.n))
+        .where(mo.month < first, mo.metric.in_(wanted), *_by_month(conditions))
+        .group_by(mo.month, mo.metric),
+        select(literal(first, Date), d.metric, func.sum(d.n))
+        .where(d.day >= first, d.day <= day, d.metric.in_(wanted), *conditions)
+        .group_by(d.metric),
+    )
+    out: dict[date, dict[str, int]] = {}
+    for when, metric, n in session.execute(query):
+        on = when.date() if isinstance(when, datetime) else when
+        out.setdefault(on, dict.fromkeys(["denominator", *metrics], 0))
+        out[on]["denominator" if metric == LIVE else metric] += int(n)
+    return out
+
+
+def first_found(session: Session, conditions: Sequence[ColumnElement[bool]]) -> date | None:
+    """The day the first outfall matching ``conditions`` was found."""
+    d = MILESTONE_DAYS.c
+    found: date | None = session.scalar(
+        select(func.min(d.day)).where(d.metric == FOUND, d.day < TOTAL_DAY, d.n > 0, *conditions)
+    )
+    return found
