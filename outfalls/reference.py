@@ -126,6 +126,11 @@ def load_reference(
     if report.changed or not session.scalar(select(AreaPart.id).limit(1)):
         say("subdividing polygons for point lookups")
         rebuild_area_parts(session)
+    populated = session.scalar(text("SELECT ispopulated FROM pg_matviews WHERE matviewname = 'reference_label_points'"))
+    empty = not populated or not session.scalar(text("SELECT EXISTS (SELECT FROM reference_label_points)"))
+    if report.changed or empty:
+        say("map label points")
+        session.execute(text("REFRESH MATERIALIZED VIEW reference_label_points"))
     return report
 
 

@@ -53,3 +53,16 @@ def test_labels_name_every_area_basin_and_river(client: FlaskClient, session: Se
     rivers = [f for f in features if f["properties"]["kind"] == "river"]
     assert len(rivers) > len({f["properties"]["code"] for f in rivers})  # long rivers are named more than once
     assert any(f["properties"]["angle"] != 0 for f in rivers)
+
+
+def test_label_points_are_kept_with_the_reference_data(client: FlaskClient, session: Session) -> None:
+    """The points are worked out when the reference data is loaded, not on each request: emptied, they come back
+    with the next load of the reference data."""
+    from outfalls.reference import load_reference
+
+    session.execute(sa.text("REFRESH MATERIALIZED VIEW reference_label_points WITH NO DATA"))
+    populated = "SELECT ispopulated FROM pg_matviews WHERE matviewname = 'reference_label_points'"
+    assert not session.scalar(sa.text(populated))
+    load_reference(session)
+    assert session.scalar(sa.text("SELECT count(*) FROM reference_label_points")) > 100
+    assert client.get("/api/labels").get_json(force=True)["features"]
