@@ -100,16 +100,17 @@ def create_outfalls(
                 f"{oid}\t{p.row}\t{p.point}\t{_id(sb)}\t{_id(b)}\t{_id(a)}\t{_id(r)}\n"
                 for oid, p, (sb, b, a, r) in rows
             ])  # fmt: skip
-            copy_lines(session, "events", _EVENT_COLUMNS, [
-                f"{e}{oid}\n" for oid, p in zip(new_ids[start:end], block[start:end], strict=True) for e in p.events
-            ])  # fmt: skip
             if progress:
                 progress(len(new_ids[start:end]))
+        # The events of the whole block in one statement: the statement triggers that keep the milestones and
+        # the counts per area and day (``area_state_days``) then merge the block's rows into one upsert each.
+        lines = (f"{e}{oid}\n" for oid, p in zip(new_ids, block, strict=True) for e in p.events)
+        copy_lines(session, "events", _EVENT_COLUMNS, lines)
         ids += new_ids
     return ids
 
 
-_BLOCK = 50_000  # outfalls whose locations are derived in one query
+_BLOCK = 100_000  # outfalls whose locations are derived, and events written, in one statement
 _NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence('outfalls', 'id')) FROM generate_series(1, :n)")
 # The columns written for a new outfall, in the order of its COPY line: id, what the item says (``_NewRows``),
 # the point, and the derived location. The rest are the table's defaults (public reference, timestamps).
