@@ -15,7 +15,7 @@ lifecycle history of about 3.6 events each besides ``created``) and measured:
     derived ids, ids and timestamps) loaded with ``COPY ... FROM STDIN`` (psycopg 3, text format) into twin
     tables made with ``CREATE TABLE ... (LIKE ... INCLUDING ALL)`` plus the same foreign keys.
 ``spatial derivation``
-    The part of ``create_outfalls`` spent in its location UPDATEs (timed per statement, against the
+    The part of ``create_outfalls`` spent deriving locations (timed per statement, against the
     subdivided ``area_parts``). Baseline: one plain PostGIS UPDATE of the twin table deriving the same four
     columns with ``ST_Intersects`` against the whole (not subdivided) basin and area polygons.
 ``list ...``
@@ -419,23 +419,26 @@ class StatementTimer:
         event.listen(engine, "before_cursor_execute", self._before)
         event.listen(engine, "after_cursor_execute", self._after)
 
+    @staticmethod
+    def kind(statement: str) -> str:
+        """The part of ``create_outfalls`` a statement belongs to."""
+        head = " ".join(statement.split()[:5]).upper()
+        if head.startswith("INSERT INTO OUTFALLS"):
+            return "insert_outfalls"
+        if head.startswith("INSERT INTO EVENTS"):
+            return "insert_events"
+        if head.startswith("UPDATE OUTFALLS") or "OUTFALL_LOCATIONS" in head:
+            return "derive_locations"
+        if "NEXTVAL" in head:
+            return "next_ids"
+        return "other"
+
     def _before(self, *_args: Any) -> None:
         self._starts.append(time.perf_counter())
 
     def _after(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         elapsed = time.perf_counter() - self._starts.pop()
-        head = " ".join(statement.split()[:3]).upper()
-        kind = (
-            "insert_outfalls"
-            if head.startswith("INSERT INTO OUTFALLS")
-            else "insert_events"
-            if head.startswith("INSERT INTO EVENTS")
-            else "update_locations"
-            if head.startswith("UPDATE OUTFALLS")
-            else "next_ids"
-            if "NEXTVAL" in head
-            else "other"
-        )
+        kind = self.kind(statement)
         self.seconds[kind] = self.seconds.get(kind, 0.0) + elapsed
         self.calls[kind] = self.calls.get(kind, 0) + 1
 
@@ -480,8 +483,43 @@ def _columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def bench_load(url: str, n: int, seed: int, progress: Progress) -> tuple[Result, Result]:
-    """Create N outfalls through ``create_outfalls``, then COPY the same rows into twin tables."""
+def _plain_derivation(conn: psycopg.Connection[Any], n: int, progress: Progress) -> tuple[float, float, int, Any]:
+    """The plain PostGIS derivation on the first rows of the twin table: (sample seconds, seconds scaled to N,
+    sample rows, (rows agreeing with ours, rows without area, rows without river)).
+    """
+    progress.say("baseline: plain PostGIS UPDATE deriving the locations from the whole polygons")
+    conn.autocommit = True
+    conn.execute("CHECKPOINT")
+    conn.autocommit = False
+    first_ids = conn.execute("SELECT id FROM twin_outfalls ORDER BY id LIMIT %s", (PLAIN_DERIVE_SAMPLE,))
+    sample_ids = [r[0] for r in first_ids]
+    t0 = time.perf_counter()
+    conn.execute(PLAIN_DERIVE_SQL, {"last_id": sample_ids[-1]})
+    conn.commit()
+    sample_s = time.perf_counter() - t0
+    plain_s = sample_s * n / len(sample_ids)
+    agree = conn.execute(
+        "SELECT count(*) FILTER (WHERE o.basin_id IS NOT DISTINCT FROM t.basin_id "
+        "AND o.sub_basin_id IS NOT DISTINCT FROM t.sub_basin_id "
+        "AND o.admin_area_id IS NOT DISTINCT FROM t.admin_area_id "
+        "AND o.river_id IS NOT DISTINCT FROM t.river_id), "
+        "count(*) FILTER (WHERE o.admin_area_id IS NULL), count(*) FILTER (WHERE o.river_id IS NULL) "
+        "FROM outfalls o JOIN twin_outfalls t USING (id) WHERE o.id <= %s",
+        (sample_ids[-1],),
+    ).fetchone()
+    assert agree is not None
+    conn.commit()
+    progress.say(
+        f"baseline: plain derivation of {len(sample_ids):,} rows in {sample_s:.1f} s "
+        f"({plain_s:.1f} s scaled to {n:,}); {agree[0]:,} of {len(sample_ids):,} rows agree"
+    )
+    return sample_s, plain_s, len(sample_ids), agree
+
+
+def bench_load(url: str, n: int, seed: int, progress: Progress, *, load_only: bool = False) -> list[Result]:
+    """Create N outfalls through ``create_outfalls``, then COPY the same rows into twin tables (and, unless
+    ``load_only``, derive their locations the plain PostGIS way).
+    """
     engine = make_engine(url)
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute(TWIN_SQL)
@@ -539,33 +577,8 @@ def bench_load(url: str, n: int, seed: int, progress: Progress) -> tuple[Result,
         progress.say(f"baseline: COPY in {copy_s:.1f} s")
         del outfall_rows, event_rows
 
-        derive_s = timer.seconds.get("update_locations", 0.0)
-        progress.say("baseline: plain PostGIS UPDATE deriving the locations from the whole polygons")
-        conn.autocommit = True
-        conn.execute("CHECKPOINT")
-        conn.autocommit = False
-        first_ids = conn.execute("SELECT id FROM twin_outfalls ORDER BY id LIMIT %s", (PLAIN_DERIVE_SAMPLE,))
-        sample_ids = [r[0] for r in first_ids]
-        t0 = time.perf_counter()
-        conn.execute(PLAIN_DERIVE_SQL, {"last_id": sample_ids[-1]})
-        conn.commit()
-        sample_s = time.perf_counter() - t0
-        plain_s = sample_s * n / len(sample_ids)
-        agree = conn.execute(
-            "SELECT count(*) FILTER (WHERE o.basin_id IS NOT DISTINCT FROM t.basin_id "
-            "AND o.sub_basin_id IS NOT DISTINCT FROM t.sub_basin_id "
-            "AND o.admin_area_id IS NOT DISTINCT FROM t.admin_area_id "
-            "AND o.river_id IS NOT DISTINCT FROM t.river_id), "
-            "count(*) FILTER (WHERE o.admin_area_id IS NULL), count(*) FILTER (WHERE o.river_id IS NULL) "
-            "FROM outfalls o JOIN twin_outfalls t USING (id) WHERE o.id <= %s",
-            (sample_ids[-1],),
-        ).fetchone()
-        assert agree is not None
-        conn.commit()
-        progress.say(
-            f"baseline: plain derivation of {len(sample_ids):,} rows in {sample_s:.1f} s "
-            f"({plain_s:.1f} s scaled to {n:,}); {agree[0]:,} of {len(sample_ids):,} rows agree"
-        )
+        derive_s = timer.seconds.get("derive_locations", 0.0)
+        plain = None if load_only else _plain_derivation(conn, n, progress)
 
     parts = {k: round(v, 3) for k, v in sorted(timer.seconds.items())}
     sql_s = sum(timer.seconds.values())
@@ -588,6 +601,9 @@ def bench_load(url: str, n: int, seed: int, progress: Progress) -> tuple[Result,
             "note": "ours also derives basin, sub-basin, area and river spatially (see 'spatial derivation')",
         },
     )
+    if plain is None:
+        return [load]
+    sample_s, plain_s, sample_rows, agree = plain
     derive = Result(
         "spatial derivation",
         derive_s,
@@ -598,15 +614,15 @@ def bench_load(url: str, n: int, seed: int, progress: Progress) -> tuple[Result,
             "rows": n,
             "rows_per_s": round(n / derive_s) if derive_s else None,
             "baseline_rows_per_s": round(n / plain_s),
-            "baseline_sample_rows": len(sample_ids),
+            "baseline_sample_rows": sample_rows,
             "baseline_sample_seconds": round(sample_s, 3),
             "rows_agreeing": agree[0],
             "rows_without_area": agree[1],
             "rows_without_river": agree[2],
-            "note": "ours: the location UPDATE statements inside create_outfalls (subdivided area_parts)",
+            "note": "ours: the location derivation statements inside create_outfalls (subdivided area_parts)",
         },
     )
-    return load, derive
+    return [load, derive]
 
 
 # -- latencies ---------------------------------------------------------------------------------------------
@@ -880,6 +896,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=REPEATS, help=f"requests per latency figure ({REPEATS})")
     parser.add_argument("--seed", type=int, default=2023, help="random seed of the generated catalogue")
+    parser.add_argument(
+        "--load-only",
+        action="store_true",
+        help="measure create_outfalls against COPY only (no derivation baseline, no latencies)",
+    )
     args = parser.parse_args(argv)
     if args.outfalls < 1 or args.repeats < 1:
         parser.error("--outfalls and --repeats must be at least 1")
@@ -887,8 +908,9 @@ def main(argv: list[str] | None = None) -> int:
     progress.say(f"outfalls {_code_version()}, PostgreSQL from {find_bin_dir()}")
     with throwaway_cluster(progress, keep=args.keep) as (_cluster, url, root):
         app = make_app(url, root / "data")
-        results = list(bench_load(url, args.outfalls, args.seed, progress))
-        results += bench_latency(app, url, args.outfalls, args.repeats, progress)
+        results = bench_load(url, args.outfalls, args.seed, progress, load_only=args.load_only)
+        if not args.load_only:
+            results += bench_latency(app, url, args.outfalls, args.repeats, progress)
     if args.json:
         print(json.dumps({"bench": "catalogue", "size": args.outfalls, "results": [r.as_dict() for r in results]}))
     else:

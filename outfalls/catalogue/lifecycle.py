@@ -4,26 +4,27 @@ event row in the same transaction, following one transition table.
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
 from sqlalchemy import String, any_, bindparam, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from outfalls import clock
-from outfalls.catalogue.locations import DERIVE_BLOCK, derive_into_points, drop_points, stage_points
+from outfalls.catalogue.locations import derive_locations
 from outfalls.catalogue.state import CaseState as CaseState
 from outfalls.catalogue.state import HistoryItem as HistoryItem
 from outfalls.catalogue.state import denormalise
 from outfalls.catalogue.state import state_as_of as state_as_of
 from outfalls.catalogue.state import status_as_of as status_as_of
 from outfalls.catalogue.transitions import changes_state, next_status
+from outfalls.db.bulk import copy_lines, escaped, json_cell, text_cell
 from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, StaleEdit
 from outfalls.models import CodeListEntry, Event, Outfall
 from outfalls.scope import Scope, require_visible
@@ -81,87 +82,156 @@ def create_outfalls(
         Conflict: a national code given twice or already used by another outfall.
     """
     _check_codes(session, items)
+    # Every item is checked, and its rows formatted, before anything is written.
+    texts = _NewRows(actor)
+    prepared = [texts.of(item) for item in items]
     session.flush()  # pending ORM changes go first: the rows below are written with COPY on the same transaction
     ids: list[int] = []
-    times: dict[date, str] = {}
-    for block_start in range(0, len(items), DERIVE_BLOCK):
-        block = items[block_start : block_start + DERIVE_BLOCK]
-        rows = [_outfall_row(item) for item in block]  # every item of the block is checked before any is written
+    for block_start in range(0, len(items), _BLOCK):
+        block = prepared[block_start : block_start + _BLOCK]
+        # Ids are drawn from the table's own sequence first, so that events can refer to them, and the locations
+        # derived before writing: each outfall row is then written once, complete, with COPY, as are its events.
         new_ids = list(session.scalars(_NEXT_IDS, {"n": len(block)}))
-        # The rows are staged whole (one COPY), their locations derived there in one spatial join, and each
-        # outfall is then written once, complete, by INSERT ... SELECT with its events: an UPDATE after
-        # writing would write every row twice (new entries in all its indexes, foreign keys checked again).
-        columns = [*_STAGED, *(c for c in _DENORMALISED if any(c in row for row in rows))]
-        staged = [
-            [i, oid, *(row.get(c) for c in columns), _event_time(times, item.found_on),
-             _history_json(item.history, times), item.found_by.value, _initial_status(item).value]
-            for i, (oid, row, item) in enumerate(zip(new_ids, rows, block, strict=True))
-        ]  # fmt: skip
-        stage_points(session, ["i", "id", *columns, *_EVENT_COLUMNS], staged)
-        derive_into_points(session, len(staged))
-        names = ", ".join(["id", *columns])
-        written = ", ".join(f"q.{c}" for c in ["id", *columns])
+        located = derive_locations(session, [p.point for p in block])
         for start in range(0, len(block), batch_size):
-            bounds = {"lo": start, "hi": start + batch_size, "actor": actor}
-            session.execute(text(_INSERT_OUTFALLS.format(names=names, columns=written)), bounds)
-            session.execute(_INSERT_EVENTS, bounds)
+            end = start + batch_size
+            rows = zip(new_ids[start:end], block[start:end], located[start:end], strict=True)
+            copy_lines(session, "outfalls", _OUTFALL_COLUMNS, [
+                f"{oid}\t{p.row}\t{p.point}\t{_id(sb)}\t{_id(b)}\t{_id(a)}\t{_id(r)}\n"
+                for oid, p, (sb, b, a, r) in rows
+            ])  # fmt: skip
             if progress:
-                progress(min(batch_size, len(block) - start))
-        drop_points(session)
+                progress(len(new_ids[start:end]))
+        # The events of the whole block in one statement: the statement triggers that keep the milestones and
+        # the counts per area and day (``area_state_days``) then merge the block's rows into one upsert each.
+        lines = (f"{e}{oid}\n" for oid, p in zip(new_ids, block, strict=True) for e in p.events)
+        copy_lines(session, "events", _EVENT_COLUMNS, lines)
         ids += new_ids
     return ids
 
 
-# Ids are drawn from the table's own sequence first, so that the rows can be staged with COPY (an order of
-# magnitude faster than INSERT ... RETURNING) and events can refer to them.
+_BLOCK = 100_000  # outfalls whose locations are derived, and events written, in one statement
 _NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence('outfalls', 'id')) FROM generate_series(1, :n)")
-# What is staged for each new outfall besides its position and id: its columns, then what its events need.
-_STAGED = (
-    "national_code", "national_code_provenance", "local_code", "local_code_provenance", "name",
-    "name_provenance", "type_scheme", "type_code", "type_raw", "receiving_water", "geom", "found_by", "found_on",
-    "is_demo", "version", "status", "status_since",
+# The columns written for a new outfall, in the order of its COPY line: id, what the item says (``_NewRows``),
+# the point, and the derived location. The rest are the table's defaults (public reference, timestamps).
+_OUTFALL_COLUMNS = (
+    "id", "national_code", "national_code_provenance", "local_code", "local_code_provenance", "name",
+    "name_provenance", "type_scheme", "type_code", "type_raw", "receiving_water", "found_by", "found_on",
+    "is_demo", "version", "status", "status_since", "last_sampled_on", "is_discharging", "responsible_party",
+    "remediation_category", "merged_into_id", "assigned_to", "case_deadline",
+    "geom", "sub_basin_id", "basin_id", "admin_area_id", "river_id",
 )  # fmt: skip
-_DENORMALISED = (
-    "last_sampled_on", "is_discharging", "responsible_party", "remediation_category", "merged_into_id",
-    "assigned_to", "case_deadline",
-)  # fmt: skip
-_EVENT_COLUMNS = ("created_at_event", "history", "created_found_by", "created_status")
-_INSERT_OUTFALLS = (
-    "INSERT INTO outfalls ({names}, sub_basin_id, basin_id, admin_area_id, river_id) "
-    "SELECT {columns}, l.sub_basin_id, l.basin_id, l.admin_area_id, l.river_id "
-    "FROM outfall_points q JOIN outfall_locations l ON l.i = q.i WHERE q.i >= :lo AND q.i < :hi ORDER BY q.i"
-)
-# The ``created`` event, then the known history in its order, outfall by outfall: ids in the order of writing.
-_INSERT_EVENTS = text(
+_DENORMALISED = _OUTFALL_COLUMNS[17:24]
+# An event's line ends with its outfall's id, known only once ids are drawn; the created event comes first, then
+# the known history in the order given.
+_EVENT_COLUMNS = ("kind", "payload", "actor", "effective_at", "outfall_version", "outfall_id")
+
+
+def _id(value: int | None) -> str:
+    return "\\N" if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _NewRow:
+    """A checked new outfall in COPY's text format: its row between id and point, its point (hex EWKB), and its
+    event lines without the outfall id that ends them.
     """
-    INSERT INTO events (outfall_id, kind, payload, actor, effective_at, outfall_version)
-    SELECT q.id, e.kind, e.payload, :actor, e.at, 1
-    FROM outfall_points q CROSS JOIN LATERAL (
-        SELECT 0::bigint AS n, 'created' AS kind,
-               jsonb_build_object('found_by', q.created_found_by, 'status', q.created_status) AS payload,
-               q.created_at_event AS at
-        UNION ALL
-        SELECT h.n, h.e->>'kind', h.e->'payload', (h.e->>'at')::timestamptz
-        FROM jsonb_array_elements(q.history) WITH ORDINALITY AS h(e, n)
-    ) e
-    WHERE q.i >= :lo AND q.i < :hi
-    ORDER BY q.i, e.n
+
+    row: str
+    point: str
+    events: list[str]
+
+
+class _NewRows:
+    """Checks new outfalls and formats their rows; event times and ``created`` payloads are formatted once for
+    a batch (it has few distinct days and kinds of discovery).
     """
-)
+
+    def __init__(self, actor: str) -> None:
+        self.actor = escaped(actor)
+        self.times: dict[date, str] = {}
+        self.created: dict[tuple[SurveyLevel, OutfallStatus], str] = {}
+        self.payloads: dict[str, str] = {}
+
+    def payload(self, payload: dict[str, Any]) -> str:
+        """A history payload as COPY text; most payloads of a batch repeat (``{"by": "foot"}``), and ``repr``
+        tells apart every value JSON does (``True`` from ``1``) at a fraction of the cost of encoding.
+        """
+        key = repr(payload)
+        cell = self.payloads.get(key)
+        if cell is None:
+            cell = self.payloads[key] = json_cell(payload)
+        return cell
+
+    def time(self, day: date) -> str:
+        """``clock.event_time`` of a day, as text."""
+        moment = self.times.get(day)
+        if moment is None:
+            moment = self.times[day] = clock.event_time(day).isoformat()
+        return moment
+
+    def of(self, item: NewOutfall) -> _NewRow:
+        """The rows of one new outfall.
+
+        Raises:
+            InvalidInput: a coordinate outside the valid range or an empty name.
+            InvalidTransition: a history that does not follow the lifecycle.
+        """
+        lon, lat = item.lonlat
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise InvalidInput(f"coordinate ({lon}, {lat}) is outside the valid range", field="lonlat")
+        name = item.name.strip()
+        if not name:
+            raise InvalidInput("an outfall needs a name", field="name")
+        status = created = _initial_status(item)
+        since = item.found_on
+        payload = self.created.get((item.found_by, created))
+        if payload is None:
+            payload = json_cell({"found_by": item.found_by.value, "status": created.value})
+            self.created[item.found_by, created] = payload
+        actor = self.actor
+        events = [f"created\t{payload}\t{actor}\t{self.time(item.found_on)}\t1\t"]
+        denormalised = _NO_DENORMALISED
+        if item.history:
+            values: dict[str, Any] = {}
+            for h in sorted(item.history, key=_day):
+                if h.on < item.found_on:
+                    raise InvalidTransition(f"event {h.kind.value} on {h.on} precedes the discovery on {item.found_on}")
+                new_status = next_status(status, h.kind, h.payload)
+                if new_status is not status:
+                    status, since = new_status, h.on
+                denormalise(values, h)
+            if values:
+                denormalised = "\t".join(text_cell(values.get(c)) for c in _DENORMALISED)
+            events += [
+                f"{h.kind.value}\t{self.payload(h.payload)}\t{actor}\t{self.time(h.on)}\t1\t" for h in item.history
+            ]
+        row = (
+            f"{_text(item.national_code)}\t{item.national_code_provenance.value}\t{_text(item.local_code)}\t"
+            f"{item.local_code_provenance.value}\t{escaped(name)}\t{item.name_provenance.value}\t"
+            f"{escaped(item.type_scheme)}\t{escaped(item.type_code)}\t{_text(item.type_raw)}\t"
+            f"{_text(item.receiving_water)}\t{item.found_by.value}\t{item.found_on.isoformat()}\t"
+            f"{'t' if item.is_demo else 'f'}\t1\t{status.value}\t{since.isoformat()}\t{denormalised}"
+        )
+        return _NewRow(row, _point(lon, lat), events)
 
 
-def _event_time(times: dict[date, str], day: date) -> str:
-    """``clock.event_time`` of a day, as text (a batch has few distinct days)."""
-    moment = times.get(day)
-    if moment is None:
-        moment = times[day] = clock.event_time(day).isoformat()
-    return moment
+_NO_DENORMALISED = "\t".join(["\\N"] * len(_DENORMALISED))
+_EWKB_POINT = struct.Struct("<BIIdd")  # little-endian, type, SRID, x, y
+_POINT_WITH_SRID = 0x20000001
 
 
-def _history_json(history: Sequence[HistoryItem], times: dict[date, str]) -> Jsonb | None:
-    if not history:
-        return None
-    return Jsonb([{"kind": h.kind.value, "payload": h.payload, "at": _event_time(times, h.on)} for h in history])
+def _point(lon: float, lat: float) -> str:
+    """A CGCS2000 point as hex EWKB (what PostGIS reads fastest, and exactly)."""
+    return _EWKB_POINT.pack(1, _POINT_WITH_SRID, CGCS2000, lon, lat).hex()
+
+
+def _text(value: str | None) -> str:
+    return "\\N" if value is None else escaped(value)
+
+
+def _day(item: HistoryItem) -> date:
+    return item.on
 
 
 def _check_codes(session: Session, items: Sequence[NewOutfall]) -> None:
@@ -195,43 +265,6 @@ def _initial_status(item: NewOutfall) -> OutfallStatus:
     # a drone mark and a citizen's report are suspicions until a crew has seen the outfall
     suspected = item.found_by in (SurveyLevel.DRONE, SurveyLevel.PUBLIC)
     return OutfallStatus.CANDIDATE if suspected else OutfallStatus.SURVEYED
-
-
-def _outfall_row(item: NewOutfall) -> dict[str, Any]:
-    lon, lat = item.lonlat
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InvalidInput(f"coordinate ({lon}, {lat}) is outside the valid range", field="lonlat")
-    if not item.name.strip():
-        raise InvalidInput("an outfall needs a name", field="name")
-    status = _initial_status(item)
-    values: dict[str, Any] = {
-        "national_code": item.national_code,
-        "national_code_provenance": item.national_code_provenance,
-        "local_code": item.local_code,
-        "local_code_provenance": item.local_code_provenance,
-        "name": item.name.strip(),
-        "name_provenance": item.name_provenance,
-        "type_scheme": item.type_scheme,
-        "type_code": item.type_code,
-        "type_raw": item.type_raw,
-        "receiving_water": item.receiving_water,
-        "geom": f"SRID={CGCS2000};POINT({lon!r} {lat!r})",
-        "found_by": item.found_by,
-        "found_on": item.found_on,
-        "is_demo": item.is_demo,
-        "version": 1,
-    }
-    since = item.found_on
-    for h in sorted(item.history, key=lambda h: h.on):
-        if h.on < item.found_on:
-            raise InvalidTransition(f"event {h.kind.value} on {h.on} precedes the discovery on {item.found_on}")
-        new_status = next_status(status, h.kind, h.payload)
-        if new_status is not status:
-            status, since = new_status, h.on
-        denormalise(values, h)
-    values["status"] = status
-    values["status_since"] = since
-    return values
 
 
 def record_event(

@@ -5,12 +5,11 @@ set-based spatial query (creation and later edits alike), unless a person set th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from outfalls.db.bulk import copy_tuples
+from outfalls.db.bulk import copy_lines
 
 # Spatial derivation: the containing sub-basin, basin and most detailed administrative area (from the
 # subdivided polygons), and the nearest river within ~5 km, for the points in the temporary table
@@ -66,13 +65,12 @@ _ASSIGN_SQL = {
 _POINTS_OF = text(
     "INSERT INTO outfall_points SELECT id, geom FROM outfalls WHERE id = ANY(:ids) AND NOT location_overridden"
 )
-# The derived columns of staged new outfalls go to a narrow table of their own: an UPDATE of the staged rows
-# would rewrite every wide row (3x slower for 10,000 outfalls).
+# The derived columns of new outfalls, before they are written (an UPDATE after writing would write every row
+# twice: new entries in all its indexes, foreign keys checked again).
 _LOCATIONS_OF_POINTS_SQL = {
     pieces: text(f"CREATE TEMPORARY TABLE outfall_locations ON COMMIT DROP AS {_derive(pieces)}")
     for pieces in (False, True)
 }
-DERIVE_BLOCK = 50_000  # outfalls whose locations are derived in one query
 
 
 def _create_points(session: Session) -> None:
@@ -92,30 +90,28 @@ def drop_points(session: Session) -> None:
     session.execute(text("DROP TABLE IF EXISTS pg_temp.outfall_points, pg_temp.outfall_locations"))
 
 
-def stage_points(session: Session, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """New outfalls staged whole in the temporary ``outfall_points``: the columns of ``outfalls`` plus ``i`` (their
-    position) and what their events need (``created_at_event``, ``history``, ``created_found_by``,
-    ``created_status``); ``rows`` hold the values of ``columns`` in that order.
+# The derived ids of one outfall: sub-basin, basin, administrative area, river.
+Location = tuple[int | None, int | None, int | None, int | None]
+
+
+def derive_locations(session: Session, points: Sequence[str]) -> list[Location]:
+    """The sub-basin, basin, administrative area and river ids of new outfalls at ``points`` (hex EWKB of
+    CGCS2000 points), in the order of ``points``: the points are staged with COPY in the temporary
+    ``outfall_points`` and their locations derived in one set-based query, before any outfall row is written.
     """
-    session.execute(text("DROP TABLE IF EXISTS pg_temp.outfall_points"))
-    session.execute(text(
-        "CREATE TEMPORARY TABLE outfall_points (LIKE outfalls INCLUDING DEFAULTS, i bigint NOT NULL, "
-        "created_at_event timestamptz, history jsonb, created_found_by text, created_status text) ON COMMIT DROP"
-    ))  # fmt: skip
-    copy_tuples(session, "outfall_points", columns, rows)
+    _create_points(session)
+    copy_lines(session, "outfall_points", ("i", "geom"), (f"{i}\t{p}\n" for i, p in enumerate(points)))
     session.execute(text("CREATE INDEX ON outfall_points USING gist (geom)"))
-    session.execute(text("ANALYZE outfall_points (i, geom)"))  # the row count for the join order; not every column
-
-
-def derive_into_points(session: Session, n: int) -> None:
-    """The location columns of the ``n`` outfalls staged in ``outfall_points``, derived in one set-based query
-    into the temporary ``outfall_locations`` (``i``, ``sub_basin_id``, ``basin_id``, ``admin_area_id``,
-    ``river_id``).
-    """
-    session.execute(text("DROP TABLE IF EXISTS pg_temp.outfall_locations"))
+    session.execute(text("ANALYZE outfall_points"))  # the row count, for the join order
     jit = _jit_off(session)
-    session.execute(_LOCATIONS_OF_POINTS_SQL[n >= _PIECES_FROM])
+    session.execute(_LOCATIONS_OF_POINTS_SQL[len(points) >= _PIECES_FROM])
     _jit_back(session, jit)
+    rows = session.execute(
+        text("SELECT sub_basin_id, basin_id, admin_area_id, river_id FROM outfall_locations ORDER BY i")
+    )
+    located = [(r[0], r[1], r[2], r[3]) for r in rows]
+    drop_points(session)
+    return located
 
 
 # The planner expects the spatial joins to be far costlier than they are (15x the pairs, 150,000 river pieces),

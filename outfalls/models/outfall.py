@@ -48,13 +48,13 @@ class Outfall(Base):
     name: Mapped[str] = mapped_column(String(256))
     name_provenance: Mapped[CodeProvenance] = mapped_column(str_enum(CodeProvenance, 16))
     type_scheme: Mapped[str] = mapped_column(String(32))
-    type_code: Mapped[str] = mapped_column(String(32), index=True)
+    type_code: Mapped[str] = mapped_column(String(32))
     type_raw: Mapped[str | None] = mapped_column(Text)  # the type as written in the field record
     receiving_water: Mapped[str | None] = mapped_column(String(128))  # 排入水体
     geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=CGCS2000, spatial_index=True))
     basin_id: Mapped[int | None] = mapped_column(ForeignKey("basins.id"), index=True)
     sub_basin_id: Mapped[int | None] = mapped_column(ForeignKey("basins.id"), index=True)
-    river_id: Mapped[int | None] = mapped_column(ForeignKey("rivers.id"), index=True)
+    river_id: Mapped[int | None] = mapped_column(ForeignKey("rivers.id"))
     admin_area_id: Mapped[int | None] = mapped_column(ForeignKey("admin_areas.id"), index=True)
     # True when a person set basin/river/area by hand, so spatial derivation leaves them alone.
     location_overridden: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
@@ -67,15 +67,15 @@ class Outfall(Base):
     # The limits the outfall's results are judged against (e.g. GB3838-2002 / III), and the latest verdict.
     limit_standard: Mapped[str | None] = mapped_column(String(32))
     limit_grade: Mapped[str | None] = mapped_column(String(16))
-    exceeds_limit: Mapped[bool | None] = mapped_column(Boolean, index=True)
+    exceeds_limit: Mapped[bool | None] = mapped_column(Boolean)
     responsible_party: Mapped[str | None] = mapped_column(String(256))
     remediation_category: Mapped[RemediationCategory | None] = mapped_column(str_enum(RemediationCategory))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("outfalls.id"))
-    is_demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false", index=True)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     # The case officer (login) who works the case and the deadline they were given; set by ``assigned`` and
     # ``deadline_set`` events.
     assigned_to: Mapped[str | None] = mapped_column(String(64), index=True)
-    case_deadline: Mapped[date | None] = mapped_column(Date, index=True)
+    case_deadline: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

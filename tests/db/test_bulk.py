@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pytest
 from psycopg.types.json import Jsonb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from outfalls.db.bulk import copy_rows
+from outfalls.db.bulk import copy_lines, copy_rows, json_cell, text_cell
 from outfalls.types import SurveyLevel
 
 
@@ -44,3 +45,21 @@ def test_values_the_formatter_does_not_know_go_through_psycopg(session: Session)
         (None, None, [1, 2]),
         ("x", ["a"], [None, 4]),
     ]
+
+
+def test_lines_formatted_cell_by_cell_arrive_unchanged(session: Session) -> None:
+    _table(session)
+    tricky = "tab\there\\back\nnew\rret 渭河 \\N"
+    payload = {"k": "line\nbreak\t\\", "zh": "排口", "x": [1, None]}
+    cells = [text_cell(tricky), text_cell(SurveyLevel.DRONE), text_cell(None), text_cell(date(2023, 5, 1)),
+             json_cell(payload)]  # fmt: skip
+    copy_lines(session, "bulk_probe", ("t", "n", "b", "d", "j"), [
+        f"{cells[0]}\t7\t{cells[2]}\t{cells[3]}\t{cells[4]}\n", f"{cells[1]}\t{cells[2]}\tt\t{cells[2]}\t[]\n",
+    ])  # fmt: skip
+    rows = session.execute(text("SELECT t, n, b, d, j FROM bulk_probe ORDER BY n NULLS LAST")).all()
+    assert rows == [(tricky, 7, None, date(2023, 5, 1), payload), ("drone", None, True, None, [])]
+
+
+def test_a_value_without_text_format_is_refused() -> None:
+    with pytest.raises(TypeError, match="object"):
+        text_cell(object())
