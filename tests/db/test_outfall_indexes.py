@@ -1,5 +1,5 @@
 """The indexes on ``outfalls``: every one is paid for by every outfall written, so only those some query plan uses
-are kept (migration 0018)."""
+are kept (migration 0020)."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ filter is a prefix ``LIKE``, which a plain B-tree in a non-C collation cannot se
 with or without it) and ``river_id`` (outfalls are never looked up by river; progress by river reads
 ``outfall_milestones``, and rivers are reference data that is updated, never deleted).
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-07 05:00:00
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0018"
-down_revision: str | None = "0017"
+revision: str = "0020"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
