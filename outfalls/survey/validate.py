@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,8 @@ from outfalls.errors import InvalidInput
 from outfalls.geo import distance_m, parse_crs, to_cgcs2000_many
 from outfalls.survey.mapping import ColumnMapping
 from outfalls.survey.readers import RawTable, UnusableFile
+from outfalls.survey.values import cell_text, json_safe, parse_coordinate, parse_when
+from outfalls.survey.values import photo_names as photo_names  # also read from here
 
 _GEOD = Geod(ellps="GRS80")
 EARLIEST = date(1990, 1, 1)  # no outfall survey record is older
@@ -116,113 +118,6 @@ class TypeResolver:
 
 def _type_key(label: str) -> str:
     return re.sub(r"[\s（）()、，,·\-]", "", label).lower()
-
-
-# --- values ------------------------------------------------------------------------------------------------
-
-_DMS = re.compile(
-    r"^\s*([NSEW东西南北])?\s*(-?\d+(?:\.\d+)?)\s*(?:°|度|d|\s)\s*(?:(\d+(?:\.\d+)?)\s*(?:'|′|分|m|\s)\s*)?"
-    r"(?:(\d+(?:\.\d+)?)\s*(?:\"|″|''|秒|s)?\s*)?([NSEW东西南北])?\s*$",
-    re.IGNORECASE,
-)
-_HEMI_NEG = {"S", "W", "南", "西"}
-
-
-def parse_coordinate(value: Any) -> float | None:
-    """A coordinate number from a cell: a number, decimal text (a decimal comma is accepted), or degrees-minutes-
-    seconds (``108°57'30.5"E``, ``东经108度57分30秒``, ``N34 24.6``). None when empty; ValueError when unreadable.
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(str(value))
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip().replace("东经", "E").replace("北纬", "N").replace("西经", "W").replace("南纬", "S")
-    if not text:
-        return None
-    plain = text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
-    try:
-        return float(plain)
-    except ValueError:
-        pass
-    match = _DMS.match(text)
-    if not match:
-        raise ValueError(text)
-    hemi_a, deg, minutes, seconds, hemi_b = match.groups()
-    result = abs(float(deg)) + float(minutes or 0) / 60 + float(seconds or 0) / 3600
-    if (minutes and float(minutes) >= 60) or (seconds and float(seconds) >= 60):
-        raise ValueError(text)
-    hemi = (hemi_a or hemi_b or "").upper()
-    return -result if deg.startswith("-") or hemi in _HEMI_NEG else result
-
-
-_DATE_FORMATS = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d",
-    "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日%H:%M", "%Y年%m月%d日", "%d/%m/%Y", "%m/%d/%Y",
-)  # fmt: skip
-
-
-def parse_when(value: Any) -> datetime | None:
-    """A survey time from a cell (timezone-aware; a time without zone is China time). None when empty;
-    ValueError when it is not a real date.
-    """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=clock.zone())
-    if isinstance(value, date):
-        return datetime.combine(value, time(12, 0), tzinfo=clock.zone())
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if 20000 < value < 80000:  # an Excel serial day number that lost its date format
-            return datetime(1899, 12, 30, 12, tzinfo=clock.zone()) + timedelta(days=float(value))
-        raise ValueError(str(value))
-    text = str(value).strip()
-    iso = text.replace("Z", "+00:00")
-    try:
-        parsed = datetime.fromisoformat(iso)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=clock.zone())
-    except ValueError:
-        pass
-    for fmt in _DATE_FORMATS:
-        try:
-            parsed = datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-        if "%H" not in fmt:
-            parsed = parsed.replace(hour=12)
-        return parsed.replace(tzinfo=clock.zone())
-    raise ValueError(text)
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value).strip()
-    return text or None
-
-
-def _json_safe(value: Any) -> Any:
-    if value is None or value.__class__ is str:  # nearly every cell of a table: nothing to do
-        return value
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-_PHOTO_SPLIT = re.compile(r"[;,，；、\s]+")
-
-
-def photo_names(value: Any) -> tuple[str, ...]:
-    """The photo file names in a cell (several may be listed); directories are dropped."""
-    text = _text(value)
-    if not text:
-        return ()
-    return tuple(part.replace("\\", "/").rsplit("/", 1)[-1] for part in _PHOTO_SPLIT.split(text) if part)
 
 
 # --- the table ---------------------------------------------------------------------------------------------
@@ -439,7 +334,7 @@ def validate(
     rows: list[SurveyRow] = []
     warnings: list[RowProblem] = []
     resolved_types: dict[str, tuple[str, str] | None] = {}
-    photos = column("photos")
+    photos = _photo_names(column("photos"))
     names, national, local, water = texts["name"], texts["national_code"], texts["local_code"], texts["receiving_water"]
     raw_types, townships, surveyors = texts["type"], texts["township"], texts["surveyor"]
     client_ids = texts["client_id"]
@@ -464,7 +359,6 @@ def validate(
         attributes["_row"] = number
         attributes["_source"] = source
         attributes["_type"] = f"{scheme}:{code}"
-        photo = photos[i]
         rows.append(
             SurveyRow(
                 row=number, client_id=client_id, x=xl[i], y=yl[i], crs=declared,
@@ -472,8 +366,7 @@ def validate(
                 national_code=national[i], local_code=local[i], type_scheme=scheme,
                 type_code=code, type_raw=raw_type, receiving_water=water[i],
                 township=townships[i], surveyor=surveyors[i],
-                captured_at=whens[i], photo_names=photo_names(photo) if photo is not None else (),
-                attributes=attributes,
+                captured_at=whens[i], photo_names=photos[i], attributes=attributes,
             )
         )  # fmt: skip
     rejected = [p for i in sorted(problems) for p in problems[i]]
@@ -577,7 +470,7 @@ def _contents(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Ha
     for i, row in enumerate(rows):
         cells = list(row.values())
         is_text = all(v is None or v.__class__ is str for v in cells)  # a text row: nothing to convert
-        safe = dict(row) if is_text else {k: _json_safe(v) for k, v in row.items()}
+        safe = dict(row) if is_text else {k: json_safe(v) for k, v in row.items()}
         safes.append(safe)
         keys.append(_row_key(safe))
         if "\x00" in "".join([v for v in cells if isinstance(v, str)]):
@@ -585,11 +478,23 @@ def _contents(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Ha
     return safes, keys, nul
 
 
+def _photo_names(values: list[Any]) -> list[tuple[str, ...]]:
+    """``photo_names`` of every value of a column; a text column where no value lists several names or folders
+    (no separator, slash or space anywhere) is read without splitting.
+    """
+    if set(map(type, values)) <= {str, type(None)} and not _PHOTO_SPLIT_OR_FOLDER.search("".join(filter(None, values))):
+        return [(v,) if v else () for v in values]
+    return [photo_names(v) if v is not None else () for v in values]
+
+
+_PHOTO_SPLIT_OR_FOLDER = re.compile(r"[;,，；、\s/\\]")
+
+
 def _texts(values: list[Any]) -> list[str | None]:
     """``_text`` of every value of a column (a text column needs only its spaces stripped)."""
     if set(map(type, values)) <= {str, type(None)}:
         return [(v.strip() or None) if v is not None else None for v in values]
-    return list(map(_text, values))
+    return list(map(cell_text, values))
 
 
 def rejected_rows(problems: Sequence[RowProblem]) -> int:
