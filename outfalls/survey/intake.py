@@ -103,6 +103,21 @@ def _content(x: float, y: float, attributes: Mapping[str, Any]) -> tuple[float, 
     return x, y, {k: v for k, v in values.items() if v != ""}  # an empty cell and a missing one say the same
 
 
+def _sent(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's values as stored, without what the intake adds."""
+    return {k: v for k, v in attributes.items() if k not in _INTAKE_KEYS}
+
+
+def _as_received(row: SurveyRow) -> tuple[float, float, dict[str, Any]] | None:
+    """A text row as ``_resent`` compares it first: the same position and the same text need no reading as sent
+    (None for a row with other values: ``1 == True`` in Python, not as sent).
+    """
+    values = _sent(row.attributes)
+    if not all(v is None or v.__class__ is str for v in values.values()):
+        return None
+    return row.x, row.y, values
+
+
 def _as_sent(value: Any) -> str:
     """A value as a person reads it: a table app writes ``1`` where a CSV holds ``"1"``, ``1.0`` for ``1``, an ISO
     moment with ``T`` where a CSV has a space; the same record re-sent from another app compares equal.
@@ -131,7 +146,7 @@ def _resent(session: Session, rows: list[SurveyRow]) -> tuple[list[SurveyRow], i
         ``conflicting_resend`` problem for each row whose id was received before with other content.
     """
     ids = [r.client_id for r in rows]
-    received = {cid: (batch_id, _content(x, y, attributes)) for cid, batch_id, x, y, attributes in
+    received = {cid: (batch_id, (x, y, _sent(attributes))) for cid, batch_id, x, y, attributes in
                 session.execute(select(Observation.client_id, Observation.batch_id, Observation.orig_x,
                                        Observation.orig_y, Observation.attributes).where(
                     Observation.source_kind == ObservationSource.FOOT_SURVEY,
@@ -142,7 +157,7 @@ def _resent(session: Session, rows: list[SurveyRow]) -> tuple[list[SurveyRow], i
             new.append(r)
             continue
         batch_id, content = received[r.client_id]
-        if _content(r.x, r.y, r.attributes) == content:
+        if content == _as_received(r) or _content(r.x, r.y, r.attributes) == _content(*content):
             same += 1
             continue
         where = f" in upload {batch_id}" if batch_id is not None else ""
