@@ -353,6 +353,7 @@ class StatementTimer:
     KINDS = (
         ("UPDATE OUTFALLS", "update locations"),
         ("INSERT INTO OUTFALLS", "insert outfalls"),
+        ("INSERT INTO OBSERVATIONS", "insert observations"),
         ("NEXTVAL", "next ids"),
         ("JOIN OUTFALLS F ON ST_DWITHIN", "candidates"),
         ("FROM OBSERVATIONS A JOIN OBSERVATIONS B", "near in batch"),

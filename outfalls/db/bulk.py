@@ -93,6 +93,15 @@ def escaped(text: str) -> str:
     return text
 
 
+def copy_text(session: Session, table: str, columns: Sequence[str], text: str) -> None:
+    """Stream ``text``, rows already in COPY's text format, into ``table`` on the session's transaction."""
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for start in range(0, len(text), _CHUNK):
+                copy.write(text[start : start + _CHUNK])
+
+
 def copy_value(value: Any) -> Any:
     """A Python value as psycopg's COPY takes it (enums by value, dicts as JSONB)."""
     if isinstance(value, StrEnum):

@@ -19,14 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-import shapely
 from sqlalchemy import String, any_, cast, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from outfalls.config import Settings
-from outfalls.db.bulk import copy_tuples as _copy_tuples
+from outfalls.db.bulk import copy_text
 from outfalls.errors import InvalidInput
 from outfalls.models import CodeListEntry, Observation, ObservationBatch, Outfall
 from outfalls.scope import Scope, area_prefix
@@ -105,6 +103,21 @@ def _content(x: float, y: float, attributes: Mapping[str, Any]) -> tuple[float, 
     return x, y, {k: v for k, v in values.items() if v != ""}  # an empty cell and a missing one say the same
 
 
+def _sent(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's values as stored, without what the intake adds."""
+    return {k: v for k, v in attributes.items() if k not in _INTAKE_KEYS}
+
+
+def _as_received(row: SurveyRow) -> tuple[float, float, dict[str, Any]] | None:
+    """A text row as ``_resent`` compares it first: the same position and the same text need no reading as sent
+    (None for a row with other values: ``1 == True`` in Python, not as sent).
+    """
+    values = _sent(row.attributes)
+    if not all(v is None or v.__class__ is str for v in values.values()):
+        return None
+    return row.x, row.y, values
+
+
 def _as_sent(value: Any) -> str:
     """A value as a person reads it: a table app writes ``1`` where a CSV holds ``"1"``, ``1.0`` for ``1``, an ISO
     moment with ``T`` where a CSV has a space; the same record re-sent from another app compares equal.
@@ -133,7 +146,7 @@ def _resent(session: Session, rows: list[SurveyRow]) -> tuple[list[SurveyRow], i
         ``conflicting_resend`` problem for each row whose id was received before with other content.
     """
     ids = [r.client_id for r in rows]
-    received = {cid: (batch_id, _content(x, y, attributes)) for cid, batch_id, x, y, attributes in
+    received = {cid: (batch_id, (x, y, _sent(attributes))) for cid, batch_id, x, y, attributes in
                 session.execute(select(Observation.client_id, Observation.batch_id, Observation.orig_x,
                                        Observation.orig_y, Observation.attributes).where(
                     Observation.source_kind == ObservationSource.FOOT_SURVEY,
@@ -144,7 +157,7 @@ def _resent(session: Session, rows: list[SurveyRow]) -> tuple[list[SurveyRow], i
             new.append(r)
             continue
         batch_id, content = received[r.client_id]
-        if _content(r.x, r.y, r.attributes) == content:
+        if content == _as_received(r) or _content(r.x, r.y, r.attributes) == _content(*content):
             same += 1
             continue
         where = f" in upload {batch_id}" if batch_id is not None else ""
@@ -202,9 +215,6 @@ def _within_scope(
     return [r for i, r in enumerate(rows) if i not in outside], problems
 
 
-_NEXT_OBSERVATION_IDS = text("SELECT nextval(pg_get_serial_sequence('observations', 'id')) FROM generate_series(1, :n)")
-
-
 def import_table(
     session: Session,
     table: RawTable,
@@ -258,8 +268,8 @@ def import_table(
     session.add(batch)
     session.flush()
     report.batch_id = batch.id
-    ids = list(session.scalars(_NEXT_OBSERVATION_IDS, {"n": len(new_rows)}))
-    _store_observations(session, ids, new_rows, batch_id=batch.id, author=crew or actor, is_demo=is_demo)
+    ids = _store_observations(session, new_rows, batch_id=batch.id, crs=result.crs, author=crew or actor,
+                              is_demo=is_demo)  # fmt: skip
     step("stored", len(new_rows), len(new_rows))
     outcome: Reconciliation = reconcile_batch(
         session, batch.id, list(zip(ids, new_rows, strict=True)), radius_m=settings.reconcile.radius_m, actor=actor,
@@ -277,25 +287,73 @@ def import_table(
     return report
 
 
-_OBSERVATION_COLUMNS = ("id", "batch_id", "source_kind", "client_id", "author", "captured_at", "orig_x", "orig_y",
-                        "orig_crs", "geom", "attributes", "is_demo")  # fmt: skip
-
-
-def _store_observations(session: Session, ids: list[int], rows: list[SurveyRow], *, batch_id: int, author: str,
-                        is_demo: bool) -> None:  # fmt: skip
-    """Write the rows as observations with one COPY, built column by column: the points as hex EWKB in one
-    shapely call (the server reads it without parsing text), the attributes as JSON text.
+# New rows are staged whole with one COPY (a temporary table without indexes) and written by one INSERT ... SELECT,
+# which takes their ids from the sequence, makes their points and returns each id with its client id (unique per
+# source). The COPY text is built a column at a time.
+_STAGE_OBSERVATIONS = text(
     """
-    points = shapely.points(np.fromiter((r.lon for r in rows), float, len(rows)),
-                            np.fromiter((r.lat for r in rows), float, len(rows)))  # fmt: skip
-    geoms = shapely.to_wkb(shapely.set_srid(points, CGCS2000), hex=True, include_srid=True).tolist()
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    source = ObservationSource.FOOT_SURVEY.value
-    _copy_tuples(session, "observations", _OBSERVATION_COLUMNS, [
-        (oid, batch_id, source, r.client_id, r.surveyor or author, r.captured_at, r.x, r.y, r.crs, geom,
-         dumps(r.attributes), is_demo)
-        for oid, r, geom in zip(ids, rows, geoms, strict=True)
-    ])  # fmt: skip
+    CREATE TEMPORARY TABLE observation_stage (client_id text, author text, captured_at timestamptz, orig_x float8,
+                                              orig_y float8, lon float8, lat float8, attributes jsonb)
+    ON COMMIT DROP
+    """
+)
+_INSERT_OBSERVATIONS = text(
+    f"""
+    INSERT INTO observations (id, batch_id, source_kind, client_id, author, captured_at, orig_x, orig_y, orig_crs,
+                              geom, attributes, is_demo)
+    SELECT nextval(pg_get_serial_sequence('observations', 'id')), :batch_id, :source, client_id, author, captured_at,
+           orig_x, orig_y, :crs, ST_SetSRID(ST_MakePoint(lon, lat), {CGCS2000}), attributes, :is_demo
+    FROM observation_stage
+    RETURNING client_id, id
+    """
+)
+
+
+def _store_observations(session: Session, rows: list[SurveyRow], *, batch_id: int, crs: str, author: str,
+                        is_demo: bool) -> list[int]:  # fmt: skip
+    """Write the rows as observations and return their ids in the rows' order."""
+    session.execute(_STAGE_OBSERVATIONS)
+    copy_text(session, "observation_stage", _STAGE_COLUMNS, _stage_lines(rows, author))
+    inserted = session.execute(_INSERT_OBSERVATIONS, {
+        "batch_id": batch_id, "source": ObservationSource.FOOT_SURVEY.value, "crs": crs, "is_demo": is_demo,
+    })  # fmt: skip
+    ids: dict[str, int] = {client_id: oid for client_id, oid in inserted}
+    session.execute(text("DROP TABLE observation_stage"))
+    return [ids[r.client_id] for r in rows]
+
+
+_STAGE_COLUMNS = ("client_id", "author", "captured_at", "orig_x", "orig_y", "lon", "lat", "attributes")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _stage_lines(rows: list[SurveyRow], author: str) -> str:
+    """The rows in COPY's text format, built a column at a time: numbers by ``repr`` (exact), times in ISO form,
+    the attributes by one JSON encoder reused for every row; text is escaped only in a column that needs it.
+    """
+    make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+    if make is not None:  # the C encoder, made once: JSONEncoder.encode would make one for every row
+        encode = make(None, None, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+        attributes = ["".join(encode(r.attributes, 0)) for r in rows]
+    else:  # pragma: no cover - a Python without the json C extension
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+        attributes = [dumps(r.attributes) for r in rows]
+    columns = [
+        _copy_escaped([r.client_id for r in rows]),
+        _copy_escaped([r.surveyor or author for r in rows]),
+        [r.captured_at.isoformat() if r.captured_at is not None else "\\N" for r in rows],
+        list(map(repr, [r.x for r in rows])), list(map(repr, [r.y for r in rows])),
+        list(map(repr, [r.lon for r in rows])), list(map(repr, [r.lat for r in rows])),
+        _copy_escaped(attributes),  # JSON escapes control characters itself: at most a backslash to double
+    ]  # fmt: skip
+    return "".join([line + "\n" for line in map("\t".join, zip(*columns, strict=True))])
+
+
+def _copy_escaped(values: list[str]) -> list[str]:
+    """Text values as COPY's text format reads them: a column without special characters is left as it is."""
+    joined = "".join(values)
+    if "\\" not in joined and "\t" not in joined and "\n" not in joined and "\r" not in joined:
+        return values
+    return [v.translate(_COPY_ESCAPES) for v in values]
 
 
 def _attach_photos(

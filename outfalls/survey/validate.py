@@ -10,13 +10,14 @@ Codes (stable, shown to users translated): ``missing_coordinates``, ``bad_coordi
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import re
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,8 @@ from outfalls.errors import InvalidInput
 from outfalls.geo import distance_m, parse_crs, to_cgcs2000_many
 from outfalls.survey.mapping import ColumnMapping
 from outfalls.survey.readers import RawTable, UnusableFile
+from outfalls.survey.values import cell_text, json_safe, parse_coordinate, parse_when
+from outfalls.survey.values import photo_names as photo_names  # also read from here
 
 _GEOD = Geod(ellps="GRS80")
 EARLIEST = date(1990, 1, 1)  # no outfall survey record is older
@@ -117,123 +120,13 @@ def _type_key(label: str) -> str:
     return re.sub(r"[\s（）()、，,·\-]", "", label).lower()
 
 
-# --- values ------------------------------------------------------------------------------------------------
-
-_DMS = re.compile(
-    r"^\s*([NSEW东西南北])?\s*(-?\d+(?:\.\d+)?)\s*(?:°|度|d|\s)\s*(?:(\d+(?:\.\d+)?)\s*(?:'|′|分|m|\s)\s*)?"
-    r"(?:(\d+(?:\.\d+)?)\s*(?:\"|″|''|秒|s)?\s*)?([NSEW东西南北])?\s*$",
-    re.IGNORECASE,
-)
-_HEMI_NEG = {"S", "W", "南", "西"}
-
-
-def parse_coordinate(value: Any) -> float | None:
-    """A coordinate number from a cell: a number, decimal text (a decimal comma is accepted), or degrees-minutes-
-    seconds (``108°57'30.5"E``, ``东经108度57分30秒``, ``N34 24.6``). None when empty; ValueError when unreadable.
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(str(value))
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip().replace("东经", "E").replace("北纬", "N").replace("西经", "W").replace("南纬", "S")
-    if not text:
-        return None
-    plain = text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
-    try:
-        return float(plain)
-    except ValueError:
-        pass
-    match = _DMS.match(text)
-    if not match:
-        raise ValueError(text)
-    hemi_a, deg, minutes, seconds, hemi_b = match.groups()
-    result = abs(float(deg)) + float(minutes or 0) / 60 + float(seconds or 0) / 3600
-    if (minutes and float(minutes) >= 60) or (seconds and float(seconds) >= 60):
-        raise ValueError(text)
-    hemi = (hemi_a or hemi_b or "").upper()
-    return -result if deg.startswith("-") or hemi in _HEMI_NEG else result
-
-
-_DATE_FORMATS = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d",
-    "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日%H:%M", "%Y年%m月%d日", "%d/%m/%Y", "%m/%d/%Y",
-)  # fmt: skip
-
-
-def parse_when(value: Any) -> datetime | None:
-    """A survey time from a cell (timezone-aware; a time without zone is China time). None when empty;
-    ValueError when it is not a real date.
-    """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=clock.zone())
-    if isinstance(value, date):
-        return datetime.combine(value, time(12, 0), tzinfo=clock.zone())
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if 20000 < value < 80000:  # an Excel serial day number that lost its date format
-            return datetime(1899, 12, 30, 12, tzinfo=clock.zone()) + timedelta(days=float(value))
-        raise ValueError(str(value))
-    text = str(value).strip()
-    iso = text.replace("Z", "+00:00")
-    try:
-        parsed = datetime.fromisoformat(iso)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=clock.zone())
-    except ValueError:
-        pass
-    for fmt in _DATE_FORMATS:
-        try:
-            parsed = datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-        if "%H" not in fmt:
-            parsed = parsed.replace(hour=12)
-        return parsed.replace(tzinfo=clock.zone())
-    raise ValueError(text)
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value).strip()
-    return text or None
-
-
-def _json_safe(value: Any) -> Any:
-    if value is None or value.__class__ is str:  # nearly every cell of a table: nothing to do
-        return value
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-_PHOTO_SPLIT = re.compile(r"[;,，；、\s]+")
-
-
-def photo_names(value: Any) -> tuple[str, ...]:
-    """The photo file names in a cell (several may be listed); directories are dropped."""
-    text = _text(value)
-    if not text:
-        return ()
-    return tuple(part.replace("\\", "/").rsplit("/", 1)[-1] for part in _PHOTO_SPLIT.split(text) if part)
-
-
 # --- the table ---------------------------------------------------------------------------------------------
 
 
-def _content_id(row: Mapping[str, Any]) -> str:
-    """An id for a row without one: the hash of all its values, so the same row sent again is recognised."""
-    return _hashed({str(k): _json_safe(v) for k, v in row.items()})
-
-
 def _hashed(content: Mapping[str, Any]) -> str:
-    """``_content_id`` of a row already made JSON-safe (the ids stored before keep being recognised)."""
+    """The id of a row without one: the hash of all its values (JSON-safe), so the same row sent again is
+    recognised (the ids stored before keep being recognised).
+    """
     digest = hashlib.sha256(json.dumps(content, ensure_ascii=False, sort_keys=True, default=str).encode())
     return "sha256:" + digest.hexdigest()[:32]
 
@@ -279,7 +172,6 @@ _FIX_HINT = {
 
 
 # The longest value each field keeps (the catalogue's columns): a longer one is the row's mistake, not a crash.
-_ROW_FIELDS = ("surveyed_at", "type", "township", "surveyor", "photos")
 FIELD_LENGTHS = {"client_id": 128, "name": 256, "national_code": 40, "local_code": 64, "receiving_water": 128}
 
 
@@ -334,40 +226,24 @@ def validate(
 
     n = len(table.rows)
     problems: dict[int, list[RowProblem]] = {}
-    # Python lists in the per-row loops: indexing a numpy array makes a numpy scalar for every value
-    xl: list[float] = [math.nan] * n
-    yl: list[float] = [math.nan] * n
+    numbers = table.row_numbers
 
     def reject(i: int, field_name: str, code: str, message: str, **params: Any) -> None:
-        problems.setdefault(i, []).append(RowProblem(table.row_numbers[i], field_name, code, message, params))
+        problems.setdefault(i, []).append(RowProblem(numbers[i], field_name, code, message, params))
 
-    coordinate_columns = [(f, mapping.fields.get(f)) for f in use] if use else []
-    for i, row in enumerate(table.rows):
-        if use is None:
-            point = table.points[i] if table.points else None
-            if point is None:
-                reject(i, "geometry", "missing_coordinates", "the feature is not a point")
-                continue
-            xl[i], yl[i] = float(point[0]), float(point[1])
-            continue
-        values = []
-        for f, name in coordinate_columns:
-            raw = row.get(name) if name is not None else None
-            try:
-                values.append(parse_coordinate(raw))
-            except ValueError:
-                reject(i, f, "bad_coordinates", f"{f} {raw!r} is not a number or degrees-minutes-seconds", value=raw)
-                values.append(None)
-        if i in problems:
-            continue
-        if values[0] is None or values[1] is None:
-            missing = use[0] if values[0] is None else use[1]
-            reject(i, missing, "missing_coordinates", f"{missing} is empty")
-            continue
-        xl[i], yl[i] = values[0], values[1]
+    # the position of each row, column by column; Python lists where rows are visited one by one (indexing a
+    # numpy array makes a numpy scalar for every value)
+    if use is None:
+        points = table.points or [None] * n
+        xl = [math.nan if p is None else float(p[0]) for p in points]
+        yl = [math.nan if p is None else float(p[1]) for p in points]
+        for i in (i for i, p in enumerate(points) if p is None):
+            reject(i, "geometry", "missing_coordinates", "the feature is not a point")
+    else:
+        xl, yl = _coordinates(table, mapping, use, reject)
 
     xs, ys = np.array(xl, dtype=float), np.array(yl, dtype=float)
-    lon, lat, ok = to_cgcs2000_many(xs, ys, declared)
+    lon, lat, ok = to_cgcs2000_many(xs, ys, declared)  # one datum conversion for the whole table
     box = region.bbox
     west, south, east, north = box
     placed = ok & (west <= lon) & (lon <= east) & (south <= lat) & (lat <= north)
@@ -402,98 +278,223 @@ def validate(
         _az, _back, dists = _GEOD.inv(np.full(len(good), centre[0]), np.full(len(good), centre[1]), lon[picked],
                                       lat[picked])  # fmt: skip
         typical = float(np.median(dists))
-        for i, d in zip(good, dists.tolist(), strict=True):
-            if d > limit and d > 5 * typical:
-                fix = _diagnose(lon_l[i], lat_l[i], lambda a, b: distance_m((a, b), centre) <= max(limit, 5 * typical))
-                hint = f"; {_FIX_HINT[fix]}" if fix else ""
-                reject(i, use[0] if use else "geometry", "far_from_batch",
-                       f"({lon_l[i]:.6f}, {lat_l[i]:.6f}) is {d / 1000:.0f} km from the rest of the batch{hint}",
-                       km=round(d / 1000), fix=fix)  # fmt: skip
+        for k in np.flatnonzero((dists > limit) & (dists > 5 * typical)).tolist():
+            i, d = good[k], float(dists[k])
+            fix = _diagnose(lon_l[i], lat_l[i], lambda a, b: distance_m((a, b), centre) <= max(limit, 5 * typical))
+            hint = f"; {_FIX_HINT[fix]}" if fix else ""
+            reject(i, use[0] if use else "geometry", "far_from_batch",
+                   f"({lon_l[i]:.6f}, {lat_l[i]:.6f}) is {d / 1000:.0f} km from the rest of the batch{hint}",
+                   km=round(d / 1000), fix=fix)  # fmt: skip
 
-    rows: list[SurveyRow] = []
-    warnings: list[RowProblem] = []
-    seen_content: dict[Hashable, int] = {}
-    seen_ids: dict[str, tuple[int, Hashable]] = {}
-    column = {f: mapping.fields.get(f) for f in (*_ROW_FIELDS, *FIELD_LENGTHS)}  # resolved once, not per row
+    # the other checks, each over a whole column; a row's problems keep the order of the checks
+    rows_in = table.rows
 
-    def get(row: Mapping[str, Any], field_name: str) -> Any:
+    def column(field_name: str) -> list[Any]:
         if field_name == "photos" and mapping.photo_columns:  # the names of several photo columns, joined
-            return mapping.get(row, "photos")
-        name = column[field_name]
-        return row.get(name) if name is not None else None
+            return [mapping.get(row, "photos") for row in rows_in]
+        name = mapping.fields.get(field_name)
+        return [row.get(name) for row in rows_in] if name is not None else [None] * n
 
-    for i, raw_row in enumerate(table.rows):
-        number = table.row_numbers[i]
-        when = None
-        raw_when = get(raw_row, "surveyed_at")
-        try:
-            when = parse_when(raw_when)
-        except ValueError:
-            reject(i, "surveyed_at", "impossible_date", f"{raw_when!r} is not a real date", value=str(raw_when))
+    whens = _survey_times(column("surveyed_at"), today, reject)
+    safes, keys, nul_rows = _contents(rows_in)
+    seen_content: dict[Hashable, int] = {}
+    for i, content in enumerate(keys):
+        first = seen_content.get(content)
+        if first is not None:
+            reject(i, "row", "duplicate_row", f"the same as row {first}", same_as=first)
         else:
-            if when is not None and not (EARLIEST <= clock.day_of(when) <= today):
-                reject(i, "surveyed_at", "impossible_date",
-                       f"{when.date().isoformat()} is {'in the future' if when.date() > today else 'before 1990'}",
-                       value=when.date().isoformat())  # fmt: skip
-        cells = list(raw_row.values())
-        is_text = all(v is None or v.__class__ is str for v in cells)  # a text table's row: nothing to convert
-        safe = dict(raw_row) if is_text else {k: _json_safe(v) for k, v in raw_row.items()}
-        content = _row_key(safe)
-        if content in seen_content:
-            reject(i, "row", "duplicate_row", f"the same as row {seen_content[content]}", same_as=seen_content[content])
-        else:
-            seen_content[content] = number
-        given_id = _text(get(raw_row, "client_id"))
-        client_id = given_id or _hashed({str(k): v for k, v in safe.items()})
-        if given_id and given_id in seen_ids and seen_ids[given_id][1] != content:
-            first = seen_ids[given_id][0]
-            reject(i, "client_id", "duplicate_id", f"id {given_id} is also used by row {first} with other values",
-                   same_as=first)  # fmt: skip
-        elif given_id:
-            seen_ids.setdefault(given_id, (number, content))
-        has_nul = "\x00" in "".join([v for v in cells if isinstance(v, str)])  # one scan; the cell is found below
-        for name, value in raw_row.items() if has_nul else ():
+            seen_content[content] = numbers[i]
+    texts = {f: _texts(column(f)) for f in (*FIELD_LENGTHS, "type", "township", "surveyor")}
+    seen_ids: dict[str, tuple[int, Hashable]] = {}
+    for i, given_id in enumerate(texts["client_id"]):
+        if given_id is None:
+            continue
+        seen = seen_ids.get(given_id)
+        if seen is not None and seen[1] != keys[i]:
+            reject(i, "client_id", "duplicate_id", f"id {given_id} is also used by row {seen[0]} with other values",
+                   same_as=seen[0])  # fmt: skip
+        elif seen is None:
+            seen_ids[given_id] = (numbers[i], keys[i])
+    for i in nul_rows:
+        for name, value in rows_in[i].items():
             if isinstance(value, str) and "\x00" in value:  # PostgreSQL keeps no NUL in text
                 reject(i, name, "nul_character",
                        f"{name} holds a NUL character (the file may be damaged or not text): remove it",
                        column=name)  # fmt: skip
                 break
-        texts = {f: _text(get(raw_row, f)) for f in FIELD_LENGTHS}
-        for field_name, limit in FIELD_LENGTHS.items():
-            value = texts[field_name]
+    for field_name, limit in FIELD_LENGTHS.items():
+        values = texts[field_name]
+        if max(map(len, filter(None, values)), default=0) <= limit:
+            continue
+        for i, value in enumerate(values):
             if value is not None and len(value) > limit:
-                reject(
-                    i,
-                    field_name,
-                    "too_long",
-                    f"{field_name} has {len(value):,} characters; at most {limit} are kept",
-                    limit=limit,
-                )
+                message = f"{field_name} has {len(value):,} characters; at most {limit} are kept"
+                reject(i, field_name, "too_long", message, limit=limit)
+
+    rows: list[SurveyRow] = []
+    warnings: list[RowProblem] = []
+    resolved_types: dict[str, tuple[str, str] | None] = {}
+    photos = _photo_names(column("photos"))
+    names, national, local, water = texts["name"], texts["national_code"], texts["local_code"], texts["receiving_water"]
+    raw_types, townships, surveyors = texts["type"], texts["township"], texts["surveyor"]
+    client_ids = texts["client_id"]
+    source = table.source
+    for i in range(n):
         if i in problems:
             continue
-        raw_type = _text(get(raw_row, "type"))
-        resolved = types.resolve(raw_type) if raw_type else None
-        if raw_type and resolved is None:
-            warnings.append(RowProblem(number, "type", "unknown_type",
-                                       f"type {raw_type!r} is not in the code lists: kept as written, recorded as "
-                                       "暂无法确定 (not yet determined)", {"value": raw_type}))  # fmt: skip
+        number = numbers[i]
+        raw_type = raw_types[i]
+        resolved = None
+        if raw_type:
+            if raw_type not in resolved_types:
+                resolved_types[raw_type] = types.resolve(raw_type)
+            resolved = resolved_types[raw_type]
+            if resolved is None:
+                warnings.append(RowProblem(number, "type", "unknown_type",
+                                           f"type {raw_type!r} is not in the code lists: kept as written, recorded "
+                                           "as 暂无法确定 (not yet determined)", {"value": raw_type}))  # fmt: skip
         scheme, code = resolved or UNKNOWN_TYPE
-        attributes = safe
+        attributes = safes[i]
+        client_id = client_ids[i] or _hashed({str(k): v for k, v in attributes.items()})
         attributes["_row"] = number
-        attributes["_source"] = table.source
+        attributes["_source"] = source
         attributes["_type"] = f"{scheme}:{code}"
         rows.append(
             SurveyRow(
                 row=number, client_id=client_id, x=xl[i], y=yl[i], crs=declared,
-                lon=lon_l[i], lat=lat_l[i], name=texts["name"],
-                national_code=texts["national_code"], local_code=texts["local_code"], type_scheme=scheme,
-                type_code=code, type_raw=raw_type, receiving_water=texts["receiving_water"],
-                township=_text(get(raw_row, "township")), surveyor=_text(get(raw_row, "surveyor")),
-                captured_at=when, photo_names=photo_names(get(raw_row, "photos")), attributes=attributes,
+                lon=lon_l[i], lat=lat_l[i], name=names[i],
+                national_code=national[i], local_code=local[i], type_scheme=scheme,
+                type_code=code, type_raw=raw_type, receiving_water=water[i],
+                township=townships[i], surveyor=surveyors[i],
+                captured_at=whens[i], photo_names=photos[i], attributes=attributes,
             )
         )  # fmt: skip
     rejected = [p for i in sorted(problems) for p in problems[i]]
     return Validation(rows=rows, rejected=rejected, warnings=warnings, crs=declared, total=n, notes=notes)
+
+
+Reject = Callable[..., None]
+
+
+def _coordinates(table: RawTable, mapping: ColumnMapping, use: tuple[str, str],
+                 reject: Reject) -> tuple[list[float], list[float]]:  # fmt: skip
+    """The two coordinate columns as numbers (NaN where a row has a problem), rejecting unreadable and empty
+    cells: a cell that is a number or plain decimal text is read by ``float`` itself, the rest by
+    ``parse_coordinate``.
+    """
+    parsed: list[list[float | None]] = []
+    unreadable: list[dict[int, Any]] = []
+    for f in use:
+        name = mapping.fields.get(f)
+        values = [row.get(name) for row in table.rows] if name is not None else [None] * len(table.rows)
+        numbers: list[float | None] = []
+        bad: dict[int, Any] = {}
+        for i, value in enumerate(values):
+            if value.__class__ is str:
+                try:
+                    numbers.append(float(value))  # what parse_coordinate gives for plain decimal text
+                    continue
+                except ValueError:
+                    pass
+            try:
+                numbers.append(parse_coordinate(value))
+            except ValueError:
+                numbers.append(None)
+                bad[i] = value
+        parsed.append(numbers)
+        unreadable.append(bad)
+    for i in sorted(unreadable[0].keys() | unreadable[1].keys()):
+        for f, bad in zip(use, unreadable, strict=True):
+            if i in bad:
+                raw = bad[i]
+                reject(i, f, "bad_coordinates", f"{f} {raw!r} is not a number or degrees-minutes-seconds", value=raw)
+    xl: list[float] = []
+    yl: list[float] = []
+    for i, (x, y) in enumerate(zip(parsed[0], parsed[1], strict=True)):
+        if x is None or y is None:
+            xl.append(math.nan)
+            yl.append(math.nan)
+            if i not in unreadable[0] and i not in unreadable[1]:
+                missing = use[0] if x is None else use[1]
+                reject(i, missing, "missing_coordinates", f"{missing} is empty")
+        else:
+            xl.append(x)
+            yl.append(y)
+    return xl, yl
+
+
+def _survey_times(values: list[Any], today: date, reject: Reject) -> list[datetime | None]:
+    """The survey time of each row, rejecting dates that do not exist or are out of range; a text value met
+    before is not read again.
+    """
+    whens: list[datetime | None] = []
+    known: dict[str, tuple[datetime | None, bool]] = {}  # text → (time, whether it is a real date)
+    for i, raw in enumerate(values):
+        if raw is None:
+            whens.append(None)
+            continue
+        read = known.get(raw) if raw.__class__ is str else None
+        if read is None:
+            try:
+                read = (parse_when(raw), True)
+            except ValueError:
+                read = (None, False)
+            if raw.__class__ is str:
+                known[raw] = read
+        when, real = read
+        whens.append(when)
+        if not real:
+            reject(i, "surveyed_at", "impossible_date", f"{raw!r} is not a real date", value=str(raw))
+        elif when is not None and not (EARLIEST <= clock.day_of(when) <= today):
+            day = when.date()
+            reject(i, "surveyed_at", "impossible_date",
+                   f"{day.isoformat()} is {'in the future' if day > today else 'before 1990'}",
+                   value=day.isoformat())  # fmt: skip
+    return whens
+
+
+def _contents(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Hashable], list[int]]:
+    """Each row's values made JSON-safe (its stored attributes), what makes two rows the same row (``_row_key``),
+    and the rows holding a NUL character. A text table whose rows share their columns (every CSV) is done a
+    column at a time: its values need no conversion and the tuple of a row's values is its key.
+    """
+    kinds = set(map(type, itertools.chain.from_iterable(map(dict.values, rows))))
+    if kinds <= {str, type(None)} and len(set(map(tuple, map(dict.keys, rows)))) <= 1:
+        values = list(map(tuple, map(dict.values, rows)))
+        nul_columns = [c for c in zip(*values, strict=True) if "\x00" in "".join(filter(None, c))]
+        nul = sorted({i for c in nul_columns for i, v in enumerate(c) if v and "\x00" in v})
+        return list(map(dict, rows)), list(values), nul
+    safes: list[dict[str, Any]] = []
+    keys: list[Hashable] = []
+    nul = []
+    for i, row in enumerate(rows):
+        cells = list(row.values())
+        is_text = all(v is None or v.__class__ is str for v in cells)  # a text row: nothing to convert
+        safe = dict(row) if is_text else {k: json_safe(v) for k, v in row.items()}
+        safes.append(safe)
+        keys.append(_row_key(safe))
+        if "\x00" in "".join([v for v in cells if isinstance(v, str)]):
+            nul.append(i)
+    return safes, keys, nul
+
+
+def _photo_names(values: list[Any]) -> list[tuple[str, ...]]:
+    """``photo_names`` of every value of a column; a text column where no value lists several names or folders
+    (no separator, slash or space anywhere) is read without splitting.
+    """
+    if set(map(type, values)) <= {str, type(None)} and not _PHOTO_SPLIT_OR_FOLDER.search("".join(filter(None, values))):
+        return [(v,) if v else () for v in values]
+    return [photo_names(v) if v is not None else () for v in values]
+
+
+_PHOTO_SPLIT_OR_FOLDER = re.compile(r"[;,，；、\s/\\]")
+
+
+def _texts(values: list[Any]) -> list[str | None]:
+    """``_text`` of every value of a column (a text column needs only its spaces stripped)."""
+    if set(map(type, values)) <= {str, type(None)}:
+        return [(v.strip() or None) if v is not None else None for v in values]
+    return list(map(cell_text, values))
 
 
 def rejected_rows(problems: Sequence[RowProblem]) -> int:
