@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -297,6 +298,11 @@ def validate(
 
     whens = _survey_times(column("surveyed_at"), today, reject)
     safes, keys, nul_rows = _contents(rows_in)
+    look_alike: set[int] = set()  # features whose attributes repeat in the file, told apart by their points alone
+    if use is None:  # placed by its geometry: a feature's point is part of what it is (look-alike manholes differ)
+        repeats = {k for k, c in Counter(keys).items() if c > 1}
+        look_alike = {i for i, k in enumerate(keys) if k in repeats}
+        keys = list(zip(keys, xl, yl, strict=True))
     seen_content: dict[Hashable, int] = {}
     for i, content in enumerate(keys):
         first = seen_content.get(content)
@@ -355,7 +361,10 @@ def validate(
                                            "as 暂无法确定 (not yet determined)", {"value": raw_type}))  # fmt: skip
         scheme, code = resolved or UNKNOWN_TYPE
         attributes = safes[i]
-        client_id = client_ids[i] or _hashed({str(k): v for k, v in attributes.items()})
+        content = {str(k): v for k, v in attributes.items()}
+        if i in look_alike:  # the same attributes elsewhere in the file: the point makes the row's id its own
+            content["_point"] = [xl[i], yl[i]]
+        client_id = client_ids[i] or _hashed(content)
         attributes["_row"] = number
         attributes["_source"] = source
         attributes["_type"] = f"{scheme}:{code}"

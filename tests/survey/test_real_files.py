@@ -196,8 +196,6 @@ def test_a_constant_object_id_is_not_taken_for_the_record_id() -> None:
     assert "client_id" not in ColumnMapping.for_table(table).fields
 
 
-@pytest.mark.xfail(strict=True, reason="validate.py compares a GIS row's attributes without its geometry, so "
-                   "features with the same attributes at different points are refused as duplicates")  # fmt: skip
 def test_a_municipal_inventory_of_look_alike_features_keeps_every_point(session: Session, settings: Settings) -> None:
     table = read_path(VERMONT, VERMONT.name)
     report = import_table(session, table, settings=_in_region(settings, VERMONT_BOX), actor="crew1")
