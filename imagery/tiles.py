@@ -9,7 +9,6 @@ import hashlib
 import io
 import os
 import tempfile
-import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +26,15 @@ from sqlalchemy.orm import Session
 TILE_SIZE = 256
 MAX_ZOOM = 24
 _TMS = morecantile.tms.get("WebMercatorQuad")
-# rasterio's warp helpers (used by rio-tiler to reproject) still use affine's `*`, which affine 3 flags with a
-# PendingDeprecationWarning. The warning filter is process-wide state and `catch_warnings` is not thread-safe, so
-# renders that silence it take turns; otherwise one thread's exit would restore the filters under another.
-_WARNINGS_LOCK = threading.Lock()
+# rasterio's transform helpers (used by rio-tiler to reproject) still use affine's `*`, which affine 3 flags with a
+# PendingDeprecationWarning on every tile. It is silenced once, at import, for that message from rasterio only
+# (pyproject.toml's pytest filters name the same), so renders never touch the process-wide filters and run in
+# parallel.
+AFFINE_MUL_MESSAGE = r"Use `@` matmul instead of `\*` mul operator"
+AFFINE_MUL_MODULE = r"rasterio\."
+warnings.filterwarnings(
+    "ignore", message=AFFINE_MUL_MESSAGE, category=PendingDeprecationWarning, module=AFFINE_MUL_MODULE
+)
 
 
 def _transparent_png() -> bytes:
@@ -95,22 +99,13 @@ def render(sources: list[Source], z: int, x: int, y: int) -> bytes:
     if not sources:
         return TRANSPARENT_PNG
     threads = min(4, len(sources)) if len(sources) > 1 else 0  # one file: no thread pool
-    for attempt in range(3):
-        try:
-            with _WARNINGS_LOCK, warnings.catch_warnings():
-                warnings.simplefilter("ignore", PendingDeprecationWarning)
-                image, _used = mosaic_reader(
-                    sources, _read, x, y, z, pixel_selection=FirstMethod(), threads=threads,
-                    allowed_exceptions=(TileOutsideBounds,),
-                )  # fmt: skip
-            break
-        except EmptyMosaicError:
-            return TRANSPARENT_PNG
-        except PendingDeprecationWarning:
-            # Only where warnings are errors (the test suite): another thread's `catch_warnings` ended inside ours
-            # and put the filters back; the read is repeated with the filter in place again.
-            if attempt == 2:
-                raise
+    try:
+        image, _used = mosaic_reader(
+            sources, _read, x, y, z, pixel_selection=FirstMethod(), threads=threads,
+            allowed_exceptions=(TileOutsideBounds,),
+        )  # fmt: skip
+    except EmptyMosaicError:
+        return TRANSPARENT_PNG
     if image.data.shape[0] == 1:
         image = ImageData(image.array.repeat(3, axis=0), bounds=image.bounds, crs=image.crs)  # gray as RGB
     return bytes(image.render(img_format="PNG", add_mask=True))
