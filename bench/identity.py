@@ -13,6 +13,9 @@ session and an API token, and the measured user is the last one. Measured:
     connection back), with the session seen recently, as on nearly every request.
 ``identity, API token (Bearer)``
     The same with ``Authorization: Bearer``, the token used recently.
+``a request's session, SELECT 1``
+    The fixed part of both: a request context and its database session sending ``SELECT 1`` (pool checkout with
+    its ping, ``BEGIN``, the statement, ``ROLLBACK`` at teardown), against ``SELECT 1`` by hand.
 
 Baseline, in the same run: the very same SELECT sent with psycopg on one open connection (no prepared statements).
 Ratio = our seconds ÷ baseline seconds, medians over ``--repeats`` calls, ours and the baseline alternating; the
@@ -69,6 +72,7 @@ def make_users(url: str, n: int, progress: Progress) -> tuple[str, str]:
 def bench(app: Flask, url: str, cookie: str, token: str, repeats: int, progress: Progress) -> list[Result]:
     """Median and p95 of the identity check against the same SELECT by hand."""
     from web.auth import SESSION_COOKIE, _resolve_identity
+    from web.db import primary_db as db
 
     engine: sa.Engine = app.extensions["outfalls.sessions"].kw["bind"]
     cases: list[tuple[str, dict[str, str], str, dict[str, Any]]] = [
@@ -113,6 +117,18 @@ def bench(app: Flask, url: str, cookie: str, token: str, repeats: int, progress:
                                       "repeats": repeats, "statements_per_request": len(sent),
                                       "writes": sum(s in ("UPDATE", "INSERT", "DELETE") for s in sent),
                                   }))  # fmt: skip
+        progress.say("latency: a request's session alone")
+
+        def bare() -> Any:  # what every request pays before any identity: checkout (with ping), BEGIN, ROLLBACK
+            with app.test_request_context("/api/outfalls"):
+                return db().execute(sa.text("SELECT 1")).scalar()
+
+        a, b = _timed_pair(bare, lambda: conn.execute("SELECT 1").fetchone(), repeats, 10)
+        results.append(Result(
+            "a request's session, SELECT 1", statistics.median(a), "SELECT 1 via psycopg, open connection",
+            statistics.median(b), {"p95_seconds": round(_p95(a), 6), "repeats": repeats,
+                                   "note": "the fixed cost inside each identity figure above"},
+        ))  # fmt: skip
     return results
 
 
@@ -135,9 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"identity of a request, {args.users} users (outfalls {commit})")
         for r in results:
-            print(f"  {r.name:30} {r.seconds * 1000:7.2f} ms   SELECT by hand {r.baseline_seconds * 1000:7.2f} ms   "
-                  f"ratio {r.ratio:.2f}   {r.extra['statements_per_request']} statement(s), "
-                  f"{r.extra['writes']} write(s)")  # fmt: skip
+            print(f"  {r.name:30} {r.seconds * 1000:7.2f} ms   by hand {r.baseline_seconds * 1000:7.2f} ms   "
+                  f"ratio {r.ratio:.2f}   {r.extra.get('statements_per_request', '-')} statement(s), "
+                  f"{r.extra.get('writes', '-')} write(s)")  # fmt: skip
     return 0
 
 
