@@ -13,6 +13,10 @@ session and an API token, and the measured user is the last one. Measured:
     connection back), with the session seen recently, as on nearly every request.
 ``identity, API token (Bearer)``
     The same with ``Authorization: Bearer``, the token used recently.
+``identity, session cookie, former way``
+    For comparison, the way requests resolved a cookie before the single SELECT: ``accounts.resolve_session`` and
+    ``accounts.identity_of`` (the session with its user, then the roles and the scope rows as the ORM loads
+    them: three SELECTs) and a commit.
 ``a request's session, SELECT 1``
     The fixed part of both: a request context and its database session sending ``SELECT 1`` (pool checkout with
     its ping, ``BEGIN``, the statement, ``ROLLBACK`` at teardown), against ``SELECT 1`` by hand.
@@ -117,6 +121,26 @@ def bench(app: Flask, url: str, cookie: str, token: str, repeats: int, progress:
                                       "repeats": repeats, "statements_per_request": len(sent),
                                       "writes": sum(s in ("UPDATE", "INSERT", "DELETE") for s in sent),
                                   }))  # fmt: skip
+        progress.say("latency: the former way (three SELECTs and a commit)")
+
+        def former() -> Any:  # the session, then its user's roles and scope rows as the ORM loads them; a commit
+            with app.test_request_context("/api/outfalls"):
+                session = db()
+                web_session = accounts.resolve_session(session, cookie)
+                if web_session is None:
+                    raise SystemExit("the former way: no session")
+                identity = accounts.identity_of(web_session.user)
+                session.commit()
+                return identity
+
+        a, b = _timed_pair(former, lambda: conn.execute(cases[0][2], cases[0][3] | {"now": datetime.now(UTC)}),
+                           repeats, 10)  # fmt: skip
+        results.append(Result(
+            "identity, session cookie, former way", statistics.median(a),
+            "the same single SELECT via psycopg, open connection", statistics.median(b),
+            {"p95_seconds": round(_p95(a), 6), "repeats": repeats,
+             "note": "accounts.resolve_session + identity_of + commit, as requests did before the single SELECT"},
+        ))  # fmt: skip
         progress.say("latency: a request's session alone")
 
         def bare() -> Any:  # what every request pays before any identity: checkout (with ping), BEGIN, ROLLBACK
