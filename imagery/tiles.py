@@ -9,7 +9,6 @@ import hashlib
 import io
 import os
 import tempfile
-import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,16 +20,25 @@ from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
 from rio_tiler.mosaic import mosaic_reader
 from rio_tiler.mosaic.methods.defaults import FirstMethod
-from sqlalchemy import text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+
+from imagery.models import Orthophoto
+from imagery.scope import orthophoto_conditions
+from outfalls.scope import Scope
 
 TILE_SIZE = 256
 MAX_ZOOM = 24
 _TMS = morecantile.tms.get("WebMercatorQuad")
-# rasterio's warp helpers (used by rio-tiler to reproject) still use affine's `*`, which affine 3 flags with a
-# PendingDeprecationWarning. The warning filter is process-wide state and `catch_warnings` is not thread-safe, so
-# renders that silence it take turns; otherwise one thread's exit would restore the filters under another.
-_WARNINGS_LOCK = threading.Lock()
+# rasterio's transform helpers (used by rio-tiler to reproject) still use affine's `*`, which affine 3 flags with a
+# PendingDeprecationWarning on every tile. It is silenced once, at import, for that message from rasterio only
+# (pyproject.toml's pytest filters name the same), so renders never touch the process-wide filters and run in
+# parallel.
+AFFINE_MUL_MESSAGE = r"Use `@` matmul instead of `\*` mul operator"
+AFFINE_MUL_MODULE = r"rasterio\."
+warnings.filterwarnings(
+    "ignore", message=AFFINE_MUL_MESSAGE, category=PendingDeprecationWarning, module=AFFINE_MUL_MODULE
+)
 
 
 def _transparent_png() -> bytes:
@@ -42,13 +50,7 @@ def _transparent_png() -> bytes:
 TRANSPARENT_PNG = _transparent_png()
 
 # Newest first: FirstMethod takes each pixel from the first orthophoto that has it valid.
-_COVERING = text(
-    """
-    SELECT id, cog_path, band_count, band_layout FROM orthophotos
-    WHERE ST_Intersects(footprint, ST_MakeEnvelope(:w, :s, :e, :n, 4490))
-    ORDER BY captured_on DESC NULLS LAST, id DESC
-    """
-)
+_NEWEST_FIRST = (Orthophoto.captured_on.desc().nulls_last(), Orthophoto.id.desc())
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +70,19 @@ def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float] | N
     return (b.left, b.bottom, b.right, b.top)
 
 
-def covering(session: Session, z: int, x: int, y: int, *, store_dir: Path) -> list[Source]:
-    """The orthophotos whose valid footprint meets the tile, newest first."""
+def covering(session: Session, z: int, x: int, y: int, *, store_dir: Path, scope: Scope | None = None) -> list[Source]:
+    """The orthophotos whose valid footprint meets the tile, newest first; with ``scope``, only those it may see
+    (``imagery.scope``: a footprint belongs to every area it overlaps).
+    """
     bounds = tile_bounds(z, x, y)
     if bounds is None:
         return []
     w, s, e, n = bounds
-    rows = session.execute(_COVERING, {"w": w, "s": s, "e": e, "n": n}).all()
+    query = select(Orthophoto.id, Orthophoto.cog_path, Orthophoto.band_count, Orthophoto.band_layout).where(
+        func.ST_Intersects(Orthophoto.footprint, func.ST_MakeEnvelope(w, s, e, n, 4490)),
+        *(orthophoto_conditions(scope) if scope is not None else ()),
+    )
+    rows = session.execute(query.order_by(*_NEWEST_FIRST)).all()
     return [Source(r.id, store_dir / r.cog_path, _indexes(r.band_count, r.band_layout)) for r in rows]
 
 
@@ -95,30 +103,26 @@ def render(sources: list[Source], z: int, x: int, y: int) -> bytes:
     if not sources:
         return TRANSPARENT_PNG
     threads = min(4, len(sources)) if len(sources) > 1 else 0  # one file: no thread pool
-    for attempt in range(3):
-        try:
-            with _WARNINGS_LOCK, warnings.catch_warnings():
-                warnings.simplefilter("ignore", PendingDeprecationWarning)
-                image, _used = mosaic_reader(
-                    sources, _read, x, y, z, pixel_selection=FirstMethod(), threads=threads,
-                    allowed_exceptions=(TileOutsideBounds,),
-                )  # fmt: skip
-            break
-        except EmptyMosaicError:
-            return TRANSPARENT_PNG
-        except PendingDeprecationWarning:
-            # Only where warnings are errors (the test suite): another thread's `catch_warnings` ended inside ours
-            # and put the filters back; the read is repeated with the filter in place again.
-            if attempt == 2:
-                raise
+    try:
+        image, _used = mosaic_reader(
+            sources, _read, x, y, z, pixel_selection=FirstMethod(), threads=threads,
+            allowed_exceptions=(TileOutsideBounds,),
+        )  # fmt: skip
+    except EmptyMosaicError:
+        return TRANSPARENT_PNG
     if image.data.shape[0] == 1:
         image = ImageData(image.array.repeat(3, axis=0), bounds=image.bounds, crs=image.crs)  # gray as RGB
     return bytes(image.render(img_format="PNG", add_mask=True))
 
 
-def tile_png(session: Session, z: int, x: int, y: int, *, store_dir: Path, cache_dir: Path) -> bytes:
-    """The tile's PNG, from the disk cache when the same orthophotos were rendered there before."""
-    sources = covering(session, z, x, y, store_dir=store_dir)
+def tile_png(
+    session: Session, z: int, x: int, y: int, *, store_dir: Path, cache_dir: Path, scope: Scope | None = None
+) -> bytes:
+    """The tile's PNG, from the disk cache when the same orthophotos were rendered there before; with ``scope``,
+    of the orthophotos it may see only (transparent where it sees none). The cache key names the orthophotos, so
+    users of different scopes share a cached tile only when they see the same ones.
+    """
+    sources = covering(session, z, x, y, store_dir=store_dir, scope=scope)
     if not sources:
         return TRANSPARENT_PNG
     key = hashlib.sha1(",".join(str(s.id) for s in sources).encode()).hexdigest()[:16]

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
@@ -29,6 +29,9 @@ MIN_PASSWORD_LENGTH = 10
 MAX_FAILED_LOGINS = 5
 LOCKOUT_WINDOW = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=12)
+# Marking a session as seen, or a token as used, is a write and a commit: done at most this often, so that most
+# requests only read. Revocation, expiry and a disabled user still take effect on the very next request.
+SEEN_EVERY = timedelta(minutes=1)
 TOKEN_PREFIX = "ofp_"
 BAD_LOGIN = "wrong user name or password"
 
@@ -345,7 +348,7 @@ def set_password(
     user.password_changed_at = datetime.now(UTC)
     ending = delete(WebSession).where(WebSession.user_id == user.id)
     if keep_session:
-        ending = ending.where(WebSession.id != _sha256(keep_session))
+        ending = ending.where(WebSession.id != sha256_hex(keep_session))
     ended = session.execute(ending).rowcount  # type: ignore[attr-defined]
     live = (ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
     tokens = session.scalar(select(func.count()).select_from(ApiToken).where(*live)) or 0
@@ -421,7 +424,7 @@ def start_session(
     """Open a web session for a user who just authenticated; returns the cookie value (shown once)."""
     token = secrets.token_urlsafe(32)
     web_session = WebSession(
-        id=_sha256(token),
+        id=sha256_hex(token),
         user_id=user.id,
         csrf_token=secrets.token_urlsafe(32),
         expires_at=datetime.now(UTC) + SESSION_LIFETIME,
@@ -438,11 +441,11 @@ def resolve_session(session: Session, cookie: str | None) -> WebSession | None:
     """The live session of a cookie, or None (unknown, expired, tampered or a disabled user)."""
     if not cookie or len(cookie) > 200:
         return None
-    web_session = session.get(WebSession, _sha256(cookie))
+    web_session = session.get(WebSession, sha256_hex(cookie))
     now = datetime.now(UTC)
     if web_session is None or web_session.expires_at <= now or not web_session.user.is_active:
         return None
-    if now - web_session.last_seen_at > timedelta(minutes=5):
+    if now - web_session.last_seen_at > SEEN_EVERY:
         web_session.last_seen_at = now
     return web_session
 
@@ -457,7 +460,8 @@ def end_session(session: Session, cookie: str | None, *, ip: str | None = None) 
 
 
 # -- tokens -------------------------------------------------------------------------------------------------
-def _sha256(text: str) -> str:
+def sha256_hex(text: str) -> str:
+    """The SHA-256 of a secret as stored (a session id, a token hash)."""
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -479,7 +483,7 @@ def create_token(
     token = ApiToken(
         user_id=user.id,
         name=name.strip()[:128],
-        token_hash=_sha256(plain),
+        token_hash=sha256_hex(plain),
         prefix=plain[:10],
         expires_at=datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None,
     )
@@ -519,25 +523,41 @@ def authenticate_token(session: Session, plain: str, *, login: str | None = None
     Raises:
         NotAuthenticated: unknown, expired or revoked token, wrong owner, or a disabled user.
     """
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _sha256(plain.strip())))
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == sha256_hex(plain.strip())))
     now = datetime.now(UTC)
-    problem = None
     if token is None:
-        problem = "unknown"
-    elif token.revoked_at is not None:
-        problem = "revoked"
-    elif token.expires_at is not None and token.expires_at <= now:
-        problem = "expired"
-    elif not token.user.is_active:
-        problem = "disabled"
-    elif login is not None and token.user.login.lower() != login.strip().lower():
-        problem = "owner"
-    if problem is not None or token is None:
-        audit(session, AuditAction.TOKEN_REFUSED, actor=login, success=False, ip=ip, reason=problem,
-              prefix=plain[:10])  # fmt: skip
-        raise NotAuthenticated("the API token is not valid (unknown, expired or revoked)")
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        refuse_token(session, plain, "unknown", login=login, ip=ip)
+    problem = token_problem(token.revoked_at, token.expires_at, token.user.is_active, token.user.login, login, now)
+    if problem is not None:
+        refuse_token(session, plain, problem, login=login, ip=ip)
+    if token.last_used_at is None or now - token.last_used_at > SEEN_EVERY:
         token.last_used_at = now
         audit(session, AuditAction.TOKEN_USED, actor=token.user.login, ip=ip, token_id=token.id)
     session.flush()
     return token.user
+
+
+def token_problem(
+    revoked_at: datetime | None, expires_at: datetime | None, is_active: bool, owner: str, login: str | None,
+    now: datetime,
+) -> str | None:
+    """Why a known token is refused (revoked, expired, a disabled user, or not ``login``'s), or None."""
+    if revoked_at is not None:
+        return "revoked"
+    if expires_at is not None and expires_at <= now:
+        return "expired"
+    if not is_active:
+        return "disabled"
+    if login is not None and owner.lower() != login.strip().lower():
+        return "owner"
+    return None
+
+
+def refuse_token(session: Session, plain: str, problem: str | None, *, login: str | None, ip: str | None) -> NoReturn:
+    """Audit a refused token (the caller commits) and refuse it.
+
+    Raises:
+        NotAuthenticated: always, with the same message whatever the problem.
+    """
+    audit(session, AuditAction.TOKEN_REFUSED, actor=login, success=False, ip=ip, reason=problem, prefix=plain[:10])
+    raise NotAuthenticated("the API token is not valid (unknown, expired or revoked)")

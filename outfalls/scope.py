@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, false, or_, select
@@ -44,23 +45,30 @@ class Scope:
         return ", ".join([*self.area_codes, *(f"basin {b}" for b in self.basin_codes)]) or "nothing"
 
     def conditions(self) -> list[ColumnElement[bool]]:
-        """SQL conditions on ``Outfall`` that keep only what this scope may see."""
-        if self.is_national:
-            return []
-        if not self.area_codes:
-            return [false()]
-        areas = select(AdminArea.id).where(or_(*(AdminArea.code.like(area_prefix(c) + "%") for c in self.area_codes)))
-        cond: list[ColumnElement[bool]] = [Outfall.admin_area_id.in_(areas)]
-        if self.basin_codes:
-            basins = select(Basin.id).where(Basin.code.in_(self.basin_codes))
-            cond.append(or_(Outfall.basin_id.in_(basins), Outfall.sub_basin_id.in_(basins)))
-        return cond
+        """SQL conditions on ``Outfall`` that keep only what this scope may see (a new list the caller may extend;
+        the conditions themselves are built once per scope).
+        """
+        return list(_conditions(self))
 
     def covers_area(self, code: str) -> bool:
         """True when the administrative area ``code`` lies inside this scope's areas."""
         if self.is_national:
             return True
         return any(code.startswith(area_prefix(c)) for c in self.area_codes)
+
+
+@functools.lru_cache(maxsize=1024)
+def _conditions(scope: Scope) -> tuple[ColumnElement[bool], ...]:
+    if scope.is_national:
+        return ()
+    if not scope.area_codes:
+        return (false(),)
+    areas = select(AdminArea.id).where(or_(*(AdminArea.code.like(area_prefix(c) + "%") for c in scope.area_codes)))
+    cond: list[ColumnElement[bool]] = [Outfall.admin_area_id.in_(areas)]
+    if scope.basin_codes:
+        basins = select(Basin.id).where(Basin.code.in_(scope.basin_codes))
+        cond.append(or_(Outfall.basin_id.in_(basins), Outfall.sub_basin_id.in_(basins)))
+    return tuple(cond)
 
 
 def require_visible(session: Session, outfall_id: int, scope: Scope) -> None:

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from outfalls import accounts
 from outfalls.accounts import Identity
 from outfalls.errors import NotAuthenticated, PermissionDenied
+from outfalls.identity import RequestIdentity, session_identity, token_identity
 from outfalls.scope import Scope
 from outfalls.types import Role
 from web.db import primary_db as db  # who is asking, and their activity, is the primary's business
@@ -91,48 +92,50 @@ def _wants_html() -> bool:
     return not request.path.startswith("/api/") and request.accept_mimetypes.best != "application/json"
 
 
-def _token_identity() -> Identity | None:
+def _token_identity() -> RequestIdentity | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if not value:
         return None
     ip = request.remote_addr
     if scheme.lower() == "bearer":
-        user = accounts.authenticate_token(db(), value, ip=ip)
-    elif scheme.lower() == "basic":
+        return token_identity(db(), value, ip=ip)
+    if scheme.lower() == "basic":
         try:
             login, _, token = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError) as err:
             raise NotAuthenticated("malformed Basic credentials") from err
         # Basic carries an API token as the password, never the login password.
-        user = accounts.authenticate_token(db(), token, login=login, ip=ip)
-    else:
-        return None
-    return accounts.identity_of(user, via_token=True)
+        return token_identity(db(), token, login=login, ip=ip)
+    return None
 
 
 def _resolve_identity() -> Identity | None:
+    """The request's identity: one SELECT, and a commit only when the session's "last seen" or the token's use is
+    recorded (at most once a minute) or a refused token is audited.
+    """
     session = db()
     try:
-        identity = _token_identity()
+        found = _token_identity()
     except NotAuthenticated:
         session.commit()  # the refusal is audited
         raise
-    if identity is None:
-        web_session = accounts.resolve_session(session, request.cookies.get(SESSION_COOKIE))
-        if web_session is not None:
-            g.web_session = web_session
-            identity = accounts.identity_of(web_session.user)
-    if identity is not None:
-        session.commit()  # token use and session activity are recorded even on read-only requests
-    return identity
+    if found is None:
+        found = session_identity(session, request.cookies.get(SESSION_COOKIE))
+        if found is not None:
+            g.session_csrf = found.csrf_token
+    if found is None:
+        return None
+    if found.wrote:
+        session.commit()
+    return found.identity
 
 
 def expected_csrf() -> str:
     """The CSRF token forms must carry: the session's, or for anonymous forms (login) a cookie's."""
-    web_session = g.get("web_session")
-    if web_session is not None:
-        return str(web_session.csrf_token)
+    session_csrf: str | None = g.get("session_csrf")
+    if session_csrf is not None:
+        return session_csrf
     token = g.get("anon_csrf") or request.cookies.get(ANON_CSRF_COOKIE)
     if not token:
         token = secrets.token_urlsafe(32)
@@ -170,8 +173,8 @@ def offers_basic() -> bool:
 
 def _check_csrf() -> None:
     sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
-    web_session = g.get("web_session")
-    expected = web_session.csrf_token if web_session is not None else request.cookies.get(ANON_CSRF_COOKIE)
+    session_csrf: str | None = g.get("session_csrf")
+    expected = session_csrf if session_csrf is not None else request.cookies.get(ANON_CSRF_COOKIE)
     if not expected or not secrets.compare_digest(str(sent), str(expected)):
         raise PermissionDenied("the form has expired or did not come from this site; reload the page and try again")
 

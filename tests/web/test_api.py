@@ -398,3 +398,32 @@ def test_api_responses_carry_security_headers(client: FlaskClient) -> None:
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["X-Frame-Options"] == "DENY"
         assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
+
+
+def test_a_list_page_is_one_statement_besides_the_identity(
+    connection: sa.Connection, make_user: Callable[..., Any], login_as: Callable[..., FlaskClient],
+    make_outfall: Callable[..., Outfall],
+) -> None:
+    for n in range(3):
+        make_outfall(name=f"西安排口{n}")
+    make_outfall(lonlat=(109.03, 32.69), name="汉滨排口")  # outside Xi'an
+    xian = login_as(make_user("xian", areas=("610100",)))
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().startswith("SELECT"):
+            sent.append(statement)
+
+    sa.event.listen(connection, "before_cursor_execute", record)
+    try:
+        get_json(xian, "/api/outfalls")  # a new session may be marked as seen on its first request
+        sent.clear()
+        first = get_json(xian, "/api/outfalls?page_size=2")
+        assert len(sent) == 2  # who is asking (user, roles, scope), then the page with its total
+        sent.clear()
+        past = get_json(xian, "/api/outfalls?page_size=2&page=3")  # past the end: counted apart
+        assert len(sent) == 3
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", record)
+    assert first["total"] == past["total"] == 3 and len(first["items"]) == 2 and past["items"] == []
+    assert first["pages"] == 2 and all(i["area_code"].startswith("6101") for i in first["items"])

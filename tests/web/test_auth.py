@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from outfalls import accounts
-from outfalls.models import AuditEntry, Outfall, User
+from outfalls.models import AuditEntry, Outfall, User, WebSession
 from outfalls.types import AuditAction, Role
 from web.auth import ANON_CSRF_COOKIE, SESSION_COOKIE, access_of
 
@@ -392,3 +392,116 @@ def test_the_admin_user_form_shows_its_mistakes_beside_the_fields(session: Sessi
     assert reset.status_code == 422 and 'id="reset-form"' in html and "abcabcabcabc" not in html
     assert _beside(html, "reset-form", "password") == "密码至少需要 10 个字符，且不同字符多于三个。"
     assert re.search(r'name="revoke_tokens" value="1" checked', html)
+
+
+# -- the identity of a request: one SELECT, nothing written on most requests, every refusal immediate --------------
+def _statements(connection: sa.Connection, client: FlaskClient, path: str, **kw: object) -> tuple[int, list[str]]:
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement: str, *_args: object) -> None:  # noqa: ANN001
+        sent.append(" ".join(statement.split()))
+
+    sa.event.listen(connection, "before_cursor_execute", record)
+    try:
+        status = client.get(path, **kw).status_code  # type: ignore[arg-type]
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", record)
+    return status, sent
+
+
+def _seen(session: Session, client: FlaskClient, ago: timedelta) -> WebSession:
+    web_session = session.get(WebSession, accounts.sha256_hex(client.get_cookie(SESSION_COOKIE).value))
+    assert web_session is not None
+    web_session.last_seen_at = datetime.now(UTC) - ago
+    session.flush()
+    return web_session
+
+
+def test_a_read_request_resolves_its_identity_in_one_select_and_commits_nothing(
+    connection: sa.Connection, session: Session, make_user, login_as, two_counties
+) -> None:
+    client = login_as(make_user("lena", areas=("610115",)))
+    _seen(session, client, timedelta(seconds=5))
+    status, sent = _statements(connection, client, "/api/outfalls")
+    assert status == 200
+    identity = [s for s in sent if "web_sessions" in s or "user_roles" in s or "user_scopes" in s]
+    assert len(identity) == 1 and identity[0].startswith("SELECT")  # session, user, roles and scope in one row
+    assert not [s for s in sent if s.startswith(("UPDATE", "INSERT", "DELETE", "RELEASE SAVEPOINT"))]
+
+
+def test_a_session_is_marked_seen_at_most_once_a_minute(
+    connection: sa.Connection, session: Session, make_user, login_as
+) -> None:
+    client = login_as(make_user("mona", areas=("610115",)))
+    web_session = _seen(session, client, timedelta(minutes=2))
+    before = web_session.last_seen_at
+    status, sent = _statements(connection, client, "/api/outfalls")
+    assert status == 200 and [s for s in sent if s.startswith("UPDATE web_sessions")]
+    assert any(s.startswith("RELEASE SAVEPOINT") for s in sent)  # committed with the request
+    session.refresh(web_session)
+    assert web_session.last_seen_at > before
+    _, again = _statements(connection, client, "/api/outfalls")
+    assert not [s for s in again if s.startswith(("UPDATE", "RELEASE SAVEPOINT"))]
+
+
+def test_an_ended_or_expired_session_is_refused_on_the_very_next_request(
+    session: Session, make_user, login_as
+) -> None:
+    user = make_user("nina", areas=("610115",))
+    ended, expired, disabled = login_as(user), login_as(user), login_as(make_user("olga", areas=("610115",)))
+    for client in (ended, expired, disabled):
+        _seen(session, client, timedelta(seconds=1))
+        assert client.get("/api/outfalls").status_code == 200
+    accounts.end_session(session, ended.get_cookie(SESSION_COOKIE).value)  # logged out in another tab
+    _seen(session, expired, timedelta(seconds=1)).expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    olga = accounts.get_user(session, "olga")
+    accounts.update_user(session, olga.id, expected_version=olga.version, actor="root", is_active=False)
+    session.flush()
+    for client in (ended, expired, disabled):
+        assert client.get("/api/outfalls").status_code == 401
+        assert client.get("/outfalls").status_code == 302  # a page sends the browser to the login
+    # a form with the ended session's CSRF token is refused too
+    assert ended.post("/account/tokens", data={"name": "x", "csrf_token": ended.csrf}).status_code == 403
+
+
+def test_roles_and_scope_take_effect_on_the_very_next_request(
+    session: Session, make_user, login_as, two_counties
+) -> None:
+    user = make_user("petra", roles=("leader",), areas=("610115",))
+    client = login_as(user)
+    _seen(session, client, timedelta(seconds=1))
+    assert [i["name"] for i in client.get("/api/outfalls").json["items"]] == ["临潼区渭河右岸1#城镇雨洪排口"]
+    assert client.get("/admin/users").status_code == 403
+    accounts.update_user(session, user.id, expected_version=user.version, actor="root", areas=["610902"],
+                         roles=["admin"])  # fmt: skip
+    session.flush()
+    assert [i["name"] for i in client.get("/api/outfalls").json["items"]] == ["汉滨区汉江左岸1#城镇雨洪排口"]
+    assert client.get("/admin/users").status_code == 200
+
+
+def test_a_token_is_refused_at_once_when_expired_or_its_user_disabled_and_its_use_is_recorded_once_a_minute(
+    connection: sa.Connection, anon_client: FlaskClient, session: Session, make_user, two_counties
+) -> None:
+    user = make_user("rita", areas=("610115",))
+    token, plain = accounts.create_token(session, "rita", name="QGIS", actor="rita")
+    bearer = {"Authorization": f"Bearer {plain}"}
+    status, sent = _statements(connection, anon_client, "/api/outfalls", headers=bearer)
+    assert status == 200 and any(s.startswith("UPDATE api_tokens") for s in sent)
+    status, sent = _statements(connection, anon_client, "/api/outfalls", headers=bearer)
+    identity = [s for s in sent if "api_tokens" in s or "user_roles" in s or "user_scopes" in s]
+    assert status == 200 and len(identity) == 1
+    assert not [s for s in sent if s.startswith(("UPDATE", "INSERT", "RELEASE SAVEPOINT"))]
+    other = base64.b64encode(f"someone-else:{plain}".encode()).decode()
+    assert anon_client.get("/api/outfalls", headers={"Authorization": f"Basic {other}"}).status_code == 401
+    token.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    session.flush()
+    assert anon_client.get("/api/outfalls", headers=bearer).status_code == 401
+    token.expires_at = None
+    accounts.update_user(session, user.id, expected_version=user.version, actor="root", is_active=False)
+    session.flush()
+    assert anon_client.get("/api/outfalls", headers=bearer).status_code == 401
+    reasons = session.scalars(sa.select(AuditEntry.details["reason"].astext)
+                              .where(AuditEntry.action == AuditAction.TOKEN_REFUSED)).all()  # fmt: skip
+    assert reasons == ["owner", "expired", "disabled"]
+    used = session.scalars(sa.select(AuditEntry.id).where(AuditEntry.action == AuditAction.TOKEN_USED)).all()
+    assert len(used) == 1

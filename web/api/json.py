@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -76,9 +77,27 @@ class JSONProvider(DefaultJSONProvider):
             return super().dumps(finite(obj), **kwargs)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_DATES = frozenset({date, datetime})
+_FIELDS: dict[type, tuple[str, ...]] = {}  # the field names of each dataclass met, looked up once
+
+
 def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    """``value`` as JSON-ready lists, dicts and scalars: dataclasses as objects, dates as ISO 8601."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind in _DATES:
+        return value.isoformat()
+    names = _FIELDS.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        out = {}
+        for name in names:  # a list page has some 1,250 of these: scalars are taken as they are
+            v = getattr(value, name)
+            out[name] = v if type(v) in _SCALARS else _plain(v)
+        return out
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):

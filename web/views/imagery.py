@@ -34,9 +34,11 @@ TASK_READERS = (Role.CREW, Role.REVIEWER, Role.ANALYST, Role.LEADER, Role.ADMIN)
 @bp.get("/imagery/tiles/<int:z>/<int:x>/<int:y>.png")
 @requires()
 def tile(z: int, x: int, y: int) -> ResponseReturnValue:
-    """A 256-pixel PNG of every orthophoto covering the tile, newest on top; transparent where there is none."""
+    """A 256-pixel PNG of every orthophoto of the user's scope covering the tile, newest on top; transparent where
+    there is none.
+    """
     s = settings().imagery
-    png = tiles.tile_png(db(), z, x, y, store_dir=s.store_dir, cache_dir=s.tile_cache_dir)
+    png = tiles.tile_png(db(), z, x, y, store_dir=s.store_dir, cache_dir=s.tile_cache_dir, scope=current_scope())
     response = Response(png, mimetype="image/png")
     response.cache_control.private = True
     response.cache_control.max_age = 300

@@ -1,0 +1,103 @@
+"""The identity of a request, from a session cookie or an API token, in one SELECT: the session (or token), its
+user, their roles and their scope codes come back in one row, so the scope is computed once per request.
+
+Nothing is written on most requests: a session is marked as seen, and a token as used (and audited), at most
+once every ``SEEN_EVERY``; a refused token is audited every time. An expired or deleted session, a revoked or
+expired token and a disabled user are refused on the very next request, because every request reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text, update
+from sqlalchemy.orm import Session
+
+from outfalls.accounts import SEEN_EVERY, Identity, audit, refuse_token, sha256_hex, token_problem
+from outfalls.models import ApiToken, WebSession
+from outfalls.scope import Scope
+from outfalls.types import AuditAction, Role
+
+_USER_COLUMNS = """
+    u.id AS user_id, u.login, u.display_name, u.is_active, u.is_national,
+    ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id) AS roles,
+    ARRAY(SELECT a.code FROM user_scopes us JOIN admin_areas a ON a.id = us.admin_area_id
+          WHERE us.user_id = u.id) AS areas,
+    ARRAY(SELECT b.code FROM user_scopes us JOIN basins b ON b.id = us.basin_id WHERE us.user_id = u.id) AS basins
+"""
+SESSION_IDENTITY = text(
+    f"""SELECT s.csrf_token, s.last_seen_at, {_USER_COLUMNS}
+    FROM web_sessions s JOIN users u ON u.id = s.user_id
+    WHERE s.id = :id AND s.expires_at > :now AND u.is_active"""
+)
+TOKEN_IDENTITY = text(
+    f"""SELECT t.id AS token_id, t.revoked_at, t.expires_at, t.last_used_at, {_USER_COLUMNS}
+    FROM api_tokens t JOIN users u ON u.id = t.user_id
+    WHERE t.token_hash = :hash"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestIdentity:
+    """Who a request's credentials name; the session's CSRF token (None for a token); whether resolving them
+    wrote something (the session seen, the token used) for the caller to commit.
+    """
+
+    identity: Identity
+    csrf_token: str | None = None
+    wrote: bool = False
+
+
+def _identity(row: Any, *, via_token: bool) -> Identity:
+    if row.is_national:
+        scope = Scope.national()
+    else:  # sorted as accounts.scope_of sorts them, so both give equal scopes
+        scope = Scope(area_codes=tuple(sorted(row.areas)), basin_codes=tuple(sorted(row.basins)))
+    return Identity(row.user_id, row.login, row.display_name, frozenset(Role(r) for r in row.roles), scope,
+                    via_token)  # fmt: skip
+
+
+def session_identity(session: Session, cookie: str | None) -> RequestIdentity | None:
+    """The identity of a session cookie, or None (unknown, expired, tampered, or a disabled user)."""
+    if not cookie or len(cookie) > 200:
+        return None
+    session_id = sha256_hex(cookie)
+    now = datetime.now(UTC)
+    row = session.execute(SESSION_IDENTITY, {"id": session_id, "now": now}).first()
+    if row is None:
+        return None
+    wrote = now - row.last_seen_at > SEEN_EVERY
+    if wrote:
+        session.execute(
+            update(WebSession).where(WebSession.id == session_id).values(last_seen_at=now),
+            execution_options={"synchronize_session": False},
+        )
+    return RequestIdentity(_identity(row, via_token=False), str(row.csrf_token), wrote)
+
+
+def token_identity(
+    session: Session, plain: str, *, login: str | None = None, ip: str | None = None
+) -> RequestIdentity:
+    """The identity of an API token (``login``: the name given with HTTP Basic must be the token's owner).
+
+    Raises:
+        NotAuthenticated: unknown, expired or revoked token, wrong owner, or a disabled user (audited; the
+            caller commits the refusal).
+    """
+    now = datetime.now(UTC)
+    row = session.execute(TOKEN_IDENTITY, {"hash": sha256_hex(plain.strip())}).first()
+    if row is None:
+        refuse_token(session, plain, "unknown", login=login, ip=ip)
+    problem = token_problem(row.revoked_at, row.expires_at, row.is_active, row.login, login, now)
+    if problem is not None:
+        refuse_token(session, plain, problem, login=login, ip=ip)
+    wrote = row.last_used_at is None or now - row.last_used_at > SEEN_EVERY
+    if wrote:
+        session.execute(
+            update(ApiToken).where(ApiToken.id == row.token_id).values(last_used_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        audit(session, AuditAction.TOKEN_USED, actor=row.login, ip=ip, token_id=row.token_id)
+    return RequestIdentity(_identity(row, via_token=True), None, wrote)
