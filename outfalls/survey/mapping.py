@@ -64,6 +64,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 COORDINATE_FIELDS = ("lon", "lat", "x", "y")
+# Times a collection server stamps in UTC without saying so (KoBoToolbox's ``_submission_time``); a time without a
+# zone in any other column is the programme's local time.
+UTC_TIME_HEADERS = frozenset({"submissiontime"})
 _PUNCT = re.compile(r"[\s_\-\.\(\)（）:：/\\°]+")
 # Traditional characters of the header words, as Big5 files from Taiwan or Hong Kong write them.
 _TRADITIONAL = str.maketrans(
@@ -224,6 +227,11 @@ class ColumnMapping:
             return self.photo_columns
         column = self.fields.get(field_name)
         return (column,) if column is not None else ()
+
+    def time_zone_is_utc(self) -> bool:
+        """Whether the survey time column is one a server writes in UTC without a zone."""
+        column = self.fields.get("surveyed_at")
+        return column is not None and normalise(column) in UTC_TIME_HEADERS
 
     def get(self, row: Mapping[str, object], field_name: str) -> object:
         """The value of ``field_name`` in ``row`` (None when unmapped); the photo names of several columns are

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 import numpy as np
@@ -296,7 +296,7 @@ def validate(
         name = mapping.fields.get(field_name)
         return [row.get(name) for row in rows_in] if name is not None else [None] * n
 
-    whens = _survey_times(column("surveyed_at"), today, reject)
+    whens = _survey_times(column("surveyed_at"), today, reject, zone=UTC if mapping.time_zone_is_utc() else None)
     safes, keys, nul_rows = _contents(rows_in)
     look_alike: set[int] = set()  # features whose attributes repeat in the file, told apart by their points alone
     if use is None:  # placed by its geometry: a feature's point is part of what it is (look-alike manholes differ)
@@ -361,10 +361,10 @@ def validate(
                                            "as 暂无法确定 (not yet determined)", {"value": raw_type}))  # fmt: skip
         scheme, code = resolved or UNKNOWN_TYPE
         attributes = safes[i]
-        content = {str(k): v for k, v in attributes.items()}
+        identity = {str(k): v for k, v in attributes.items()}
         if i in look_alike:  # the same attributes elsewhere in the file: the point makes the row's id its own
-            content["_point"] = [xl[i], yl[i]]
-        client_id = client_ids[i] or _hashed(content)
+            identity["_point"] = [xl[i], yl[i]]
+        client_id = client_ids[i] or _hashed(identity)
         attributes["_row"] = number
         attributes["_source"] = source
         attributes["_type"] = f"{scheme}:{code}"
@@ -432,9 +432,9 @@ def _coordinates(table: RawTable, mapping: ColumnMapping, use: tuple[str, str],
     return xl, yl
 
 
-def _survey_times(values: list[Any], today: date, reject: Reject) -> list[datetime | None]:
-    """The survey time of each row, rejecting dates that do not exist or are out of range; a text value met
-    before is not read again.
+def _survey_times(values: list[Any], today: date, reject: Reject, *, zone: tzinfo | None) -> list[datetime | None]:
+    """The survey time of each row (a time without a zone in ``zone``, by default the programme's), rejecting
+    dates that do not exist or are out of range; a text value met before is not read again.
     """
     whens: list[datetime | None] = []
     known: dict[str, tuple[datetime | None, bool]] = {}  # text → (time, whether it is a real date)
@@ -445,7 +445,7 @@ def _survey_times(values: list[Any], today: date, reject: Reject) -> list[dateti
         read = known.get(raw) if raw.__class__ is str else None
         if read is None:
             try:
-                read = (parse_when(raw), True)
+                read = (parse_when(raw, zone=zone), True)
             except ValueError:
                 read = (None, False)
             if raw.__class__ is str:

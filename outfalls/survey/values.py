@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from outfalls import clock
@@ -54,14 +54,14 @@ _DATE_FORMATS = (
 )  # fmt: skip
 
 
-def parse_when(value: Any) -> datetime | None:
-    """A survey time from a cell (timezone-aware; a time without zone is China time). None when empty;
-    ValueError when it is not a real date.
+def parse_when(value: Any, *, zone: tzinfo | None = None) -> datetime | None:
+    """A survey time from a cell (timezone-aware; a time without zone is in ``zone``, by default the programme's,
+    China time). None when empty; ValueError when it is not a real date.
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=clock.zone())
+        return value if value.tzinfo else value.replace(tzinfo=zone or clock.zone())
     if isinstance(value, date):
         return datetime.combine(value, time(12, 0), tzinfo=clock.zone())
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -72,7 +72,7 @@ def parse_when(value: Any) -> datetime | None:
     iso = text.replace("Z", "+00:00")
     try:
         parsed = datetime.fromisoformat(iso)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=clock.zone())
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone or clock.zone())
     except ValueError:
         pass
     for fmt in _DATE_FORMATS:
@@ -82,7 +82,7 @@ def parse_when(value: Any) -> datetime | None:
             continue
         if "%H" not in fmt:
             parsed = parsed.replace(hour=12)
-        return parsed.replace(tzinfo=clock.zone())
+        return parsed.replace(tzinfo=zone or clock.zone())
     raise ValueError(text)
 
 

@@ -150,8 +150,6 @@ def test_a_kobo_export_is_placed_by_its_geopoint_columns_and_keyed_by_its_uuid(
     assert row.captured_at is not None and row.captured_at.date().isoformat() == "2013-02-18"
 
 
-@pytest.mark.xfail(strict=True, reason="validate.parse_when reads every time without a zone as China time; KoBo "
-                   "writes _submission_time in UTC without saying so")  # fmt: skip
 def test_a_kobo_submission_time_is_utc(session: Session, settings: Settings) -> None:
     report = import_table(session, read_path(KOBO, KOBO.name), settings=_in_region(settings, NAIROBI), actor="crew1")
     [row] = _observations(session, report.batch_id).values()
