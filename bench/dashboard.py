@@ -165,7 +165,9 @@ def build(url: str, root: Path, n: int, m: int, seed: int) -> dict[str, Any]:
 def served(app: Any) -> Iterator[str]:
     from waitress import create_server, wasyncore
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    from web.cli import SERVE_THREADS
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=SERVE_THREADS)  # as `outfalls serve` runs
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -32,10 +32,13 @@ def _check_port(host: str, port: int) -> None:
             raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror}") from err
 
 
+SERVE_THREADS = 8  # a dashboard asks for ~30 tiles and layers at once; most of a request's time is the database's
+
+
 @click.command()
 @click.option("--host", default=None, help="Address to listen on (default from config.toml: 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default from config.toml: 5000).")
-@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True, help="Worker threads.")
+@click.option("--threads", type=click.IntRange(1, 64), default=SERVE_THREADS, show_default=True, help="Worker threads.")
 def serve(host: str | None, port: int | None, threads: int) -> None:
     """Serve the web UI and the API."""
     from waitress import serve as waitress_serve

@@ -23,7 +23,7 @@ from outfalls.progress.hierarchy import (
     scope_kind_of,
     today,
 )
-from outfalls.progress.outlines import Outline, Outlines, ScopeStep, first_day, outlines, scope_path
+from outfalls.progress.outlines import Outline, Outlines, ScopeStep, first_day, outlines, scope_path, scopes_extent
 from outfalls.progress.report import (
     GAP_CLASSES,
     GAP_COLORS,
@@ -85,6 +85,7 @@ __all__ = [
     "scope_kind_of",
     "scope_name",
     "scope_path",
+    "scopes_extent",
     "target_history",
     "targets_in_force",
     "today",

@@ -37,6 +37,27 @@ class ScopeStep:
     name_en: str | None
 
 
+def scopes_extent(session: Session, kind: str, codes: Sequence[str]) -> tuple[float, float, float, float] | None:
+    """The bounding box (west, south, east, north) of the basins, rivers or areas of ``kind`` with these codes, so
+    a map opens where it will show them instead of moving there once their shapes have come (None: none has a
+    shape).
+    """
+    if not codes:
+        return None
+    if kind in ("basin", "sub_basin"):
+        geom, code = Basin.__table__.c.geom, Basin.__table__.c.code
+    elif kind == "river":
+        geom, code = River.__table__.c.geom, River.__table__.c.code
+    elif kind in ("province", "city", "county"):
+        geom, code = AdminArea.__table__.c.geom, AdminArea.__table__.c.code
+    else:
+        return None
+    box = func.ST_Extent(geom)
+    row = session.execute(select(func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box))
+                          .where(code.in_(list(codes)))).one()  # fmt: skip
+    return None if row[0] is None else (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
 def scope_path(session: Session, scope_kind: str, scope_code: str | None) -> list[ScopeStep]:
     """The drill-down path from the deployment to a scope (basin → sub-basin → river, province → city → county).
 

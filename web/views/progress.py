@@ -126,10 +126,13 @@ def _map_config(view: View) -> dict[str, Any]:
     if child is None and view.scope_code:  # the bottom of the hierarchy: colour the scope itself
         children = {view.scope_code: _row_dict(view.current[view.metric])}
     extent = queries.scope_extent(db(), current_scope())
+    # at the top of a regional viewer's scope the map stays on their area (a basin reaches far beyond it); else it
+    # opens on the scopes it colours, known here, so its tiles are asked for once, at the zoom they are drawn at
+    fit = not (view.scope_kind == "all" and extent is not None)
+    shown_extent = domain.scopes_extent(db(), shown, [c for c in children if c]) if fit and shown else None
     return {
-        "extent": extent or s.map.extent,
-        # at the top of a regional viewer's scope the map stays on their area: a basin reaches far beyond it
-        "fitToScopes": not (view.scope_kind == "all" and extent is not None),
+        "extent": shown_extent or extent or s.map.extent,
+        "fitToScopes": fit and shown_extent is None,
         "basemap": basemap(s),
         "layer": LAYERS.get(shown),
         "parentLayer": LAYERS.get(view.scope_kind) if child else None,
