@@ -77,15 +77,9 @@ from sqlalchemy.orm import Session
 
 from outfalls import accounts
 from outfalls.cases.assignment import assign_cases
-from outfalls.catalogue.lifecycle import (
-    TRANSITIONS,
-    HistoryItem,
-    NewOutfall,
-    apply_transition,
-    create_outfalls,
-    status_as_of,
-)
+from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, create_outfalls, status_as_of
 from outfalls.catalogue.queries import get_outfall
+from outfalls.catalogue.transitions import TRANSITIONS, apply_transition
 from outfalls.db.cluster import Cluster, find_bin_dir
 from outfalls.db.engine import make_engine, migrate
 from outfalls.reference import load_reference
