@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, func, literal, literal_column, or_, select, text
+from sqlalchemy import ColumnElement, Select, Text, and_, bindparam, func, literal, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.types import JSON as JSON_TYPE
@@ -303,6 +303,15 @@ def _detail_select() -> Select[*tuple[Any, ...]]:
     )  # fmt: skip
 
 
+# Built once: a statement object reused keeps its cache key, so a call neither rebuilds nor re-traverses it.
+_DETAIL = _detail_select().where(Outfall.id == bindparam("outfall_id"))
+_TIMELINE = (
+    select(Event.id, Event.kind, Event.effective_at, Event.recorded_at, Event.actor, Event.payload)
+    .where(Event.outfall_id == bindparam("outfall_id"))
+    .order_by(Event.effective_at, Event.id)
+)
+
+
 def get_outfall(session: Session, outfall_id: int, *, scope: Scope) -> OutfallDetail:
     """One outfall with its history, type path and administrative path: two statements, the outfall with its
     paths and observation count, then its events.
@@ -310,16 +319,13 @@ def get_outfall(session: Session, outfall_id: int, *, scope: Scope) -> OutfallDe
     Raises:
         NotFound: no such outfall, or one outside ``scope``.
     """
-    r = session.execute(_detail_select().where(Outfall.id == outfall_id, *scope.conditions())).first()
+    cond = scope.conditions()
+    r = session.execute(_DETAIL.where(*cond) if cond else _DETAIL, {"outfall_id": outfall_id}).first()
     if r is None:  # outside the scope reads exactly like missing
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
     events = [
         EventRow(e[0], e[1].value, e[2], e[3], e[4], e[5])
-        for e in session.execute(
-            select(Event.id, Event.kind, Event.effective_at, Event.recorded_at, Event.actor, Event.payload)
-            .where(Event.outfall_id == outfall_id)
-            .order_by(Event.effective_at, Event.id)
-        )
+        for e in session.execute(_TIMELINE, {"outfall_id": outfall_id})
     ]
     row = _to_row(r)
     return OutfallDetail(

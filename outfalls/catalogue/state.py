@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import String, literal_column, select
+from sqlalchemy import ColumnElement, DateTime, Select, String, bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
 from outfalls import clock
@@ -112,6 +112,22 @@ _STATE_KINDS = tuple(k for k in EventKind if k is EventKind.CREATED or changes_s
 _STATE_OF_EVENT = literal_column(state_of_event_sql(kind="events.kind", payload="events.payload"), String)
 
 
+def _latest_state(*before: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    """The outfall bound as ``outfall_id`` and the state its latest state-changing event (meeting ``before``) sets."""
+    latest = (
+        select(_STATE_OF_EVENT)
+        .where(Event.outfall_id == Outfall.id, Event.kind.in_(_STATE_KINDS), *before)
+        .order_by(Event.effective_at.desc(), Event.id.desc())
+        .limit(1)
+    )
+    return select(Outfall.id, latest.scalar_subquery()).where(Outfall.id == bindparam("outfall_id"))
+
+
+# Built once: a statement object reused keeps its cache key, so a call neither rebuilds nor re-traverses it.
+_STATE_EVER = _latest_state()
+_STATE_BY = _latest_state(Event.effective_at < bindparam("end", type_=DateTime(timezone=True)))
+
+
 def status_as_of(session: Session, outfall_id: int, as_of: date | None = None, *, scope: Scope) -> OutfallStatus | None:
     """The outfall's state as of the end of ``as_of`` (all events when None): the state the latest state-changing
     event up to then leads to, read with the visibility check in one statement; None when it did not exist yet.
@@ -120,13 +136,9 @@ def status_as_of(session: Session, outfall_id: int, as_of: date | None = None, *
     Raises:
         NotFound: no such outfall (in ``scope``).
     """
-    latest = select(_STATE_OF_EVENT).where(Event.outfall_id == Outfall.id, Event.kind.in_(_STATE_KINDS))
-    if as_of is not None:
-        latest = latest.where(Event.effective_at < clock.end_of_day(as_of))
-    latest = latest.order_by(Event.effective_at.desc(), Event.id.desc()).limit(1)
-    row = session.execute(
-        select(Outfall.id, latest.scalar_subquery()).where(Outfall.id == outfall_id, *scope.conditions())
-    ).first()
+    query, cond = (_STATE_EVER if as_of is None else _STATE_BY), scope.conditions()
+    params = {"outfall_id": outfall_id} if as_of is None else {"outfall_id": outfall_id, "end": clock.end_of_day(as_of)}
+    row = session.execute(query.where(*cond) if cond else query, params).first()
     if row is None:  # outside the scope reads exactly like missing
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
     return OutfallStatus(row[1]) if row[1] is not None else None
