@@ -410,12 +410,13 @@ WHERE outfall_id = %s ORDER BY effective_at, id
 """
 
 
-# Everything else the case page shows, in one statement: the outfall row (as the list's), its provenance and case
-# columns, the count of linked observations, and the type and administrative paths from the top down.
+# Everything else the case page shows, in one statement: the outfall row (as the list's, the case officer's name
+# included), its provenance and case columns, the count of linked observations, and the type and administrative
+# paths from the top down.
 PAGE_SQL = """
 SELECT o.id, o.name, o.national_code, o.local_code, o.type_code, c.label_zh, c.label_en, o.status, o.status_since,
        tb.name, sb.name, r.name, a.code, a.name, o.found_by, o.found_on, ST_X(o.geom), ST_Y(o.geom), o.is_demo,
-       o.exceeds_limit, o.version, o.assigned_to, o.case_deadline, o.remediation_category,
+       o.exceeds_limit, o.version, o.assigned_to, o.case_deadline, o.remediation_category, u.display_name,
        o.national_code_provenance, o.local_code_provenance, o.name_provenance, o.type_scheme, o.type_raw,
        o.receiving_water, o.responsible_party, o.is_discharging, o.last_sampled_on,
        (SELECT count(*) FROM observation_links l WHERE l.outfall_id = o.id AND l.unlinked_at IS NULL),
@@ -437,6 +438,7 @@ LEFT JOIN basins tb ON tb.id = o.basin_id
 LEFT JOIN basins sb ON sb.id = o.sub_basin_id
 LEFT JOIN rivers r ON r.id = o.river_id
 LEFT JOIN admin_areas a ON a.id = o.admin_area_id
+LEFT JOIN users u ON u.login = o.assigned_to
 WHERE o.id = %s
 """
 

@@ -320,12 +320,13 @@ def get_outfall(session: Session, outfall_id: int, *, scope: Scope) -> OutfallDe
         NotFound: no such outfall, or one outside ``scope``.
     """
     cond = scope.conditions()
-    r = session.execute(_DETAIL.where(*cond) if cond else _DETAIL, {"outfall_id": outfall_id}).first()
+    session.flush()  # plain rows through the session's connection: what the session holds unwritten goes first
+    db = session.connection()
+    r = db.execute(_DETAIL.where(*cond) if cond else _DETAIL, {"outfall_id": outfall_id}).first()
     if r is None:  # outside the scope reads exactly like missing
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
     events = [
-        EventRow(e[0], e[1].value, e[2], e[3], e[4], e[5])
-        for e in session.execute(_TIMELINE, {"outfall_id": outfall_id})
+        EventRow(e[0], e[1].value, e[2], e[3], e[4], e[5]) for e in db.execute(_TIMELINE, {"outfall_id": outfall_id})
     ]
     row = _to_row(r)
     return OutfallDetail(

@@ -138,7 +138,8 @@ def status_as_of(session: Session, outfall_id: int, as_of: date | None = None, *
     """
     query, cond = (_STATE_EVER if as_of is None else _STATE_BY), scope.conditions()
     params = {"outfall_id": outfall_id} if as_of is None else {"outfall_id": outfall_id, "end": clock.end_of_day(as_of)}
-    row = session.execute(query.where(*cond) if cond else query, params).first()
+    session.flush()  # a plain row through the session's connection: what the session holds unwritten goes first
+    row = session.connection().execute(query.where(*cond) if cond else query, params).first()
     if row is None:  # outside the scope reads exactly like missing
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
     return OutfallStatus(row[1]) if row[1] is not None else None
