@@ -36,6 +36,9 @@ Then ``VACUUM ANALYZE``, and three figures:
 Latencies are medians (and p95) of calls after a warm-up, ours and the baseline alternating (which goes
 first alternates too), each outfall read once untimed first so that neither side pays for its first read
 from disk; the baseline uses one open psycopg connection, no prepared statements (as the product's engines).
+Ours runs in a new session per call (pre-ping, ``BEGIN`` and ``ROLLBACK`` included) and, reported beside it,
+on one session whose transaction is already open (the baseline's round trips, as in a request after its
+identity was read).
 Every ratio is our seconds divided by the baseline's seconds: lower is better, 1.0 means no overhead.
 Progress goes to stderr; a table (or, with ``--json``, one JSON object) goes to stdout.
 """
