@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, func, literal, or_, select, text
+from sqlalchemy import ColumnElement, Select, Text, and_, bindparam, func, literal, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.types import JSON as JSON_TYPE
@@ -196,11 +196,11 @@ _ROW_SOURCE = (
 )  # fmt: skip
 
 
-def _row_select(chosen: Select[*tuple[Any, ...]]) -> tuple[Select[*tuple[Any, ...]], Any]:
-    """The list rows of the outfalls ``chosen`` selects (a select of ``_ROW_SOURCE``), and the chosen outfalls as
-    an entity to order the rows by.
+def _row_select(chosen: Select[*tuple[Any, ...]] | None = None) -> tuple[Select[*tuple[Any, ...]], Any]:
+    """The list rows of the outfalls ``chosen`` selects (a select of ``_ROW_SOURCE``; every outfall when None), and
+    the chosen outfalls as an entity to order the rows by.
     """
-    o: Any = aliased(Outfall, chosen.subquery("chosen"))
+    o: Any = Outfall if chosen is None else aliased(Outfall, chosen.subquery("chosen"))
     query = (
         select(
             o.id, o.name, o.national_code, o.local_code, o.type_code, CodeListEntry.label_zh, CodeListEntry.label_en,
@@ -264,70 +264,88 @@ def matching_ids(session: Session, f: OutfallFilter, *, scope: Scope, limit: int
                                 .limit(limit)))  # fmt: skip
 
 
+# The type path (code, zh, en) and the administrative path (code, name) of the outfall row of the enclosing query,
+# from the top down: names only, never an area's boundary polygon (a province's is ~300 KB).
+_TYPE_PATH = literal_column(
+    """(WITH RECURSIVE up (code, zh, en, parent, depth) AS (
+    SELECT t.code, t.label_zh, t.label_en, t.parent_code, 0 FROM code_lists t
+    WHERE t.scheme = outfalls.type_scheme AND t.code = outfalls.type_code
+    UNION ALL
+    SELECT p.code, p.label_zh, p.label_en, p.parent_code, up.depth + 1
+    FROM code_lists p JOIN up ON p.scheme = outfalls.type_scheme AND p.code = up.parent)
+  SELECT json_agg(json_build_array(code, zh, en) ORDER BY depth DESC) FROM up)""",
+    JSON_TYPE,
+)
+_ADMIN_PATH = literal_column(
+    """(WITH RECURSIVE up (code, name, parent, depth) AS (
+    SELECT t.code, t.name, t.parent_id, 0 FROM admin_areas t WHERE t.id = outfalls.admin_area_id
+    UNION ALL
+    SELECT p.code, p.name, p.parent_id, up.depth + 1 FROM admin_areas p JOIN up ON p.id = up.parent)
+  SELECT json_agg(json_build_array(code, name) ORDER BY depth DESC) FROM up)""",
+    JSON_TYPE,
+)
+
+
+def _detail_select() -> Select[*tuple[Any, ...]]:
+    """The list's row with everything else the detail page shows (columns 25 on), in one statement."""
+    observations = (
+        select(func.count())
+        .select_from(ObservationLink)
+        .where(ObservationLink.outfall_id == Outfall.id, ObservationLink.unlinked_at.is_(None))
+        .scalar_subquery()
+    )
+    return _row_select()[0].add_columns(
+        Outfall.national_code_provenance, Outfall.local_code_provenance, Outfall.name_provenance,
+        Outfall.type_scheme, Outfall.type_raw, Outfall.receiving_water, Outfall.responsible_party,
+        Outfall.is_discharging, Outfall.last_sampled_on, Outfall.merged_into_id, observations, _TYPE_PATH, _ADMIN_PATH,
+    )  # fmt: skip
+
+
+# Built once: a statement object reused keeps its cache key, so a call neither rebuilds nor re-traverses it.
+_DETAIL = _detail_select().where(Outfall.id == bindparam("outfall_id"))
+_TIMELINE = (
+    select(Event.id, Event.kind, Event.effective_at, Event.recorded_at, Event.actor, Event.payload)
+    .where(Event.outfall_id == bindparam("outfall_id"))
+    .order_by(Event.effective_at, Event.id)
+)
+
+
 def get_outfall(session: Session, outfall_id: int, *, scope: Scope) -> OutfallDetail:
-    """One outfall with its history, type path and administrative path.
+    """One outfall with its history, type path and administrative path: two statements, the outfall with its
+    paths and observation count, then its events.
 
     Raises:
         NotFound: no such outfall, or one outside ``scope``.
     """
-    query, _o = _row_select(select(*_ROW_SOURCE).where(Outfall.id == outfall_id, *scope.conditions()))
-    r = session.execute(query).first()
-    outfall = session.get(Outfall, outfall_id) if r is not None else None
-    if r is None or outfall is None:  # outside the scope reads exactly like missing
+    cond = scope.conditions()
+    session.flush()  # plain rows through the session's connection: what the session holds unwritten goes first
+    db = session.connection()
+    r = db.execute(_DETAIL.where(*cond) if cond else _DETAIL, {"outfall_id": outfall_id}).first()
+    if r is None:  # outside the scope reads exactly like missing
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
     events = [
-        EventRow(e.id, e.kind.value, e.effective_at, e.recorded_at, e.actor, e.payload)
-        for e in session.scalars(
-            select(Event).where(Event.outfall_id == outfall_id).order_by(Event.effective_at, Event.id)
-        )
+        EventRow(e[0], e[1].value, e[2], e[3], e[4], e[5]) for e in db.execute(_TIMELINE, {"outfall_id": outfall_id})
     ]
-    observations = session.scalar(
-        select(func.count())
-        .select_from(ObservationLink)
-        .where(ObservationLink.outfall_id == outfall_id, ObservationLink.unlinked_at.is_(None))
-    )
+    row = _to_row(r)
     return OutfallDetail(
-        row=_to_row(r),
-        version=outfall.version,
-        national_code_provenance=outfall.national_code_provenance.value,
-        local_code_provenance=outfall.local_code_provenance.value,
-        name_provenance=outfall.name_provenance.value,
-        type_scheme=outfall.type_scheme,
-        type_raw=outfall.type_raw,
-        type_path=_type_path(session, outfall.type_scheme, outfall.type_code),
-        receiving_water=outfall.receiving_water,
-        admin_path=_admin_path(session, outfall.admin_area_id),
-        responsible_party=outfall.responsible_party,
-        remediation_category=outfall.remediation_category.value if outfall.remediation_category else None,
-        is_discharging=outfall.is_discharging,
-        last_sampled_on=outfall.last_sampled_on,
-        observation_count=observations or 0,
+        row=row,
+        version=row.version,
+        national_code_provenance=r[25].value,
+        local_code_provenance=r[26].value,
+        name_provenance=r[27].value,
+        type_scheme=r[28],
+        type_raw=r[29],
+        type_path=[(c, zh, en) for c, zh, en in r[36] or ()],
+        receiving_water=r[30],
+        admin_path=[(c, name) for c, name in r[37] or ()],
+        responsible_party=r[31],
+        remediation_category=row.remediation_category,
+        is_discharging=r[32],
+        last_sampled_on=r[33],
+        observation_count=r[35] or 0,
         events=events,
-        merged_into_id=outfall.merged_into_id,
+        merged_into_id=r[34],
     )
-
-
-def _type_path(session: Session, scheme: str, code: str) -> list[tuple[str, str, str]]:
-    entries = {e.code: e for e in session.scalars(select(CodeListEntry).where(CodeListEntry.scheme == scheme))}
-    path: list[tuple[str, str, str]] = []
-    current = entries.get(code)
-    while current is not None:
-        path.insert(0, (current.code, current.label_zh, current.label_en))
-        current = entries.get(current.parent_code) if current.parent_code else None
-    return path
-
-
-def _admin_path(session: Session, area_id: int | None) -> list[tuple[str, str]]:
-    path: list[tuple[str, str]] = []
-    while area_id is not None:  # names only: never load the boundary polygons (a province's is ~300 KB)
-        row = session.execute(
-            select(AdminArea.code, AdminArea.name, AdminArea.parent_id).where(AdminArea.id == area_id)
-        ).first()
-        if row is None:
-            break
-        path.insert(0, (row.code, row.name))
-        area_id = row.parent_id
-    return path
 
 
 def map_outfalls_geojson(session: Session, f: OutfallFilter, bbox: BBox | None, *, scope: Scope, limit: int) -> str:

@@ -538,3 +538,37 @@ def test_a_change_of_state_cannot_be_dated_before_the_last_one(session: Session,
     for day in (date(2020, 8, 2), date(2020, 8, 5), date(2020, 8, 12)):
         assert status_as_of(session, outfall.id, day, scope=Scope.national()) is not None
     assert status_as_of(session, outfall.id, date(2020, 8, 5), scope=Scope.national()) is OutfallStatus.CANDIDATE
+
+
+def test_the_state_as_of_a_day_is_one_statement_through_a_merge_and_a_split(session: Session, make_outfall) -> None:
+    outfall = make_outfall(found_on=date(2021, 3, 1))  # 未央区, 西安市
+    for kind, day, payload in (
+        (EventKind.TRACED, date(2021, 4, 1), {}),
+        (EventKind.MERGED, date(2021, 5, 1), {"merge_into_id": None}),
+        (EventKind.SPLIT, date(2021, 6, 1), {"restore_status": "traced"}),
+        (EventKind.SAMPLED, date(2021, 6, 2), {}),
+    ):
+        record_event(session, outfall.id, kind, actor="a", expected_version=outfall.version, on=day,
+                     scope=Scope.national(), payload=payload)  # fmt: skip
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    xian = Scope(area_codes=("610100",))
+    bind = session.connection()
+    sa.event.listen(bind, "before_cursor_execute", seen)
+    try:
+        answers = {day: status_as_of(session, outfall.id, day, scope=xian)
+                   for day in (date(2021, 2, 28), date(2021, 3, 1), date(2021, 4, 1), date(2021, 5, 15),
+                               date(2021, 6, 1), date(2026, 1, 1), None)}  # fmt: skip
+    finally:
+        sa.event.remove(bind, "before_cursor_execute", seen)
+    assert answers == {
+        date(2021, 2, 28): None, date(2021, 3, 1): OutfallStatus.SURVEYED, date(2021, 4, 1): OutfallStatus.TRACED,
+        date(2021, 5, 15): OutfallStatus.MERGED, date(2021, 6, 1): OutfallStatus.TRACED,
+        date(2026, 1, 1): OutfallStatus.TRACED, None: OutfallStatus.TRACED,
+    }  # fmt: skip
+    assert len(sent) == len(answers)  # the scope and the state in one statement each
+    with pytest.raises(NotFound, match="does not exist"):  # outside the scope reads like missing
+        status_as_of(session, outfall.id, date(2021, 4, 1), scope=Scope(area_codes=("610700",)))

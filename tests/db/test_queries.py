@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from outfalls.catalogue.lifecycle import HistoryItem, record_event
@@ -228,6 +228,35 @@ def test_get_missing_outfall_is_not_found(session: Session, cat: Catalogue) -> N
     with pytest.raises(NotFound) as info:
         get_outfall(session, missing, scope=Scope.national())
     assert info.value.params == {"entity": "outfall", "id": missing}
+
+
+def _statements(session: Session, read: Callable[[], object]) -> list[str]:
+    """The SQL statements ``read()`` sends."""
+    sent: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        sent.append(statement)
+
+    bind = session.connection()
+    event.listen(bind, "before_cursor_execute", seen)
+    try:
+        read()
+    finally:
+        event.remove(bind, "before_cursor_execute", seen)
+    return sent
+
+
+def test_get_outfall_reads_the_page_in_two_statements_without_boundaries(session: Session, cat: Catalogue) -> None:
+    session.expunge_all()  # nothing cached: every value comes from the database
+    sent = _statements(session, lambda: get_outfall(session, cat.hanzhong.id, scope=Scope.national()))
+    # the outfall with its paths and observation count, then its events; no area's boundary polygon
+    assert len(sent) == 2 and "FROM events" in sent[1]
+    assert not any("admin_areas.geom" in s or "code_lists.id" in s for s in sent)
+    detail = get_outfall(session, cat.hanzhong.id, scope=Scope(area_codes=("610700",)))
+    assert [code for code, _name in detail.admin_path] == ["610000", "610700", "610702"]
+    assert [code for code, _zh, _en in detail.type_path] == ["1", "1.1", "1.1.1"]
+    with pytest.raises(NotFound):
+        get_outfall(session, cat.hanzhong.id, scope=Scope(area_codes=("610100",)))
 
 
 # -- map -----------------------------------------------------------------------------------------------
