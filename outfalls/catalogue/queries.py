@@ -410,13 +410,26 @@ def map_outfalls(session: Session, f: OutfallFilter, bbox: BBox | None, *, scope
     return result
 
 
-def reference_layer(session: Session, layer: str, *, tolerance_deg: float = 0.002) -> dict[str, Any]:
+REFERENCE_LAYERS = ("basins", "sub_basins", "rivers", "provinces", "cities", "counties")
+DEFAULT_TOLERANCE_DEG = 0.002  # what the maps draw; rivers are simplified to half of it
+_SHAPES = text("SELECT id, properties, geometry FROM reference_layer_shapes WHERE layer = :layer ORDER BY code")
+
+
+def reference_layer(session: Session, layer: str, *, tolerance_deg: float | None = None) -> dict[str, Any]:
     """A reference layer (``basins``, ``sub_basins``, ``rivers``, ``provinces``, ``cities``, ``counties``)
-    as GeoJSON, simplified for display.
+    as GeoJSON, simplified for display: at the default tolerance as kept with the reference data (the materialized
+    view ``reference_layer_shapes``, migration 0021), at another one worked out now.
 
     Raises:
         NotFound: an unknown layer name.
     """
+    if layer not in REFERENCE_LAYERS:
+        raise NotFound(f"no reference layer named {layer!r}", entity="layer", id=layer)
+    if tolerance_deg is None:
+        kept = session.execute(_SHAPES, {"layer": layer})
+        return {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "id": i, "geometry": json.loads(g) if g else None, "properties": props}
+            for i, props, g in kept]}  # fmt: skip
     if layer in ("basins", "sub_basins"):
         level = BasinLevel.BASIN if layer == "basins" else BasinLevel.SUB_BASIN
         sql = (

@@ -378,3 +378,14 @@ def test_facets(session: Session, cat: Catalogue) -> None:
 
 def test_facets_without_outfalls_offer_only_basins(session: Session) -> None:
     assert {level for _code, _name, level in facets(session, scope=Scope.national()).basins} == {"basin"}
+
+
+@pytest.mark.parametrize("layer", ["basins", "sub_basins", "rivers", "provinces", "cities", "counties"])
+def test_reference_layer_kept_with_the_reference_data_is_the_one_worked_out_now(session: Session, layer: str) -> None:
+    """The layers kept in ``reference_layer_shapes`` (frozen SQL in migration 0021) are what the live query gives at
+    the default tolerance: same features, properties and shapes."""
+    from outfalls.catalogue.queries import DEFAULT_TOLERANCE_DEG
+
+    kept = reference_layer(session, layer)["features"]
+    live = reference_layer(session, layer, tolerance_deg=DEFAULT_TOLERANCE_DEG)["features"]
+    assert kept == live and kept
