@@ -17,12 +17,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Date, Integer, func, literal, select, union_all
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.visitors import iterate, replacement_traverse
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from outfalls.config import PROGRESS_METRICS
-from outfalls.models import AreaMilestoneDay, AreaMilestoneMonth, Outfall
-from outfalls.progress.hierarchy import MILESTONES
-from outfalls.progress.statedays import LOCATION, TOTAL_DAY
+from outfalls.models import AreaMilestoneDay, AreaMilestoneMonth
+from outfalls.progress.statedays import LOCATION, TOTAL_DAY, location_conditions, statement_trigger_sql
 
 MILESTONE_DAYS = AreaMilestoneDay.__table__
 MILESTONE_MONTHS = AreaMilestoneMonth.__table__
@@ -73,22 +72,10 @@ def backfill_sql() -> str:
 
 def milestone_days_trigger_sql() -> str:
     """The body of the plpgsql function behind the statement triggers on ``outfall_milestones``."""
-    return (
-        " BEGIN IF TG_OP = 'INSERT' THEN "
-        + upsert_sql(_changes("new_rows", 1))
-        + "; ELSIF TG_OP = 'UPDATE' THEN "
-        + upsert_sql(_changes("new_rows", 1) + " UNION ALL " + _changes("old_rows", -1))
-        + "; ELSE "
-        + upsert_sql(_changes("old_rows", -1))
-        + "; END IF; RETURN NULL; END "
-    )
+    return statement_trigger_sql(upsert_sql, _changes)
 
 
 # -- reading -------------------------------------------------------------------------------------------------
-def _onto_days(element: Any, **_kw: Any) -> Any:
-    if getattr(element, "table", None) is MILESTONES and element.name in LOCATION:
-        return MILESTONE_DAYS.c[element.name]
-    return None
 
 
 def _onto_months(element: Any, **_kw: Any) -> Any:
@@ -114,13 +101,7 @@ def days_conditions(conditions: Sequence[ColumnElement[bool]]) -> list[ColumnEle
     them needs anything else (e.g. a scope on the outfall's own fields), so the caller scans the milestones.
     A missing location is 0 here and NULL there: neither is in any list of ids, nor equal to one.
     """
-    result = []
-    for cond in conditions:
-        moved = replacement_traverse(cond, {}, _onto_days)
-        if {getattr(e, "table", None) for e in iterate(moved)} & {MILESTONES, Outfall.__table__}:
-            return None
-        result.append(moved)
-    return result
+    return location_conditions(conditions, MILESTONE_DAYS)
 
 
 def located_counts(session: Session, day: date, conditions: Sequence[ColumnElement[bool]],

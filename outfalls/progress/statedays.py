@@ -5,6 +5,7 @@ it): national maps count outfalls per area without reading a million milestone r
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, case, column, func, literal_column, or_, select, table
@@ -61,36 +62,50 @@ def backfill_sql() -> str:
     return upsert_sql(_changes("outfall_milestones", 1))
 
 
-def state_days_trigger_sql() -> str:
-    """The body of the plpgsql function behind the statement triggers on ``outfall_milestones``."""
+def statement_trigger_sql(upsert: Callable[[str], str], changes: Callable[[str, int], str]) -> str:
+    """The body of a plpgsql function behind statement triggers on ``outfall_milestones`` that keep per-location
+    counts: ``upsert`` of the ``changes`` the new rows bring, less those of the old rows.
+    """
     return (
         " BEGIN IF TG_OP = 'INSERT' THEN "
-        + upsert_sql(_changes("new_rows", 1))
+        + upsert(changes("new_rows", 1))
         + "; ELSIF TG_OP = 'UPDATE' THEN "
-        + upsert_sql(_changes("new_rows", 1) + " UNION ALL " + _changes("old_rows", -1))
+        + upsert(changes("new_rows", 1) + " UNION ALL " + changes("old_rows", -1))
         + "; ELSE "
-        + upsert_sql(_changes("old_rows", -1))
+        + upsert(changes("old_rows", -1))
         + "; END IF; RETURN NULL; END "
     )
 
 
-def _onto_state_days(element: Any, **_kw: Any) -> Any:
-    if getattr(element, "table", None) is MILESTONES and element.name in LOCATION:
-        return STATE_DAYS.c[element.name]
-    return None
+def state_days_trigger_sql() -> str:
+    """The body of the plpgsql function behind the statement triggers on ``outfall_milestones``."""
+    return statement_trigger_sql(upsert_sql, _changes)
+
+
+def location_conditions(conditions: Sequence[ColumnElement[bool]], counts: Any) -> list[ColumnElement[bool]] | None:
+    """Location conditions on ``outfall_milestones`` rewritten onto the table of counts ``counts`` (None when one
+    of them needs another column, e.g. a scope on the outfall's own fields, so the caller scans the milestones).
+    """
+
+    def onto(element: Any, **_kw: Any) -> Any:
+        if getattr(element, "table", None) is MILESTONES and element.name in LOCATION:
+            return counts.c[element.name]
+        return None
+
+    result = []
+    for cond in conditions:
+        moved = replacement_traverse(cond, {}, onto)
+        if {getattr(e, "table", None) for e in iterate(moved)} & {MILESTONES, Outfall.__table__}:
+            return None
+        result.append(moved)
+    return result
 
 
 def state_days_conditions(conditions: list[ColumnElement[bool]]) -> list[ColumnElement[bool]] | None:
     """Location conditions on ``outfall_milestones`` rewritten onto ``area_state_days`` (None when one of them
     needs another column, e.g. a scope on the outfall's own fields).
     """
-    result = []
-    for cond in conditions:
-        moved = replacement_traverse(cond, {}, _onto_state_days)
-        if {getattr(e, "table", None) for e in iterate(moved)} & {MILESTONES, Outfall.__table__}:
-            return None
-        result.append(moved)
-    return result
+    return location_conditions(conditions, STATE_DAYS)
 
 
 def counts_as_of(day: Any, conditions: list[ColumnElement[bool]], state_filter: Any) -> Any:
