@@ -15,6 +15,7 @@ from pathlib import Path
 
 import morecantile
 from PIL import Image
+from rasterio.errors import NotGeoreferencedWarning
 from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
@@ -39,6 +40,10 @@ AFFINE_MUL_MODULE = r"rasterio\."
 warnings.filterwarnings(
     "ignore", message=AFFINE_MUL_MESSAGE, category=PendingDeprecationWarning, module=AFFINE_MUL_MODULE
 )
+# rio-tiler writes a tile's PNG through a dataset with no geotransform, and silences rasterio's warning about it with
+# `catch_warnings`, which is not thread-safe: a render ending in one thread restores the filters under another's,
+# so the warning escapes (an error where warnings are errors). The same filter, installed once, survives that.
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio")
 
 
 def _transparent_png() -> bytes:
