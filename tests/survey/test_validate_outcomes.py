@@ -17,18 +17,11 @@ import pytest
 from outfalls.config import RegionSettings
 from outfalls.survey.mapping import ColumnMapping
 from outfalls.survey.readers import RawTable
-from outfalls.survey.validate import TypeResolver, Validation, validate
+from outfalls.survey.validate import Validation, validate
+from tests.unit.test_survey_validate import TODAY, TYPES  # the same code lists and day as the unit tests
 
 EXPECTED = Path(__file__).with_name("validate_outcomes.json")
 SHAANXI = RegionSettings(bbox=(105.4, 31.6, 111.3, 39.6), outlier_km=150.0)
-TYPES = TypeResolver([
-    ("HJ1312", "4.8", "城镇雨洪排口", "Urban storm outlet"),
-    ("HJ1312", "4", "其他排口", "Other outlet"),
-    ("HJ1312", "1.1.1", "工业企业排污口", "Industrial enterprise outfall"),
-    ("HJ1312", "9", "暂无法确定", "Not yet determined"),
-    ("SX2020", "4", "雨洪排口", "Storm outlet"),
-])  # fmt: skip
-TODAY = date(2024, 6, 1)
 COLUMNS = ["记录编号", "排污口名称", "排污口编码", "排口编号", "经度", "纬度", "排口类型", "排入水体", "乡镇",
            "调查时间", "调查人员", "照片", "备注"]  # fmt: skip
 
