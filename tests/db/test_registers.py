@@ -258,8 +258,27 @@ def test_exports_are_byte_identical_when_repeated(demo: int, session: Session, t
     day = date(2023, 12, 31)
     first = registers.export_register(session, tmp_path / f"1.{fmt}", fmt=fmt, scope=NATIONAL, as_of=day)
     second = registers.export_register(session, tmp_path / f"2.{fmt}", fmt=fmt, scope=NATIONAL, as_of=day)
-    assert first.sha256 == second.sha256
+    assert first.sha256 == second.sha256, _first_difference(tmp_path / f"1.{fmt}", tmp_path / f"2.{fmt}")
     assert (tmp_path / f"1.{fmt}").read_bytes() == (tmp_path / f"2.{fmt}").read_bytes()
+
+
+def _first_difference(a: Path, b: Path) -> str:
+    """Where two exports differ: the first differing zip member (XLSX, zipped Shapefile) or byte, with context."""
+
+    def at(x: bytes, y: bytes) -> str:
+        i = next((k for k in range(min(len(x), len(y))) if x[k] != y[k]), min(len(x), len(y)))
+        return f"at byte {i} of {len(x)}/{len(y)}: {x[max(0, i - 120):i + 120]!r} vs {y[max(0, i - 120):i + 120]!r}"
+
+    if zipfile.is_zipfile(a) and zipfile.is_zipfile(b):
+        with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+            if za.namelist() != zb.namelist():
+                return f"members differ: {za.namelist()} vs {zb.namelist()}"
+            for name in za.namelist():
+                if za.read(name) != zb.read(name):
+                    return f"member {name} differs " + at(za.read(name), zb.read(name))
+            infos = [(i.filename, i.date_time, i.external_attr, i.flag_bits) for i in za.infolist()]
+            return f"members are equal, the archives are not: {infos}"
+    return at(a.read_bytes(), b.read_bytes())
 
 
 def test_unwritable_output_is_refused_before_any_work(session: Session, tmp_path: Path) -> None:
