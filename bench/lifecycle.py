@@ -81,6 +81,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from outfalls import accounts
+from outfalls import clock as programme_clock
 from outfalls.cases.assignment import assign_cases
 from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, create_outfalls, status_as_of
 from outfalls.catalogue.queries import get_outfall
@@ -537,11 +538,6 @@ ORDER BY effective_at DESC, id DESC LIMIT 1
 """
 
 
-def _day_end(day: date) -> datetime:
-    """The end of ``day`` as ``status_as_of`` counts it (events up to midnight UTC after it)."""
-    return datetime.combine(day, time(0, 0), tzinfo=UTC) + timedelta(days=1)
-
-
 def bench_as_of(
     engine: sa.Engine, conn: psycopg.Connection[Any], ids: list[int], rng: np.random.Generator, progress: Progress
 ) -> Result:
@@ -566,7 +562,7 @@ def bench_as_of(
         return status.value if status else None
 
     def raw(case: tuple[int, date]) -> str | None:
-        row = conn.execute(AS_OF_SQL, (case[0], _day_end(case[1]))).fetchone()
+        row = conn.execute(AS_OF_SQL, (case[0], programme_clock.end_of_day(case[1]))).fetchone()
         return row[0] if row else None
 
     answers: dict[str | None, int] = {}

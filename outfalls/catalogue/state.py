@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Select, String, bindparam, literal_column, select
+from sqlalchemy import Boolean, ColumnElement, DateTime, Select, String, bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
 from outfalls import clock
@@ -109,6 +109,9 @@ def state_as_of(session: Session, outfall_id: int, as_of: date | None = None, *,
 # The events that set an outfall's state (``created`` starts it); the latest of them up to a day gives the state
 # of that day, since a change of state is never dated before the previous one (``record_event`` refuses it).
 _STATE_KINDS = tuple(k for k in EventKind if k is EventKind.CREATED or changes_state(k))
+# The kinds written into the statement's text (their values are fixed): a bound list would be expanded into
+# one parameter per kind and the SQL re-rendered on every call.
+_IS_STATE_KIND = literal_column("events.kind IN (" + ", ".join(f"'{k.value}'" for k in _STATE_KINDS) + ")", Boolean)
 _STATE_OF_EVENT = literal_column(state_of_event_sql(kind="events.kind", payload="events.payload"), String)
 
 
@@ -116,7 +119,7 @@ def _latest_state(*before: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
     """The outfall bound as ``outfall_id`` and the state its latest state-changing event (meeting ``before``) sets."""
     latest = (
         select(_STATE_OF_EVENT)
-        .where(Event.outfall_id == Outfall.id, Event.kind.in_(_STATE_KINDS), *before)
+        .where(Event.outfall_id == Outfall.id, _IS_STATE_KIND, *before)
         .order_by(Event.effective_at.desc(), Event.id.desc())
         .limit(1)
     )
