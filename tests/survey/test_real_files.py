@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from outfalls.config import RegionSettings, Settings
@@ -37,6 +37,8 @@ KOBO = REAL / "kobocat_tutorial_w_repeats.csv"
 TAIPEI = REAL / "taipei_riverside_toilets_big5.csv"
 VERMONT = REAL / "vermont_alburgh_point_features.geojson"
 WORLD_MAP = REAL / "qgis_world_map_sample.gpkg"
+ADCODES = REAL / "cpca_adcodes_gbk.csv"
+ALBURGH = REAL / "qgis_alburgh_project.gpkg"
 # [west, south, east, north] of where each file was made
 PERTH = (110.0, -45.0, 155.0, -10.0)
 NAIROBI = (33.0, -5.0, 42.0, 5.0)
@@ -214,6 +216,71 @@ def test_a_municipal_inventory_is_placed_by_its_geometry(session: Session, setti
     assert (by_row[1].orig_x, by_row[1].orig_y) == table.points[0]
     # "Sanitary Manhole" is no outfall type: kept as written and said so, never refused
     assert {w.code for w in report.warnings} == {"unknown_type"}
+
+
+# --- A mainland public data table in GBK: county seats with their coordinates ---------------------------------
+
+
+def test_a_gbk_table_is_decoded_and_placed_by_its_longitude_and_latitude_columns(
+    session: Session, settings: Settings
+) -> None:
+    table = read_path(ADCODES, ADCODES.name)
+    assert table.encoding == "gb18030" and "encoding detected: GBK/GB18030" in table.notes
+    mapping = ColumnMapping.for_table(table).fields
+    assert (mapping["lon"], mapping["lat"], mapping["name"]) == ("longitude", "latitude", "name")
+    report = import_table(session, table, settings=settings, actor="crew1")  # mainland China: the default region
+    assert (report.rows, report.accepted) == (50, 48)
+    assert report.crs == "EPSG:4326"
+    # the two 市辖区 rows of the table carry no coordinates: refused, named by their CSV line
+    assert {(p.row, p.code) for p in report.rejected} == {(46, "missing_coordinates"), (48, "missing_coordinates")}
+    by_name = {o.attributes["name"]: o for o in _observations(session, report.batch_id).values()}
+    assert (by_name["定边县"].orig_x, by_name["定边县"].orig_y) == (107.601267, 37.594612)
+    assert (by_name["高陵区"].orig_x, by_name["高陵区"].orig_y) == (109.088297, 34.534829)
+    assert by_name["本溪满族自治县"].attributes["adcode"] == "210521000000"
+
+
+# --- A QGIS project saved into its GeoPackage: points, a polygon, a plain table, in Vermont State Plane ----------
+
+
+def _source_points() -> list[tuple[float, float]]:
+    features = json.loads(VERMONT.read_text())["features"]
+    return [tuple(f["geometry"]["coordinates"]) for f in features]
+
+
+def test_a_qgis_project_geopackage_is_read_from_its_only_point_layer_in_its_projected_crs() -> None:
+    table = read_path(ALBURGH, "alburgh.gpkg")
+    assert table.source == "alburgh.gpkg [point_features]"
+    assert "layer 'point_features' imported: the only point layer of the 3 in the file" in table.notes
+    assert table.crs == "EPSG:32145" and len(table.rows) == 12  # NAD83 / Vermont, metres
+    assert table.points is not None and table.points[0] == pytest.approx((436985.782, 275689.020), abs=1e-3)
+
+
+def test_the_layers_of_a_qgis_project_geopackage_are_listed_without_qgis_own_tables() -> None:
+    from outfalls.survey.readers.gdal import layer_choices
+
+    listed = layer_choices(ALBURGH, "alburgh.gpkg")
+    assert [(c.name, c.geometry, c.features) for c in listed if c.name != "layer_styles"] == [
+        ("point_features", "Point", 12), ("service_area", "Polygon", 1), ("wwtf_permit", None, 1),
+    ]  # fmt: skip
+    polygon = read_path(ALBURGH, "alburgh.gpkg", layer="service_area")
+    assert polygon.points == [None] and polygon.rows[0]["System Name"] == "Alburgh Waste Water Treatment Facility"
+
+
+def test_a_qgis_project_geopackage_lands_where_its_source_points_are(session: Session, settings: Settings) -> None:
+    report = import_table(session, read_path(ALBURGH, "alburgh.gpkg"), settings=_in_region(settings, VERMONT_BOX),
+                          actor="crew1")  # fmt: skip
+    assert (report.rows, report.accepted, report.rejected) == (12, 12, [])
+    assert report.crs == "EPSG:32145"
+    found = session.execute(
+        select(Observation.attributes["_row"].as_integer(), Observation.orig_crs,
+               func.ST_X(Observation.geom), func.ST_Y(Observation.geom))
+        .where(Observation.batch_id == report.batch_id)
+    ).all()  # fmt: skip
+    assert {crs for _row, crs, _x, _y in found} == {"EPSG:32145"}
+    # stored in CGCS2000: within a centimetre (1e-7 degree) of the WGS84 points QGIS projected to State Plane
+    source = _source_points()
+    for row, _crs, x, y in found:
+        assert (x, y) == pytest.approx(source[row - 1], abs=1e-7)
 
 
 # --- A QGIS GeoPackage of several layers, none of them points ----------------------------------------------------
