@@ -39,6 +39,7 @@ VERMONT = REAL / "vermont_alburgh_point_features.geojson"
 WORLD_MAP = REAL / "qgis_world_map_sample.gpkg"
 ADCODES = REAL / "cpca_adcodes_gbk.csv"
 ALBURGH = REAL / "qgis_alburgh_project.gpkg"
+FACILITIES = REAL / "vermont_treatment_facilities.geojson"
 # [west, south, east, north] of where each file was made
 PERTH = (110.0, -45.0, 155.0, -10.0)
 NAIROBI = (33.0, -5.0, 42.0, 5.0)
@@ -218,6 +219,28 @@ def test_a_municipal_inventory_is_placed_by_its_geometry(session: Session, setti
     assert {w.code for w in report.warnings} == {"unknown_type"}
 
 
+def test_a_gis_file_is_placed_by_its_geometry_not_by_the_coordinates_in_its_attributes(
+    session: Session, settings: Settings
+) -> None:
+    """Vermont's permitted discharges: some features also carry ``Latitude``/``Longitude`` attributes, rounded to
+    four decimals (up to 5 m off); the geometry is the position, the attributes are kept as written.
+    """
+    table = read_path(FACILITIES, FACILITIES.name)
+    assert table.crs == "EPSG:4979" and len(table.rows) == 11  # some points have a Z of 0: WGS 84 3D
+    assert not {"lat", "lon", "x", "y"} & set(ColumnMapping.for_table(table).fields)
+    report = import_table(session, table, settings=_in_region(settings, VERMONT_BOX), actor="crew1")
+    assert (report.rows, report.accepted, report.rejected) == (11, 11, [])
+    geometry = [tuple(f["geometry"]["coordinates"][:2]) for f in json.loads(FACILITIES.read_text())["features"]]
+    found = session.execute(
+        select(Observation.attributes, func.ST_X(Observation.geom), func.ST_Y(Observation.geom))
+        .where(Observation.batch_id == report.batch_id)
+    ).all()  # fmt: skip
+    for attributes, x, y in found:
+        assert (x, y) == pytest.approx(geometry[attributes["_row"] - 1], abs=1e-9)
+    barre = next(a for a, _x, _y in found if a["FacilityName"] == "Barre City")
+    assert (barre["Latitude"], barre["Longitude"]) == ("44.2104", "-72.5214")  # kept as written, not used
+
+
 # --- A mainland public data table in GBK: county seats with their coordinates ---------------------------------
 
 
@@ -356,3 +379,19 @@ def test_the_command_line_names_the_layers_of_a_qgis_geopackage(cli_db: str, tmp
     out = _cli(cli_db, _config(tmp_path, (-10.0, 30.0, 30.0, 60.0)), "survey", "import", str(WORLD_MAP))
     assert out.exit_code == 1 and len(out.output.strip().splitlines()) == 1, out.output
     assert "disputed_borders: MultiLineString, 3 features" in out.output and "layer_styles" not in out.output
+
+
+def test_the_command_line_reads_a_gbk_table_without_options(cli_db: str, tmp_path: Path) -> None:
+    out = _cli(cli_db, _config(tmp_path, (73.5, 18.0, 135.1, 53.6)), "survey", "import", str(ADCODES), "--json")
+    assert out.exit_code == 2, out.output  # two rows without coordinates were refused
+    report = json.loads(out.stdout)
+    assert (report["rows"], report["accepted"], len(report["rejected"])) == (50, 48, 2)
+    assert "encoding detected: GBK/GB18030" in report["notes"]
+
+
+def test_the_command_line_imports_a_qgis_project_geopackage_without_options(cli_db: str, tmp_path: Path) -> None:
+    out = _cli(cli_db, _config(tmp_path, VERMONT_BOX), "survey", "import", str(ALBURGH), "--json")
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert (report["rows"], report["accepted"], report["crs"]) == (12, 12, "EPSG:32145")
+    assert "layer 'point_features' imported: the only point layer of the 3 in the file" in report["notes"]
