@@ -1,11 +1,11 @@
 """Real files from field apps and public inventories (``tests/fixtures/survey/real``, origins and licences in its
-SOURCES.md), imported without options through the intake the command line uses, and once each through the command
-line itself: how many rows are accepted, that each row lies where the file says, that the photos the export names
-are attached, and that nothing is refused or left for review that should not be.
+SOURCES.md), imported without options through the intake the command line uses, and through the command line and
+the upload page themselves: how many rows are accepted, that each row lies where the file says, that the photos the
+export names are attached, and that nothing is refused or left for review that should not be.
 
 Most files come from outside China (Western Australia, Nairobi, Vermont), so those tests run with the deployment's
-region set to where the file was made ([region] bbox, as a deployment there would configure it); Taipei lies in the
-default region. Nothing is declared per import.
+region set to where the file was made ([region] bbox, as a deployment there would configure it); Taipei and the
+mainland GBK table lie in the default region. Nothing is declared per import, not even a projected file's CRS.
 """
 
 from __future__ import annotations
@@ -325,6 +325,34 @@ def test_a_polygon_layer_refuses_each_feature_as_not_a_point(session: Session, s
     assert {(p.row, p.code, p.message) for p in report.rejected} == {
         (n, "missing_coordinates", "the feature is not a point") for n in (1, 2, 3)
     }
+
+
+# --- The upload page: the web preview reads the same files without options ------------------------------------
+
+
+def _upload(client, path: Path):  # type: ignore[no-untyped-def]
+    import io
+
+    files = [(io.BytesIO(path.read_bytes()), path.name)]
+    return client.post("/survey/upload", data={"csrf_token": client.csrf, "file": files},
+                       content_type="multipart/form-data")  # fmt: skip
+
+
+def test_the_upload_page_previews_the_gbk_table(session: Session, make_user, login_as) -> None:  # type: ignore[no-untyped-def]
+    crew = login_as(make_user("crew1", roles=("crew",), areas=("610100",)))
+    page = _upload(crew, ADCODES)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="dry-run-summary"' in html
+    assert "定边县" in html and "encoding detected: GBK/GB18030" in html
+
+
+def test_the_upload_page_previews_the_point_layer_of_a_qgis_project_in_state_plane(session: Session, make_user,
+                                                                                   login_as) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    crew = login_as(make_user("crew1", roles=("crew",), areas=("610100",)))
+    page = _upload(crew, ALBURGH)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="dry-run-summary"' in html, html[-2000:]
+    assert "qgis_alburgh_project.gpkg [point_features]" in html and "EPSG:32145" in html
 
 
 # --- The command line, with the region in the deployment's configuration file ----------------------------------
