@@ -343,7 +343,7 @@ def test_the_upload_page_previews_the_gbk_table(session: Session, make_user, log
     page = _upload(crew, ADCODES)
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and 'id="dry-run-summary"' in html
-    assert "定边县" in html and "encoding detected: GBK/GB18030" in html
+    assert "忠县" in html and "已识别文字编码：GBK/GB18030" in html  # the note, in the page's language
 
 
 def test_the_upload_page_previews_the_point_layer_of_a_qgis_project_in_state_plane(session: Session, make_user,
