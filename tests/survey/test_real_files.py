@@ -287,6 +287,12 @@ def test_the_layers_of_a_qgis_project_geopackage_are_listed_without_qgis_own_tab
     ]  # fmt: skip
     polygon = read_path(ALBURGH, "alburgh.gpkg", layer="service_area")
     assert polygon.points == [None] and polygon.rows[0]["System Name"] == "Alburgh Waste Water Treatment Facility"
+    # the plain table has no geometry: it is placed by its coordinate attributes, as any table is
+    permit = read_path(ALBURGH, "alburgh.gpkg", layer="wwtf_permit")
+    assert permit.points is None and permit.crs is None
+    fields = ColumnMapping.for_table(permit).fields
+    assert (fields["lon"], fields["lat"]) == ("Longitude", "Latitude")
+    assert (permit.rows[0]["Longitude"], permit.rows[0]["Latitude"]) == ("-73.3007", "44.9771")
 
 
 def test_a_qgis_project_geopackage_lands_where_its_source_points_are(session: Session, settings: Settings) -> None:
