@@ -253,7 +253,7 @@ def test_a_gbk_table_is_decoded_and_placed_by_its_longitude_and_latitude_columns
     assert (mapping["lon"], mapping["lat"], mapping["name"]) == ("longitude", "latitude", "name")
     report = import_table(session, table, settings=settings, actor="crew1")  # mainland China: the default region
     assert (report.rows, report.accepted) == (50, 48)
-    assert report.crs == "EPSG:4326"
+    assert report.crs == "EPSG:4326"  # the table names no datum; a GCJ-02 one would have to be declared (--datum)
     # the two 市辖区 rows of the table carry no coordinates: refused, named by their CSV line
     assert {(p.row, p.code) for p in report.rejected} == {(46, "missing_coordinates"), (48, "missing_coordinates")}
     by_name = {o.attributes["name"]: o for o in _observations(session, report.batch_id).values()}
