@@ -117,17 +117,33 @@ def _check_epsg(code: int) -> str:
             f"coordinate system {name} ({crs.name}) is not a geographic or projected 2D system",
             crs=name,
         )
-    geodetic_datum = crs.geodetic_crs.datum if crs.geodetic_crs is not None else None
-    datum = geodetic_datum.name if geodetic_datum is not None else ""
-    if not datum.startswith(_NEAR_CGCS2000_DATUMS) and _transformer(name, f"EPSG:{CGCS2000}").accuracy < 0:
+    if not _hub(name):
         # PROJ knows no transformation and would silently apply a no-op "ballpark" datum shift, which is
         # wrong by tens to hundreds of metres for Beijing 1954 / Xian 1980.
         raise InvalidInput(
-            f"no datum transformation from {name} ({crs.name}) to CGCS2000 is known; "
+            f"no datum transformation from {name} ({crs.name}) to CGCS2000 or WGS84 is known; "
             "convert the coordinates to CGCS2000 or WGS84 first",
             crs=name,
         )
     return name
+
+
+@functools.lru_cache(maxsize=64)
+def _hub(name: str) -> str:
+    """The CRS that coordinates in ``name`` are transformed to on their way to CGCS2000: CGCS2000 itself when
+    the datum is (near) CGCS2000 or PROJ knows a transformation to it; otherwise WGS84 when PROJ knows a
+    transformation to WGS84 (NAD83 State Plane, TWD97, ETRS89, JGD2000: no EPSG operation leads to CGCS2000,
+    but WGS84 is CGCS2000 at the centimetre level, see ``_to_cgcs2000_arrays``); "" when neither is known.
+    """
+    crs = CRS.from_user_input(name)
+    geodetic_datum = crs.geodetic_crs.datum if crs.geodetic_crs is not None else None
+    datum = geodetic_datum.name if geodetic_datum is not None else ""
+    cgcs2000 = Datum.CGCS2000.value
+    if datum.startswith(_NEAR_CGCS2000_DATUMS) or _transformer(name, cgcs2000).accuracy >= 0:
+        return cgcs2000
+    if _transformer(name, Datum.WGS84.value).accuracy >= 0:
+        return Datum.WGS84.value
+    return ""
 
 
 def parse_crs(text: str, *, field: str = "crs") -> str:
@@ -282,7 +298,7 @@ def _to_cgcs2000_arrays(x: _Array, y: _Array, crs: str) -> tuple[_Array, _Array]
     elif canonical == Datum.BD09:
         lon, lat = _bd_to_wgs(x, y)
     else:
-        lon, lat = _as_arrays(*_transformer(canonical, Datum.CGCS2000.value).transform(x, y))
+        lon, lat = _as_arrays(*_transformer(canonical, _hub(canonical)).transform(x, y))
     _check_lonlat(lon, lat, x, y, canonical)
     return lon, lat
 
@@ -329,7 +345,7 @@ def from_cgcs2000(lon: float, lat: float, crs: str) -> tuple[float, float]:
         return wgs84_to_gcj02(lon, lat)
     if canonical == Datum.BD09:
         return wgs84_to_bd09(lon, lat)
-    xs, ys = _as_arrays(*_transformer(Datum.CGCS2000.value, canonical).transform(lons, lats))
+    xs, ys = _as_arrays(*_transformer(_hub(canonical), canonical).transform(lons, lats))
     if not (math.isfinite(xs[0]) and math.isfinite(ys[0])):
         raise InvalidInput(f"point ({lon}, {lat}) cannot be expressed in {canonical}", crs=canonical)
     return float(xs[0]), float(ys[0])
@@ -411,7 +427,7 @@ def to_cgcs2000_many(x: Any, y: Any, crs: str) -> tuple[_Array, _Array, NDArray[
         elif canonical == Datum.BD09:
             lon[finite], lat[finite] = _bd_to_wgs(xs[finite], ys[finite])
         else:
-            tx, ty = _as_arrays(*_transformer(canonical, Datum.CGCS2000.value).transform(xs[finite], ys[finite]))
+            tx, ty = _as_arrays(*_transformer(canonical, _hub(canonical)).transform(xs[finite], ys[finite]))
             lon[finite], lat[finite] = tx, ty
     ok = finite & np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180.0) & (np.abs(lat) <= 90.0)
     lon[~ok] = np.nan

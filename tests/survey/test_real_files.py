@@ -1,11 +1,11 @@
 """Real files from field apps and public inventories (``tests/fixtures/survey/real``, origins and licences in its
-SOURCES.md), imported without options through the intake the command line uses, and once each through the command
-line itself: how many rows are accepted, that each row lies where the file says, that the photos the export names
-are attached, and that nothing is refused or left for review that should not be.
+SOURCES.md), imported without options through the intake the command line uses, and through the command line and
+the upload page themselves: how many rows are accepted, that each row lies where the file says, that the photos the
+export names are attached, and that nothing is refused or left for review that should not be.
 
 Most files come from outside China (Western Australia, Nairobi, Vermont), so those tests run with the deployment's
-region set to where the file was made ([region] bbox, as a deployment there would configure it); Taipei lies in the
-default region. Nothing is declared per import.
+region set to where the file was made ([region] bbox, as a deployment there would configure it); Taipei and the
+mainland GBK table lie in the default region. Nothing is declared per import, not even a projected file's CRS.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from outfalls.config import RegionSettings, Settings
@@ -37,6 +37,9 @@ KOBO = REAL / "kobocat_tutorial_w_repeats.csv"
 TAIPEI = REAL / "taipei_riverside_toilets_big5.csv"
 VERMONT = REAL / "vermont_alburgh_point_features.geojson"
 WORLD_MAP = REAL / "qgis_world_map_sample.gpkg"
+ADCODES = REAL / "cpca_adcodes_gbk.csv"
+ALBURGH = REAL / "qgis_alburgh_project.gpkg"
+FACILITIES = REAL / "vermont_treatment_facilities.geojson"
 # [west, south, east, north] of where each file was made
 PERTH = (110.0, -45.0, 155.0, -10.0)
 NAIROBI = (33.0, -5.0, 42.0, 5.0)
@@ -216,6 +219,99 @@ def test_a_municipal_inventory_is_placed_by_its_geometry(session: Session, setti
     assert {w.code for w in report.warnings} == {"unknown_type"}
 
 
+def test_a_gis_file_is_placed_by_its_geometry_not_by_the_coordinates_in_its_attributes(
+    session: Session, settings: Settings
+) -> None:
+    """Vermont's permitted discharges: some features also carry ``Latitude``/``Longitude`` attributes, rounded to
+    four decimals (up to 5 m off); the geometry is the position, the attributes are kept as written.
+    """
+    table = read_path(FACILITIES, FACILITIES.name)
+    assert table.crs == "EPSG:4979" and len(table.rows) == 11  # some points have a Z of 0: WGS 84 3D
+    assert not {"lat", "lon", "x", "y"} & set(ColumnMapping.for_table(table).fields)
+    report = import_table(session, table, settings=_in_region(settings, VERMONT_BOX), actor="crew1")
+    assert (report.rows, report.accepted, report.rejected) == (11, 11, [])
+    geometry = [tuple(f["geometry"]["coordinates"][:2]) for f in json.loads(FACILITIES.read_text())["features"]]
+    found = session.execute(
+        select(Observation.attributes, func.ST_X(Observation.geom), func.ST_Y(Observation.geom))
+        .where(Observation.batch_id == report.batch_id)
+    ).all()  # fmt: skip
+    for attributes, x, y in found:
+        assert (x, y) == pytest.approx(geometry[attributes["_row"] - 1], abs=1e-9)
+    barre = next(a for a, _x, _y in found if a["FacilityName"] == "Barre City")
+    assert (barre["Latitude"], barre["Longitude"]) == ("44.2104", "-72.5214")  # kept as written, not used
+
+
+# --- A mainland public data table in GBK: county seats with their coordinates ---------------------------------
+
+
+def test_a_gbk_table_is_decoded_and_placed_by_its_longitude_and_latitude_columns(
+    session: Session, settings: Settings
+) -> None:
+    table = read_path(ADCODES, ADCODES.name)
+    assert table.encoding == "gb18030" and "encoding detected: GBK/GB18030" in table.notes
+    mapping = ColumnMapping.for_table(table).fields
+    assert (mapping["lon"], mapping["lat"], mapping["name"]) == ("longitude", "latitude", "name")
+    report = import_table(session, table, settings=settings, actor="crew1")  # mainland China: the default region
+    assert (report.rows, report.accepted) == (50, 48)
+    assert report.crs == "EPSG:4326"  # the table names no datum; a GCJ-02 one would have to be declared (--datum)
+    # the two 市辖区 rows of the table carry no coordinates: refused, named by their CSV line
+    assert {(p.row, p.code) for p in report.rejected} == {(46, "missing_coordinates"), (48, "missing_coordinates")}
+    by_name = {o.attributes["name"]: o for o in _observations(session, report.batch_id).values()}
+    assert (by_name["定边县"].orig_x, by_name["定边县"].orig_y) == (107.601267, 37.594612)
+    assert (by_name["高陵区"].orig_x, by_name["高陵区"].orig_y) == (109.088297, 34.534829)
+    assert by_name["本溪满族自治县"].attributes["adcode"] == "210521000000"
+
+
+# --- A QGIS project saved into its GeoPackage: points, a polygon, a plain table, in Vermont State Plane ----------
+
+
+def _source_points() -> list[tuple[float, float]]:
+    features = json.loads(VERMONT.read_text())["features"]
+    return [tuple(f["geometry"]["coordinates"]) for f in features]
+
+
+def test_a_qgis_project_geopackage_is_read_from_its_only_point_layer_in_its_projected_crs() -> None:
+    table = read_path(ALBURGH, "alburgh.gpkg")
+    assert table.source == "alburgh.gpkg [point_features]"
+    assert "layer 'point_features' imported: the only point layer of the 3 in the file" in table.notes
+    assert table.crs == "EPSG:32145" and len(table.rows) == 12  # NAD83 / Vermont, metres
+    assert table.points is not None and table.points[0] == pytest.approx((436985.782, 275689.020), abs=1e-3)
+
+
+def test_the_layers_of_a_qgis_project_geopackage_are_listed_without_qgis_own_tables() -> None:
+    from outfalls.survey.readers.gdal import layer_choices
+
+    listed = layer_choices(ALBURGH, "alburgh.gpkg")
+    assert [(c.name, c.geometry, c.features) for c in listed if c.name != "layer_styles"] == [
+        ("point_features", "Point", 12), ("service_area", "Polygon", 1), ("wwtf_permit", None, 1),
+    ]  # fmt: skip
+    polygon = read_path(ALBURGH, "alburgh.gpkg", layer="service_area")
+    assert polygon.points == [None] and polygon.rows[0]["System Name"] == "Alburgh Waste Water Treatment Facility"
+    # the plain table has no geometry: it is placed by its coordinate attributes, as any table is
+    permit = read_path(ALBURGH, "alburgh.gpkg", layer="wwtf_permit")
+    assert permit.points is None and permit.crs is None
+    fields = ColumnMapping.for_table(permit).fields
+    assert (fields["lon"], fields["lat"]) == ("Longitude", "Latitude")
+    assert (permit.rows[0]["Longitude"], permit.rows[0]["Latitude"]) == ("-73.3007", "44.9771")
+
+
+def test_a_qgis_project_geopackage_lands_where_its_source_points_are(session: Session, settings: Settings) -> None:
+    report = import_table(session, read_path(ALBURGH, "alburgh.gpkg"), settings=_in_region(settings, VERMONT_BOX),
+                          actor="crew1")  # fmt: skip
+    assert (report.rows, report.accepted, report.rejected) == (12, 12, [])
+    assert report.crs == "EPSG:32145"
+    found = session.execute(
+        select(Observation.attributes["_row"].as_integer(), Observation.orig_crs,
+               func.ST_X(Observation.geom), func.ST_Y(Observation.geom))
+        .where(Observation.batch_id == report.batch_id)
+    ).all()  # fmt: skip
+    assert {crs for _row, crs, _x, _y in found} == {"EPSG:32145"}
+    # stored in CGCS2000: within a centimetre (1e-7 degree) of the WGS84 points QGIS projected to State Plane
+    source = _source_points()
+    for row, _crs, x, y in found:
+        assert (x, y) == pytest.approx(source[row - 1], abs=1e-7)
+
+
 # --- A QGIS GeoPackage of several layers, none of them points ----------------------------------------------------
 
 
@@ -235,6 +331,34 @@ def test_a_polygon_layer_refuses_each_feature_as_not_a_point(session: Session, s
     assert {(p.row, p.code, p.message) for p in report.rejected} == {
         (n, "missing_coordinates", "the feature is not a point") for n in (1, 2, 3)
     }
+
+
+# --- The upload page: the web preview reads the same files without options ------------------------------------
+
+
+def _upload(client, path: Path):  # type: ignore[no-untyped-def]
+    import io
+
+    files = [(io.BytesIO(path.read_bytes()), path.name)]
+    return client.post("/survey/upload", data={"csrf_token": client.csrf, "file": files},
+                       content_type="multipart/form-data")  # fmt: skip
+
+
+def test_the_upload_page_previews_the_gbk_table(session: Session, make_user, login_as) -> None:  # type: ignore[no-untyped-def]
+    crew = login_as(make_user("crew1", roles=("crew",), areas=("610100",)))
+    page = _upload(crew, ADCODES)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="dry-run-summary"' in html
+    assert "忠县" in html and "已识别文字编码：GBK/GB18030" in html  # the note, in the page's language
+
+
+def test_the_upload_page_previews_the_point_layer_of_a_qgis_project_in_state_plane(session: Session, make_user,
+                                                                                   login_as) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    crew = login_as(make_user("crew1", roles=("crew",), areas=("610100",)))
+    page = _upload(crew, ALBURGH)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="dry-run-summary"' in html, html[-2000:]
+    assert "qgis_alburgh_project.gpkg [point_features]" in html and "EPSG:32145" in html
 
 
 # --- The command line, with the region in the deployment's configuration file ----------------------------------
@@ -289,3 +413,19 @@ def test_the_command_line_names_the_layers_of_a_qgis_geopackage(cli_db: str, tmp
     out = _cli(cli_db, _config(tmp_path, (-10.0, 30.0, 30.0, 60.0)), "survey", "import", str(WORLD_MAP))
     assert out.exit_code == 1 and len(out.output.strip().splitlines()) == 1, out.output
     assert "disputed_borders: MultiLineString, 3 features" in out.output and "layer_styles" not in out.output
+
+
+def test_the_command_line_reads_a_gbk_table_without_options(cli_db: str, tmp_path: Path) -> None:
+    out = _cli(cli_db, _config(tmp_path, (73.5, 18.0, 135.1, 53.6)), "survey", "import", str(ADCODES), "--json")
+    assert out.exit_code == 2, out.output  # two rows without coordinates were refused
+    report = json.loads(out.stdout)
+    assert (report["rows"], report["accepted"], len(report["rejected"])) == (50, 48, 2)
+    assert "encoding detected: GBK/GB18030" in report["notes"]
+
+
+def test_the_command_line_imports_a_qgis_project_geopackage_without_options(cli_db: str, tmp_path: Path) -> None:
+    out = _cli(cli_db, _config(tmp_path, VERMONT_BOX), "survey", "import", str(ALBURGH), "--json")
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert (report["rows"], report["accepted"], report["crs"]) == (12, 12, "EPSG:32145")
+    assert "layer 'point_features' imported: the only point layer of the 3 in the file" in report["notes"]

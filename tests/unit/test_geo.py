@@ -266,6 +266,22 @@ def test_gauss_kruger_to_cgcs2000(code: int, point: tuple[float, float]) -> None
     assert geo.from_cgcs2000(*point, str(code)) == pytest.approx((x, y), abs=1e-3)
 
 
+def test_a_crs_with_a_known_transformation_to_wgs84_reaches_cgcs2000_through_it() -> None:
+    """EPSG has no operation from NAD83 or TWD97 to CGCS2000, but one to WGS84, which is CGCS2000 at the
+    centimetre level: such projected systems are accepted (Beijing 1954, with neither, is still refused).
+    """
+    # Taipei's riverside toilets, listed both in WGS84 and in TWD97 / TM2 zone 121 (tests/fixtures/survey/real)
+    assert geo.to_cgcs2000(304058.4359, 2774145.154, "EPSG:3826") == pytest.approx((121.535869, 25.074578), abs=1e-6)
+    # a manhole of Alburgh, Vermont, as QGIS projected it to NAD83 / Vermont (metres)
+    vermont = (436985.782455032, 275689.019535201)
+    assert geo.to_cgcs2000(*vermont, "EPSG:32145") == pytest.approx((-73.298928706, 44.978582841), abs=1e-8)
+    assert geo.from_cgcs2000(-73.298928706, 44.978582841, "EPSG:32145") == pytest.approx(vermont, abs=1e-3)
+    lon, lat, ok = geo.to_cgcs2000_many([vermont[0], float("nan")], [vermont[1], 0.0], "EPSG:32145")
+    assert ok.tolist() == [True, False] and lon[0] == pytest.approx(-73.298928706, abs=1e-8)
+    with pytest.raises(InvalidInput, match="to CGCS2000 or WGS84 is known"):
+        geo.parse_crs("EPSG:4214")
+
+
 def test_gauss_kruger_without_zone_prefix_is_rejected() -> None:
     with pytest.raises(InvalidInput, match="EPSG:4498"):
         geo.to_cgcs2000(447841.2, 4419714.1, "EPSG:4498")
