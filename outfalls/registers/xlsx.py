@@ -197,6 +197,12 @@ def _columns_sheet(ws: Any, bold: Any) -> None:
     ws.freeze_panes = "A2"
 
 
+# The modification time of docProps/core.xml, whatever prefix the Dublin Core terms namespace got: openpyxl
+# serialises with ElementTree, whose prefixes are global to the process (a library that registers "dct" for that
+# namespace, as OWSLib does, turns <dcterms:modified> into <dct:modified>).
+_MODIFIED = re.compile(rb"(<(?:[A-Za-z_][\w.-]*:)?modified\b[^>]*>)[^<]*(</)")
+
+
 def _finish_xlsx(path: Path, stamp: datetime, bodies: dict[int, tuple[Path, int]]) -> None:
     """Rewrite the .xlsx: the data rows spliced into their sheets, fixed entry dates and the as-of day as its
     modification time, so that the same register gives the same bytes (openpyxl stamps both with the time of
@@ -211,7 +217,7 @@ def _finish_xlsx(path: Path, stamp: datetime, bodies: dict[int, tuple[Path, int]
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as out:
         for info, data in entries:
             if info.filename == "docProps/core.xml":
-                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(<)", rb"\g<1>" + iso.encode() + rb"\g<2>", data)
+                data = _MODIFIED.sub(rb"\g<1>" + iso.encode() + rb"\g<2>", data)
             fixed = fixed_zip_entry(info.filename)
             sheet = re.fullmatch(r"xl/worksheets/sheet(\d+)\.xml", info.filename)
             body = bodies.get(int(sheet.group(1))) if sheet else None

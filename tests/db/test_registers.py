@@ -262,6 +262,21 @@ def test_exports_are_byte_identical_when_repeated(demo: int, session: Session, t
     assert (tmp_path / f"1.{fmt}").read_bytes() == (tmp_path / f"2.{fmt}").read_bytes()
 
 
+def test_xlsx_dates_are_the_as_of_day_whatever_prefix_the_process_gave_dublin_core(demo: int, session: Session,
+                                                                                   tmp_path: Path) -> None:  # fmt: skip
+    """XML prefixes are global to a process: once OWSLib is imported, openpyxl writes <dct:modified> instead of
+    <dcterms:modified>, and the time of writing must still be replaced by the as-of day.
+    """
+    import owslib.etree  # noqa: F401  (registers "dct" for the Dublin Core terms, as in a server using OWSLib)
+
+    path = tmp_path / "r.xlsx"
+    registers.export_register(session, path, fmt="xlsx", scope=NATIONAL, as_of=date(2023, 12, 31))
+    with zipfile.ZipFile(path) as z:
+        core = z.read("docProps/core.xml").decode("utf-8")
+    stamps = re.findall(r"<[\w.-]+:(created|modified)\b[^>]*>([^<]*)</", core)
+    assert dict(stamps) == {"created": "2023-12-31T00:00:00Z", "modified": "2023-12-31T00:00:00Z"}, core
+
+
 def _first_difference(a: Path, b: Path) -> str:
     """Where two exports differ: the first differing zip member (XLSX, zipped Shapefile) or byte, with context."""
 
