@@ -18,8 +18,10 @@ session and an API token, and the measured user is the last one. Measured:
     ``accounts.identity_of`` (the session with its user, then the roles and the scope rows as the ORM loads
     them: three SELECTs) and a commit.
 ``a request's session, SELECT 1``
-    The fixed part of both: a request context and its database session sending ``SELECT 1`` (pool checkout with
-    its ping, ``BEGIN``, the statement, ``ROLLBACK`` at teardown), against ``SELECT 1`` by hand.
+    What a view's first read adds to any request: a request context and its database session sending ``SELECT 1``
+    in a transaction (pool checkout, pinged only when the connection sat idle, ``BEGIN``, the statement,
+    ``ROLLBACK`` at teardown), against ``SELECT 1`` by hand. The identity SELECT itself runs outside the
+    transaction, so the identity figures above do not include ``BEGIN`` and ``ROLLBACK``.
 
 Baseline, in the same run: the very same SELECT sent with psycopg on one open connection (no prepared statements).
 Ratio = our seconds ÷ baseline seconds, medians over ``--repeats`` calls, ours and the baseline alternating; the
@@ -143,7 +145,7 @@ def bench(app: Flask, url: str, cookie: str, token: str, repeats: int, progress:
         ))  # fmt: skip
         progress.say("latency: a request's session alone")
 
-        def bare() -> Any:  # what every request pays before any identity: checkout (with ping), BEGIN, ROLLBACK
+        def bare() -> Any:  # a request's session with a transaction: checkout, BEGIN, the statement, ROLLBACK
             with app.test_request_context("/api/outfalls"):
                 return db().execute(sa.text("SELECT 1")).scalar()
 
@@ -151,7 +153,7 @@ def bench(app: Flask, url: str, cookie: str, token: str, repeats: int, progress:
         results.append(Result(
             "a request's session, SELECT 1", statistics.median(a), "SELECT 1 via psycopg, open connection",
             statistics.median(b), {"p95_seconds": round(_p95(a), 6), "repeats": repeats,
-                                   "note": "the fixed cost inside each identity figure above"},
+                                   "note": "a session's fixed cost with a transaction (checkout, BEGIN, ROLLBACK)"},
         ))  # fmt: skip
     return results
 

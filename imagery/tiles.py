@@ -1,6 +1,10 @@
 """XYZ PNG tiles of the imagery: every orthophoto covering a tile is mosaicked (newest capture on top; older
 imagery shows where the newer has no valid pixel), transparent outside them, and kept in a disk cache whose key
 names the orthophotos used, so a newly ingested orthophoto is never hidden by an old cached tile.
+
+Each serving thread keeps its most recently read COGs open: opening one (its header, the TIFF directories of its
+overviews) costs about as much as reading a tile from it, and an open COG keeps its decoded blocks in GDAL's block
+cache for the neighbouring tiles. A COG's path in the store names its content, so an open file never goes stale.
 """
 
 from __future__ import annotations
@@ -9,7 +13,9 @@ import hashlib
 import io
 import os
 import tempfile
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +32,14 @@ from sqlalchemy.orm import Session
 
 from imagery.models import Orthophoto
 from imagery.scope import orthophoto_conditions
+from outfalls.db.engine import outside_transaction
 from outfalls.scope import Scope
 
 TILE_SIZE = 256
 MAX_ZOOM = 24
+# COGs kept open per serving thread (a GDAL dataset is not thread-safe, so threads do not share them); a map view
+# rarely spans more than a few orthophotos, and each open one holds a file descriptor and its TIFF directories.
+OPEN_COGS_PER_THREAD = 16
 _TMS = morecantile.tms.get("WebMercatorQuad")
 # rasterio's transform helpers (used by rio-tiler to reproject) still use affine's `*`, which affine 3 flags with a
 # PendingDeprecationWarning on every tile. It is silenced once, at import, for that message from rasterio only
@@ -87,7 +97,8 @@ def covering(session: Session, z: int, x: int, y: int, *, store_dir: Path, scope
         func.ST_Intersects(Orthophoto.footprint, func.ST_MakeEnvelope(w, s, e, n, 4490)),
         *(orthophoto_conditions(scope) if scope is not None else ()),
     )
-    rows = session.execute(query.order_by(*_NEWEST_FIRST)).all()
+    with outside_transaction(session):  # one read-only statement: no BEGIN and ROLLBACK around it
+        rows = session.execute(query.order_by(*_NEWEST_FIRST)).all()
     return [Source(r.id, store_dir / r.cog_path, _indexes(r.band_count, r.band_layout)) for r in rows]
 
 
@@ -97,20 +108,52 @@ def _indexes(count: int, layout: str) -> tuple[int, ...]:
     return (1,)
 
 
+class _OpenCogs(threading.local):
+    """The COGs this thread read last, open, least recently used first."""
+
+    def __init__(self) -> None:
+        self.readers: OrderedDict[Path, Reader] = OrderedDict()
+
+
+_open_cogs = _OpenCogs()
+
+
+def _reader(path: Path) -> Reader:
+    readers = _open_cogs.readers
+    reader = readers.get(path)
+    if reader is not None:
+        readers.move_to_end(path)
+        return reader
+    reader = Reader(str(path))
+    readers[path] = reader
+    while len(readers) > OPEN_COGS_PER_THREAD:
+        readers.popitem(last=False)[1].close()  # type: ignore[no-untyped-call]
+    return reader
+
+
 def _read(source: Source, x: int, y: int, z: int) -> ImageData:
-    with Reader(str(source.path)) as reader:
+    reader = _reader(source.path)
+    try:
         image: ImageData = reader.tile(x, y, z, tilesize=TILE_SIZE, indexes=source.indexes)
-        return image
+    except TileOutsideBounds:
+        raise
+    except Exception:
+        # a read that failed may have left the dataset unusable: the next tile opens the file afresh
+        if _open_cogs.readers.pop(source.path, None) is reader:
+            reader.close()  # type: ignore[no-untyped-call]
+        raise
+    return image
 
 
 def render(sources: list[Source], z: int, x: int, y: int) -> bytes:
     """The PNG of the mosaic of ``sources`` (newest first) on the tile; transparent where none has a pixel."""
     if not sources:
         return TRANSPARENT_PNG
-    threads = min(4, len(sources)) if len(sources) > 1 else 0  # one file: no thread pool
     try:
+        # In the request's own thread, where its open COGs are, one orthophoto after another: the newest first,
+        # stopping as soon as every pixel is filled (a thread pool would read them all, each opening its file).
         image, _used = mosaic_reader(
-            sources, _read, x, y, z, pixel_selection=FirstMethod(), threads=threads,
+            sources, _read, x, y, z, pixel_selection=FirstMethod(), threads=0,
             allowed_exceptions=(TileOutsideBounds,),
         )  # fmt: skip
     except EmptyMosaicError:

@@ -3,7 +3,9 @@ user, their roles and their scope codes come back in one row, so the scope is co
 
 Nothing is written on most requests: a session is marked as seen, and a token as used (and audited), at most
 once every ``SEEN_EVERY``; a refused token is audited every time. An expired or deleted session, a revoked or
-expired token and a disabled user are refused on the very next request, because every request reads them.
+expired token and a disabled user are refused on the very next request, because every request reads them: the
+SELECT is sent on its own, outside the request's transaction (no BEGIN and ROLLBACK around it), so that reading
+them on every request costs one round trip.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
 from outfalls.accounts import SEEN_EVERY, Identity, audit, refuse_token, sha256_hex, token_problem
+from outfalls.db.engine import outside_transaction
 from outfalls.models import ApiToken, WebSession
 from outfalls.scope import Scope
 from outfalls.types import AuditAction, Role
@@ -65,7 +68,8 @@ def session_identity(session: Session, cookie: str | None) -> RequestIdentity | 
         return None
     session_id = sha256_hex(cookie)
     now = datetime.now(UTC)
-    row = session.execute(SESSION_IDENTITY, {"id": session_id, "now": now}).first()
+    with outside_transaction(session):
+        row = session.execute(SESSION_IDENTITY, {"id": session_id, "now": now}).first()
     if row is None:
         return None
     wrote = now - row.last_seen_at > SEEN_EVERY
@@ -87,7 +91,8 @@ def token_identity(
             caller commits the refusal).
     """
     now = datetime.now(UTC)
-    row = session.execute(TOKEN_IDENTITY, {"hash": sha256_hex(plain.strip())}).first()
+    with outside_transaction(session):
+        row = session.execute(TOKEN_IDENTITY, {"hash": sha256_hex(plain.strip())}).first()
     if row is None:
         refuse_token(session, plain, "unknown", login=login, ip=ip)
     problem = token_problem(row.revoked_at, row.expires_at, row.is_active, row.login, login, now)

@@ -327,3 +327,32 @@ def test_damaged_images_are_refused_one_by_one_and_the_rest_ingested(cli_env: di
     for r in results[:-1]:
         assert "could not be read as an orthophoto" in r["message"] or "not an image" in r["message"], r
         assert "previous exception" not in r["message"]
+
+
+def test_each_thread_keeps_its_cogs_open_and_renders_the_same_tiles(
+    session: Session, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    src = write_ortho(tmp_path / "o.tif", crs="EPSG:4547", center_lonlat=(108.95, 34.42), size_px=(600, 600),
+                      resolution_m=0.3, seed=5)  # fmt: skip
+    result = ingest(session, settings, src)
+    photo = session.get(Orthophoto, result.id)
+    assert photo is not None
+    sources = [tiles.Source(photo.id, settings.imagery.store_dir / photo.cog_path, (1, 2, 3))]
+    over = _tiles_over(src, 20)
+    opened: list[str] = []
+    real_reader = tiles.Reader
+
+    def counting_reader(path: str) -> tiles.Reader:
+        opened.append(path)
+        return real_reader(path)
+
+    monkeypatch.setattr(tiles, "Reader", counting_reader)
+    one_by_one = [tiles.render(sources, z, x, y) for z, x, y in over]
+    assert len(over) > 4 and len(opened) <= 1  # the COG stays open from tile to tile (maybe from an earlier test)
+    with ThreadPoolExecutor(4) as pool:
+        at_once = list(pool.map(lambda t: tiles.render(sources, *t), over * 3))
+    assert at_once == one_by_one * 3
+    assert len(opened) <= 1 + 4  # once per thread at most
+    assert any(_tile_array(png)[..., 3].any() for png in one_by_one)

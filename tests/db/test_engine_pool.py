@@ -1,0 +1,121 @@
+"""The engine's pool pings a connection only after it sat idle, replaces one the server dropped, and lets a single
+read run outside the session's transaction (no BEGIN, no ROLLBACK) without ever committing a write on its own."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from outfalls.db.engine import make_engine, outside_transaction
+from outfalls.models import User
+
+PID = sa.text("SELECT pg_backend_pid()")
+
+
+@pytest.fixture(scope="module")
+def pool_url(clone_db: Callable[[str], str]) -> str:
+    return clone_db("pool_ping")
+
+
+@pytest.fixture
+def idle_engine(pool_url: str) -> Iterator[sa.Engine]:
+    engine = make_engine(pool_url, ping_after_idle_s=0.3)
+    yield engine
+    engine.dispose()
+
+
+def _terminate(url: str, pid: int) -> None:
+    """End a backend from another connection and wait until it is gone."""
+    killer = make_engine(url)
+    try:
+        with killer.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            for _ in range(100):
+                alive = conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid})
+                if not alive.scalar_one():
+                    return
+                time.sleep(0.02)
+    finally:
+        killer.dispose()
+    raise AssertionError(f"backend {pid} did not end")
+
+
+def test_a_connection_in_steady_use_is_not_pinged_and_an_idle_one_is(
+    idle_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pings: list[object] = []
+    real_ping = idle_engine.dialect.do_ping
+
+    def counting_ping(dbapi_conn: object) -> bool:
+        pings.append(dbapi_conn)
+        return real_ping(dbapi_conn)
+
+    monkeypatch.setattr(idle_engine.dialect, "do_ping", counting_ping)
+    for _ in range(5):
+        with idle_engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    assert pings == []  # a fresh connection, then the same one given back and taken again at once
+    time.sleep(0.4)
+    with idle_engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    assert len(pings) == 1
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced_unseen(idle_engine: sa.Engine, pool_url: str) -> None:
+    with idle_engine.connect() as conn:
+        pid = conn.execute(PID).scalar_one()
+    _terminate(pool_url, pid)
+    time.sleep(0.4)
+    with idle_engine.connect() as conn:
+        assert conn.execute(PID).scalar_one() != pid
+
+
+def test_a_busy_connection_the_server_dropped_fails_one_statement_then_the_pool_recovers(pool_url: str) -> None:
+    engine = make_engine(pool_url, ping_after_idle_s=60)
+    try:
+        with engine.connect() as conn:
+            pid = conn.execute(PID).scalar_one()
+        _terminate(pool_url, pid)
+        with pytest.raises(sa.exc.OperationalError) as lost, engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        assert lost.value.connection_invalidated  # the web layer answers it with a 503
+        with engine.connect() as conn:
+            assert conn.execute(PID).scalar_one() != pid
+    finally:
+        engine.dispose()
+
+
+def _status(session: Session) -> psycopg.pq.TransactionStatus:
+    driver = session.connection().connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    return psycopg.pq.TransactionStatus(driver.info.transaction_status)
+
+
+def test_a_read_outside_the_transaction_opens_none_and_later_writes_are_one_transaction(idle_engine: sa.Engine) -> None:
+    idle = psycopg.pq.TransactionStatus.IDLE
+    with Session(idle_engine) as session:
+        with outside_transaction(session):
+            assert session.execute(sa.text("SELECT 1")).scalar_one() == 1
+        assert _status(session) == idle  # nothing to roll back
+        session.execute(sa.text("CREATE TEMPORARY TABLE t (x int)"))
+        assert _status(session) == psycopg.pq.TransactionStatus.INTRANS  # back to transactions
+        session.rollback()
+        with outside_transaction(session):
+            assert session.execute(sa.text("SELECT to_regclass('pg_temp.t')")).scalar() is None  # rolled back
+
+
+def test_pending_changes_are_flushed_in_the_transaction_never_committed_by_a_read(idle_engine: sa.Engine) -> None:
+    login = f"pending_{time.monotonic_ns()}"
+    with Session(idle_engine) as session:
+        session.add(User(login=login, display_name=login, password_hash=None))
+        with outside_transaction(session):
+            assert session.execute(sa.select(User.id).where(User.login == login)).scalar() is not None
+        assert _status(session) == psycopg.pq.TransactionStatus.INTRANS  # the flush opened the transaction
+        session.rollback()
+    with Session(idle_engine) as other:
+        assert other.execute(sa.select(User.id).where(User.login == login)).scalar() is None

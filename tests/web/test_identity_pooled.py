@@ -1,0 +1,109 @@
+"""Identity as served: the app on its own pooled engine (not a test's connection held in a transaction), so the
+identity SELECT really runs outside the request's transaction; a logout, a disabled user or a revoked token made in
+another session and committed is refused on the very next request all the same."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from outfalls import accounts
+from outfalls.config import load_settings
+from outfalls.db.engine import make_engine, make_sessionmaker
+from outfalls.models import User, WebSession
+from web.auth import SESSION_COOKIE
+
+
+@dataclass
+class Served:
+    app: Flask
+    engine: sa.Engine
+    statements: list[tuple[str, psycopg.pq.TransactionStatus]]
+
+
+@pytest.fixture
+def served(clone_db: Callable[[str], str], tmp_path: Path) -> Iterator[Served]:
+    from web import create_app
+
+    url = clone_db("identity_pooled")
+    engine = make_engine(url)
+    settings = load_settings(env={}, overrides={"database.url": url, "storage.data_dir": str(tmp_path / "data")})
+    app = create_app(settings, sessions=make_sessionmaker(engine), testing=True)
+    statements: list[tuple[str, psycopg.pq.TransactionStatus]] = []
+
+    def after(conn: sa.Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        status = conn.connection.driver_connection.info.transaction_status  # type: ignore[union-attr]
+        statements.append((" ".join(statement.split()), psycopg.pq.TransactionStatus(status)))
+
+    sa.event.listen(engine, "after_cursor_execute", after)
+    yield Served(app, engine, statements)
+    engine.dispose()
+
+
+def _identity_reads(served: Served) -> list[psycopg.pq.TransactionStatus]:
+    return [status for sql, status in served.statements
+            if sql.startswith("SELECT") and ("FROM web_sessions" in sql or "FROM api_tokens" in sql)]  # fmt: skip
+
+
+def test_identity_on_a_pooled_connection_opens_no_transaction_and_sees_committed_revocations(served: Served) -> None:
+    with Session(served.engine) as session:
+        user = accounts.create_user(session, "pooled", roles=("leader",), is_national=True, actor="tests")
+        other = accounts.create_user(session, "pooled2", roles=("leader",), is_national=True, actor="tests")
+        cookie, _ = accounts.start_session(session, user)
+        kept, _ = accounts.start_session(session, other)
+        token, plain = accounts.create_token(session, "pooled2", name="QGIS", actor="tests")
+        session.commit()
+        other_id, token_id = other.id, token.id
+    served.statements.clear()
+    browser, kept_browser, qgis = (served.app.test_client() for _ in range(3))
+    browser.set_cookie(SESSION_COOKIE, cookie)
+    kept_browser.set_cookie(SESSION_COOKIE, kept)
+    bearer = {"Authorization": f"Bearer {plain}"}
+    for client, headers in ((browser, {}), (kept_browser, {}), (qgis, bearer)):
+        assert client.get("/api/outfalls", headers=headers).status_code == 200
+    assert _identity_reads(served) == [psycopg.pq.TransactionStatus.IDLE] * 3  # no BEGIN before, nothing after
+
+    with Session(served.engine) as session:  # logged out in another tab, served by another process
+        accounts.end_session(session, cookie)
+        session.commit()
+    assert browser.get("/api/outfalls").status_code == 401
+    assert kept_browser.get("/api/outfalls").status_code == 200
+
+    with Session(served.engine) as session:
+        accounts.revoke_token(session, token_id, actor="tests", owner_id=other_id)
+        session.commit()
+    assert qgis.get("/api/outfalls", headers=bearer).status_code == 401
+
+    with Session(served.engine) as session:
+        disabled = session.get(User, other_id)
+        assert disabled is not None
+        accounts.update_user(session, other_id, expected_version=disabled.version, actor="tests", is_active=False)
+        session.commit()
+    assert kept_browser.get("/api/outfalls").status_code == 401
+
+
+def test_marking_a_session_seen_after_the_identity_read_is_committed(served: Served) -> None:
+    with Session(served.engine) as session:
+        user = accounts.create_user(session, "seen", roles=("leader",), is_national=True, actor="tests")
+        cookie, web_session = accounts.start_session(session, user)
+        web_session.last_seen_at = datetime.now(UTC) - timedelta(minutes=5)
+        session.commit()
+        session_id, before = web_session.id, web_session.last_seen_at
+    served.statements.clear()
+    client = served.app.test_client()
+    client.set_cookie(SESSION_COOKIE, cookie)
+    assert client.get("/api/outfalls").status_code == 200
+    [update] = [status for sql, status in served.statements if sql.startswith("UPDATE web_sessions")]
+    assert update == psycopg.pq.TransactionStatus.INTRANS  # the write is a transaction of its own, committed
+    with Session(served.engine) as session:
+        seen = session.get(WebSession, session_id)
+        assert seen is not None and seen.last_seen_at > before
