@@ -152,6 +152,11 @@ def _map_config(view: View) -> dict[str, Any]:
         "gapColors": domain.GAP_COLORS,
         "statusLabels": {k: str(v) for k, v in STATUS_LABELS.items()},
         "clusterBelowZoom": s.progress.cluster_below_zoom,
+        # below this zoom a tile holds counts at the centres of areas: only tiles near those centres are asked for
+        "areaCountsBelowZoom": min(domain.AREA_CLUSTERS_BELOW_ZOOM, s.progress.cluster_below_zoom),
+        "areaCountsExtent": domain.area_clusters_extent(
+            db(), scope=current_scope(), within=(view.scope_kind, view.scope_code)
+        ),
         "text": _text(),
         "metricLabels": {k: str(v) for k, v in METRIC_LABELS.items()},
         "asOf": view.as_of.isoformat(),
