@@ -200,11 +200,22 @@ def _page_context(view: View) -> dict[str, Any]:
     }
 
 
+def _fetched_first(config: dict[str, Any]) -> list[str]:
+    """What the page's script fetches before it draws (the layers, the names, the trend): the page names them in
+    its head, so the browser asks for them while it loads the scripts.
+    """
+    urls = config["urls"]
+    layers = [urls["layer"].replace("__name__", n) for n in (config["layer"], config["parentLayer"]) if n]
+    return [*layers, urls["labels"], urls["trend"]]
+
+
 @bp.get("/dashboard")
 @requires(Role.LEADER, Role.ADMIN)
 def page() -> ResponseReturnValue:
     view = load_view(with_trend=False)
-    return render_template("dashboard/page.html", map_config=script_json(_map_config(view)), **_page_context(view))
+    config = _map_config(view)
+    return render_template("dashboard/page.html", map_config=script_json(config), preload=_fetched_first(config),
+                           **_page_context(view))  # fmt: skip
 
 
 # -- the printable report ------------------------------------------------------------------------------------
