@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from outfalls.config import PROJECT_DIR, Settings
@@ -62,16 +64,47 @@ def ensure_database(settings: Settings, *, progress: Callable[[str], None] | Non
     return cluster.url(settings.database.name)
 
 
+# A pooled connection idle for longer than this is pinged before it is handed out: one that has just been used is
+# known to be alive, and a ping on every checkout would cost each request a round trip.
+PING_AFTER_IDLE_S = 10.0
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Check a pooled connection at checkout once it has been idle ``idle_s`` (a restarted or failed-over server
+    leaves dead connections in the pool): a dead one is replaced before the request sees it.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    driver_error = engine.dialect.loaded_dbapi.Error
+
+    @event.listens_for(engine, "checkout")
+    def _handed_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < idle_s:
+            return  # a new connection, or one used a moment ago
+        try:
+            with dbapi_conn.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            dbapi_conn.rollback()
+        except driver_error as err:  # the pool drops it and hands out another
+            raise DisconnectionError(str(err)) from err
+
+
 def make_engine(url: str, **kw: Any) -> Engine:
-    """An engine for ``url`` (psycopg 3)."""
+    """An engine for ``url`` (psycopg 3); a connection idle for a while is checked before it is used."""
     # No server-side prepared statements: after a few executions PostgreSQL may switch a prepared query to a
     # generic plan, and for the map's "first 20,000 in this box" that plan sorts the whole table (seconds at
     # national scale) instead of walking the primary key (milliseconds).
     connect_args = {"prepare_threshold": None, **kw.pop("connect_args", {})}
     try:
-        return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kw)
+        engine = sa.create_engine(url, connect_args=connect_args, **kw)
     except (ArgumentError, ImportError) as err:
         raise DatabaseUnavailable(f"invalid database URL {redact(url)}: {err}") from err
+    _ping_when_idle(engine, PING_AFTER_IDLE_S)
+    return engine
 
 
 def check_connection(url: str) -> None:
