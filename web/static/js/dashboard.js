@@ -82,7 +82,8 @@
     onEachFeature: function (f, layer) {
       var row = cfg.rows[f.properties.code];
       coloured[f.properties.code] = colour(row);
-      layer.bindTooltip(tooltip(row, f.properties.name), { sticky: true });
+      // written when first shown, not while the page is drawn (number formatting is slow the first time)
+      layer.bindTooltip(function () { return tooltip(row, f.properties.name); }, { sticky: true });
       layer.on('mouseover', function () { layer.setStyle({ weight: 3 }); });
       layer.on('mouseout', function () { scopes.resetStyle(layer); });
       if (cfg.childKind) {
