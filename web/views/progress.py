@@ -201,12 +201,12 @@ def _page_context(view: View) -> dict[str, Any]:
 
 
 def _fetched_first(config: dict[str, Any]) -> list[str]:
-    """What the page's script fetches before it draws (the layers, the names, the trend): the page names them in
-    its head, so the browser asks for them while it loads the scripts.
+    """What the page's script fetches before it draws (the trend, the layers, the names; the slowest to answer
+    first): the page names them in its head, so the browser asks for them while it loads the scripts.
     """
     urls = config["urls"]
     layers = [urls["layer"].replace("__name__", n) for n in (config["layer"], config["parentLayer"]) if n]
-    return [*layers, urls["labels"], urls["trend"]]
+    return [urls["trend"], *layers, urls["labels"]]
 
 
 @bp.get("/dashboard")
