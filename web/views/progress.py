@@ -50,7 +50,7 @@ class View:
     scope_code: str | None
     report: domain.ProgressReport
     path: list[domain.ScopeStep]
-    trend: domain.Trend | None  # None on the dashboard, which fetches it once drawn (the print view needs it)
+    trend: domain.Trend | None  # None on the dashboard, which fetches it (the print view needs it)
     first_day: date
 
     @property
@@ -145,7 +145,7 @@ def _map_config(view: View) -> dict[str, Any]:
             "tiles": url_for("tiles.outfall_tile", z=0, x=0, y=0).replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt")
             + ("?" + urlencode(_tile_args(view)) if _tile_args(view) else ""),
             "drill": url_for("dashboard.page", **view.args(scope="__scope__")),
-            # the chart's figures come once the page is drawn: the same trend the print view draws
+            # the chart's figures: the same trend the print view draws (preloaded by the page's head)
             "trend": url_for("progress_api.progress_trend", **_trend_args(view)),
         },
         "statusColors": domain.STATUS_COLORS,

@@ -192,7 +192,7 @@
   }
   var CHART_COLORS = { traced: '#6a1b9a', remediated: '#00897b', closed: '#004d40' };
   var canvas = document.getElementById('trend-chart');
-  // the figures come once the page is drawn (GET the trend API: the same trend the print view draws)
+  // the figures come from the trend API (the same trend the print view draws), asked for by the page's head
   function drawChart(chart) {
     var datasets = [];
     Object.keys(CHART_COLORS).forEach(function (k) {
