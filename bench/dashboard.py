@@ -14,7 +14,8 @@ cookie (no HTTP cache carried over).
 
 ``dashboard first paint``
     The first contentful paint of ``/dashboard`` (``performance`` paint timing), which waits for the server to
-    render the page with its progress table (the chart fetches its trend from the JSON API once the page is in).
+    render the page with its progress table (the chart's trend, the layers and the names come from the JSON API,
+    asked for by preload links in the page's head).
 ``dashboard map and chart drawn``
     The ``dashboard-ready`` performance mark, which the page sets (with ``data-ready`` on ``<html>``) once its
     reference layers and names are on the map, the outfall tiles of the first view are loaded and drawn, and the

@@ -129,9 +129,10 @@ def load_reference(
     populated = session.scalar(text("SELECT ispopulated FROM pg_matviews WHERE matviewname = 'reference_label_points'"))
     empty = not populated or not session.scalar(text("SELECT EXISTS (SELECT FROM reference_label_points)"))
     if report.changed or empty:
-        say("map label points and layer shapes")
+        say("map label points, layer shapes and area centres")
         session.execute(text("REFRESH MATERIALIZED VIEW reference_label_points"))
         session.execute(text("REFRESH MATERIALIZED VIEW reference_layer_shapes"))
+        session.execute(text("REFRESH MATERIALIZED VIEW admin_area_centres"))
     return report
 
 

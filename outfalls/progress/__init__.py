@@ -45,7 +45,7 @@ from outfalls.progress.targets import (
     target_history,
     targets_in_force,
 )
-from outfalls.progress.tiles import AREA_CLUSTERS_BELOW_ZOOM, outfall_tile
+from outfalls.progress.tiles import AREA_CLUSTERS_BELOW_ZOOM, area_clusters_extent, outfall_tile
 from outfalls.progress.trend import Trend, TrendPoint, progress_trend
 
 __all__ = [
@@ -70,6 +70,7 @@ __all__ = [
     "Trend",
     "TrendPoint",
     "add_target",
+    "area_clusters_extent",
     "axis_of",
     "check_as_of",
     "check_axis",

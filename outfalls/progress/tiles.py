@@ -8,17 +8,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Integer, String, case, func, literal_column, select, type_coerce
+from geoalchemy2 import Geometry
+from sqlalchemy import ColumnElement, Integer, String, case, column, func, literal_column, select, table, type_coerce
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session
 
 from outfalls.catalogue.transitions import state_from_milestones
 from outfalls.errors import InvalidInput, NotFound
-from outfalls.models import AdminArea, Outfall
+from outfalls.models import Outfall
 from outfalls.progress.hierarchy import MILESTONES, check_as_of, milestone_conditions, today, within_scope
-from outfalls.progress.statedays import counts_as_of, state_days_conditions
+from outfalls.progress.statedays import STATE_DAYS, TOTAL_DAY, counts_as_of, state_days_conditions
 from outfalls.scope import Scope
-from outfalls.types import OutfallStatus
+from outfalls.types import CGCS2000, BBox, OutfallStatus
 
 _M = MILESTONES
 
@@ -28,6 +29,8 @@ def _state_as_of(day: date) -> ColumnElement[str]:
 
 
 AREA_CLUSTERS_BELOW_ZOOM = 9  # below this zoom a tile counts outfalls per administrative area
+# where an area's count is drawn: its centroid, kept with the reference data (migration 0022)
+AREA_CENTRES = table("admin_area_centres", column("id", Integer), column("centre", Geometry("POINT", srid=CGCS2000)))
 
 
 def outfall_tile(
@@ -72,6 +75,23 @@ def outfall_tile(
     return bytes(tile or b"")
 
 
+def area_clusters_extent(
+    session: Session, *, scope: Scope, within: tuple[str, str | None] = ("all", None)
+) -> BBox | None:
+    """The box (west, south, east, north) of every point a tile counting outfalls per area may hold: the centres of
+    the areas with outfalls in ``scope`` and ``within``, on any day and in any state (None: there are none), so a
+    map asks only for the national tiles that can hold something. Read from the current rows of the per-area
+    counts; a scope on other columns of the outfall widens it to every area with outfalls.
+    """
+    s, a = STATE_DAYS.c, AREA_CENTRES.c
+    located = state_days_conditions([*milestone_conditions(scope), *within_scope(session, *within)]) or []
+    areas = select(s.admin_area_id).where(s.day == TOTAL_DAY, s.n > 0, *located)
+    box = func.ST_Extent(a.centre)
+    row = session.execute(select(func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box))
+                          .where(a.id.in_(areas))).one()  # fmt: skip
+    return None if row[0] is None else (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
 def _state_filter(status: Any, state: str | None) -> ColumnElement[bool]:
     if state is not None:
         return cast(ColumnElement[bool], status == state)
@@ -101,12 +121,13 @@ def _area_clusters(session: Session, env: Any, box: Any, *, scope: Scope, day: d
         .group_by(per_state.c.admin_area_id)
         .subquery()
     )  # fmt: skip
-    centre = func.ST_Transform(func.ST_Centroid(AdminArea.geom), 3857)
+    a = AREA_CENTRES.c
     return (
-        select(func.ST_AsMVTGeom(centre, env, 4096, 64, True).label("geom"), counts.c.n, counts.c.state)
-        .select_from(counts.join(AdminArea, AdminArea.id == counts.c.admin_area_id))
-        .where(AdminArea.geom.op("&&")(box), func.ST_Intersects(func.ST_Centroid(AdminArea.geom), box))
-    )
+        select(func.ST_AsMVTGeom(func.ST_Transform(a.centre, 3857), env, 4096, 64, True).label("geom"),
+               counts.c.n, counts.c.state)
+        .select_from(counts.join(AREA_CENTRES, a.id == counts.c.admin_area_id))
+        .where(a.centre.op("&&")(box), func.ST_Intersects(a.centre, box))
+    )  # fmt: skip
 
 
 def _first(array: Any) -> Any:

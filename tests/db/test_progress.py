@@ -26,6 +26,7 @@ from outfalls.progress import (
     METRICS,
     ProgressReport,
     add_target,
+    area_clusters_extent,
     check_axis,
     gap_class,
     outfall_tile,
@@ -483,6 +484,24 @@ def test_tiles_points_clusters_and_as_of(session: Session, cat: dict[str, Outfal
         outfall_tile(session, 3, 8, 0, scope=ALL)
     with pytest.raises(InvalidInput):
         outfall_tile(session, 3, 1, 1, scope=ALL, state="lost")
+
+
+def test_area_clusters_extent_holds_every_count_of_national_tiles(session: Session, cat: dict[str, Outfall]) -> None:
+    """The box of the centres of the areas with outfalls: every point of a national tile lies in it, whatever the
+    day or state asked for; a scope narrows it, and none is given where there are no outfalls.
+    """
+    box = area_clusters_extent(session, scope=ALL)
+    assert box is not None
+    centres = session.execute(text(
+        "SELECT ST_X(c.centre), ST_Y(c.centre) FROM admin_area_centres c WHERE c.id IN "
+        "(SELECT DISTINCT admin_area_id FROM outfall_milestones)")).all()  # fmt: skip
+    assert centres and all(box[0] <= x <= box[2] and box[1] <= y <= box[3] for x, y in centres)
+    assert box == (min(x for x, _ in centres), min(y for _, y in centres),
+                   max(x for x, _ in centres), max(y for _, y in centres))  # fmt: skip
+    scoped = area_clusters_extent(session, scope=Scope(area_codes=("610700",)))
+    assert scoped is not None and box[0] <= scoped[0] <= scoped[2] <= box[2] and scoped != box
+    assert area_clusters_extent(session, scope=ALL, within=("basin", CJ)) is not None
+    assert area_clusters_extent(session, scope=Scope(area_codes=("110000",))) is None  # Beijing: none there
 
 
 # -- the command line -----------------------------------------------------------------------------------

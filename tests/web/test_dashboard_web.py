@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
+from markupsafe import escape
 from sqlalchemy.orm import Session
 
 from outfalls import accounts
@@ -108,6 +109,14 @@ def test_dashboard_page_shows_the_figures(client: FlaskClient, cat: Any) -> None
     config = json.loads(html.split('id="dash-config">', 1)[1].split("</script>", 1)[0])
     assert config["layer"] == "provinces" and config["rows"]["610000"]["gap_class"] == "met"
     assert config["urls"]["tiles"].startswith("/tiles/outfalls/{z}/{x}/{y}.mvt?as_of=2023-12-31")
+    # national tiles are asked for only near the centres of areas with outfalls
+    west, south, east, north = config["areaCountsExtent"]
+    assert 105 < west <= east < 112 and 31 < south <= north < 40 and config["areaCountsBelowZoom"] == 9
+    # what the script fetches first is named in the head, so the browser asks for it with the scripts
+    head = html.split("</head>", 1)[0]
+    for url in (config["urls"]["layer"].replace("__name__", "provinces"), config["urls"]["labels"],
+                config["urls"]["trend"]):  # fmt: skip
+        assert f'<link rel="preload" href="{escape(url)}" as="fetch" crossorigin>' in head
     # drill down: Shaanxi shows its cities, most behind first
     down = client.get("/dashboard?scope=province:610000&as_of=2023-12-31").get_data(as_text=True)
     assert [(row[1], row[6]) for row in cells(down)] == [("汉中市", "+50.0 个百分点"), ("西安市", "-50.0 个百分点")]

@@ -50,7 +50,10 @@ def finite(value: Any) -> Any:
 
 def dumps(value: Any) -> str:
     """JSON text for hand-built answers (the OGC API), keeping the order of members; NaN and ±Infinity as null."""
-    return json.dumps(finite(value), ensure_ascii=False, allow_nan=False)
+    try:  # most answers hold neither, nor dataclasses: then the walk through every value is not needed
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError):
+        return json.dumps(finite(value), ensure_ascii=False, allow_nan=False)
 
 
 class JSONProvider(DefaultJSONProvider):

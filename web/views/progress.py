@@ -50,7 +50,7 @@ class View:
     scope_code: str | None
     report: domain.ProgressReport
     path: list[domain.ScopeStep]
-    trend: domain.Trend | None  # None on the dashboard, which fetches it once drawn (the print view needs it)
+    trend: domain.Trend | None  # None on the dashboard, which fetches it (the print view needs it)
     first_day: date
 
     @property
@@ -145,13 +145,18 @@ def _map_config(view: View) -> dict[str, Any]:
             "tiles": url_for("tiles.outfall_tile", z=0, x=0, y=0).replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt")
             + ("?" + urlencode(_tile_args(view)) if _tile_args(view) else ""),
             "drill": url_for("dashboard.page", **view.args(scope="__scope__")),
-            # the chart's figures come once the page is drawn: the same trend the print view draws
+            # the chart's figures: the same trend the print view draws (preloaded by the page's head)
             "trend": url_for("progress_api.progress_trend", **_trend_args(view)),
         },
         "statusColors": domain.STATUS_COLORS,
         "gapColors": domain.GAP_COLORS,
         "statusLabels": {k: str(v) for k, v in STATUS_LABELS.items()},
         "clusterBelowZoom": s.progress.cluster_below_zoom,
+        # below this zoom a tile holds counts at the centres of areas: only tiles near those centres are asked for
+        "areaCountsBelowZoom": min(domain.AREA_CLUSTERS_BELOW_ZOOM, s.progress.cluster_below_zoom),
+        "areaCountsExtent": domain.area_clusters_extent(
+            db(), scope=current_scope(), within=(view.scope_kind, view.scope_code)
+        ),
         "text": _text(),
         "metricLabels": {k: str(v) for k, v in METRIC_LABELS.items()},
         "asOf": view.as_of.isoformat(),
@@ -195,11 +200,22 @@ def _page_context(view: View) -> dict[str, Any]:
     }
 
 
+def _fetched_first(config: dict[str, Any]) -> list[str]:
+    """What the page's script fetches before it draws (the trend, the layers, the names; the slowest to answer
+    first): the page names them in its head, so the browser asks for them while it loads the scripts.
+    """
+    urls = config["urls"]
+    layers = [urls["layer"].replace("__name__", n) for n in (config["layer"], config["parentLayer"]) if n]
+    return [urls["trend"], *layers, urls["labels"]]
+
+
 @bp.get("/dashboard")
 @requires(Role.LEADER, Role.ADMIN)
 def page() -> ResponseReturnValue:
     view = load_view(with_trend=False)
-    return render_template("dashboard/page.html", map_config=script_json(_map_config(view)), **_page_context(view))
+    config = _map_config(view)
+    return render_template("dashboard/page.html", map_config=script_json(config), preload=_fetched_first(config),
+                           **_page_context(view))  # fmt: skip
 
 
 # -- the printable report ------------------------------------------------------------------------------------

@@ -82,7 +82,8 @@
     onEachFeature: function (f, layer) {
       var row = cfg.rows[f.properties.code];
       coloured[f.properties.code] = colour(row);
-      layer.bindTooltip(tooltip(row, f.properties.name), { sticky: true });
+      // written when first shown, not while the page is drawn (number formatting is slow the first time)
+      layer.bindTooltip(function () { return tooltip(row, f.properties.name); }, { sticky: true });
       layer.on('mouseover', function () { layer.setStyle({ weight: 3 }); });
       layer.on('mouseout', function () { scopes.resetStyle(layer); });
       if (cfg.childKind) {
@@ -116,9 +117,28 @@
 
   // Outfalls as vector tiles: counts per area at low zoom, clusters (n, most common state) below
   // cfg.clusterBelowZoom, single outfalls above; optionally only those in one state that day.
+  // Below cfg.areaCountsBelowZoom a tile holds points only at the centres of areas with outfalls: a tile farther
+  // than a symbol's reach from their box (cfg.areaCountsExtent) would come back empty, so it is not asked for.
+  var REACH_PX = 16;
+  var OutfallTiles = L.VectorGrid.Protobuf.extend({
+    _isValidTile: function (coords) {
+      if (!L.VectorGrid.Protobuf.prototype._isValidTile.call(this, coords)) { return false; }
+      var e = cfg.areaCountsExtent;
+      if (!e || coords.z >= cfg.areaCountsBelowZoom) { return true; }
+      var size = this.getTileSize();
+      var nw = this._map.unproject(coords.scaleBy(size).subtract([REACH_PX, REACH_PX]), coords.z);
+      var se = this._map.unproject(coords.add([1, 1]).scaleBy(size).add([REACH_PX, REACH_PX]), coords.z);
+      return L.latLngBounds(nw, se).intersects([[e[1], e[0]], [e[3], e[2]]]);
+    },
+    _update: function (center) {
+      L.VectorGrid.Protobuf.prototype._update.call(this, center);
+      // a view with no tile to ask for is loaded at once (Leaflet says so only after loading some)
+      if (this._map && !this._loading) { this.fire('load'); }
+    }
+  });
   var tilesLoaded = 0;
   function outfallLayer(url) {
-    var layer = L.vectorGrid.protobuf(url, {
+    var layer = new OutfallTiles(url, {
       pane: 'points',
       interactive: false,
       maxNativeZoom: 16,
@@ -139,8 +159,9 @@
     layer.on('load', function () { el.dataset.tilesState = 'loaded'; });
     return layer;
   }
-  var outfalls = outfallLayer(cfg.urls.tiles).addTo(map);
-  var tilesDrawn = new Promise(function (resolve) { outfalls.once('load', resolve); });
+  var outfalls = outfallLayer(cfg.urls.tiles);
+  var tilesDrawn = new Promise(function (resolve) { outfalls.once('load', resolve); });  // before it is added:
+  outfalls.addTo(map);  // with no tile to ask for, it is loaded at once
   var layers = L.control.layers(null, null, { collapsed: false, position: 'topright' }).addTo(map);
   layers.addOverlay(outfalls, T.outfallsLayer);
   var labels = window.outfallsLabels(map, cfg.urls.labels, el);
@@ -171,7 +192,7 @@
   }
   var CHART_COLORS = { traced: '#6a1b9a', remediated: '#00897b', closed: '#004d40' };
   var canvas = document.getElementById('trend-chart');
-  // the figures come once the page is drawn (GET the trend API: the same trend the print view draws)
+  // the figures come from the trend API (the same trend the print view draws), asked for by the page's head
   function drawChart(chart) {
     var datasets = [];
     Object.keys(CHART_COLORS).forEach(function (k) {
