@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from outfalls import clock
 from outfalls.catalogue.transitions import changes_state, next_status, state_of_event_sql
+from outfalls.db.engine import outside_transaction
 from outfalls.errors import InvalidTransition, NotFound
 from outfalls.models import Event, Outfall
 from outfalls.scope import Scope, require_visible
@@ -141,8 +142,10 @@ def status_as_of(session: Session, outfall_id: int, as_of: date | None = None, *
     """
     query, cond = (_STATE_EVER if as_of is None else _STATE_BY), scope.conditions()
     params = {"outfall_id": outfall_id} if as_of is None else {"outfall_id": outfall_id, "end": clock.end_of_day(as_of)}
-    session.flush()  # a plain row through the session's connection: what the session holds unwritten goes first
-    row = session.connection().execute(query.where(*cond) if cond else query, params).first()
+    # One read-only statement: outside a transaction when none is open yet (no BEGIN, no ROLLBACK), else in it;
+    # what the session holds unwritten is flushed first either way.
+    with outside_transaction(session):
+        row = session.connection().execute(query.where(*cond) if cond else query, params).first()
     if row is None:  # outside the scope reads exactly like missing
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
     return OutfallStatus(row[1]) if row[1] is not None else None
