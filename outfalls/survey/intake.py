@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from outfalls.config import Settings
-from outfalls.db.bulk import copy_text
+from outfalls.db.bulk import copy_lines
 from outfalls.errors import InvalidInput
 from outfalls.models import CodeListEntry, Observation, ObservationBatch, Outfall
 from outfalls.scope import Scope, area_prefix
@@ -313,7 +313,9 @@ def _store_observations(session: Session, rows: list[SurveyRow], *, batch_id: in
                         is_demo: bool) -> list[int]:  # fmt: skip
     """Write the rows as observations and return their ids in the rows' order."""
     session.execute(_STAGE_OBSERVATIONS)
-    copy_text(session, "observation_stage", _STAGE_COLUMNS, _stage_lines(rows, author))
+    # Sent a block at a time: the server reads one block while the next is formatted here.
+    blocks = (_stage_lines(rows[start : start + _STAGE_BLOCK], author) for start in range(0, len(rows), _STAGE_BLOCK))
+    copy_lines(session, "observation_stage", _STAGE_COLUMNS, blocks)
     inserted = session.execute(_INSERT_OBSERVATIONS, {
         "batch_id": batch_id, "source": ObservationSource.FOOT_SURVEY.value, "crs": crs, "is_demo": is_demo,
     })  # fmt: skip
@@ -322,6 +324,7 @@ def _store_observations(session: Session, rows: list[SurveyRow], *, batch_id: in
     return [ids[r.client_id] for r in rows]
 
 
+_STAGE_BLOCK = 5_000  # rows formatted at a time
 _STAGE_COLUMNS = ("client_id", "author", "captured_at", "orig_x", "orig_y", "lon", "lat", "attributes")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
