@@ -11,13 +11,17 @@ the uploader's reading of the file, not part of a record.
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 import logging
 import math
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import String, any_, cast, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -215,6 +219,47 @@ def _within_scope(
     return [r for i, r in enumerate(rows) if i not in outside], problems
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_paused = 0  # imports running with the cyclic collector paused
+_pause_lock = threading.Lock()
+_was_enabled = True
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while an import runs (and as it was once the last one ends): an
+    import makes hundreds of thousands of rows, dicts and records that all live until it ends, and every full
+    collection walks all of them again (a fifth of the import's Python time at 10^5 rows). Reference counting
+    still frees everything an import drops; it makes no cycles worth collecting.
+    """
+    global _paused, _was_enabled
+    with _pause_lock:
+        if _paused == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _paused += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _paused -= 1
+            if _paused == 0 and _was_enabled:
+                gc.enable()
+
+
+def _with_collector_paused(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``func`` run with the cyclic collector paused."""
+
+    @functools.wraps(func)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _collector_paused():
+            return func(*args, **kwargs)
+
+    return paused
+
+
+@_with_collector_paused
 def import_table(
     session: Session,
     table: RawTable,
