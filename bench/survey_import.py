@@ -318,11 +318,23 @@ def check_locations(url: str, sample: int, progress: Progress) -> dict[str, int]
     return {"locations_checked": checked, "locations_agreeing": agree, "with_river": with_river, "with_area": with_area}
 
 
+def _upload_limits(survey: SurveyFile) -> dict[str, int]:
+    """Upload limits that take the generated file (10⁶ rows make 205 MB, over the default 200 MB); none when the
+    defaults do.
+    """
+    defaults = load_settings(env={}).upload
+    if survey.bytes <= defaults.max_bytes and survey.rows < defaults.max_rows:
+        return {}
+    return {"upload.max_bytes": max(defaults.max_bytes, 2 * survey.bytes),
+            "upload.max_rows": max(defaults.max_rows, 2 * survey.rows)}  # fmt: skip
+
+
 def run_cli(
     url: str, data_dir: Path, survey: SurveyFile, progress: Progress, label: str
 ) -> tuple[float, dict[str, Any]]:
     """``outfalls survey import FILE --datum gcj02 --crew bench --json`` as a subprocess; returns seconds, report."""
     env = {**os.environ, "OUTFALLS_DATABASE_URL": url, "OUTFALLS_DATA_DIR": str(data_dir)}
+    env |= {f"OUTFALLS_{k.replace('.', '_').upper()}": str(v) for k, v in _upload_limits(survey).items()}
     cmd = [sys.executable, "-m", "outfalls", "survey", "import", str(survey.path), "--datum", DATUM,
            "--crew", CREW, "--json"]  # fmt: skip
     progress.say(f"ours: {label}: outfalls survey import {survey.path.name} --datum {DATUM} --crew {CREW} --json")
@@ -386,7 +398,8 @@ def run_in_process(
     url: str, data_dir: Path, survey: SurveyFile, progress: Progress, profile: Path | None
 ) -> tuple[float, dict[str, Any], dict[str, float], dict[str, float]]:
     """``read_path`` + ``import_table`` + commit; returns seconds, report, seconds by stage and by statement."""
-    settings = load_settings(env={}, overrides={"database.url": url, "storage.data_dir": str(data_dir)})
+    settings = load_settings(env={}, overrides={"database.url": url, "storage.data_dir": str(data_dir),
+                                                **_upload_limits(survey)})  # fmt: skip
     engine = make_engine(url)
     timer = StatementTimer(engine)
     marks: list[tuple[str, float]] = []
@@ -404,7 +417,7 @@ def run_in_process(
             if profiler:
                 profiler.enable()
             t0 = time.perf_counter()
-            table = read_path(survey.path, survey.path.name)
+            table = read_path(survey.path, survey.path.name, limits=settings.upload)
             marks.append(("read", time.perf_counter()))
             sha = hashlib.sha256(survey.path.read_bytes()).hexdigest()
             report = import_table(session, table, settings=settings, actor=ACTOR, crew=CREW, crs=CRS,

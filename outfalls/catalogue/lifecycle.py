@@ -17,14 +17,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from outfalls import clock
-from outfalls.catalogue.locations import derive_locations
+from outfalls.catalogue.locations import Location, derive_locations
 from outfalls.catalogue.state import CaseState as CaseState
 from outfalls.catalogue.state import HistoryItem as HistoryItem
 from outfalls.catalogue.state import denormalise
 from outfalls.catalogue.state import state_as_of as state_as_of
 from outfalls.catalogue.state import status_as_of as status_as_of
 from outfalls.catalogue.transitions import changes_state, next_status
-from outfalls.db.bulk import copy_lines, escaped, json_cell, text_cell
+from outfalls.db.bulk import Overlapped, copy_lines, escaped, json_cell, text_cell
 from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound, StaleEdit
 from outfalls.models import CodeListEntry, Event, Outfall
 from outfalls.scope import Scope, require_visible
@@ -82,23 +82,39 @@ def create_outfalls(
         Conflict: a national code given twice or already used by another outfall.
     """
     _check_codes(session, items)
-    # Every item is checked, and its rows formatted, before anything is written.
     texts = _NewRows(actor)
-    prepared = [texts.of(item) for item in items]
+    for k, item in enumerate(items):  # before any point is sent: one PostGIS cannot index would end the transaction
+        if not _is_position(item.lonlat):
+            for earlier in items[:k]:  # a problem of an earlier item is told first, as the items are checked in order
+                texts.of(earlier)
+            _check_position(item.lonlat)
     session.flush()  # pending ORM changes go first: the rows below are written with COPY on the same transaction
-    ids: list[int] = []
-    for block_start in range(0, len(items), _BLOCK):
-        block = prepared[block_start : block_start + _BLOCK]
+    blocks = [items[start : start + _BLOCK] for start in range(0, len(items), _BLOCK)]
+    points = [[_point(*item.lonlat) for item in block] for block in blocks]
+
+    def draw_and_locate() -> list[tuple[list[int], list[Location]]]:
         # Ids are drawn from the table's own sequence first, so that events can refer to them, and the locations
         # derived before writing: each outfall row is then written once, complete, with COPY, as are its events.
-        new_ids = list(session.scalars(_NEXT_IDS, {"n": len(block)}))
-        located = derive_locations(session, [p.point for p in block])
+        return [(list(session.scalars(_NEXT_IDS, {"n": len(p)})), derive_locations(session, p)) for p in points]
+
+    # The server draws the ids and derives the locations while every item is checked and its rows formatted
+    # here (nothing touches the session meanwhile); both are done before anything is written.
+    drawn = Overlapped(draw_and_locate)
+    try:
+        prepared = [texts.of(item) for item in items]
+    except BaseException:
+        drawn.wait()  # the session is the caller's again once the server is done (its temporary tables dropped)
+        raise
+    ids: list[int] = []
+    for (new_ids, located), block_points, block_start in zip(drawn.result(), points, range(0, len(items), _BLOCK),
+                                                             strict=True):  # fmt: skip
+        block = prepared[block_start : block_start + _BLOCK]
         for start in range(0, len(block), batch_size):
             end = start + batch_size
-            rows = zip(new_ids[start:end], block[start:end], located[start:end], strict=True)
+            rows = zip(new_ids[start:end], block[start:end], block_points[start:end], located[start:end], strict=True)
             copy_lines(session, "outfalls", _OUTFALL_COLUMNS, [
-                f"{oid}\t{p.row}\t{p.point}\t{_id(sb)}\t{_id(b)}\t{_id(a)}\t{_id(r)}\n"
-                for oid, p, (sb, b, a, r) in rows
+                f"{oid}\t{p.row}\t{point}\t{_id(sb)}\t{_id(b)}\t{_id(a)}\t{_id(r)}\n"
+                for oid, p, point, (sb, b, a, r) in rows
             ])  # fmt: skip
             if progress:
                 progress(len(new_ids[start:end]))
@@ -133,12 +149,11 @@ def _id(value: int | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _NewRow:
-    """A checked new outfall in COPY's text format: its row between id and point, its point (hex EWKB), and its
-    event lines without the outfall id that ends them.
+    """A checked new outfall in COPY's text format: its row between id and point, and its event lines without the
+    outfall id that ends them.
     """
 
     row: str
-    point: str
     events: list[str]
 
 
@@ -177,9 +192,7 @@ class _NewRows:
             InvalidInput: a coordinate outside the valid range or an empty name.
             InvalidTransition: a history that does not follow the lifecycle.
         """
-        lon, lat = item.lonlat
-        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            raise InvalidInput(f"coordinate ({lon}, {lat}) is outside the valid range", field="lonlat")
+        _check_position(item.lonlat)
         name = item.name.strip()
         if not name:
             raise InvalidInput("an outfall needs a name", field="name")
@@ -213,7 +226,7 @@ class _NewRows:
             f"{_text(item.receiving_water)}\t{item.found_by.value}\t{item.found_on.isoformat()}\t"
             f"{'t' if item.is_demo else 'f'}\t1\t{status.value}\t{since.isoformat()}\t{denormalised}"
         )
-        return _NewRow(row, _point(lon, lat), events)
+        return _NewRow(row, events)
 
 
 _NO_DENORMALISED = "\t".join(["\\N"] * len(_DENORMALISED))
@@ -224,6 +237,17 @@ _POINT_WITH_SRID = 0x20000001
 def _point(lon: float, lat: float) -> str:
     """A CGCS2000 point as hex EWKB (what PostGIS reads fastest, and exactly)."""
     return _EWKB_POINT.pack(1, _POINT_WITH_SRID, CGCS2000, lon, lat).hex()
+
+
+def _is_position(lonlat: LonLat) -> bool:
+    lon, lat = lonlat
+    return -180 <= lon <= 180 and -90 <= lat <= 90
+
+
+def _check_position(lonlat: LonLat) -> None:
+    if not _is_position(lonlat):
+        lon, lat = lonlat
+        raise InvalidInput(f"coordinate ({lon}, {lat}) is outside the valid range", field="lonlat")
 
 
 def _text(value: str | None) -> str:

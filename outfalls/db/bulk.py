@@ -9,12 +9,13 @@ an import; a value of a type not listed here sends the whole table through ``wri
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from psycopg import Copy
 from psycopg.types.json import Jsonb
@@ -69,6 +70,43 @@ def _copy(session: Session, table: str, columns: Sequence[str]) -> Iterator[Copy
     with raw.cursor() as cursor:  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             yield copy
+
+
+T = TypeVar("T")
+
+
+class Overlapped(Generic[T]):
+    """Statements run in a thread while the caller goes on with work of its own in Python: the server and Python
+    each use a core (psycopg waits for the server without holding the interpreter). The caller leaves the session
+    alone until ``result`` or ``wait``, so the connection is used by one thread at a time.
+    """
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self._result: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), name="outfalls-overlapped", daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], T]) -> None:
+        try:
+            self._result = work()
+        except BaseException as err:  # handed to the caller by ``result``
+            self._error = err
+
+    def wait(self) -> None:
+        """Wait until the work is done, whatever its outcome."""
+        self._thread.join()
+
+    def result(self) -> T:
+        """The work's result once it is done.
+
+        Raises:
+            BaseException: whatever the work raised.
+        """
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]
 
 
 def text_cell(value: Any) -> str:

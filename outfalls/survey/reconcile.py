@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pyproj
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from outfalls import clock
 from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, create_outfalls, record_event
+from outfalls.db.bulk import Overlapped, copy_lines, escaped
 from outfalls.db.bulk import copy_rows as _copy
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import ObservationLink, Outfall
@@ -184,16 +186,25 @@ def reconcile_batch(
     rows = dict(stored)
     deg = radius_m / _M_PER_DEG * _PREFILTER
     session.execute(text("SET LOCAL jit = off"))  # spatial joins look costly to the planner; compiling costs more
-    candidates: dict[int, list[tuple[int, str, str, str, str, float]]] = {}
-    for obs, outfall, status, found_by, scheme, code, metres in session.execute(
-        _CANDIDATES, {"ids": ids, "deg": deg, "radius": radius_m}
-    ):
-        candidates.setdefault(obs, []).append((outfall, status, found_by, scheme, code, metres))
     codes = {r.national_code: oid for oid, r in stored if r.national_code}
-    by_code: dict[str, int] = {c: i for c, i in session.execute(_CODE_MATCHES, {"codes": list(codes)})} if codes else {}
+
+    def lookups() -> tuple[list[Any], dict[str, int]]:
+        near = list(session.execute(_CANDIDATES, {"ids": ids, "deg": deg, "radius": radius_m}))
+        return near, {c: i for c, i in session.execute(_CODE_MATCHES, {"codes": list(codes)})} if codes else {}
+
+    looked_up = Overlapped(lookups)  # the server looks for outfalls near while the pairs in the batch are found here
+    try:
+        pairs_in_batch = near_pairs([r.lon for _, r in stored], [r.lat for _, r in stored], same_batch_m)
+    except BaseException:
+        looked_up.wait()
+        raise
+    near_rows, by_code = looked_up.result()
+    candidates: dict[int, list[tuple[int, str, str, str, str, float]]] = {}
+    for obs, outfall, status, found_by, scheme, code, metres in near_rows:
+        candidates.setdefault(obs, []).append((outfall, status, found_by, scheme, code, metres))
     near_in_batch: dict[int, set[int]] = {}
     pairs = []
-    for i, j in near_pairs([r.lon for _, r in stored], [r.lat for _, r in stored], same_batch_m):
+    for i, j in pairs_in_batch:
         (a, ra), (b, rb) = stored[i], stored[j]
         if types_conflict((ra.type_scheme, ra.type_code), (rb.type_scheme, rb.type_code)):
             continue  # two types that cannot be one outfall: two outfalls, not a question for a person
@@ -260,8 +271,9 @@ def reconcile_batch(
 
     if to_create:
         new_ids = create_outfalls(session, [_new_outfall(rows[oid], oid, is_demo) for oid in to_create], actor=actor)
-        _copy(session, "observation_links", [{"observation_id": oid, "outfall_id": fid, "linked_by": actor}
-                                             for oid, fid in zip(to_create, new_ids, strict=True)])  # fmt: skip
+        by = escaped(actor)
+        copy_lines(session, "observation_links", ("observation_id", "outfall_id", "linked_by"),
+                   [f"{oid}\t{fid}\t{by}\n" for oid, fid in zip(to_create, new_ids, strict=True)])  # fmt: skip
         outcome.outfall_of.update(zip(to_create, new_ids, strict=True))
         outcome.created = len(new_ids)
         step("created", len(new_ids), len(new_ids))

@@ -361,10 +361,12 @@ def validate(
                                            "as 暂无法确定 (not yet determined)", {"value": raw_type}))  # fmt: skip
         scheme, code = resolved or UNKNOWN_TYPE
         attributes = safes[i]
-        identity = {str(k): v for k, v in attributes.items()}
-        if i in look_alike:  # the same attributes elsewhere in the file: the point makes the row's id its own
-            identity["_point"] = [xl[i], yl[i]]
-        client_id = client_ids[i] or _hashed(identity)
+        client_id = client_ids[i]
+        if not client_id:  # the row's id is made from its content
+            identity = {str(k): v for k, v in attributes.items()}
+            if i in look_alike:  # the same attributes elsewhere in the file: the point makes the row's id its own
+                identity["_point"] = [xl[i], yl[i]]
+            client_id = _hashed(identity)
         attributes["_row"] = number
         attributes["_source"] = source
         attributes["_type"] = f"{scheme}:{code}"
