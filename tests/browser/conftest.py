@@ -203,6 +203,8 @@ def anon_tab(browser: Browser) -> Iterator[Tab]:
             traffic.failed.append(f"{response.status} {response.url}")
 
     def on_request_failed(req: Request) -> None:
+        if req.failure == "net::ERR_ABORTED" and urlsplit(req.url).path == "/static/favicon.svg":
+            return  # the browser's own fetch of the icon, cut off by the next navigation (an error answer still counts)
         traffic.failed.append(f"failed {req.url}: {req.failure}")
 
     def on_console(message: ConsoleMessage) -> None:
