@@ -4,7 +4,8 @@ else to the primary. Writes always go to the primary; the web decides which requ
 A replica's health is checked with a short timeout and kept a few seconds, so a replica that stops or falls
 behind costs one quick check, not a failed request. Read-your-writes: after a user's commit the primary's WAL
 position (``pg_current_wal_insert_lsn()``) is remembered for that user; their next read waits briefly for a replica's
-``pg_last_wal_replay_lsn()`` to pass it, else goes to the primary.
+``pg_last_wal_replay_lsn()`` to pass it, else goes to the primary. Lag is judged against the primary's flushed
+position (``pg_current_wal_flush_lsn()``): all a replica can have been sent.
 """
 
 from __future__ import annotations
@@ -134,8 +135,12 @@ class ReplicaRouter:
     def _primary_lsn(self) -> int | None:
         try:
             with self.primary.connect() as conn:
-                # the insert position: every commit so far, also one not yet written out (synchronous_commit off)
-                return lsn_value(conn.execute(sa.text("SELECT pg_current_wal_insert_lsn()::text")).scalar_one())
+                # the flush position: all a replica can have been sent. Not the insert position: records that are no
+                # commit (a checkpoint's, the background writer's snapshot of running transactions) may sit unflushed
+                # in the WAL buffers of an idle primary for as long as nothing commits, and a replica that has every
+                # flushed record would look ever further behind. An asynchronous commit is flushed by the WAL writer
+                # within a few wal_writer_delay, far below replica_max_lag_s.
+                return lsn_value(conn.execute(sa.text("SELECT pg_current_wal_flush_lsn()::text")).scalar_one())
         except DBAPIError:
             return None  # the primary's own trouble shows in the request; the replicas are judged by replay time
 
