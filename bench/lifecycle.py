@@ -22,7 +22,8 @@ Then ``VACUUM ANALYZE``, and three figures:
     and paths are compared with the baseline's.
 ``state as of a date``
     ``outfalls.catalogue.lifecycle.status_as_of`` for random outfalls and random days (some before the outfall was
-    found), a new session each call. Baseline: the latest state-changing event up to the end of that day
+    found), a new session each call (its one statement compiled once and sent straight through psycopg, see
+    ``outfalls.db.engine.read_row``). Baseline: the latest state-changing event up to the end of that day
     (``ORDER BY effective_at DESC, id DESC LIMIT 1``) mapped to its state in SQL. Every answer is compared,
     and the replay without a date is compared with the state on the outfall row; the bench stops on a
     difference.
@@ -283,7 +284,12 @@ class SqlTimer:
     (``label(statement)`` names the part; None leaves a statement out of the parts).
     """
 
-    def __init__(self, engine: sa.Engine, label: Callable[[str], str | None] = lambda _s: None) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        label: Callable[[str], str | None] = lambda _s: None,
+        baseline: psycopg.Connection[Any] | None = None,
+    ) -> None:
         self.statements = 0
         self.seconds = 0.0
         self.parts: dict[str, float] = {}
@@ -292,6 +298,21 @@ class SqlTimer:
         self._label = label
         event.listen(engine, "before_cursor_execute", self._before)
         event.listen(engine, "after_cursor_execute", self._after)
+        # statements the product sends straight through the driver (outfalls.db.engine.read_row) pass no
+        # SQLAlchemy event: they are seen at psycopg's Connection.execute, the baseline's own connection excepted
+        self._driver_execute = psycopg.Connection.execute
+        timer, driver_execute = self, self._driver_execute
+
+        def execute(conn: psycopg.Connection[Any], query: Any, *args: Any, **kw: Any) -> Any:
+            if conn is baseline:
+                return driver_execute(conn, query, *args, **kw)
+            timer._before()
+            try:
+                return driver_execute(conn, query, *args, **kw)
+            finally:
+                timer._after(None, None, str(query))
+
+        psycopg.Connection.execute = execute  # type: ignore[method-assign,assignment]
 
     def _before(self, *_args: Any) -> None:
         self._t0 = clock.perf_counter()
@@ -314,6 +335,7 @@ class SqlTimer:
         """Stop listening."""
         event.remove(self._engine, "before_cursor_execute", self._before)
         event.remove(self._engine, "after_cursor_execute", self._after)
+        psycopg.Connection.execute = self._driver_execute  # type: ignore[method-assign]
 
 
 def _events_read(statement: str) -> str | None:
@@ -504,7 +526,7 @@ def bench_timeline(engine: sa.Engine, conn: psycopg.Connection[Any], ids: list[i
             raise Disagreement(f"outfall {oid}: get_outfall and the page SQL disagree")
         sizes.append(len(events))
 
-    timer = SqlTimer(engine, _events_read)
+    timer = SqlTimer(engine, _events_read, conn)
     try:
         t = interleaved(ids, ours, {"raw": page, "events": events_only, "open session": on_open_session}, check,
                         timer, warm=page)  # fmt: skip
@@ -573,7 +595,7 @@ def bench_as_of(
             raise Disagreement(f"outfall {case[0]} as of {case[1]}: status_as_of says {a}, the SQL says {b}")
         answers[a] = answers.get(a, 0) + 1
 
-    timer = SqlTimer(engine, _events_read)
+    timer = SqlTimer(engine, _events_read, conn)
     try:
         t = interleaved(cases, ours, {"raw": raw, "open session": on_open_session}, check, timer, warm=raw)
     finally:
@@ -663,7 +685,7 @@ def bench_assign(
     progress.say(f"bulk assignment: assign_cases of {size:,} outfalls, {repeats} times, against SQL")
     t, warm_up = Timings(), Timings()
     changed: list[int] = []
-    timer = SqlTimer(engine, _assign_part)
+    timer = SqlTimer(engine, _assign_part, conn)
     try:
         for r, officer in enumerate(officers):
             tt = warm_up if r == 0 else t

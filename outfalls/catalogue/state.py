@@ -4,16 +4,18 @@ functions write the denormalised columns (lifecycle) and replay them here, so th
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, DateTime, Select, String, bindparam, literal_column, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from outfalls import clock
 from outfalls.catalogue.transitions import changes_state, next_status, state_of_event_sql
-from outfalls.db.engine import outside_transaction
+from outfalls.db.engine import DriverStatement, driver_statement, read_row
 from outfalls.errors import InvalidTransition, NotFound
 from outfalls.models import Event, Outfall
 from outfalls.scope import Scope, require_visible
@@ -127,9 +129,15 @@ def _latest_state(*before: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
     return select(Outfall.id, latest.scalar_subquery()).where(Outfall.id == bindparam("outfall_id"))
 
 
-# Built once: a statement object reused keeps its cache key, so a call neither rebuilds nor re-traverses it.
 _STATE_EVER = _latest_state()
 _STATE_BY = _latest_state(Event.effective_at < bindparam("end", type_=DateTime(timezone=True)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _state_statement(dated: bool, scope: Scope, dialect: Dialect) -> DriverStatement:
+    """The statement of ``status_as_of`` for a scope, compiled once (a scope's conditions are fixed)."""
+    query, cond = (_STATE_BY if dated else _STATE_EVER), scope.conditions()
+    return driver_statement(query.where(*cond) if cond else query, dialect)
 
 
 def status_as_of(session: Session, outfall_id: int, as_of: date | None = None, *, scope: Scope) -> OutfallStatus | None:
@@ -140,12 +148,12 @@ def status_as_of(session: Session, outfall_id: int, as_of: date | None = None, *
     Raises:
         NotFound: no such outfall (in ``scope``).
     """
-    query, cond = (_STATE_EVER if as_of is None else _STATE_BY), scope.conditions()
-    params = {"outfall_id": outfall_id} if as_of is None else {"outfall_id": outfall_id, "end": clock.end_of_day(as_of)}
-    # One read-only statement: outside a transaction when none is open yet (no BEGIN, no ROLLBACK), else in it;
-    # what the session holds unwritten is flushed first either way.
-    with outside_transaction(session):
-        row = session.connection().execute(query.where(*cond) if cond else query, params).first()
+    statement = _state_statement(as_of is not None, scope, session.get_bind().dialect)
+    # one read-only statement, compiled once per scope and sent straight through the driver (see read_row)
+    if as_of is None:
+        row = read_row(session, statement, outfall_id=outfall_id)
+    else:
+        row = read_row(session, statement, outfall_id=outfall_id, end=clock.end_of_day(as_of))
     if row is None:  # outside the scope reads exactly like missing
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
     return OutfallStatus(row[1]) if row[1] is not None else None

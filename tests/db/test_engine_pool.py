@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from outfalls.db.engine import make_engine, outside_transaction
+from outfalls.db.engine import driver_statement, make_engine, outside_transaction, read_row
 from outfalls.models import User
 
 PID = sa.text("SELECT pg_backend_pid()")
@@ -119,3 +119,61 @@ def test_pending_changes_are_flushed_in_the_transaction_never_committed_by_a_rea
         session.rollback()
     with Session(idle_engine) as other:
         assert other.execute(sa.select(User.id).where(User.login == login)).scalar() is None
+
+
+def _pooled_autocommit(engine: sa.Engine) -> list[bool]:
+    """The autocommit flag of every connection resting in the pool."""
+    queue = engine.pool._pool.queue  # type: ignore[attr-defined]
+    return [record.dbapi_connection.autocommit for record in queue]
+
+
+def test_read_row_borrows_a_connection_for_a_session_without_a_transaction(idle_engine: sa.Engine) -> None:
+    logins = sa.select(User.id).where(User.login.in_(["a", "b"]), User.id > sa.bindparam("n"))
+    statement = driver_statement(logins, idle_engine.dialect)
+    assert "POSTCOMPILE" not in statement.sql and statement.params["login_1_1"] == "a"  # lists expanded, values kept
+    one = driver_statement(sa.select(sa.literal_column("1")).where(sa.bindparam("x", type_=sa.Integer) > 0),
+                           idle_engine.dialect)  # fmt: skip
+    with Session(idle_engine) as session:
+        assert read_row(session, one, x=1) == (1,) and read_row(session, one, x=0) is None
+        assert not session.in_transaction()  # nothing opened, nothing to roll back
+    assert _pooled_autocommit(idle_engine) and not any(_pooled_autocommit(idle_engine))  # given back as it was
+    with Session(idle_engine) as session:
+        session.execute(sa.text("CREATE TEMPORARY TABLE r (x int)"))
+        session.execute(sa.text("INSERT INTO r VALUES (7)"))
+        seven = driver_statement(sa.select(sa.literal_column("x")).select_from(sa.table("r")), idle_engine.dialect)
+        assert read_row(session, seven) == (7,)  # inside the open transaction: sees its uncommitted rows
+        assert _status(session) == psycopg.pq.TransactionStatus.INTRANS
+        session.rollback()
+
+
+def test_read_row_flushes_pending_changes_in_the_transaction(idle_engine: sa.Engine) -> None:
+    login = f"pending_row_{time.monotonic_ns()}"
+    by_login = driver_statement(sa.select(User.id).where(User.login == sa.bindparam("login")), idle_engine.dialect)
+    with Session(idle_engine) as session:
+        session.add(User(login=login, display_name=login, password_hash=None))
+        assert read_row(session, by_login, login=login) is not None
+        assert _status(session) == psycopg.pq.TransactionStatus.INTRANS
+        session.rollback()
+    with Session(idle_engine) as other:
+        assert read_row(other, by_login, login=login) is None  # never committed by the read
+
+
+def test_read_row_raises_a_lost_connection_as_sqlalchemy_does_and_the_pool_recovers(pool_url: str) -> None:
+    engine = make_engine(pool_url, ping_after_idle_s=60)
+    pid = driver_statement(sa.select(sa.func.pg_backend_pid()), engine.dialect)
+    try:
+        with Session(engine) as session:
+            (first,) = read_row(session, pid) or (None,)
+        _terminate(pool_url, first)
+        with pytest.raises(sa.exc.OperationalError) as lost, Session(engine) as session:
+            read_row(session, pid)
+        assert lost.value.connection_invalidated  # the web layer answers it with a 503
+        with Session(engine) as session:
+            assert (read_row(session, pid) or (first,))[0] != first
+        bad = driver_statement(sa.select(sa.literal_column("1 / 0")), engine.dialect)
+        with pytest.raises(sa.exc.DataError), Session(engine) as session:
+            read_row(session, bad)  # a statement's own error: the connection stays in the pool, usable
+        with Session(engine) as session:
+            assert read_row(session, driver_statement(sa.select(sa.literal_column("2")), engine.dialect)) == (2,)
+    finally:
+        engine.dispose()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select, text
@@ -540,7 +541,9 @@ def test_a_change_of_state_cannot_be_dated_before_the_last_one(session: Session,
     assert status_as_of(session, outfall.id, date(2020, 8, 5), scope=Scope.national()) is OutfallStatus.CANDIDATE
 
 
-def test_the_state_as_of_a_day_is_one_statement_through_a_merge_and_a_split(session: Session, make_outfall) -> None:
+def test_the_state_as_of_a_day_is_one_statement_through_a_merge_and_a_split(
+    session: Session, make_outfall, monkeypatch: pytest.MonkeyPatch
+) -> None:
     outfall = make_outfall(found_on=date(2021, 3, 1))  # 未央区, 西安市
     for kind, day, payload in (
         (EventKind.TRACED, date(2021, 4, 1), {}),
@@ -555,15 +558,23 @@ def test_the_state_as_of_a_day_is_one_statement_through_a_merge_and_a_split(sess
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         sent.append(statement)
 
+    driver_execute = psycopg.Connection.execute
+
+    def sent_by_driver(self: psycopg.Connection[Any], query: Any, *args: Any, **kw: Any) -> Any:
+        sent.append(str(query))
+        return driver_execute(self, query, *args, **kw)
+
     xian = Scope(area_codes=("610100",))
     bind = session.connection()
-    sa.event.listen(bind, "before_cursor_execute", seen)
+    sa.event.listen(bind, "before_cursor_execute", seen)  # statements through SQLAlchemy, and straight to the driver
+    monkeypatch.setattr(psycopg.Connection, "execute", sent_by_driver)
     try:
         answers = {day: status_as_of(session, outfall.id, day, scope=xian)
                    for day in (date(2021, 2, 28), date(2021, 3, 1), date(2021, 4, 1), date(2021, 5, 15),
                                date(2021, 6, 1), date(2026, 1, 1), None)}  # fmt: skip
     finally:
         sa.event.remove(bind, "before_cursor_execute", seen)
+        monkeypatch.undo()
     assert answers == {
         date(2021, 2, 28): None, date(2021, 3, 1): OutfallStatus.SURVEYED, date(2021, 4, 1): OutfallStatus.TRACED,
         date(2021, 5, 15): OutfallStatus.MERGED, date(2021, 6, 1): OutfallStatus.TRACED,
@@ -572,3 +583,9 @@ def test_the_state_as_of_a_day_is_one_statement_through_a_merge_and_a_split(sess
     assert len(sent) == len(answers)  # the scope and the state in one statement each
     with pytest.raises(NotFound, match="does not exist"):  # outside the scope reads like missing
         status_as_of(session, outfall.id, date(2021, 4, 1), scope=Scope(area_codes=("610700",)))
+    basin = session.get(Basin, outfall.basin_id)
+    assert basin is not None  # a scope of areas and basins: its lists become parameters of the compiled statement
+    both = Scope(area_codes=("610100", "610700"), basin_codes=(basin.code, "ZZ-99"))
+    assert status_as_of(session, outfall.id, date(2021, 4, 1), scope=both) is OutfallStatus.TRACED
+    with pytest.raises(NotFound):
+        status_as_of(session, outfall.id, date(2021, 4, 1), scope=Scope(area_codes=("610100",), basin_codes=("ZZ-99",)))
