@@ -22,11 +22,12 @@ Then ``VACUUM ANALYZE``, and three figures:
     and paths are compared with the baseline's.
 ``state as of a date``
     ``outfalls.catalogue.lifecycle.status_as_of`` for random outfalls and random days (some before the outfall was
-    found), a new session each call (its one statement compiled once and sent straight through psycopg, see
-    ``outfalls.db.engine.read_row``). Baseline: the latest state-changing event up to the end of that day
-    (``ORDER BY effective_at DESC, id DESC LIMIT 1``) mapped to its state in SQL. Every answer is compared,
-    and the replay without a date is compared with the state on the outfall row; the bench stops on a
-    difference.
+    found), a new session each call (its statement compiled once and sent straight through psycopg, see
+    ``outfalls.db.engine.read_row``), as a national reader and, reported beside it, as a reader scoped to the
+    outfall's city (the scope check joins the statement). Baseline: the latest state-changing event up to the
+    end of that day (``ORDER BY effective_at DESC, id DESC LIMIT 1``) mapped to its state in SQL. Every answer
+    is compared, and the replay without a date is compared with the state on the outfall row; the bench stops
+    on a difference.
 ``bulk assignment``
     ``outfalls.cases.assignment.assign_cases`` of M random outfalls (10,000) to a case officer, commit included,
     several times with a new officer each time. Baseline: one statement in a transaction, the UPDATE of
@@ -554,7 +555,7 @@ def _state_kinds() -> str:
 
 
 AS_OF_SQL = f"""
-SELECT {state_of_event_sql(kind='kind', payload='payload')} FROM events
+SELECT {state_of_event_sql(kind="kind", payload="payload")} FROM events
 WHERE outfall_id = %s AND effective_at < %s AND kind IN ({_state_kinds()})
 ORDER BY effective_at DESC, id DESC LIMIT 1
 """
@@ -565,6 +566,9 @@ def bench_as_of(
 ) -> Result:
     """The state replayed by ``status_as_of`` against the latest state-changing event in SQL."""
     found = dict(conn.execute("SELECT id, found_on FROM outfalls WHERE id = ANY(%s)", (ids,)).fetchall())
+    city = dict(conn.execute(  # a city-scoped reader of each outfall (its scope check is part of the statement)
+        "SELECT o.id, left(a.code, 4) || '00' FROM outfalls o JOIN admin_areas a ON a.id = o.admin_area_id "
+        "WHERE o.id = ANY(%s)", (ids,)).fetchall())  # fmt: skip
     cases: list[tuple[int, date]] = []
     for oid in ids:  # from 60 days before discovery (no state yet) to the last day with history
         first = found[oid] - timedelta(days=60)
@@ -583,6 +587,11 @@ def bench_as_of(
         status = status_as_of(open_session, case[0], case[1], scope=scope)
         return status.value if status else None
 
+    def city_scoped(case: tuple[int, date]) -> str | None:
+        with Session(engine) as session:
+            status = status_as_of(session, case[0], case[1], scope=Scope(area_codes=(city[case[0]],)))
+        return status.value if status else None
+
     def raw(case: tuple[int, date]) -> str | None:
         row = conn.execute(AS_OF_SQL, (case[0], programme_clock.end_of_day(case[1]))).fetchone()
         return row[0] if row else None
@@ -591,13 +600,14 @@ def bench_as_of(
 
     def check(case: tuple[int, date], a: str | None, baselines: dict[str, Any]) -> None:
         b = baselines["raw"]
-        if a != b or baselines["open session"] != b:
+        if a != b or baselines["open session"] != b or baselines["city-scoped reader"] != b:
             raise Disagreement(f"outfall {case[0]} as of {case[1]}: status_as_of says {a}, the SQL says {b}")
         answers[a] = answers.get(a, 0) + 1
 
     timer = SqlTimer(engine, _events_read, conn)
     try:
-        t = interleaved(cases, ours, {"raw": raw, "open session": on_open_session}, check, timer, warm=raw)
+        t = interleaved(cases, ours, {"raw": raw, "open session": on_open_session, "city-scoped reader": city_scoped},
+                        check, timer, warm=raw)  # fmt: skip
     finally:
         timer.close()
         open_session.close()
@@ -615,6 +625,8 @@ def bench_as_of(
         {"events_statement_seconds": round(t.part_median("events"), 6),
          "answers": {str(k): v for k, v in sorted(answers.items(), key=lambda kv: -kv[1])},
          "checked_against_row": min(200, len(ids)),
+         "city_scoped_seconds": round(statistics.median(t.baselines["city-scoped reader"]), 6),
+         "city_scoped_ratio": round(statistics.median(t.baselines["city-scoped reader"]) / statistics.median(t.raw), 3),
          **_open_session_figures(t)},
     )  # fmt: skip
 
@@ -790,6 +802,10 @@ def print_table(b: Build, commit: str, results: list[Result]) -> None:
                 notes += (
                     f"; on an open session {_fmt_s(x['open_session_seconds'])} "
                     f"(p95 {_fmt_s(x['open_session_p95_seconds'])}), ratio {x['open_session_ratio']:.2f}"
+                )
+            if "city_scoped_seconds" in x:
+                notes += (
+                    f"; a city-scoped reader {_fmt_s(x['city_scoped_seconds'])}, ratio {x['city_scoped_ratio']:.2f}"
                 )
             if "events_sql_seconds" in x:
                 notes += (

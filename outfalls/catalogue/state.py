@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Boolean, ColumnElement, DateTime, Select, String, bindparam, literal_column, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import BindParameter
 
 from outfalls import clock
 from outfalls.catalogue.transitions import changes_state, next_status, state_of_event_sql
@@ -118,42 +119,51 @@ _IS_STATE_KIND = literal_column("events.kind IN (" + ", ".join(f"'{k.value}'" fo
 _STATE_OF_EVENT = literal_column(state_of_event_sql(kind="events.kind", payload="events.payload"), String)
 
 
-def _latest_state(*before: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
-    """The outfall bound as ``outfall_id`` and the state its latest state-changing event (meeting ``before``) sets."""
-    latest = (
+def _latest_event(*where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    """The state the latest state-changing event meeting ``where`` sets."""
+    return (
         select(_STATE_OF_EVENT)
-        .where(Event.outfall_id == Outfall.id, _IS_STATE_KIND, *before)
+        .where(_IS_STATE_KIND, *where)
         .order_by(Event.effective_at.desc(), Event.id.desc())
         .limit(1)
     )
-    return select(Outfall.id, latest.scalar_subquery()).where(Outfall.id == bindparam("outfall_id"))
-
-
-_STATE_EVER = _latest_state()
-_STATE_BY = _latest_state(Event.effective_at < bindparam("end", type_=DateTime(timezone=True)))
 
 
 @functools.lru_cache(maxsize=1024)
-def _state_statement(dated: bool, scope: Scope, dialect: Dialect) -> DriverStatement:
-    """The statement of ``status_as_of`` for a scope, compiled once (a scope's conditions are fixed)."""
-    query, cond = (_STATE_BY if dated else _STATE_EVER), scope.conditions()
-    return driver_statement(query.where(*cond) if cond else query, dialect)
+def _state_statements(dated: bool, scope: Scope, dialect: Dialect) -> tuple[DriverStatement, DriverStatement | None]:
+    """The statements of ``status_as_of`` for a scope, compiled once (a scope's conditions are fixed): the state,
+    and for a national reader the outfall's existence, asked only when the first finds no event.
+    """
+    before = (Event.effective_at < bindparam("end", type_=DateTime(timezone=True)),) if dated else ()
+    asked: BindParameter[int] = bindparam("outfall_id")
+    cond = scope.conditions()
+    if cond:  # the outfall row, for the scope, with its state beside it
+        latest = _latest_event(Event.outfall_id == Outfall.id, *before).scalar_subquery()
+        return driver_statement(select(Outfall.id, latest).where(Outfall.id == asked, *cond), dialect), None
+    # A national reader needs no outfall row once an event is found (events belong to an outfall); only before
+    # the first one (a day before the outfall was found) does a second statement tell "not yet" from "no such".
+    state = _latest_event(Event.outfall_id == asked, *before)
+    exists: Select[*tuple[Any, ...]] = select(Outfall.id, literal_column("NULL")).where(Outfall.id == asked)
+    return driver_statement(state, dialect), driver_statement(exists, dialect)
 
 
 def status_as_of(session: Session, outfall_id: int, as_of: date | None = None, *, scope: Scope) -> OutfallStatus | None:
     """The outfall's state as of the end of ``as_of`` (all events when None): the state the latest state-changing
-    event up to then leads to, read with the visibility check in one statement; None when it did not exist yet.
-    The same state as ``state_as_of`` replays, without reading the rest of the history.
+    event up to then leads to, read with the visibility check in one statement (two for a national reader when
+    the outfall did not exist yet); None when it did not exist yet. The same state as ``state_as_of`` replays,
+    without reading the rest of the history.
 
     Raises:
         NotFound: no such outfall (in ``scope``).
     """
-    statement = _state_statement(as_of is not None, scope, session.get_bind().dialect)
-    # one read-only statement, compiled once per scope and sent straight through the driver (see read_row)
-    if as_of is None:
-        row = read_row(session, statement, outfall_id=outfall_id)
-    else:
-        row = read_row(session, statement, outfall_id=outfall_id, end=clock.end_of_day(as_of))
+    statement, existence = _state_statements(as_of is not None, scope, session.get_bind().dialect)
+    # compiled once per scope and sent straight through the driver (see read_row)
+    params = {"outfall_id": outfall_id} if as_of is None else {"outfall_id": outfall_id, "end": clock.end_of_day(as_of)}
+    row = read_row(session, statement, **params)
+    if existence is not None:
+        if row is not None:
+            return OutfallStatus(row[0]) if row[0] is not None else None
+        row = read_row(session, existence, outfall_id=outfall_id)
     if row is None:  # outside the scope reads exactly like missing
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
     return OutfallStatus(row[1]) if row[1] is not None else None
