@@ -256,16 +256,26 @@ def scope_kind_of(session: Session, code: str) -> str:
 
 
 # -- SQL conditions on outfall_milestones ---------------------------------------------------------------------
+AREA_KIND_NAMES = frozenset(AREA_KINDS.values())
+
+
+def area_within(kind: str, code: str | None) -> list[ColumnElement[bool]]:
+    """:func:`within_scope` for the deployment (no condition) and the administrative areas, which need no lookup."""
+    if kind == "all" or code is None:
+        return []
+    if kind not in AREA_KIND_NAMES:
+        raise ValueError(f"not an administrative area kind: {kind!r}")
+    return [MILESTONES.c.admin_area_id.in_(select(AdminArea.id).where(AdminArea.code.like(area_prefix(code) + "%")))]
+
+
 def within_scope(session: Session, kind: str, code: str | None) -> list[ColumnElement[bool]]:
     """Conditions on ``outfall_milestones`` keeping the outfalls one row scope counts (none for the
     deployment): the same outfalls as :func:`scope_keys`, so a river keeps only those also in its sub-basin
     and basin.
     """
     m = MILESTONES.c
-    if kind == "all" or code is None:
-        return []
-    if kind in ("province", "city", "county"):
-        return [m.admin_area_id.in_(select(AdminArea.id).where(AdminArea.code.like(area_prefix(code) + "%")))]
+    if kind in AREA_KIND_NAMES or kind == "all" or code is None:
+        return area_within(kind, code)
     if kind == "river":
         river = session.execute(select(River.id, River.basin_id, River.sub_basin_id).where(River.code == code)).first()
         if river is None:

@@ -5,18 +5,43 @@ milestones table.
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from typing import Any, cast
 
 from geoalchemy2 import Geometry
-from sqlalchemy import ColumnElement, Integer, String, case, column, func, literal_column, select, table, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Float,
+    Integer,
+    String,
+    bindparam,
+    case,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from outfalls.catalogue.transitions import state_from_milestones
+from outfalls.db.engine import DriverStatement, driver_statement, read_row
 from outfalls.errors import InvalidInput, NotFound
 from outfalls.models import Outfall
-from outfalls.progress.hierarchy import MILESTONES, check_as_of, milestone_conditions, today, within_scope
+from outfalls.progress.hierarchy import (
+    AREA_KIND_NAMES,
+    MILESTONES,
+    area_within,
+    check_as_of,
+    milestone_conditions,
+    today,
+    within_scope,
+)
 from outfalls.progress.statedays import STATE_DAYS, TOTAL_DAY, counts_as_of, state_days_conditions
 from outfalls.scope import Scope
 from outfalls.types import CGCS2000, BBox, OutfallStatus
@@ -24,7 +49,7 @@ from outfalls.types import CGCS2000, BBox, OutfallStatus
 _M = MILESTONES
 
 
-def _state_as_of(day: date) -> ColumnElement[str]:
+def _state_as_of(day: Any) -> ColumnElement[str]:
     return state_from_milestones(_M.c, day)
 
 
@@ -63,16 +88,15 @@ def outfall_tile(
     if state is not None and state not in {s.value for s in OutfallStatus}:
         raise InvalidInput(f"unknown state {state!r}", field="state", value=state)
     day = check_as_of(as_of) if as_of is not None else None
-    env = func.ST_TileEnvelope(z, x, y)
-    box = func.ST_Transform(func.ST_TileEnvelope(z, x, y, literal_column("margin => 0.015625")), 4490)  # + 64 px
     if z < min(AREA_CLUSTERS_BELOW_ZOOM, cluster_below_zoom):
+        env = func.ST_TileEnvelope(z, x, y)
+        box = func.ST_Transform(func.ST_TileEnvelope(z, x, y, literal_column("margin => 0.015625")), 4490)  # + 64 px
         inner = _area_clusters(session, env, box, scope=scope, day=day or today(), state=state, within=within)
-    else:
-        inner = _outfall_points(session, z, env, box, scope=scope, day=day, state=state, within=within,
-                                clustered=z < cluster_below_zoom)  # fmt: skip
-    t = inner.subquery("t")
-    tile = session.scalar(select(func.ST_AsMVT(literal_column("t.*"), "outfalls", 4096, "geom")).select_from(t))
-    return bytes(tile or b"")
+        t = inner.subquery("t")
+        tile = session.scalar(select(func.ST_AsMVT(literal_column("t.*"), "outfalls", 4096, "geom")).select_from(t))
+        return bytes(tile or b"")
+    return _outfall_points(session, z, x, y, scope=scope, day=day, state=state, within=within,
+                           clustered=z < cluster_below_zoom)  # fmt: skip
 
 
 def area_clusters_extent(
@@ -135,13 +159,44 @@ def _first(array: Any) -> Any:
     return type_coerce(array, ARRAY(String))[1]
 
 
-def _outfall_points(session: Session, z: int, env: Any, box: Any, *, scope: Scope, day: date | None,
-                    state: str | None, within: tuple[str, str | None], clustered: bool) -> Any:  # fmt: skip
+def _outfall_points(session: Session, z: int, x: int, y: int, *, scope: Scope, day: date | None,
+                    state: str | None, within: tuple[str, str | None], clustered: bool) -> bytes:  # fmt: skip
+    params = {"z": z, "x": x, "y": y, "cell": 360.0 / 2**z / 64, "day": day}
+    if within[0] in AREA_KIND_NAMES or within[0] == "all":  # no lookup: one statement per shape, compiled once
+        statement = _points_statement(scope, day is not None, state, within, clustered, session.get_bind().dialect)
+        row = read_row(session, statement, **params)
+        return bytes(row[0] or b"") if row else b""
+    located = within_scope(session, *within)  # a basin or a river: its ids are looked up on every call
+    query = _as_mvt(_points_query(scope, day is not None, state, located, clustered))
+    return bytes(session.scalar(query, params) or b"")
+
+
+@functools.lru_cache(maxsize=512)
+def _points_statement(scope: Scope, dated: bool, state: str | None, within: tuple[str, str | None],
+                      clustered: bool, dialect: Dialect) -> DriverStatement:  # fmt: skip
+    located = area_within(*within)
+    return driver_statement(_as_mvt(_points_query(scope, dated, state, located, clustered)), dialect)
+
+
+def _as_mvt(inner: Any) -> Any:
+    t = inner.subquery("t")
+    return select(func.ST_AsMVT(literal_column("t.*"), "outfalls", 4096, "geom")).select_from(t)
+
+
+def _points_query(scope: Scope, dated: bool, state: str | None, located: list[ColumnElement[bool]],
+                  clustered: bool) -> Any:  # fmt: skip
+    """The tile's rows: outfalls as points, or clustered per grid cell (``z``, ``x``, ``y``, ``cell`` (degrees),
+    ``day`` are bound at execution).
+    """
+    z, x, y = (bindparam(k, type_=Integer) for k in ("z", "x", "y"))
+    env = func.ST_TileEnvelope(z, x, y)
+    box = func.ST_Transform(func.ST_TileEnvelope(z, x, y, literal_column("margin => 0.015625")), 4490)  # + 64 px
     o = Outfall.__table__.c
     cond: list[Any] = [o.geom.op("&&")(box), *scope.conditions()]
-    if within[0] != "all":
-        cond.append(o.id.in_(select(_M.c.outfall_id).where(*within_scope(session, *within))))
-    if day is not None:
+    if located:
+        cond.append(o.id.in_(select(_M.c.outfall_id).where(*located)))
+    if dated:
+        day = bindparam("day", type_=Date)
         # one index lookup per outfall in the tile: the tile's few outfalls, not the whole milestones table
         found = _M.c.found_on <= day
         status: Any = select(case((found, _state_as_of(day)))).where(_M.c.outfall_id == o.id).scalar_subquery()
@@ -154,7 +209,7 @@ def _outfall_points(session: Session, z: int, env: Any, box: Any, *, scope: Scop
             func.ST_AsMVTGeom(func.ST_Transform(o.geom, 3857), env, 4096, 64, True).label("geom"),
             o.id.label("id"), o.name.label("name"), status.label("state"),
         ).where(*cond)  # fmt: skip
-    cell = 360.0 / 2**z / 64  # degrees: snapping before projecting keeps the transform to one per cluster
+    cell = bindparam("cell", type_=Float)  # degrees: snapping before projecting keeps the transform to one per cluster
     gx, gy = func.floor(func.ST_X(o.geom) / cell), func.floor(func.ST_Y(o.geom) / cell)
     # per cell and state first (a hash aggregate), then per cell with the most common state
     per_state = (

@@ -21,7 +21,7 @@ from outfalls.cli import main
 from outfalls.config import Settings
 from outfalls.db.engine import make_engine
 from outfalls.errors import InvalidInput, NotFound, PermissionDenied
-from outfalls.models import Outfall, OutfallMilestone
+from outfalls.models import AdminArea, Basin, Outfall, OutfallMilestone
 from outfalls.progress import (
     METRICS,
     ProgressReport,
@@ -484,6 +484,35 @@ def test_tiles_points_clusters_and_as_of(session: Session, cat: dict[str, Outfal
         outfall_tile(session, 3, 8, 0, scope=ALL)
     with pytest.raises(InvalidInput):
         outfall_tile(session, 3, 1, 1, scope=ALL, state="lost")
+
+
+def test_point_tiles_keep_to_the_reader_the_area_and_the_basin(session: Session, cat: dict[str, Outfall]) -> None:
+    """Point and grid tiles are one statement compiled per shape (scope, area, state, day bound at execution);
+    a basin or a river is looked up on every call. Each narrows the tile to the outfalls it holds."""
+
+    def names(z: int, x: int, y: int, **kw: Any) -> list[str]:
+        return sorted(f.get("name", str(f.get("n"))) for f in decode_mvt(outfall_tile(session, z, x, y, **kw)).get(
+            "outfalls", []))  # fmt: skip
+
+    a, b = cat["A"], cat["B"]
+    area = session.get(AdminArea, a.admin_area_id)
+    basin = session.get(Basin, a.basin_id)
+    assert area is not None and basin is not None
+    city = area.code[:4] + "00"
+    both = sorted([a.name, b.name])
+    for z, x, y in ((14, 13149, 6522), (9, 410, 203)):
+        everything = names(z, x, y, scope=ALL)
+        assert names(z, x, y, scope=Scope(area_codes=(city,))) == everything  # the same compiled shape, reused
+        assert names(z, x, y, scope=ALL, within=("city", city)) == everything
+        assert names(z, x, y, scope=ALL, within=("county", area.code), as_of=date(2025, 1, 1)) == names(
+            z, x, y, scope=ALL, as_of=date(2025, 1, 1))  # fmt: skip
+        other = "610700" if not city.startswith("6107") else "610100"
+        assert names(z, x, y, scope=Scope(area_codes=(other,))) == []
+        assert names(z, x, y, scope=ALL, within=("city", other)) == []
+        in_basin = names(z, x, y, scope=ALL, within=("basin", basin.code))  # looked up: the other path
+        assert in_basin and set(in_basin) <= set(everything)
+    assert names(14, 13149, 6522, scope=ALL) == both
+    assert names(14, 13149, 6522, scope=ALL, within=("basin", "NO-SUCH")) == []
 
 
 def test_area_clusters_extent_holds_every_count_of_national_tiles(session: Session, cat: dict[str, Outfall]) -> None:
