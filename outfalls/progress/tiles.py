@@ -204,19 +204,23 @@ def _points_query(scope: Scope, dated: bool, state: str | None, located: list[Co
     else:
         status = o.status
     cond.append(_state_filter(status, state))
+    # The tile's outfalls first, on their own (MATERIALIZED): the planner weighs the costly per-row functions
+    # (ST_AsMVTGeom, ST_Transform) apart from the scan, which otherwise made a parallel scan of the whole table
+    # look cheaper than the spatial index (100 ms instead of 1 ms for a z10 tile at 10⁵ outfalls).
+    rows = select(o.geom, o.id, o.name, status.label("state")).where(*cond).cte("tile_rows").prefix_with("MATERIALIZED")
+    r = rows.c
     if not clustered:
         return select(
-            func.ST_AsMVTGeom(func.ST_Transform(o.geom, 3857), env, 4096, 64, True).label("geom"),
-            o.id.label("id"), o.name.label("name"), status.label("state"),
-        ).where(*cond)  # fmt: skip
+            func.ST_AsMVTGeom(func.ST_Transform(r.geom, 3857), env, 4096, 64, True).label("geom"),
+            r.id.label("id"), r.name.label("name"), r.state,
+        )  # fmt: skip
     cell = bindparam("cell", type_=Float)  # degrees: snapping before projecting keeps the transform to one per cluster
-    gx, gy = func.floor(func.ST_X(o.geom) / cell), func.floor(func.ST_Y(o.geom) / cell)
+    gx, gy = func.floor(func.ST_X(r.geom) / cell), func.floor(func.ST_Y(r.geom) / cell)
     # per cell and state first (a hash aggregate), then per cell with the most common state
     per_state = (
-        select(gx.label("gx"), gy.label("gy"), status.label("state"), func.count().label("n"),
-               func.sum(func.ST_X(o.geom)).label("sx"), func.sum(func.ST_Y(o.geom)).label("sy"))
-        .where(*cond)
-        .group_by(gx, gy, status)
+        select(gx.label("gx"), gy.label("gy"), r.state, func.count().label("n"),
+               func.sum(func.ST_X(r.geom)).label("sx"), func.sum(func.ST_Y(r.geom)).label("sy"))
+        .group_by(gx, gy, r.state)
         .subquery()
     )  # fmt: skip
     c = per_state.c
