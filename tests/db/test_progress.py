@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from bench.progress import AREA_EVENTS_SQL, BASIN_EVENTS_SQL, _table_of_report, _table_of_rows, disagreements
 from outfalls import clock
 from outfalls.catalogue.lifecycle import record_event
 from outfalls.cli import main
@@ -190,6 +191,21 @@ def test_no_child_holds_more_outfalls_than_its_parent(session: Session, settings
                                    defaults=settings.targets)  # fmt: skip
             assert (trend.points[-1].denominator, trend.points[-1].counts["traced"]) == (wei.denominator, wei.count)
     assert checked > 20
+
+
+@pytest.mark.parametrize("by", ["basin", "area"])
+def test_the_progress_bench_hand_sql_counts_as_progress_does(session: Session, settings: Settings, cat: Any,
+                                                             by: str) -> None:  # fmt: skip
+    # bench/progress.py checks progress() against this SQL over the events: it must count each scope's outfalls
+    # by the same rules, the stray on the Wei outside the Wei's sub-basin included, or its check means nothing
+    add_stray_on_the_wei(session)
+    session.flush()
+    sql = BASIN_EVENTS_SQL if by == "basin" else AREA_EVENTS_SQL
+    for day in (date(2023, 6, 30), date(2023, 12, 31), date(2024, 12, 31)):
+        ours = _table_of_report(progress(session, scope=ALL, by=by, as_of=day, defaults=settings.targets))
+        theirs = _table_of_rows(session.connection().exec_driver_sql(sql, {"cutoff": day}).all())
+        assert disagreements(ours, theirs) == [], day
+        assert len(ours) > 5
 
 
 @pytest.mark.parametrize(
