@@ -146,27 +146,33 @@ def _due(plan: Sequence[Target], as_of: date) -> Target | None:
     return plan[-1] if plan else None
 
 
-def _row(ref: Ref, kind: str, code: str | None, metric: str, as_of: date, counts: _Counts,
-         targets: Sequence[Target], viewer: Scope) -> ProgressRow:  # fmt: skip
-    n, d = counts.metrics[metric], counts.denominator
-    exact = n / d if d else None
-    plan = schedule(targets, target_chain(ref, kind, code, viewer), metric)
-    due = _due(plan, as_of)
-    gap_pp = gap_count = behind = None
-    if due is not None and exact is not None and due.share is not None:
-        gap_pp = round((due.share - exact) * 100, 2)
-        gap_count = max(0, math.ceil(due.share * d - 1e-9) - n)
-        missed = [t for t in plan if t.deadline < as_of and t.share is not None and exact < t.share - 1e-12]
-        behind = missed[0].deadline if missed else None
+def _rows(ref: Ref, kind: str, code: str | None, metrics: Sequence[str], as_of: date, counts: _Counts,
+          targets: Sequence[Target], viewer: Scope) -> list[ProgressRow]:  # fmt: skip
+    """One scope's rows, a row per metric (its target chain, parent and name found once for all of them)."""
+    chain = target_chain(ref, kind, code, viewer)
     parent = parent_of(ref, kind, code) if code is not None else (None, None)
-    return ProgressRow(
-        scope_kind=kind, scope_code=code, scope_name=name_of(ref, kind, code), level=LEVELS[kind], metric=metric,
-        as_of=as_of, count=n, denominator=d, share=round(exact, 4) if exact is not None else None,
-        target_share=due.share if due else None, target_deadline=due.deadline if due else None, gap_pp=gap_pp,
-        gap_count=gap_count, behind_since=behind,
-        target_scope=(f"{due.scope_kind}:{due.scope_code}" if due.scope_code else due.scope_kind) if due else None,
-        parent_kind=parent[0], parent_code=parent[1],
-    )  # fmt: skip
+    name, level, d = name_of(ref, kind, code), LEVELS[kind], counts.denominator
+    rows = []
+    for metric in metrics:
+        n = counts.metrics[metric]
+        exact = n / d if d else None
+        plan = schedule(targets, chain, metric)
+        due = _due(plan, as_of)
+        gap_pp = gap_count = behind = None
+        if due is not None and exact is not None and due.share is not None:
+            gap_pp = round((due.share - exact) * 100, 2)
+            gap_count = max(0, math.ceil(due.share * d - 1e-9) - n)
+            missed = [t for t in plan if t.deadline < as_of and t.share is not None and exact < t.share - 1e-12]
+            behind = missed[0].deadline if missed else None
+        rows.append(ProgressRow(
+            scope_kind=kind, scope_code=code, scope_name=name, level=level, metric=metric,
+            as_of=as_of, count=n, denominator=d, share=round(exact, 4) if exact is not None else None,
+            target_share=due.share if due else None, target_deadline=due.deadline if due else None, gap_pp=gap_pp,
+            gap_count=gap_count, behind_since=behind,
+            target_scope=(f"{due.scope_kind}:{due.scope_code}" if due.scope_code else due.scope_kind) if due else None,
+            parent_kind=parent[0], parent_code=parent[1],
+        ))  # fmt: skip
+    return rows
 
 
 def scanned_counts(session: Session, day: date, conditions: Sequence[ColumnElement[bool]],
@@ -227,9 +233,9 @@ def progress(
     targets = targets_in_force(session, day, defaults)
     order = {k: i for i, k in enumerate(LEVELS)}
     rows = [
-        _row(ref, kind, code, metric, day, counts, targets, scope)
+        row
         for (kind, code), counts in sorted(totals.items(), key=lambda kv: (LEVELS[kv[0][0]], order[kv[0][0]],
                                                                              kv[0][1] or ""))
-        for metric in metrics
+        for row in _rows(ref, kind, code, metrics, day, counts, targets, scope)
     ]  # fmt: skip
     return ProgressReport(as_of=day, by=axis, rows=rows, unplaced=unplaced)
