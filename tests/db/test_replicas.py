@@ -30,7 +30,8 @@ NAME = "test_replica"
 DB = "outfalls_replicated"
 BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith("OUTFALLS_")}
 READ_ROUTES = ["/api/outfalls", "/api/summary", "/api/progress", "/api/targets", "/dashboard", "/outfalls",
-               "/tiles/outfalls/6/51/25.mvt", "/ogc/collections/outfalls/items?limit=5", "/registers"]  # fmt: skip
+               "/tiles/outfalls/6/51/25.mvt", "/tiles/outfalls/14/13149/6522.mvt?as_of=2025-01-01",
+               "/ogc/collections/outfalls/items?limit=5", "/registers"]  # fmt: skip
 
 
 def run(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
