@@ -124,16 +124,6 @@ def test_the_installed_function_is_the_generated_one(session: Session) -> None:
     assert (installed or "").strip() == milestone_days_trigger_sql().strip()
 
 
-def test_the_aggregates_are_read_without_parallel_workers(session: Session) -> None:
-    """A dashboard reads a few thousand of their rows: starting workers would cost more than the read."""
-    options = dict(session.execute(text(
-        "SELECT relname, reloptions FROM pg_class WHERE relname IN "
-        "('area_state_days', 'area_milestone_days', 'area_milestone_months')"
-    )).all())  # fmt: skip
-    assert options == dict.fromkeys(("area_state_days", "area_milestone_days", "area_milestone_months"),
-                                    ["parallel_workers=0"])  # fmt: skip
-
-
 def test_only_location_conditions_move_onto_the_aggregate() -> None:
     m = MILESTONES.c
     assert days_conditions([m.admin_area_id.in_([1, 2]), m.basin_id == 3]) is not None
