@@ -40,6 +40,8 @@ WORLD_MAP = REAL / "qgis_world_map_sample.gpkg"
 ADCODES = REAL / "cpca_adcodes_gbk.csv"
 ALBURGH = REAL / "qgis_alburgh_project.gpkg"
 FACILITIES = REAL / "vermont_treatment_facilities.geojson"
+ONA_FORM = REAL / "ona_geolocation" / "GeoLocationForm_2015_01_15_01_28_45.csv"
+ONA_EMPTY = REAL / "ona_geolocation" / "GeoLocationForm_empty_geoms.csv"
 # [west, south, east, north] of where each file was made
 PERTH = (110.0, -45.0, 155.0, -10.0)
 NAIROBI = (33.0, -5.0, 42.0, 5.0)
@@ -157,6 +159,40 @@ def test_a_kobo_submission_time_is_utc(session: Session, settings: Settings) -> 
     report = import_table(session, read_path(KOBO, KOBO.name), settings=_in_region(settings, NAIROBI), actor="crew1")
     [row] = _observations(session, report.batch_id).values()
     assert row.captured_at == datetime(2013, 2, 18, 15, 54, 1, tzinfo=UTC)
+
+
+# --- Ona (the server KoBoCAT was forked from): a geopoint beside a geotrace and a geoshape ------------------------
+
+
+def test_a_geopoint_beside_a_geotrace_and_a_geoshape_places_the_row_at_the_geopoint(
+    session: Session, settings: Settings
+) -> None:
+    """The ``path`` (geotrace) and ``shape`` (geoshape) columns hold ``"lat lon alt acc"`` tuples separated by ``;``:
+    kept as written, never taken for the position.
+    """
+    table = read_path(ONA_FORM, ONA_FORM.name)
+    fields = ColumnMapping.for_table(table).fields
+    assert (fields["lon"], fields["lat"]) == ("_location_longitude", "_location_latitude")
+    report = import_table(session, table, settings=_in_region(settings, NAIROBI), actor="crew1")
+    # the export holds one submission four times (same instance id, same values): one record, the rest refused
+    assert (report.rows, report.accepted, report.warnings) == (4, 1, [])
+    assert {(p.row, p.code, p.message) for p in report.rejected} == {
+        (n, "duplicate_row", "the same as row 2") for n in (3, 4, 5)
+    }
+    [row] = _observations(session, report.batch_id).values()
+    assert (row.orig_x, row.orig_y) == (36.787219, -1.294197)  # the geopoint, not a vertex of the trace or shape
+    x, y = session.execute(select(func.ST_X(Observation.geom), func.ST_Y(Observation.geom))
+                           .where(Observation.id == row.id)).one()  # fmt: skip
+    assert (x, y) == pytest.approx((36.787219, -1.294197), abs=1e-7)
+    assert row.attributes["path"].startswith("-1.294234 36.78722 0 30;") and row.attributes["shape"].count(";") == 5
+
+
+def test_rows_whose_geopoint_is_empty_are_not_placed_on_their_geotrace(session: Session, settings: Settings) -> None:
+    table = read_path(ONA_EMPTY, ONA_EMPTY.name)
+    assert table.rows[0]["location"] is None and table.rows[0]["path"].count(";") == 4  # n/a is no value
+    report = import_table(session, table, settings=_in_region(settings, NAIROBI), actor="crew1")
+    assert (report.rows, report.accepted, report.batch_id) == (2, 0, None)
+    assert {(p.row, p.code) for p in report.rejected} == {(2, "missing_coordinates"), (3, "missing_coordinates")}
 
 
 # --- Taipei open data in Big5: riverside toilets, with WGS84 and TWD97 columns ----------------------------------
@@ -399,6 +435,14 @@ def test_the_command_line_imports_the_kobo_export_without_options(cli_db: str, t
     assert out.exit_code == 0, out.output
     assert "1 rows — 1 accepted, 0 rejected, 0 already received" in out.output
     assert "1 new, 0 linked to existing ones, 0 left for review; coordinates read as EPSG:4326" in out.output
+
+
+def test_the_command_line_imports_an_ona_export_with_geotraces_without_options(cli_db: str, tmp_path: Path) -> None:
+    out = _cli(cli_db, _config(tmp_path, NAIROBI), "survey", "import", str(ONA_FORM), "--json")
+    assert out.exit_code == 2, out.output  # the three repeated rows were refused
+    report = json.loads(out.stdout)
+    assert (report["rows"], report["accepted"], report["new_outfalls"]) == (4, 1, 1)
+    assert {r["code"] for r in report["rejected"]} == {"duplicate_row"} and report["crs"] == "EPSG:4326"
 
 
 def test_the_command_line_reads_a_big5_table_without_options(cli_db: str, tmp_path: Path) -> None:
