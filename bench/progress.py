@@ -556,8 +556,11 @@ def bench_tiles(app: Any, url: str, cookie: str, repeats: int) -> list[Result]:
         with psycopg.connect(libpq(url), autocommit=True) as conn, Session(engine) as session:
             # The baselines' best plan: with parallel workers the planner may spread the per-row cost of
             # ST_AsMVTGeom over them and scan the whole table instead of using the spatial index (100 ms
-            # instead of 4 ms for a z10 tile at 10⁵ outfalls); the product keeps the scan apart (OFFSET 0).
+            # instead of 4 ms for a z10 tile at 10⁵ outfalls; the product keeps the scan apart, OFFSET 0), and
+            # PostGIS's function costs make PostgreSQL JIT-compile the statement (20 of 83 ms for a z10 tile at
+            # 10⁶; the product's connections run without JIT).
             conn.execute("SET max_parallel_workers_per_gather = 0")
+            conn.execute("SET jit = off")
             # the tiles around the outfall nearest the centre of Xi'an: at z14 the centre itself may hold none
             near = conn.execute(
                 "SELECT ST_X(geom), ST_Y(geom) FROM outfalls ORDER BY geom <-> ST_SetSRID(ST_MakePoint(%s, %s), 4490) "

@@ -103,9 +103,7 @@ def derive_locations(session: Session, points: Sequence[str]) -> list[Location]:
     copy_lines(session, "outfall_points", ("i", "geom"), (f"{i}\t{p}\n" for i, p in enumerate(points)))
     session.execute(text("CREATE INDEX ON outfall_points USING gist (geom)"))
     session.execute(text("ANALYZE outfall_points"))  # the row count, for the join order
-    jit = _jit_off(session)
     session.execute(_LOCATIONS_OF_POINTS_SQL[len(points) >= _PIECES_FROM])
-    _jit_back(session, jit)
     rows = session.execute(
         text("SELECT sub_basin_id, basin_id, admin_area_id, river_id FROM outfall_locations ORDER BY i")
     )
@@ -117,16 +115,6 @@ def derive_locations(session: Session, points: Sequence[str]) -> list[Location]:
 # The planner expects the spatial joins to be far costlier than they are (15x the pairs, 150,000 river pieces),
 # so PostgreSQL would compile them to machine code first: 0.65 s of compiling for 0.3 s of work on 10,000
 # points. The setting is changed for these statements only and put back (a rollback puts it back by itself).
-def _jit_off(session: Session) -> str:
-    before = str(session.scalar(text("SELECT current_setting('jit')")))
-    session.execute(text("SELECT set_config('jit', 'off', true)"))
-    return before
-
-
-def _jit_back(session: Session, before: str) -> None:
-    session.execute(text("SELECT set_config('jit', :before, true)"), {"before": before})
-
-
 def assign_locations(session: Session, outfall_ids: Sequence[int]) -> None:
     """Derive basin, sub-basin, river and administrative area of these outfalls from their points,
     except where a person set them (``location_overridden``).
@@ -136,7 +124,5 @@ def assign_locations(session: Session, outfall_ids: Sequence[int]) -> None:
     _create_points(session)
     n = session.execute(_POINTS_OF, {"ids": list(outfall_ids)}).rowcount  # type: ignore[attr-defined]
     _index_points(session)
-    jit = _jit_off(session)
     session.execute(_ASSIGN_SQL[n >= _PIECES_FROM])
-    _jit_back(session, jit)
     drop_points(session)

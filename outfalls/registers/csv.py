@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from outfalls.registers.columns import COLUMNS
 from outfalls.registers.files import Progress
 from outfalls.registers.formulas import neutralise_sql
-from outfalls.registers.query import RegisterQuery, no_jit, raw_connection
+from outfalls.registers.query import RegisterQuery, raw_connection
 
 
 def csv_sql(query: RegisterQuery) -> str:
@@ -30,7 +30,7 @@ def write_csv(session: Session, query: RegisterQuery, path: Path, note: Progress
     """
     rows = 0
     raw = raw_connection(session)
-    with path.open("wb") as out, no_jit(raw), raw.cursor() as cursor:
+    with path.open("wb") as out, raw.cursor() as cursor:
         out.write("\ufeff".encode())
         with cursor.copy(f"COPY ({csv_sql(query)}) TO STDOUT WITH (FORMAT csv, HEADER true, ENCODING 'UTF8')") as copy:
             for block in copy:

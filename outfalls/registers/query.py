@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -269,27 +268,11 @@ def raw_connection(session: Session) -> Any:
 def iter_chunks(session: Session, query: RegisterQuery, size: int = CHUNK_ROWS) -> Iterator[list[tuple[Any, ...]]]:
     """The register's rows in chunks, read through a server-side cursor on the session's transaction."""
     raw = raw_connection(session)
-    with no_jit(raw), raw.cursor(name=f"register_{os.getpid()}_{id(query)}") as cursor:
+    with raw.cursor(name=f"register_{os.getpid()}_{id(query)}") as cursor:
         cursor.itersize = size
         cursor.execute(query.sql)
         while rows := cursor.fetchmany(size):
             yield rows
-
-
-@contextmanager
-def no_jit(raw: Any) -> Iterator[None]:
-    """JIT off for the register's statement (put back after; a rollback puts it back by itself): the planner
-    overestimates the joins of the small reference tables and compiling took longer than the query.
-    """
-    with raw.cursor() as cursor:
-        cursor.execute("SELECT current_setting('jit')")
-        before = cursor.fetchone()[0]
-        cursor.execute("SELECT set_config('jit', 'off', true)")
-    try:
-        yield
-    finally:
-        with raw.cursor() as cursor:
-            cursor.execute("SELECT set_config('jit', %s, true)", (before,))
 
 
 def register_rows(session: Session, **kw: Any) -> list[dict[str, Any]]:

@@ -185,7 +185,6 @@ def reconcile_batch(
     ids = [oid for oid, _ in stored]
     rows = dict(stored)
     deg = radius_m / _M_PER_DEG * _PREFILTER
-    session.execute(text("SET LOCAL jit = off"))  # spatial joins look costly to the planner; compiling costs more
     codes = {r.national_code: oid for oid, r in stored if r.national_code}
 
     def lookups() -> tuple[list[Any], dict[str, int]]:

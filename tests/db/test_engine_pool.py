@@ -177,3 +177,14 @@ def test_read_row_raises_a_lost_connection_as_sqlalchemy_does_and_the_pool_recov
             assert read_row(session, driver_statement(sa.select(sa.literal_column("2")), engine.dialect)) == (2,)
     finally:
         engine.dispose()
+
+
+def test_the_product_s_connections_do_not_compile_with_jit(pool_url: str) -> None:
+    """PostGIS's high function costs carry spatial statements over jit_above_cost: compiling cost more than running."""
+    engine = make_engine(pool_url, connect_args={"options": "-c application_name=jit_probe"})
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT current_setting('jit')")).scalar_one() == "off"
+            assert conn.execute(sa.text("SELECT current_setting('application_name')")).scalar_one() == "jit_probe"
+    finally:
+        engine.dispose()
