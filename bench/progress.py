@@ -731,18 +731,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2023)
     parser.add_argument("--keep", action="store_true", help="leave the cluster running and print its URL")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument(
+        "--reuse", type=Path, metavar="DIR",
+        help="the catalogue kept in DIR (the one bench/dashboard.py --reuse keeps; built there the first time)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     n, m = args.outfalls, args.events if args.events is not None else args.outfalls * 10
     if n < 1 or m < n:
         parser.error("--outfalls must be at least 1 and --events at least --outfalls")
-    with throwaway_cluster(keep=args.keep) as (url, root):
-        stats = generate(url, n, m, args.seed)
-        say(f"generated: {stats}")
+    if args.reuse is not None:
+        from dashboard import build, cluster_at  # the same generated catalogue, kept between runs
+
+        cluster: Any = cluster_at(args.reuse)
+    else:
+        cluster = throwaway_cluster(keep=args.keep)
+    with cluster as (url, root):
+        if args.reuse is not None:
+            stats = build(url, root, n, m, args.seed)  # it holds the painter's login too
+        else:
+            stats = generate(url, n, m, args.seed)
+            say(f"generated: {stats}")
+            leader(url, "bench_painter", PASSWORD)
         results = bench_progress(url, args.repeats, args.slow_repeats)
         app = make_app(url, root / "data")
-        cookie = leader(url, "bench_leader")
+        cookie = leader(url, f"bench_leader_{time.time_ns()}")  # a kept catalogue holds earlier runs' leaders
         results += bench_tiles(app, url, cookie, args.repeats)
-        leader(url, "bench_painter", PASSWORD)
         results += bench_first_paint(app, args.paint_repeats, "bench_painter")
         app.extensions["outfalls.sessions"].kw["bind"].dispose()
     if args.json:
