@@ -118,15 +118,16 @@ def create_outfalls(
             ])  # fmt: skip
             if progress:
                 progress(len(new_ids[start:end]))
-        # The events of the whole block in one statement: the statement triggers that keep the milestones and
-        # the counts per area and day (``area_state_days``) then merge the block's rows into one upsert each.
-        lines = (f"{e}{oid}\n" for oid, p in zip(new_ids, block, strict=True) for e in p.events)
-        copy_lines(session, "events", _EVENT_COLUMNS, lines)
         ids += new_ids
+    # Every event in one statement, once every outfall is written: the statement triggers that keep the
+    # milestones and the counts per area and day then add each count once (one upsert per key), where a
+    # statement per block would upsert the same busy keys again for every block.
+    lines = (f"{e}{oid}\n" for oid, p in zip(ids, prepared, strict=True) for e in p.events)
+    copy_lines(session, "events", _EVENT_COLUMNS, lines)
     return ids
 
 
-_BLOCK = 100_000  # outfalls whose locations are derived, and events written, in one statement
+_BLOCK = 100_000  # outfalls whose locations are derived in one statement
 _NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence('outfalls', 'id')) FROM generate_series(1, :n)")
 # The columns written for a new outfall, in the order of its COPY line: id, what the item says (``_NewRows``),
 # the point, and the derived location. The rest are the table's defaults (public reference, timestamps).

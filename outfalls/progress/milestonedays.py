@@ -29,8 +29,8 @@ LIVE, FOUND = "live", "found"  # the denominator, and the outfalls found that da
 
 
 def _changes(rows: str, sign: int) -> str:
-    """SELECT of the (day, metric, location, n) changes the milestone rows ``rows`` bring, times ``sign``: each
-    change on its day and on the ``infinity`` row of the current count.
+    """SELECT of the (day, metric, location, n) changes the milestone rows ``rows`` bring, times ``sign``, each on
+    its day (``upsert_sql`` adds them up on the ``infinity`` row of the current count).
     """
     gone = "least(m.rejected_on, m.merged_on)"
     values = [f"(m.found_on, '{FOUND}', 1)", f"(m.found_on, '{LIVE}', 1)",
@@ -42,25 +42,29 @@ def _changes(rows: str, sign: int) -> str:
                       f"THEN greatest(m.found_on, {reached}, {gone}) END, '{k}', -1)")  # fmt: skip
     loc = ", ".join(f"coalesce(m.{k}, 0)" for k in LOCATION)
     return (
-        f"SELECT CASE WHEN t.total THEN 'infinity'::date ELSE x.day END, x.metric, {loc}, {sign} * x.n "
+        f"SELECT x.day, x.metric, {loc}, {sign} * x.n "
         f"FROM {rows} AS m CROSS JOIN LATERAL (VALUES {', '.join(values)}) AS x(day, metric, n) "
-        f"CROSS JOIN (VALUES (false), (true)) AS t(total) WHERE m.found_on IS NOT NULL AND x.day IS NOT NULL"
+        f"WHERE m.found_on IS NOT NULL AND x.day IS NOT NULL"
     )
 
 
 def upsert_sql(changes: str) -> str:
     """One statement adding the summed ``changes`` (a SELECT of day, metric, location, n) to
-    ``area_milestone_days`` and, by month (the ``infinity`` rows left out), to ``area_milestone_months``.
+    ``area_milestone_days`` (each day, and their sum on the ``infinity`` row) and, by month, to
+    ``area_milestone_months``. The changes are summed by day once; the current count and the months add up those
+    sums, and each table is written in the order of its key (each index page visited once, not once a row).
     """
     loc = ", ".join(LOCATION)
     cols = f"day, metric, {loc}"
     month = "date_trunc('month', day::timestamp)::date"
     return (
         f"WITH x({cols}, n) AS ({changes}), "
-        f"d AS (INSERT INTO area_milestone_days AS a ({cols}, n) SELECT {cols}, sum(n) FROM x "
-        f"GROUP BY {cols} HAVING sum(n) <> 0 ON CONFLICT ({cols}) DO UPDATE SET n = a.n + EXCLUDED.n) "
+        f"g AS (SELECT {cols}, sum(n)::integer AS n FROM x GROUP BY {cols}), "
+        f"d AS (INSERT INTO area_milestone_days AS a ({cols}, n) SELECT {cols}, n FROM g WHERE n <> 0 "
+        f"UNION ALL SELECT 'infinity'::date, metric, {loc}, sum(n) FROM g GROUP BY metric, {loc} HAVING sum(n) <> 0 "
+        f"ORDER BY {cols} ON CONFLICT ({cols}) DO UPDATE SET n = a.n + EXCLUDED.n) "
         f"INSERT INTO area_milestone_months AS a (month, metric, {loc}, n) SELECT {month}, metric, {loc}, sum(n) "
-        f"FROM x WHERE day < 'infinity'::date GROUP BY {month}, metric, {loc} HAVING sum(n) <> 0 "
+        f"FROM g GROUP BY {month}, metric, {loc} HAVING sum(n) <> 0 ORDER BY 1, metric, {loc} "
         f"ON CONFLICT (month, metric, {loc}) DO UPDATE SET n = a.n + EXCLUDED.n"
     )
 

@@ -29,31 +29,38 @@ def _sql(expr: Any) -> str:
 
 
 def _changes(rows: str, sign: int) -> str:
-    """SELECT of the (day, state, location, n) changes the milestone rows ``rows`` bring, times ``sign``."""
+    """SELECT of the (day, state, location, n) changes the milestone rows ``rows`` bring, times ``sign``: on each
+    distinct day the state can change on (from the day found), +1 to the state of that day and −1 to the state of
+    the day before; +1 to the current state on the ``infinity`` row. One pass over the rows, no per-row sort.
+    """
     m = table("m", *(column(c) for c in (*_DAYS, *LOCATION)))
-    c = table("c", column("day"))
-    state = _sql(state_from_milestones(m.c, c.c.day))
-    before = _sql(state_from_milestones(m.c, c.c.day - 1))
+    s = table("s", column("at"))
+    state = _sql(state_from_milestones(m.c, s.c.at))
     final = _sql(state_from_milestones(m.c, TOTAL_DAY))
     loc = ", ".join(f"coalesce(m.{k}, 0)" for k in LOCATION)
-    days = ", ".join(f"m.{d}" for d in _DAYS)
+    # each day once: a day is left out where an earlier column holds the same day
+    days = ", ".join(
+        f"(m.{d}, " + (" AND ".join(f"m.{d} IS DISTINCT FROM m.{e}" for e in _DAYS[:i]) or "true") + ")"
+        for i, d in enumerate(_DAYS)
+    )
     return (
-        f"SELECT c.day, {state}, {loc}, {sign} FROM {rows} AS m "
-        f"CROSS JOIN LATERAL (SELECT DISTINCT d AS day FROM unnest(ARRAY[{days}]) AS d) AS c "
-        f"WHERE c.day >= m.found_on "
-        f"UNION ALL SELECT c.day, {before}, {loc}, {-sign} FROM {rows} AS m "
-        f"CROSS JOIN LATERAL (SELECT DISTINCT d AS day FROM unnest(ARRAY[{days}]) AS d) AS c "
-        f"WHERE c.day > m.found_on "
+        f"SELECT c.day, {state}, {loc}, {sign} * s.n FROM {rows} AS m "
+        f"CROSS JOIN LATERAL (VALUES {days}) AS c(day, first) "
+        f"CROSS JOIN LATERAL (VALUES (c.day, 1), (c.day - 1, -1)) AS s(at, n) "
+        f"WHERE c.first AND c.day >= m.found_on AND (s.n = 1 OR c.day > m.found_on) "
         f"UNION ALL SELECT 'infinity'::date, {final}, {loc}, {sign} FROM {rows} AS m WHERE m.found_on IS NOT NULL"
     )
 
 
 def upsert_sql(changes: str) -> str:
-    """INSERT ... ON CONFLICT adding the summed ``changes`` (a SELECT of day, state, location, n)."""
+    """INSERT ... ON CONFLICT adding the summed ``changes`` (a SELECT of day, state, location, n), in the order of
+    the key (each index page is then visited once, not once a row).
+    """
     cols = ", ".join(("day", "state", *LOCATION))
     return (
         f"INSERT INTO area_state_days AS a ({cols}, n) SELECT {cols}, sum(n) FROM ({changes}) AS x({cols}, n) "
-        f"GROUP BY {cols} HAVING sum(n) <> 0 ON CONFLICT ({cols}) DO UPDATE SET n = a.n + EXCLUDED.n"
+        f"GROUP BY {cols} HAVING sum(n) <> 0 ORDER BY {cols} "
+        f"ON CONFLICT ({cols}) DO UPDATE SET n = a.n + EXCLUDED.n"
     )
 
 
