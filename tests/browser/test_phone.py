@@ -97,6 +97,13 @@ SMALL_TARGETS = """() => {
   }
   return small;
 }"""
+# Every visible link or button of the page's content that lies (partly) outside the screen's width: a box with
+# hidden overflow does not widen the page, it hides what does not fit.
+OFF_SCREEN = """() => [...document.querySelectorAll('main a, main button, main .btn')]
+  .filter(e => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden'
+               && !e.closest('.leaflet-container, .scroll, .dossier'))
+  .filter(e => { const r = e.getBoundingClientRect(); return r.right > window.innerWidth + 1 || r.left < -1; })
+  .map(e => e.textContent.trim().slice(0, 30))"""
 # Each visible table of data: rows laid out as blocks (cards), the header row hidden, every non-empty cell named.
 CARDS = """() => {
   const out = [];
@@ -158,6 +165,7 @@ def _check_phone_page(page: Page, base_url: str, path: str, lang: str, artifacts
         assert page.evaluate(WIDTH)[0] <= inner
         page.keyboard.press("Escape")
         assert page.locator("#nav-panel").is_hidden()
+    assert page.evaluate(OFF_SCREEN) == [], f"{path}: controls outside the screen"
     # every folded form opened: one column, nothing sideways, touch-sized controls
     page.evaluate("() => document.querySelectorAll('main details').forEach(d => { d.open = true; })")
     assert page.evaluate(SMALL_TARGETS) == [], path
@@ -219,6 +227,29 @@ def test_every_page_of_the_case_officer_works_on_a_phone(live_server: LiveServer
         page.goto(live_server.url + "/outfalls?assigned=me")
         page.check("#select-page")
         assert page.inner_text("#ticked-count") == str(page.locator("#outfall-table tbody tr").count())
+    finally:
+        context.close()
+    assert errors == []
+
+
+LEADER_PAGES = ["/dashboard", "/dashboard?by=area&metric=closed", "/", "/outfalls", "/account"]
+
+
+def test_every_page_of_the_leader_works_on_a_phone_in_english(live_server: LiveServer, browser: Browser,
+                                                              artifacts: Path) -> None:  # fmt: skip
+    """The longer English labels too: every switch of the dashboard within reach (none hidden past the edge)."""
+    context = _context(browser, PHONE)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    try:
+        _log_in(page, live_server.url, "leader")
+        page.goto(live_server.url + "/lang/en?next=/account")
+        for path in LEADER_PAGES:
+            _check_phone_page(page, live_server.url, path, "en", artifacts, "leader")
+        page.goto(live_server.url + "/dashboard")
+        page.click("#metric-switch a[data-metric=closed]")  # the last choice, on a phone, in English
+        page.wait_for_url("**metric=closed**")
     finally:
         context.close()
     assert errors == []
