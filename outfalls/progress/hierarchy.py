@@ -259,13 +259,9 @@ def scope_kind_of(session: Session, code: str) -> str:
 AREA_KIND_NAMES = frozenset(AREA_KINDS.values())
 
 
-def area_within(kind: str, code: str | None) -> list[ColumnElement[bool]]:
-    """:func:`within_scope` for the deployment (no condition) and the administrative areas, which need no lookup."""
-    if kind == "all" or code is None:
-        return []
-    if kind not in AREA_KIND_NAMES:
-        raise ValueError(f"not an administrative area kind: {kind!r}")
-    return [MILESTONES.c.admin_area_id.in_(select(AdminArea.id).where(AdminArea.code.like(area_prefix(code) + "%")))]
+def in_areas_like(pattern: str | ColumnElement[str]) -> ColumnElement[bool]:
+    """The milestone rows of the areas whose code matches the ``LIKE`` pattern (a value, or a bound parameter)."""
+    return MILESTONES.c.admin_area_id.in_(select(AdminArea.id).where(AdminArea.code.like(pattern)))
 
 
 def within_scope(session: Session, kind: str, code: str | None) -> list[ColumnElement[bool]]:
@@ -274,8 +270,10 @@ def within_scope(session: Session, kind: str, code: str | None) -> list[ColumnEl
     and basin.
     """
     m = MILESTONES.c
-    if kind in AREA_KIND_NAMES or kind == "all" or code is None:
-        return area_within(kind, code)
+    if kind == "all" or code is None:
+        return []
+    if kind in AREA_KIND_NAMES:
+        return [in_areas_like(area_prefix(code) + "%")]
     if kind == "river":
         river = session.execute(select(River.id, River.basin_id, River.sub_basin_id).where(River.code == code)).first()
         if river is None:

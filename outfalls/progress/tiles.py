@@ -36,14 +36,14 @@ from outfalls.models import Outfall
 from outfalls.progress.hierarchy import (
     AREA_KIND_NAMES,
     MILESTONES,
-    area_within,
     check_as_of,
+    in_areas_like,
     milestone_conditions,
     today,
     within_scope,
 )
 from outfalls.progress.statedays import STATE_DAYS, TOTAL_DAY, counts_as_of, state_days_conditions
-from outfalls.scope import Scope
+from outfalls.scope import Scope, area_prefix
 from outfalls.types import CGCS2000, BBox, OutfallStatus
 
 _M = MILESTONES
@@ -161,9 +161,13 @@ def _first(array: Any) -> Any:
 
 def _outfall_points(session: Session, z: int, x: int, y: int, *, scope: Scope, day: date | None,
                     state: str | None, within: tuple[str, str | None], clustered: bool) -> bytes:  # fmt: skip
-    params = {"z": z, "x": x, "y": y, "cell": 360.0 / 2**z / 64, "day": day}
-    if within[0] in AREA_KIND_NAMES or within[0] == "all":  # no lookup: one statement per shape, compiled once
-        statement = _points_statement(scope, day is not None, state, within, clustered, session.get_bind().dialect)
+    params: dict[str, Any] = {"z": z, "x": x, "y": y, "cell": 360.0 / 2**z / 64, "day": day}
+    kind, code = within
+    if kind == "all" or code is None or kind in AREA_KIND_NAMES:  # no lookup: one statement per shape
+        in_area = kind != "all" and code is not None
+        if in_area:  # the area's code is a value of the call, not part of the compiled statement
+            params["within_like"] = area_prefix(str(code)) + "%"
+        statement = _points_statement(scope, day is not None, state, in_area, clustered, session.get_bind().dialect)
         row = read_row(session, statement, **params)
         return bytes(row[0] or b"") if row else b""
     located = within_scope(session, *within)  # a basin or a river: its ids are looked up on every call
@@ -172,9 +176,10 @@ def _outfall_points(session: Session, z: int, x: int, y: int, *, scope: Scope, d
 
 
 @functools.lru_cache(maxsize=512)
-def _points_statement(scope: Scope, dated: bool, state: str | None, within: tuple[str, str | None],
-                      clustered: bool, dialect: Dialect) -> DriverStatement:  # fmt: skip
-    located = area_within(*within)
+def _points_statement(scope: Scope, dated: bool, state: str | None, in_area: bool, clustered: bool,
+                      dialect: Dialect) -> DriverStatement:  # fmt: skip
+    """Compiled once per reader's scope and shape; an area's ``LIKE`` pattern is bound as ``within_like``."""
+    located = [in_areas_like(bindparam("within_like", type_=String))] if in_area else []
     return driver_statement(_as_mvt(_points_query(scope, dated, state, located, clustered)), dialect)
 
 

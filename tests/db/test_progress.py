@@ -529,6 +529,13 @@ def test_point_tiles_keep_to_the_reader_the_area_and_the_basin(session: Session,
         assert in_basin and set(in_basin) <= set(everything)
     assert names(14, 13149, 6522, scope=ALL) == both
     assert names(14, 13149, 6522, scope=ALL, within=("basin", "NO-SUCH")) == []
+    # an area named in the request is a value of the call: any text, no new compiled statement per code
+    from outfalls.progress.tiles import _points_statement
+
+    compiled = _points_statement.cache_info().currsize
+    for hostile in ("6107%", "x" * 5000, "'; DROP TABLE outfalls; --", "6101"):
+        assert names(14, 13149, 6522, scope=ALL, within=("city", hostile)) == ([] if hostile != "6101" else both)
+    assert _points_statement.cache_info().currsize <= compiled + 1
 
 
 def test_area_clusters_extent_holds_every_count_of_national_tiles(session: Session, cat: dict[str, Outfall]) -> None:
