@@ -7,6 +7,7 @@ here". At 1366 px the English navigation fits one line. Screenshots in test-arti
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -186,14 +187,24 @@ OFFICER_PAGES = ["/", "/outfalls", "/outfalls?assigned=me", "{outfall}", "{outfa
                  "/account"]  # fmt: skip
 
 
-def test_every_page_of_the_crew_works_on_a_phone(live_server: LiveServer, browser: Browser,
-                                                 artifacts: Path) -> None:  # fmt: skip
+@contextmanager
+def _logged_in_phone(browser: Browser, base_url: str, login: str) -> Iterator[Page]:
+    """A phone's page logged in as ``login``; no script error may happen on it."""
     context = _context(browser, PHONE)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
     try:
-        _log_in(page, live_server.url, "crew_xian")
+        _log_in(page, base_url, login)
+        yield page
+    finally:
+        context.close()
+    assert errors == []
+
+
+def test_every_page_of_the_crew_works_on_a_phone(live_server: LiveServer, browser: Browser,
+                                                 artifacts: Path) -> None:  # fmt: skip
+    with _logged_in_phone(browser, live_server.url, "crew_xian") as page:
         paths = _pages(page, live_server.url, CREW_PAGES)
         page.goto(live_server.url + "/imagery/tasks")
         paths.append(str(page.locator("a.task-link").first.get_attribute("href")))
@@ -207,19 +218,11 @@ def test_every_page_of_the_crew_works_on_a_phone(live_server: LiveServer, browse
         assert page.locator("#nav-button").inner_text().strip() == "Menu"
         assert page.evaluate(WIDTH)[0] <= PHONE["width"]
         page.screenshot(path=str(artifacts / "phone-crew-en-outfalls.png"), full_page=True)
-    finally:
-        context.close()
-    assert errors == []
 
 
 def test_every_page_of_the_case_officer_works_on_a_phone(live_server: LiveServer, browser: Browser,
                                                          artifacts: Path) -> None:  # fmt: skip
-    context = _context(browser, PHONE)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    try:
-        _log_in(page, live_server.url, "officer_xian")
+    with _logged_in_phone(browser, live_server.url, "officer_xian") as page:
         page.goto(live_server.url + "/lang/en?next=/account")
         for path in _pages(page, live_server.url, OFFICER_PAGES):
             _check_phone_page(page, live_server.url, path, "en", artifacts, "officer")
@@ -227,9 +230,6 @@ def test_every_page_of_the_case_officer_works_on_a_phone(live_server: LiveServer
         page.goto(live_server.url + "/outfalls?assigned=me")
         page.check("#select-page")
         assert page.inner_text("#ticked-count") == str(page.locator("#outfall-table tbody tr").count())
-    finally:
-        context.close()
-    assert errors == []
 
 
 LEADER_PAGES = ["/dashboard", "/dashboard?by=area&metric=closed", "/", "/outfalls", "/account"]
@@ -238,21 +238,13 @@ LEADER_PAGES = ["/dashboard", "/dashboard?by=area&metric=closed", "/", "/outfall
 def test_every_page_of_the_leader_works_on_a_phone_in_english(live_server: LiveServer, browser: Browser,
                                                               artifacts: Path) -> None:  # fmt: skip
     """The longer English labels too: every switch of the dashboard within reach (none hidden past the edge)."""
-    context = _context(browser, PHONE)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    try:
-        _log_in(page, live_server.url, "leader")
+    with _logged_in_phone(browser, live_server.url, "leader") as page:
         page.goto(live_server.url + "/lang/en?next=/account")
         for path in LEADER_PAGES:
             _check_phone_page(page, live_server.url, path, "en", artifacts, "leader")
         page.goto(live_server.url + "/dashboard")
         page.click("#metric-switch a[data-metric=closed]")  # the last choice, on a phone, in English
         page.wait_for_url("**metric=closed**")
-    finally:
-        context.close()
-    assert errors == []
 
 
 def test_the_menu_opens_without_javascript(live_server: LiveServer, browser: Browser) -> None:
