@@ -502,7 +502,7 @@ def _seed_remediation(session: Session, outfall_ids: list[int]) -> None:
         step = RemediationStep(_STEP_OF[kind.value])
         session.add(
             RemediationRecord(
-                outfall_id=outfall_id, event_id=event_id, step=step, on=at.date(),
+                outfall_id=outfall_id, event_id=event_id, step=step, on=clock.day_of(at),
                 category=RemediationCategory(category) if category else None,
                 measures=_MEASURES.get(category or "") if step is RemediationStep.PLAN else None,
                 note="示例数据：验收材料为纸质档案" if step is not RemediationStep.PLAN else None,

@@ -177,7 +177,7 @@ def record_visit(
         payload["is_discharging"] = visit.discharge is DischargeState.DISCHARGING
     event = record_event(
         session, outfall_id, EventKind.SAMPLED, actor=actor, scope=scope, expected_version=expected_version,
-        on=visit.visited_at.date(), payload=payload,
+        on=clock.day_of(visit.visited_at), payload=payload,
     )  # fmt: skip
     row = MonitoringVisit(
         outfall_id=outfall_id,

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.catalogue.lifecycle import record_event
 from outfalls.errors import InvalidInput
 from outfalls.models import Attachment, StandardisationCheck
@@ -42,7 +43,7 @@ def record_check(
         InvalidInput: a future date, or evidence that is not this outfall's.
     """
     require_visible(session, outfall_id, scope)
-    if on > datetime.now(UTC).date():
+    if on > clock.today():
         raise InvalidInput("the date is in the future", field="on", reason="future")
     owned = set(session.scalars(select(Attachment.id).where(Attachment.id.in_(list(evidence)),
                                                              Attachment.outfall_id == outfall_id)))  # fmt: skip

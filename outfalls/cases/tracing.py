@@ -162,7 +162,7 @@ def record_trace(
         payload["responsible_party"] = main.name.strip()
     event = record_event(
         session, outfall_id, kind, actor=actor, scope=scope, expected_version=expected_version,
-        on=trace.traced_on.date(), payload=payload,
+        on=clock.day_of(trace.traced_on), payload=payload,
     )  # fmt: skip
     record = TraceRecord(
         outfall_id=outfall_id,

@@ -9,6 +9,7 @@ import dataclasses
 import click
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.cli import echo_json, session_scope, settings_of
 from outfalls.scope import Scope
 
@@ -85,4 +86,4 @@ def show(ctx: click.Context, outfall_id: int, as_user: str | None, as_json: bool
     click.echo(f"  where:    {' › '.join(n for _c, n in d.admin_path)}; {o.basin or '—'} › {o.sub_basin or '—'}; "
                f"{o.river or '—'}; {o.lon:.6f}, {o.lat:.6f} (CGCS2000)")  # fmt: skip
     for e in d.events:
-        click.echo(f"  {e.effective_at.date()}  {e.kind:<22} {e.actor}")
+        click.echo(f"  {clock.day_of(e.effective_at)}  {e.kind:<22} {e.actor}")

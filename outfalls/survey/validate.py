@@ -457,7 +457,7 @@ def _survey_times(values: list[Any], today: date, reject: Reject, *, zone: tzinf
         if not real:
             reject(i, "surveyed_at", "impossible_date", f"{raw!r} is not a real date", value=str(raw))
         elif when is not None and not (EARLIEST <= clock.day_of(when) <= today):
-            day = when.date()
+            day = clock.day_of(when)
             reject(i, "surveyed_at", "impossible_date",
                    f"{day.isoformat()} is {'in the future' if day > today else 'before 1990'}",
                    value=day.isoformat())  # fmt: skip

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.cases.sampling import ResultInput, VisitInput, monitoring_state, record_visit, set_applicable_limit
 from outfalls.errors import InvalidInput, InvalidTransition, NotFound, StaleEdit
 from outfalls.models import Event, MonitoringVisit, Parameter, StandardLimit
@@ -304,3 +305,14 @@ def test_demo_catalogue_has_visits_behind_its_sampled_events(session: Session):
         latest_judged = next((v for v in state.visits if v.results), None)
         if latest_judged is not None:
             assert outfall.exceeds_limit == any(r.exceeds for r in latest_judged.results)
+
+
+def test_a_visit_late_in_the_evening_utc_counts_on_the_programme_s_day(session: Session, make_outfall):
+    """01:30 in the programme's zone is still the evening before in UTC: the visit's day is the programme's."""
+    outfall = make_outfall()
+    late = datetime(2023, 6, 1, 17, 30, tzinfo=UTC)
+    visit = record_visit(session, outfall.id, VisitInput(late, DischargeState.DRY), actor="o", scope=ALL,
+                         expected_version=outfall.version)  # fmt: skip
+    event = session.get_one(Event, visit.event_id)
+    assert clock.day_of(event.effective_at) == clock.day_of(late) == datetime(2023, 6, 2).date()
+    assert outfall.last_sampled_on == datetime(2023, 6, 2).date()

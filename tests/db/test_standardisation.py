@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.cases.standardisation import checklist, record_check
 from outfalls.errors import InvalidInput, InvalidTransition, NotFound
 from outfalls.scope import Scope
@@ -140,3 +141,13 @@ def test_checklist_on_the_page(make_outfall, make_user, login_as):
         data={"item": "", "on": "2023-05-01", "version": outfall.version, "csrf_token": client.csrf},
     )
     assert bad.status_code == 422
+
+
+def test_the_programme_s_today_is_not_the_future_at_any_hour(session: Session, make_outfall):
+    """From 16:00 UTC the programme's day is already the next UTC day: that day is today, not the future."""
+    outfall = make_outfall()
+    record_check(session, outfall.id, StandardisationItem.SIGN_BOARD, True, clock.today(), actor="a", scope=ALL,
+                 expected_version=outfall.version)  # fmt: skip
+    with pytest.raises(InvalidInput, match="future"):
+        record_check(session, outfall.id, StandardisationItem.ARCHIVE, True, clock.today() + timedelta(days=1),
+                     actor="a", scope=ALL, expected_version=outfall.version)  # fmt: skip

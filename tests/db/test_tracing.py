@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from outfalls import clock
 from outfalls.cases.tracing import PartyInput, TraceInput, missing_for_traced, record_trace, trace_history
 from outfalls.errors import InvalidInput, InvalidTransition, NotFound
 from outfalls.models import Event, TraceRecord
@@ -193,3 +194,12 @@ def test_demo_catalogue_has_trace_records_behind_its_traced_events(session: Sess
         assert record.is_government_default == (record.parties[0].credit_code is None)
     codes = session.scalars(sa.select(TraceParty.credit_code).where(TraceParty.credit_code.is_not(None))).all()
     assert codes and all(is_valid_credit_code(c) for c in codes)
+
+
+def test_a_trace_late_in_the_evening_utc_counts_on_the_programme_s_day(session: Session, make_outfall):
+    outfall = make_outfall()
+    late = datetime(2023, 8, 1, 18, 0, tzinfo=UTC)  # 02:00 on 2 August in the programme's zone
+    record = record_trace(session, outfall.id, trace(traced_on=late), actor="officer", scope=ALL,
+                          expected_version=outfall.version)  # fmt: skip
+    event = session.get_one(Event, record.event_id)
+    assert clock.day_of(event.effective_at) == clock.day_of(late) == datetime(2023, 8, 2).date()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
 
 from outfalls import clock
+from outfalls.config import PROJECT_DIR
 from outfalls.errors import InvalidInput
 
 
@@ -22,3 +24,21 @@ def test_parse_day_refuses_anything_else_naming_the_field(text: str) -> None:
         clock.parse_day(text, field="--as-of")
     assert info.value.params["field"] == "--as-of"
     assert str(info.value) == f"--as-of must be a date like 2024-06-30, not {text!r}"
+
+
+# A moment's own calendar date (``visited_at.date()``, ``datetime.now(UTC).date()``) is the UTC day for the
+# moments the product keeps; the programme's day is ``clock.day_of(moment)`` / ``clock.today()``. From 16:00 UTC
+# the two differ (a visit at 01:30 in Xi'an was dated the day before, and today's date was "in the future").
+_MOMENT_DATE = re.compile(r"(?:now\([^)]*\)|_at|_on|\bat|\bmoment)\.date\(\)")
+
+
+def test_no_product_code_takes_the_utc_date_of_a_moment() -> None:
+    found = [
+        f"{path.relative_to(PROJECT_DIR)}:{n}: {line.strip()}"
+        for package in ("outfalls", "web", "imagery")
+        for path in sorted((PROJECT_DIR / package).rglob("*.py"))
+        if path.name != "clock.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if _MOMENT_DATE.search(line)
+    ]
+    assert found == []
