@@ -203,8 +203,11 @@ def anon_tab(browser: Browser) -> Iterator[Tab]:
             traffic.failed.append(f"{response.status} {response.url}")
 
     def on_request_failed(req: Request) -> None:
-        if req.failure == "net::ERR_ABORTED" and urlsplit(req.url).path == "/static/favicon.svg":
-            return  # the browser's own fetch of the icon, cut off by the next navigation (an error answer still counts)
+        if req.failure == "net::ERR_ABORTED" and urlsplit(req.url).path.startswith("/static/"):
+            # A static file (the icon, a stylesheet the cache was revalidating) cut off by the next navigation: the
+            # browser aborts what the page it leaves still fetches. A missing or broken file still counts: it comes
+            # back as an error status (on_response) or another failure.
+            return
         traffic.failed.append(f"failed {req.url}: {req.failure}")
 
     def on_console(message: ConsoleMessage) -> None:
