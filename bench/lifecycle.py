@@ -596,21 +596,31 @@ def bench_as_of(
         row = conn.execute(AS_OF_SQL, (case[0], programme_clock.end_of_day(case[1]))).fetchone()
         return row[0] if row else None
 
+    # The same SQL prepared on its connection (planned once there), as status_as_of prepares its statements.
+    prepared_conn = psycopg.connect(libpq_url(engine.url.render_as_string(hide_password=False)), autocommit=True,
+                                    options="-c jit=off")  # fmt: skip
+
+    def raw_prepared(case: tuple[int, date]) -> str | None:
+        row = prepared_conn.execute(AS_OF_SQL, (case[0], programme_clock.end_of_day(case[1])), prepare=True).fetchone()
+        return row[0] if row else None
+
     answers: dict[str | None, int] = {}
 
     def check(case: tuple[int, date], a: str | None, baselines: dict[str, Any]) -> None:
         b = baselines["raw"]
-        if a != b or baselines["open session"] != b or baselines["city-scoped reader"] != b:
+        others = (baselines["open session"], baselines["city-scoped reader"], baselines["raw prepared"])
+        if a != b or any(o != b for o in others):
             raise Disagreement(f"outfall {case[0]} as of {case[1]}: status_as_of says {a}, the SQL says {b}")
         answers[a] = answers.get(a, 0) + 1
 
     timer = SqlTimer(engine, _events_read, conn)
     try:
-        t = interleaved(cases, ours, {"raw": raw, "open session": on_open_session, "city-scoped reader": city_scoped},
-                        check, timer, warm=raw)  # fmt: skip
+        t = interleaved(cases, ours, {"raw": raw, "open session": on_open_session, "city-scoped reader": city_scoped,
+                                      "raw prepared": raw_prepared}, check, timer, warm=raw)  # fmt: skip
     finally:
         timer.close()
         open_session.close()
+        prepared_conn.close()
     # the replay without a date must equal the state denormalised on the outfall row, and so must the SQL
     current = dict(conn.execute("SELECT id, status FROM outfalls WHERE id = ANY(%s)", (ids[:200],)).fetchall())
     with Session(engine) as session:
@@ -627,6 +637,10 @@ def bench_as_of(
          "checked_against_row": min(200, len(ids)),
          "city_scoped_seconds": round(statistics.median(t.baselines["city-scoped reader"]), 6),
          "city_scoped_ratio": round(statistics.median(t.baselines["city-scoped reader"]) / statistics.median(t.raw), 3),
+         "raw_prepared_seconds": round(statistics.median(t.baselines["raw prepared"]), 6),
+         "ratio_to_raw_prepared": round(statistics.median(t.ours) / statistics.median(t.baselines["raw prepared"]), 3),
+         "city_scoped_ratio_to_raw_prepared": round(statistics.median(t.baselines["city-scoped reader"])
+                                                    / statistics.median(t.baselines["raw prepared"]), 3),
          **_open_session_figures(t)},
     )  # fmt: skip
 
@@ -806,6 +820,11 @@ def print_table(b: Build, commit: str, results: list[Result]) -> None:
             if "city_scoped_seconds" in x:
                 notes += (
                     f"; a city-scoped reader {_fmt_s(x['city_scoped_seconds'])}, ratio {x['city_scoped_ratio']:.2f}"
+                )
+            if "raw_prepared_seconds" in x:
+                notes += (
+                    f"; the SQL prepared {_fmt_s(x['raw_prepared_seconds'])}: ratio {x['ratio_to_raw_prepared']:.2f}, "
+                    f"city-scoped {x['city_scoped_ratio_to_raw_prepared']:.2f}"
                 )
             if "events_sql_seconds" in x:
                 notes += (

@@ -366,7 +366,7 @@ def reject_candidate(session: Session, store: FileStore, outfall_id: int, photo:
         raise InvalidInput("say what is there instead of an outfall", field="reason")
     if not photo_name:
         raise InvalidInput("a photo of the place is needed", field="photo")
-    outfall = session.scalar(select(Outfall).where(Outfall.id == outfall_id, *scope.conditions()))
+    outfall = session.scalar(select(Outfall).where(Outfall.id == outfall_id, *scope.one_row_conditions()))
     if outfall is None:
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)
     mark = session.scalar(select(ImageryMark).where(ImageryMark.outfall_id == outfall_id))

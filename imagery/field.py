@@ -74,7 +74,7 @@ def apply_candidate_record(session: Session, store: FileStore, record: FieldReco
         NotFound: no such outfall in ``scope``. PermissionDenied: not a drone candidate.
         InvalidInput: refused by the intake (every problem), or a photo has not arrived.
     """
-    outfall = session.scalar(select(Outfall).where(Outfall.id == record.outfall_id, *scope.conditions())
+    outfall = session.scalar(select(Outfall).where(Outfall.id == record.outfall_id, *scope.one_row_conditions())
                              .with_for_update())  # fmt: skip
     if outfall is None:
         raise NotFound("outfall does not exist", entity="outfall", id=record.outfall_id or 0)

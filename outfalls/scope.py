@@ -8,7 +8,7 @@ import functools
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, false, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from outfalls.errors import NotFound
 from outfalls.models import AdminArea, Basin, Outfall
@@ -50,6 +50,15 @@ class Scope:
         """
         return list(_conditions(self))
 
+    def one_row_conditions(self) -> list[ColumnElement[bool]]:
+        """The same conditions for a statement that reads one outfall by its id: the outfall's own area (and
+        basins) looked up by key and matched, which PostgreSQL plans in a tenth of the time the ``IN (SELECT ...)``
+        of :meth:`conditions` takes (a semi-join it weighs against the area table); the planning, not the reading,
+        was most of a case page's state lookup for a regional user. Per row it costs an index probe, so lists
+        keep :meth:`conditions`.
+        """
+        return list(_one_row_conditions(self))
+
     def covers_area(self, code: str) -> bool:
         """True when the administrative area ``code`` lies inside this scope's areas."""
         if self.is_national:
@@ -71,12 +80,31 @@ def _conditions(scope: Scope) -> tuple[ColumnElement[bool], ...]:
     return tuple(cond)
 
 
+@functools.lru_cache(maxsize=1024)
+def _one_row_conditions(scope: Scope) -> tuple[ColumnElement[bool], ...]:
+    if scope.is_national:
+        return ()
+    if not scope.area_codes:
+        return (false(),)
+    # aliases correlated to the outfall alone: a statement that joins the area or basin tables itself (the case
+    # page names the outfall's areas) keeps its own rows of them
+    area = aliased(AdminArea)
+    area_code = select(area.code).where(area.id == Outfall.admin_area_id).correlate(Outfall).scalar_subquery()
+    cond: list[ColumnElement[bool]] = [or_(*(area_code.like(area_prefix(c) + "%") for c in scope.area_codes))]
+    if scope.basin_codes:
+        basins = (Outfall.basin_id, Outfall.sub_basin_id)
+        basin = aliased(Basin)
+        cond.append(or_(*(select(basin.code).where(basin.id == b).correlate(Outfall).scalar_subquery()
+                          .in_(scope.basin_codes) for b in basins)))  # fmt: skip
+    return tuple(cond)
+
+
 def require_visible(session: Session, outfall_id: int, scope: Scope) -> None:
     """Raise ``NotFound`` unless the outfall exists and lies in ``scope``.
 
     Raises:
         NotFound: no such outfall, or one outside the scope (the same message for both).
     """
-    found = session.scalar(select(Outfall.id).where(Outfall.id == outfall_id, *scope.conditions()))
+    found = session.scalar(select(Outfall.id).where(Outfall.id == outfall_id, *scope.one_row_conditions()))
     if found is None:
         raise NotFound("outfall does not exist", entity="outfall", id=outfall_id)

@@ -317,7 +317,7 @@ def get_outfall(session: Session, outfall_id: int, *, scope: Scope) -> OutfallDe
     Raises:
         NotFound: no such outfall, or one outside ``scope``.
     """
-    cond = scope.conditions()
+    cond = scope.one_row_conditions()
     session.flush()  # plain rows through the session's connection: what the session holds unwritten goes first
     db = session.connection()
     r = db.execute(_DETAIL.where(*cond) if cond else _DETAIL, {"outfall_id": outfall_id}).first()

@@ -131,20 +131,22 @@ def _latest_event(*where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
 
 @functools.lru_cache(maxsize=1024)
 def _state_statements(dated: bool, scope: Scope, dialect: Dialect) -> tuple[DriverStatement, DriverStatement | None]:
-    """The statements of ``status_as_of`` for a scope, compiled once (a scope's conditions are fixed): the state,
+    """The statements of ``status_as_of`` for a scope, compiled once (a scope's conditions are fixed) and prepared
+    (lookups by key: a generic plan serves every outfall and day, and planning was most of the call): the state,
     and for a national reader the outfall's existence, asked only when the first finds no event.
     """
     before = (Event.effective_at < bindparam("end", type_=DateTime(timezone=True)),) if dated else ()
     asked: BindParameter[int] = bindparam("outfall_id")
-    cond = scope.conditions()
+    cond = scope.one_row_conditions()
     if cond:  # the outfall row, for the scope, with its state beside it
         latest = _latest_event(Event.outfall_id == Outfall.id, *before).scalar_subquery()
-        return driver_statement(select(Outfall.id, latest).where(Outfall.id == asked, *cond), dialect), None
+        scoped = select(Outfall.id, latest).where(Outfall.id == asked, *cond)
+        return driver_statement(scoped, dialect, prepared=True), None
     # A national reader needs no outfall row once an event is found (events belong to an outfall); only before
     # the first one (a day before the outfall was found) does a second statement tell "not yet" from "no such".
     state = _latest_event(Event.outfall_id == asked, *before)
     exists: Select[*tuple[Any, ...]] = select(Outfall.id, literal_column("NULL")).where(Outfall.id == asked)
-    return driver_statement(state, dialect), driver_statement(exists, dialect)
+    return driver_statement(state, dialect, prepared=True), driver_statement(exists, dialect, prepared=True)
 
 
 def status_as_of(session: Session, outfall_id: int, as_of: date | None = None, *, scope: Scope) -> OutfallStatus | None:

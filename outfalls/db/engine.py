@@ -76,12 +76,17 @@ def ensure_database(settings: Settings, *, progress: Callable[[str], None] | Non
     return cluster.url(settings.database.name)
 
 
+_PREPARE_ONLY_WHEN_ASKED = 2**62  # executions of one query before psycopg would prepare it by itself
+
+
 def make_engine(url: str, *, ping_after_idle_s: float = PING_AFTER_IDLE_S, **kw: Any) -> Engine:
     """An engine for ``url`` (psycopg 3) whose pool pings a connection only after it sat idle ``ping_after_idle_s``."""
-    # No server-side prepared statements: after a few executions PostgreSQL may switch a prepared query to a
+    # No statement prepared by the driver on its own: after a few executions PostgreSQL may switch a prepared query to a
     # generic plan, and for the map's "first 20,000 in this box" that plan sorts the whole table (seconds at
     # national scale) instead of walking the primary key (milliseconds).
-    connect_args = {"prepare_threshold": None, **kw.pop("connect_args", {})}
+    # psycopg then prepares only what it is asked to (``driver_statement(..., prepared=True)``: lookups by key);
+    # None would refuse those too.
+    connect_args = {"prepare_threshold": _PREPARE_ONLY_WHEN_ASKED, **kw.pop("connect_args", {})}
     # No JIT compilation: PostGIS gives its functions high costs, so spatial statements that run in milliseconds
     # cross jit_above_cost and spent 20–100 ms compiling (a z10 vector tile at 10⁶ outfalls: 100 of 156 ms).
     # The catalogue's statements are short or spatial; none gains from it.
@@ -246,15 +251,21 @@ def head_revision() -> str:
 @dataclass(frozen=True, slots=True)
 class DriverStatement:
     """A statement compiled once into the driver's SQL, with the values of the parameters it carries (a scope's
-    area prefixes); ``read_row`` sends it with the values of the call.
+    area prefixes); ``read_row`` sends it with the values of the call, as a prepared statement when ``prepared``.
     """
 
     sql: str
     params: Mapping[str, Any]
+    prepared: bool = False
 
 
-def driver_statement(statement: ClauseElement, dialect: Dialect) -> DriverStatement:
+def driver_statement(statement: ClauseElement, dialect: Dialect, *, prepared: bool = False) -> DriverStatement:
     """``statement`` compiled for ``dialect``, lists expanded into one parameter each.
+
+    ``prepared``: ``read_row`` prepares it on each connection that sends it (psycopg keeps the connection's
+    prepared statements), so the server plans it once there instead of at every call; after five calls
+    PostgreSQL may keep one generic plan for every value. Only for lookups by key, whose best plan does not
+    depend on the values (the engine prepares nothing otherwise: see ``make_engine``).
 
     Only for statements whose parameters the driver takes as they are (numbers, text, timestamps): the values
     do not pass through SQLAlchemy's type conversions.
@@ -267,7 +278,7 @@ def driver_statement(statement: ClauseElement, dialect: Dialect) -> DriverStatem
     if not isinstance(compiled, SQLCompiler):
         raise TypeError(f"not a SQL statement: {type(statement).__name__}")
     expanded = compiled.construct_expanded_state()
-    return DriverStatement(expanded.statement, MappingProxyType(dict(expanded.parameters)))
+    return DriverStatement(expanded.statement, MappingProxyType(dict(expanded.parameters)), prepared)
 
 
 def read_row(session: Session, statement: DriverStatement, **params: Any) -> tuple[Any, ...] | None:
@@ -285,16 +296,16 @@ def read_row(session: Session, statement: DriverStatement, **params: Any) -> tup
     if isinstance(bind, Engine) and not (session.in_transaction() or session.new or session.dirty or session.deleted):
         pooled = bind.raw_connection()
         try:
-            return _fetch_one(pooled, statement.sql, values, bind.dialect, alone=True)
+            return _fetch_one(pooled, statement, values, bind.dialect, alone=True)
         finally:
             pooled.close()
     with outside_transaction(session):
         connection = session.connection()
-        return _fetch_one(connection.connection, statement.sql, values, connection.dialect, alone=False)
+        return _fetch_one(connection.connection, statement, values, connection.dialect, alone=False)
 
 
 def _fetch_one(
-    pooled: PoolProxiedConnection, sql: str, values: dict[str, Any], dialect: Dialect, *, alone: bool
+    pooled: PoolProxiedConnection, statement: DriverStatement, values: dict[str, Any], dialect: Dialect, *, alone: bool
 ) -> tuple[Any, ...] | None:
     driver = pooled.driver_connection
     if not isinstance(driver, psycopg.Connection):
@@ -303,7 +314,7 @@ def _fetch_one(
         if alone:
             driver.autocommit = True  # one implicit transaction, as in outside_transaction
         try:
-            return driver.execute(sql, values).fetchone()
+            return driver.execute(statement.sql, values, prepare=statement.prepared or None).fetchone()
         finally:
             if alone:
                 driver.autocommit = False
@@ -312,5 +323,5 @@ def _fetch_one(
         if lost:
             pooled.invalidate(err)
         raise DBAPIError.instance(
-            sql, values, err, psycopg.Error, connection_invalidated=lost, dialect=dialect
+            statement.sql, values, err, psycopg.Error, connection_invalidated=lost, dialect=dialect
         ) from err

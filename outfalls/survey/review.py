@@ -84,7 +84,7 @@ def open_reviews(session: Session, *, scope: Scope, batch_id: int | None = None,
             row = session.execute(
                 select(Outfall.id, Outfall.name, Outfall.status,
                        text("ST_Distance(outfalls.geom::geography, ST_GeomFromEWKT(:p)::geography)"))
-                .where(Outfall.id == cid, *scope.conditions()),
+                .where(Outfall.id == cid, *scope.one_row_conditions()),
                 {"p": f"SRID={4490};POINT({point.x!r} {point.y!r})"},
             ).first()  # fmt: skip
             if row is not None:

@@ -158,6 +158,27 @@ def test_read_row_flushes_pending_changes_in_the_transaction(idle_engine: sa.Eng
         assert read_row(other, by_login, login=login) is None  # never committed by the read
 
 
+def test_a_prepared_statement_is_planned_once_per_connection_and_reads_the_same_rows(pool_url: str) -> None:
+    engine = make_engine(pool_url, pool_size=1, max_overflow=0)
+    by_login = sa.select(User.id).where(User.login == sa.bindparam("login"))
+    prepared = driver_statement(by_login, engine.dialect, prepared=True)
+    plain = driver_statement(by_login, engine.dialect)
+    held = sa.text("SELECT statement FROM pg_prepared_statements")
+    login = f"prepared_{time.monotonic_ns()}"
+    try:
+        with Session(engine) as session:
+            session.add(User(login=login, display_name=login, password_hash=None))
+            session.commit()
+        with Session(engine) as session:
+            for _ in range(8):  # past the five custom plans PostgreSQL makes before it may keep a generic one
+                assert read_row(session, prepared, login=login) == read_row(session, plain, login=login) is not None
+                assert read_row(session, prepared, login="nobody") is None
+        with Session(engine) as session:  # the one pooled connection holds it, once; the plain one is not kept
+            assert session.scalars(held).all() == ["SELECT users.id \nFROM users \nWHERE users.login = $1::VARCHAR"]
+    finally:
+        engine.dispose()
+
+
 def test_read_row_raises_a_lost_connection_as_sqlalchemy_does_and_the_pool_recovers(pool_url: str) -> None:
     engine = make_engine(pool_url, ping_after_idle_s=60)
     pid = driver_statement(sa.select(sa.func.pg_backend_pid()), engine.dialect)
