@@ -23,7 +23,9 @@ session and an API token, and the measured user is the last one. Measured:
     ``ROLLBACK`` at teardown), against ``SELECT 1`` by hand. The identity SELECT itself runs outside the
     transaction, so the identity figures above do not include ``BEGIN`` and ``ROLLBACK``.
 
-Baseline, in the same run: the very same SELECT sent with psycopg on one open connection (no prepared statements).
+Baseline, in the same run: the very same SELECT sent with psycopg on one open connection (no prepared statements);
+``prepared_baseline_seconds`` and ``ratio_to_prepared``: against the SELECT prepared on its connection, as the
+product sends it since it prepares its identity statements.
 Ratio = our seconds ÷ baseline seconds, medians over ``--repeats`` calls, ours and the baseline alternating; the
 goal is ≤ 2 ms for ours. ``statements_per_request`` counts the SQL statements one check sends, ``writes`` the
 UPDATE/INSERT among them. Progress goes to stderr; a table (or, with ``--json``, one JSON object) to stdout.
@@ -88,7 +90,11 @@ def bench(app: Flask, url: str, cookie: str, token: str, repeats: int, progress:
          {"hash": accounts.sha256_hex(token)}),
     ]  # fmt: skip
     results = []
-    with psycopg.connect(libpq_url(url), autocommit=True, prepare_threshold=None) as conn:
+    driver_execute = psycopg.Connection.execute
+    with (
+        psycopg.connect(libpq_url(url), autocommit=True, prepare_threshold=None) as conn,
+        psycopg.connect(libpq_url(url), autocommit=True) as prepared_conn,
+    ):
         for name, headers, sql, params in cases:
             progress.say(f"latency: {name}")
 
@@ -111,17 +117,31 @@ def bench(app: Flask, url: str, cookie: str, token: str, repeats: int, progress:
             def record(_conn: Any, _cursor: Any, statement: str, *_args: Any, sent: list[str] = sent) -> None:
                 sent.append(statement.lstrip().split(None, 1)[0].upper())
 
+            def by_driver(self: Any, query: Any, *args: Any, sent: list[str] = sent, **kw: Any) -> Any:
+                sent.append(str(query).lstrip().split(None, 1)[0].upper())
+                return driver_execute(self, query, *args, **kw)
+
+            # statements through SQLAlchemy, and those sent straight to the driver (the identity SELECT)
             event.listen(engine, "before_cursor_execute", record)
+            psycopg.Connection.execute = by_driver  # type: ignore[method-assign,assignment]
             try:
                 ours()
             finally:
+                psycopg.Connection.execute = driver_execute  # type: ignore[method-assign]
                 event.remove(engine, "before_cursor_execute", record)
+
+            def raw_prepared(sql: str = sql, params: dict[str, Any] = params) -> Any:  # as ours sends it
+                return prepared_conn.execute(sql, params | {"now": datetime.now(UTC)}, prepare=True).fetchone()
+
             a, b = _timed_pair(ours, raw, repeats, 10)
+            a2, p = _timed_pair(ours, raw_prepared, repeats, 10)
             results.append(Result(name, statistics.median(a), "the same single SELECT via psycopg, open connection",
                                   statistics.median(b), {
                                       "p95_seconds": round(_p95(a), 6), "baseline_p95_seconds": round(_p95(b), 6),
                                       "repeats": repeats, "statements_per_request": len(sent),
                                       "writes": sum(s in ("UPDATE", "INSERT", "DELETE") for s in sent),
+                                      "prepared_baseline_seconds": round(statistics.median(p), 6),
+                                      "ratio_to_prepared": round(statistics.median(a2) / statistics.median(p), 3),
                                   }))  # fmt: skip
         progress.say("latency: the former way (three SELECTs and a commit)")
 
@@ -177,9 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"identity of a request, {args.users} users (outfalls {commit})")
         for r in results:
+            x = r.extra
+            prepared = (f"; prepared by hand {x['prepared_baseline_seconds'] * 1000:.2f} ms, ratio "
+                        f"{x['ratio_to_prepared']:.2f}") if "prepared_baseline_seconds" in x else ""  # fmt: skip
             print(f"  {r.name:30} {r.seconds * 1000:7.2f} ms   by hand {r.baseline_seconds * 1000:7.2f} ms   "
-                  f"ratio {r.ratio:.2f}   {r.extra.get('statements_per_request', '-')} statement(s), "
-                  f"{r.extra.get('writes', '-')} write(s)")  # fmt: skip
+                  f"ratio {r.ratio:.2f}   {x.get('statements_per_request', '-')} statement(s), "
+                  f"{x.get('writes', '-')} write(s){prepared}")  # fmt: skip
     return 0
 
 

@@ -10,15 +10,16 @@ them on every request costs one round trip.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import text, update
+from sqlalchemy import Dialect, TextClause, text, update
 from sqlalchemy.orm import Session
 
 from outfalls.accounts import SEEN_EVERY, Identity, audit, refuse_token, sha256_hex, token_problem
-from outfalls.db.engine import outside_transaction
+from outfalls.db.engine import DriverStatement, driver_statement, read_row
 from outfalls.models import ApiToken, WebSession
 from outfalls.scope import Scope
 from outfalls.types import AuditAction, Role
@@ -42,6 +43,44 @@ TOKEN_IDENTITY = text(
 )
 
 
+class _User(NamedTuple):
+    user_id: int
+    login: str
+    display_name: str
+    is_active: bool
+    is_national: bool
+    roles: list[str]
+    areas: list[str]
+    basins: list[str]
+
+
+class _SessionRow(NamedTuple):
+    csrf_token: str
+    last_seen_at: datetime
+    user: _User
+
+
+class _TokenRow(NamedTuple):
+    token_id: int
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    user: _User
+
+
+@functools.lru_cache(maxsize=8)
+def _prepared(statement: TextClause, dialect: Dialect) -> DriverStatement:
+    """The identity SELECTs, prepared on each pooled connection: every request sends one, and planning its joins
+    and subqueries cost as much as reading the row.
+    """
+    return driver_statement(statement, dialect, prepared=True)
+
+
+def _read(session: Session, statement: TextClause, **params: Any) -> tuple[Any, ...] | None:
+    """The row of an identity SELECT, sent on its own (outside the request's transaction: no BEGIN/ROLLBACK)."""
+    return read_row(session, _prepared(statement, session.get_bind().dialect), **params)
+
+
 @dataclass(frozen=True, slots=True)
 class RequestIdentity:
     """Who a request's credentials name; the session's CSRF token (None for a token); whether resolving them
@@ -53,7 +92,7 @@ class RequestIdentity:
     wrote: bool = False
 
 
-def _identity(row: Any, *, via_token: bool) -> Identity:
+def _identity(row: _User, *, via_token: bool) -> Identity:
     if row.is_national:
         scope = Scope.national()
     else:  # sorted as accounts.scope_of sorts them, so both give equal scopes
@@ -68,17 +107,17 @@ def session_identity(session: Session, cookie: str | None) -> RequestIdentity | 
         return None
     session_id = sha256_hex(cookie)
     now = datetime.now(UTC)
-    with outside_transaction(session):
-        row = session.execute(SESSION_IDENTITY, {"id": session_id, "now": now}).first()
-    if row is None:
+    found = _read(session, SESSION_IDENTITY, id=session_id, now=now)
+    if found is None:
         return None
+    row = _SessionRow(found[0], found[1], _User(*found[2:]))
     wrote = now - row.last_seen_at > SEEN_EVERY
     if wrote:
         session.execute(
             update(WebSession).where(WebSession.id == session_id).values(last_seen_at=now),
             execution_options={"synchronize_session": False},
         )
-    return RequestIdentity(_identity(row, via_token=False), str(row.csrf_token), wrote)
+    return RequestIdentity(_identity(row.user, via_token=False), str(row.csrf_token), wrote)
 
 
 def token_identity(
@@ -91,11 +130,11 @@ def token_identity(
             caller commits the refusal).
     """
     now = datetime.now(UTC)
-    with outside_transaction(session):
-        row = session.execute(TOKEN_IDENTITY, {"hash": sha256_hex(plain.strip())}).first()
-    if row is None:
+    found = _read(session, TOKEN_IDENTITY, hash=sha256_hex(plain.strip()))
+    if found is None:
         refuse_token(session, plain, "unknown", login=login, ip=ip)
-    problem = token_problem(row.revoked_at, row.expires_at, row.is_active, row.login, login, now)
+    row = _TokenRow(found[0], found[1], found[2], found[3], _User(*found[4:]))
+    problem = token_problem(row.revoked_at, row.expires_at, row.user.is_active, row.user.login, login, now)
     if problem is not None:
         refuse_token(session, plain, problem, login=login, ip=ip)
     wrote = row.last_used_at is None or now - row.last_used_at > SEEN_EVERY
@@ -104,5 +143,5 @@ def token_identity(
             update(ApiToken).where(ApiToken.id == row.token_id).values(last_used_at=now),
             execution_options={"synchronize_session": False},
         )
-        audit(session, AuditAction.TOKEN_USED, actor=row.login, ip=ip, token_id=row.token_id)
-    return RequestIdentity(_identity(row, via_token=True), None, wrote)
+        audit(session, AuditAction.TOKEN_USED, actor=row.user.login, ip=ip, token_id=row.token_id)
+    return RequestIdentity(_identity(row.user, via_token=True), None, wrote)

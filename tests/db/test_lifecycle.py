@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select, text
@@ -27,6 +26,7 @@ from outfalls.errors import Conflict, InvalidInput, InvalidTransition, NotFound,
 from outfalls.models import AdminArea, Basin, Event, Outfall, River
 from outfalls.scope import Scope
 from outfalls.types import EventKind, OutfallStatus, RemediationCategory, SurveyLevel
+from tests.statements import statements_sent
 
 # every test here runs either side of the programme's midnight (23:30 and 00:30 UTC)
 pytestmark = pytest.mark.usefixtures("clock_edge")
@@ -553,28 +553,11 @@ def test_the_state_as_of_a_day_is_one_statement_through_a_merge_and_a_split(
     ):
         record_event(session, outfall.id, kind, actor="a", expected_version=outfall.version, on=day,
                      scope=Scope.national(), payload=payload)  # fmt: skip
-    sent: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(statement)
-
-    driver_execute = psycopg.Connection.execute
-
-    def sent_by_driver(self: psycopg.Connection[Any], query: Any, *args: Any, **kw: Any) -> Any:
-        sent.append(str(query))
-        return driver_execute(self, query, *args, **kw)
-
     xian = Scope(area_codes=("610100",))
-    bind = session.connection()
-    sa.event.listen(bind, "before_cursor_execute", seen)  # statements through SQLAlchemy, and straight to the driver
-    monkeypatch.setattr(psycopg.Connection, "execute", sent_by_driver)
-    try:
+    with statements_sent(session.connection()) as sent:  # through SQLAlchemy, and straight to the driver
         answers = {day: status_as_of(session, outfall.id, day, scope=xian)
                    for day in (date(2021, 2, 28), date(2021, 3, 1), date(2021, 4, 1), date(2021, 5, 15),
                                date(2021, 6, 1), date(2026, 1, 1), None)}  # fmt: skip
-    finally:
-        sa.event.remove(bind, "before_cursor_execute", seen)
-        monkeypatch.undo()
     assert answers == {
         date(2021, 2, 28): None, date(2021, 3, 1): OutfallStatus.SURVEYED, date(2021, 4, 1): OutfallStatus.TRACED,
         date(2021, 5, 15): OutfallStatus.MERGED, date(2021, 6, 1): OutfallStatus.TRACED,

@@ -17,6 +17,7 @@ from outfalls.config import Settings
 from outfalls.demo import seed_demo
 from outfalls.models import Outfall
 from outfalls.types import EventKind, OutfallStatus, SurveyLevel
+from tests.statements import statements_sent
 
 # On the Han river (汉江) in Hanbin district, Ankang: Yangtze basin, sub-basin 汉江上游.
 ANKANG_HAN = (108.7643, 32.5754)
@@ -408,22 +409,13 @@ def test_a_list_page_is_one_statement_besides_the_identity(
         make_outfall(name=f"西安排口{n}")
     make_outfall(lonlat=(109.03, 32.69), name="汉滨排口")  # outside Xi'an
     xian = login_as(make_user("xian", areas=("610100",)))
-    sent: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().startswith("SELECT"):
-            sent.append(statement)
-
-    sa.event.listen(connection, "before_cursor_execute", record)
-    try:
+    with statements_sent(connection) as sent:
         get_json(xian, "/api/outfalls")  # a new session may be marked as seen on its first request
         sent.clear()
         first = get_json(xian, "/api/outfalls?page_size=2")
-        assert len(sent) == 2  # who is asking (user, roles, scope), then the page with its total
+        assert len([s for s in sent if s.startswith("SELECT")]) == 2  # who asks (user, roles, scope), the page
         sent.clear()
         past = get_json(xian, "/api/outfalls?page_size=2&page=3")  # past the end: counted apart
-        assert len(sent) == 3
-    finally:
-        sa.event.remove(connection, "before_cursor_execute", record)
+        assert len([s for s in sent if s.startswith("SELECT")]) == 3
     assert first["total"] == past["total"] == 3 and len(first["items"]) == 2 and past["items"] == []
     assert first["pages"] == 2 and all(i["area_code"].startswith("6101") for i in first["items"])

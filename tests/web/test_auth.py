@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from outfalls import accounts
 from outfalls.models import AuditEntry, Outfall, User, WebSession
 from outfalls.types import AuditAction, Role
+from tests.statements import statements_sent
 from web.auth import ANON_CSRF_COOKIE, SESSION_COOKIE, access_of
 
 LINTONG = (109.21, 34.37)  # 临潼区 610115
@@ -396,16 +397,8 @@ def test_the_admin_user_form_shows_its_mistakes_beside_the_fields(session: Sessi
 
 # -- the identity of a request: one SELECT, nothing written on most requests, every refusal immediate --------------
 def _statements(connection: sa.Connection, client: FlaskClient, path: str, **kw: object) -> tuple[int, list[str]]:
-    sent: list[str] = []
-
-    def record(_conn, _cursor, statement: str, *_args: object) -> None:  # noqa: ANN001
-        sent.append(" ".join(statement.split()))
-
-    sa.event.listen(connection, "before_cursor_execute", record)
-    try:
+    with statements_sent(connection) as sent:
         status = client.get(path, **kw).status_code  # type: ignore[arg-type]
-    finally:
-        sa.event.remove(connection, "before_cursor_execute", record)
     return status, sent
 
 

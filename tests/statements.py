@@ -1,0 +1,35 @@
+"""The SQL statements a piece of code sends: those through SQLAlchemy (on one connection) and those sent straight
+to psycopg (``outfalls.db.engine.read_row``: the identity SELECT, the state lookups, tiles), in the order sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+
+
+@contextmanager
+def statements_sent(connection: sa.Connection) -> Iterator[list[str]]:
+    """A list that fills with the statements sent while the block runs, whitespace collapsed."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    driver_execute = psycopg.Connection.execute
+
+    def sent_by_driver(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(" ".join(str(query).split()))
+        return driver_execute(self, query, *args, **kwargs)
+
+    sa.event.listen(connection, "before_cursor_execute", record)
+    psycopg.Connection.execute = sent_by_driver  # type: ignore[method-assign,assignment]
+    try:
+        yield sent
+    finally:
+        psycopg.Connection.execute = driver_execute  # type: ignore[method-assign]
+        sa.event.remove(connection, "before_cursor_execute", record)
