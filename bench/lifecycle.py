@@ -65,6 +65,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+import psycopg.sql
 import sqlalchemy as sa
 from catalogue import (
     ACTOR,
@@ -89,7 +90,7 @@ from outfalls.catalogue.lifecycle import HistoryItem, NewOutfall, create_outfall
 from outfalls.catalogue.queries import get_outfall
 from outfalls.catalogue.transitions import apply_transition, changes_state, state_of_event_sql
 from outfalls.db.cluster import Cluster, find_bin_dir
-from outfalls.db.engine import make_engine, migrate
+from outfalls.db.engine import make_engine, migrate, prepared_body
 from outfalls.reference import load_reference
 from outfalls.scope import Scope
 from outfalls.types import EventKind, OutfallStatus, SurveyLevel
@@ -311,7 +312,8 @@ class SqlTimer:
             try:
                 return driver_execute(conn, query, *args, **kw)
             finally:
-                timer._after(None, None, str(query))
+                text = query.as_string(conn) if isinstance(query, psycopg.sql.Composable) else str(query)
+                timer._after(None, None, prepared_body(text) or text)  # a prepared statement: what it runs
 
         psycopg.Connection.execute = execute  # type: ignore[method-assign,assignment]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -11,6 +13,7 @@ from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+from psycopg import sql
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
@@ -76,17 +79,13 @@ def ensure_database(settings: Settings, *, progress: Callable[[str], None] | Non
     return cluster.url(settings.database.name)
 
 
-_PREPARE_ONLY_WHEN_ASKED = 2**62  # executions of one query before psycopg would prepare it by itself
-
-
 def make_engine(url: str, *, ping_after_idle_s: float = PING_AFTER_IDLE_S, **kw: Any) -> Engine:
     """An engine for ``url`` (psycopg 3) whose pool pings a connection only after it sat idle ``ping_after_idle_s``."""
-    # No statement prepared by the driver on its own: after a few executions PostgreSQL may switch a prepared query to a
+    # No statements prepared by the driver: after a few executions PostgreSQL may switch a prepared query to a
     # generic plan, and for the map's "first 20,000 in this box" that plan sorts the whole table (seconds at
     # national scale) instead of walking the primary key (milliseconds).
-    # psycopg then prepares only what it is asked to (``driver_statement(..., prepared=True)``: lookups by key);
-    # None would refuse those too.
-    connect_args = {"prepare_threshold": _PREPARE_ONLY_WHEN_ASKED, **kw.pop("connect_args", {})}
+    # (The few lookups by key that gain from it are prepared in SQL: ``driver_statement(..., prepared=True)``.)
+    connect_args = {"prepare_threshold": None, **kw.pop("connect_args", {})}
     # No JIT compilation: PostGIS gives its functions high costs, so spatial statements that run in milliseconds
     # cross jit_above_cost and spent 20–100 ms compiling (a z10 vector tile at 10⁶ outfalls: 100 of 156 ms).
     # The catalogue's statements are short or spatial; none gains from it.
@@ -251,21 +250,76 @@ def head_revision() -> str:
 @dataclass(frozen=True, slots=True)
 class DriverStatement:
     """A statement compiled once into the driver's SQL, with the values of the parameters it carries (a scope's
-    area prefixes); ``read_row`` sends it with the values of the call, as a prepared statement when ``prepared``.
+    area prefixes); ``read_row`` sends it with the values of the call. A prepared one (``prepared`` is set) is
+    sent as ``EXECUTE prepared.name(...)`` with the values in the order of ``prepared.order``.
     """
 
     sql: str
     params: Mapping[str, Any]
-    prepared: bool = False
+    prepared: Prepared | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The server side of a prepared ``DriverStatement``: its name, its ``PREPARE`` and its parameters in order."""
+
+    name: str
+    prepare: str
+    order: tuple[str, ...]
+
+    @classmethod
+    def of(cls, driver_sql: str) -> Prepared:
+        """The ``PREPARE`` of driver SQL (``%(name)s`` placeholders, ``%%`` for a percent sign)."""
+        order: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match.group(0) == "%%":
+                return "%"
+            key = match.group(1)
+            if key not in order:
+                order.append(key)
+            return f"${order.index(key) + 1}"
+
+        body = _PLACEHOLDER.sub(number, driver_sql)
+        name = "outfalls_" + hashlib.sha1(body.encode(), usedforsecurity=False).hexdigest()[:16]
+        _BODIES[name] = body
+        return cls(name, f"PREPARE {name} AS {body}", tuple(order))
+
+    def execute(self, values: list[Any]) -> sql.Composed:
+        """The ``EXECUTE`` of ``values`` (in ``order``), written as literals: ``EXECUTE`` is a utility statement,
+        which takes no parameters of the protocol; psycopg quotes each value as it would bind it.
+        """
+        if not values:
+            return sql.Composed([sql.SQL("EXECUTE "), sql.Identifier(self.name)])
+        listed = sql.SQL(", ").join(sql.Literal(v) for v in values)
+        return sql.SQL("EXECUTE {}({})").format(sql.Identifier(self.name), listed)
+
+
+_BODIES: dict[str, str] = {}  # the statement each prepared name stands for (a few, made once per scope at most)
+
+
+def prepared_body(execute: str) -> str | None:
+    """The statement an ``EXECUTE name(...)`` sent by ``read_row`` runs (for timers and logs), else None."""
+    name = execute.removeprefix("EXECUTE ").split("(", 1)[0].strip().strip('"')
+    return _BODIES.get(name) if execute.startswith("EXECUTE ") else None
+
+
+# no such prepared statement, one of that name already, "cached plan must not change result type"
+_STALE_PREPARED = frozenset({"26000", "42P05", "0A000"})
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+# The prepared statements a pooled connection holds (its ``info`` lives as long as the connection does).
+_HELD = "outfalls.prepared"
 
 
 def driver_statement(statement: ClauseElement, dialect: Dialect, *, prepared: bool = False) -> DriverStatement:
     """``statement`` compiled for ``dialect``, lists expanded into one parameter each.
 
-    ``prepared``: ``read_row`` prepares it on each connection that sends it (psycopg keeps the connection's
-    prepared statements), so the server plans it once there instead of at every call; after five calls
-    PostgreSQL may keep one generic plan for every value. Only for lookups by key, whose best plan does not
-    depend on the values (the engine prepares nothing otherwise: see ``make_engine``).
+    ``prepared``: ``read_row`` prepares it on each pooled connection the first time that connection sends it,
+    and executes it there from then on, so the server plans it once per connection instead of at every call
+    (after five calls PostgreSQL may keep one generic plan for every value). Only for lookups by key, whose best
+    plan does not depend on the values. The statement is prepared in SQL (``PREPARE``), not by psycopg: psycopg
+    forgets (and deallocates) every statement it prepared at each ``ROLLBACK``, which ends most requests, while a
+    server's prepared statement outlives the transaction it was made in.
 
     Only for statements whose parameters the driver takes as they are (numbers, text, timestamps): the values
     do not pass through SQLAlchemy's type conversions.
@@ -278,7 +332,8 @@ def driver_statement(statement: ClauseElement, dialect: Dialect, *, prepared: bo
     if not isinstance(compiled, SQLCompiler):
         raise TypeError(f"not a SQL statement: {type(statement).__name__}")
     expanded = compiled.construct_expanded_state()
-    return DriverStatement(expanded.statement, MappingProxyType(dict(expanded.parameters)), prepared)
+    text = expanded.statement
+    return DriverStatement(text, MappingProxyType(dict(expanded.parameters)), Prepared.of(text) if prepared else None)
 
 
 def read_row(session: Session, statement: DriverStatement, **params: Any) -> tuple[Any, ...] | None:
@@ -314,12 +369,22 @@ def _fetch_one(
         if alone:
             driver.autocommit = True  # one implicit transaction, as in outside_transaction
         try:
-            return driver.execute(statement.sql, values, prepare=statement.prepared or None).fetchone()
+            prepared = statement.prepared
+            if prepared is None:
+                return driver.execute(statement.sql, values).fetchone()
+            held: set[str] = pooled.info.setdefault(_HELD, set())
+            if prepared.name not in held:
+                driver.execute(prepared.prepare)
+                held.add(prepared.name)
+            return driver.execute(prepared.execute([values[k] for k in prepared.order])).fetchone()
         finally:
             if alone:
                 driver.autocommit = False
     except psycopg.Error as err:
         lost = dialect.is_disconnect(err, pooled, None)  # type: ignore[arg-type]  # psycopg's own error class
+        # A connection whose prepared statements are not what it is known to hold (deallocated behind its back,
+        # or made stale by a change of a table's columns) is replaced: the next call prepares them again.
+        lost = lost or (statement.prepared is not None and err.sqlstate in _STALE_PREPARED)
         if lost:
             pooled.invalidate(err)
         raise DBAPIError.instance(

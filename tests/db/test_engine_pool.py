@@ -158,23 +158,36 @@ def test_read_row_flushes_pending_changes_in_the_transaction(idle_engine: sa.Eng
         assert read_row(other, by_login, login=login) is None  # never committed by the read
 
 
-def test_a_prepared_statement_is_planned_once_per_connection_and_reads_the_same_rows(pool_url: str) -> None:
+def test_a_prepared_statement_is_planned_once_per_connection_and_outlives_its_transactions(pool_url: str) -> None:
     engine = make_engine(pool_url, pool_size=1, max_overflow=0)
-    by_login = sa.select(User.id).where(User.login == sa.bindparam("login"))
+    by_login = sa.select(User.id).where(User.login == sa.bindparam("login"), User.login.like("prep%"))
     prepared = driver_statement(by_login, engine.dialect, prepared=True)
     plain = driver_statement(by_login, engine.dialect)
-    held = sa.text("SELECT statement FROM pg_prepared_statements")
+    assert prepared.prepared is not None and plain.prepared is None
+    assert prepared.prepared.prepare.endswith("WHERE users.login = $1::VARCHAR AND users.login LIKE $2::VARCHAR")
+    held = sa.text("SELECT name FROM pg_prepared_statements")
     login = f"prepared_{time.monotonic_ns()}"
     try:
         with Session(engine) as session:
             session.add(User(login=login, display_name=login, password_hash=None))
             session.commit()
-        with Session(engine) as session:
-            for _ in range(8):  # past the five custom plans PostgreSQL makes before it may keep a generic one
+        for _ in range(4):
+            with Session(engine) as session:  # alone, then inside a transaction the request rolls back
                 assert read_row(session, prepared, login=login) == read_row(session, plain, login=login) is not None
-                assert read_row(session, prepared, login="nobody") is None
-        with Session(engine) as session:  # the one pooled connection holds it, once; the plain one is not kept
-            assert session.scalars(held).all() == ["SELECT users.id \nFROM users \nWHERE users.login = $1::VARCHAR"]
+                session.execute(sa.text("SELECT 1"))
+                for _ in range(4):  # past the five custom plans PostgreSQL makes before it may keep a generic one
+                    assert read_row(session, prepared, login="nobody") is None
+                    assert read_row(session, prepared, login=login) is not None
+                session.rollback()
+        with Session(engine) as session:  # the one pooled connection holds it, once
+            assert session.scalars(held).all() == [prepared.prepared.name]
+            session.execute(sa.text("DEALLOCATE ALL"))  # gone behind the pool's back
+            session.commit()
+        with pytest.raises(sa.exc.DBAPIError) as stale, Session(engine) as session:
+            read_row(session, prepared, login=login)
+        assert stale.value.connection_invalidated  # replaced; the next call prepares it again
+        with Session(engine) as session:
+            assert read_row(session, prepared, login=login) is not None
     finally:
         engine.dispose()
 
