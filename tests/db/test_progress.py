@@ -528,6 +528,8 @@ def test_point_tiles_keep_to_the_reader_the_area_and_the_basin(session: Session,
         in_basin = names(z, x, y, scope=ALL, within=("basin", basin.code))  # looked up: the other path
         assert in_basin and set(in_basin) <= set(everything)
     assert names(14, 13149, 6522, scope=ALL) == both
+    prepared = session.scalars(text("SELECT statement FROM pg_prepared_statements")).all()
+    assert any("ST_AsMVT" in p for p in prepared)  # a small tile is read with a prepared statement
     assert names(14, 13149, 6522, scope=ALL, within=("basin", "NO-SUCH")) == []
     # an area named in the request is a value of the call: any text, no new compiled statement per code
     from outfalls.progress.tiles import _points_statement
