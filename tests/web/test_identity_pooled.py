@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.sql
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from outfalls import accounts
 from outfalls.config import load_settings
-from outfalls.db.engine import make_engine, make_sessionmaker
+from outfalls.db.engine import make_engine, make_sessionmaker, prepared_body
 from outfalls.models import User, WebSession
 from web.auth import SESSION_COOKIE
 
@@ -31,7 +32,7 @@ class Served:
 
 
 @pytest.fixture
-def served(clone_db: Callable[[str], str], tmp_path: Path) -> Iterator[Served]:
+def served(clone_db: Callable[[str], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     from web import create_app
 
     url = clone_db("identity_pooled")
@@ -44,7 +45,19 @@ def served(clone_db: Callable[[str], str], tmp_path: Path) -> Iterator[Served]:
         status = conn.connection.driver_connection.info.transaction_status  # type: ignore[union-attr]
         statements.append((" ".join(statement.split()), psycopg.pq.TransactionStatus(status)))
 
+    driver_execute = psycopg.Connection.execute
+
+    def by_driver(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return driver_execute(self, query, *args, **kwargs)
+        finally:  # a statement sent straight to the driver (read_row: the identity SELECT, prepared)
+            text = query.as_string(self) if isinstance(query, psycopg.sql.Composable) else str(query)
+            text = prepared_body(text) or text
+            if not text.startswith("PREPARE "):
+                statements.append((" ".join(text.split()), psycopg.pq.TransactionStatus(self.info.transaction_status)))
+
     sa.event.listen(engine, "after_cursor_execute", after)
+    monkeypatch.setattr(psycopg.Connection, "execute", by_driver)
     yield Served(app, engine, statements)
     engine.dispose()
 
