@@ -257,6 +257,7 @@ class DriverStatement:
     sql: str
     params: Mapping[str, Any]
     prepared: Prepared | None = None
+    serial: bool = False  # planned without parallel workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +312,9 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 _HELD = "outfalls.prepared"
 
 
-def driver_statement(statement: ClauseElement, dialect: Dialect, *, prepared: bool = False) -> DriverStatement:
+def driver_statement(
+    statement: ClauseElement, dialect: Dialect, *, prepared: bool = False, serial: bool = False
+) -> DriverStatement:
     """``statement`` compiled for ``dialect``, lists expanded into one parameter each.
 
     ``prepared``: ``read_row`` prepares it on each pooled connection the first time that connection sends it,
@@ -320,6 +323,10 @@ def driver_statement(statement: ClauseElement, dialect: Dialect, *, prepared: bo
     plan does not depend on the values. The statement is prepared in SQL (``PREPARE``), not by psycopg: psycopg
     forgets (and deallocates) every statement it prepared at each ``ROLLBACK``, which ends most requests, while a
     server's prepared statement outlives the transaction it was made in.
+
+    ``serial``: planned and run without parallel workers (``max_parallel_workers_per_gather`` is 0 for the one
+    statement), for a statement whose rows all go to one aggregate in the leader, where gathering them from
+    workers costs more than the workers save.
 
     Only for statements whose parameters the driver takes as they are (numbers, text, timestamps): the values
     do not pass through SQLAlchemy's type conversions.
@@ -333,7 +340,8 @@ def driver_statement(statement: ClauseElement, dialect: Dialect, *, prepared: bo
         raise TypeError(f"not a SQL statement: {type(statement).__name__}")
     expanded = compiled.construct_expanded_state()
     text = expanded.statement
-    return DriverStatement(text, MappingProxyType(dict(expanded.parameters)), Prepared.of(text) if prepared else None)
+    params = MappingProxyType(dict(expanded.parameters))
+    return DriverStatement(text, params, Prepared.of(text) if prepared else None, serial)
 
 
 def read_row(session: Session, statement: DriverStatement, **params: Any) -> tuple[Any, ...] | None:
@@ -359,6 +367,19 @@ def read_row(session: Session, statement: DriverStatement, **params: Any) -> tup
         return _fetch_one(connection.connection, statement, values, connection.dialect, alone=False)
 
 
+def _send(
+    driver: psycopg.Connection[Any], pooled: PoolProxiedConnection, statement: DriverStatement, values: dict[str, Any]
+) -> tuple[Any, ...] | None:
+    prepared = statement.prepared
+    if prepared is None:
+        return driver.execute(statement.sql, values).fetchone()
+    held: set[str] = pooled.info.setdefault(_HELD, set())
+    if prepared.name not in held:
+        driver.execute(prepared.prepare)
+        held.add(prepared.name)
+    return driver.execute(prepared.execute([values[k] for k in prepared.order])).fetchone()
+
+
 def _fetch_one(
     pooled: PoolProxiedConnection, statement: DriverStatement, values: dict[str, Any], dialect: Dialect, *, alone: bool
 ) -> tuple[Any, ...] | None:
@@ -369,14 +390,14 @@ def _fetch_one(
         if alone:
             driver.autocommit = True  # one implicit transaction, as in outside_transaction
         try:
-            prepared = statement.prepared
-            if prepared is None:
-                return driver.execute(statement.sql, values).fetchone()
-            held: set[str] = pooled.info.setdefault(_HELD, set())
-            if prepared.name not in held:
-                driver.execute(prepared.prepare)
-                held.add(prepared.name)
-            return driver.execute(prepared.execute([values[k] for k in prepared.order])).fetchone()
+            if not statement.serial:
+                return _send(driver, pooled, statement, values)
+            driver.execute("SET max_parallel_workers_per_gather = 0")
+            try:
+                return _send(driver, pooled, statement, values)
+            finally:  # (in a transaction that failed, its rollback undoes the SET)
+                if driver.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
+                    driver.execute("RESET max_parallel_workers_per_gather")
         finally:
             if alone:
                 driver.autocommit = False

@@ -192,6 +192,29 @@ def test_a_prepared_statement_is_planned_once_per_connection_and_outlives_its_tr
         engine.dispose()
 
 
+def test_a_serial_statement_runs_without_parallel_workers_and_leaves_the_connection_as_it_was(pool_url: str) -> None:
+    engine = make_engine(pool_url, pool_size=1, max_overflow=0)
+    setting = sa.select(sa.func.current_setting("max_parallel_workers_per_gather"))
+    serial, plain = driver_statement(setting, engine.dialect, serial=True), driver_statement(setting, engine.dialect)
+    serial_prepared = driver_statement(setting, engine.dialect, serial=True, prepared=True)
+    try:
+        with Session(engine) as session:
+            default = read_row(session, plain)
+            assert default is not None and default != ("0",)
+            assert read_row(session, serial) == read_row(session, serial_prepared) == ("0",)  # alone
+            assert read_row(session, plain) == default
+            session.execute(sa.text("SELECT 1"))  # inside the session's transaction
+            assert read_row(session, serial) == ("0",) and read_row(session, plain) == default
+            session.rollback()
+        failing = driver_statement(sa.select(sa.literal_column("1 / 0")), engine.dialect, serial=True)
+        with pytest.raises(sa.exc.DataError), Session(engine) as session:
+            read_row(session, failing)
+        with Session(engine) as session:  # the same pooled connection, its setting restored
+            assert read_row(session, plain) == default
+    finally:
+        engine.dispose()
+
+
 def test_read_row_raises_a_lost_connection_as_sqlalchemy_does_and_the_pool_recovers(pool_url: str) -> None:
     engine = make_engine(pool_url, ping_after_idle_s=60)
     pid = driver_statement(sa.select(sa.func.pg_backend_pid()), engine.dialect)
