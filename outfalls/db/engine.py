@@ -369,15 +369,15 @@ def read_row(session: Session, statement: DriverStatement, **params: Any) -> tup
 
 def _send(
     driver: psycopg.Connection[Any], pooled: PoolProxiedConnection, statement: DriverStatement, values: dict[str, Any]
-) -> tuple[Any, ...] | None:
+) -> psycopg.Cursor[Any]:
     prepared = statement.prepared
     if prepared is None:
-        return driver.execute(statement.sql, values).fetchone()
+        return driver.execute(statement.sql, values)
     held: set[str] = pooled.info.setdefault(_HELD, set())
     if prepared.name not in held:
         driver.execute(prepared.prepare)
         held.add(prepared.name)
-    return driver.execute(prepared.execute([values[k] for k in prepared.order])).fetchone()
+    return driver.execute(prepared.execute([values[k] for k in prepared.order]))
 
 
 def _fetch_one(
@@ -391,10 +391,12 @@ def _fetch_one(
             driver.autocommit = True  # one implicit transaction, as in outside_transaction
         try:
             if not statement.serial:
-                return _send(driver, pooled, statement, values)
+                return _send(driver, pooled, statement, values).fetchone()
+            # (sent one after the other: in one round trip, in psycopg's pipeline mode, a dense z10 tile at 10⁶
+            # outfalls took 35–45 ms against 32–36 ms)
             driver.execute("SET max_parallel_workers_per_gather = 0")
             try:
-                return _send(driver, pooled, statement, values)
+                return _send(driver, pooled, statement, values).fetchone()
             finally:  # (in a transaction that failed, its rollback undoes the SET)
                 if driver.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
                     driver.execute("RESET max_parallel_workers_per_gather")
