@@ -28,9 +28,9 @@ from outfalls import clock
 from outfalls.config import RegionSettings
 from outfalls.errors import InvalidInput
 from outfalls.geo import distance_m, parse_crs, to_cgcs2000_many
-from outfalls.survey.mapping import ColumnMapping
+from outfalls.survey.mapping import UTC_TIME_HEADERS, ColumnMapping, normalise
 from outfalls.survey.readers import RawTable, UnusableFile
-from outfalls.survey.values import cell_text, json_safe, parse_coordinate, parse_when
+from outfalls.survey.values import cell_text, day_only, json_safe, parse_coordinate, parse_when
 from outfalls.survey.values import photo_names as photo_names  # also read from here
 
 _GEOD = Geod(ellps="GRS80")
@@ -297,6 +297,7 @@ def validate(
         return [row.get(name) for row in rows_in] if name is not None else [None] * n
 
     whens = _survey_times(column("surveyed_at"), today, reject, zone=UTC if mapping.time_zone_is_utc() else None)
+    _timed_by_submission(whens, column("surveyed_at"), table, mapping)
     safes, keys, nul_rows = _contents(rows_in)
     look_alike: set[int] = set()  # features whose attributes repeat in the file, told apart by their points alone
     if use is None:  # placed by its geometry: a feature's point is part of what it is (look-alike manholes differ)
@@ -462,6 +463,28 @@ def _survey_times(values: list[Any], today: date, reject: Reject, *, zone: tzinf
                    f"{day.isoformat()} is {'in the future' if day > today else 'before 1990'}",
                    value=day.isoformat())  # fmt: skip
     return whens
+
+
+def _timed_by_submission(whens: list[datetime | None], values: list[Any], table: RawTable,
+                         mapping: ColumnMapping) -> None:  # fmt: skip
+    """A survey day without a time (KoBo's and ODK's ``today``: the phone's day) takes the time the record reached
+    the collection server (``_submission_time``, UTC) when that falls on the same programme day; a record sent days
+    later (a crew offline) keeps its day, at noon.
+    """
+    chosen = mapping.fields.get("surveyed_at")
+    submitted = next((c for c in table.columns if c != chosen and normalise(c) in UTC_TIME_HEADERS), None)
+    if chosen is None or submitted is None:
+        return
+    for i, (when, raw) in enumerate(zip(whens, values, strict=True)):
+        day = day_only(raw) if when is not None else None
+        if day is None:
+            continue
+        try:
+            sent = parse_when(table.rows[i].get(submitted), zone=UTC)
+        except ValueError:
+            continue
+        if sent is not None and clock.day_of(sent) == day:
+            whens[i] = sent
 
 
 def _contents(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Hashable], list[int]]:

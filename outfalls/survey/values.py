@@ -69,6 +69,9 @@ def parse_when(value: Any, *, zone: tzinfo | None = None) -> datetime | None:
             return datetime(1899, 12, 30, 12, tzinfo=clock.zone()) + timedelta(days=float(value))
         raise ValueError(str(value))
     text = str(value).strip()
+    day = day_only(text)
+    if day is not None:  # a day without a time, as every other way of writing one: noon, so no zone moves its day
+        return datetime.combine(day, time(12, 0), tzinfo=zone or clock.zone())
     iso = text.replace("Z", "+00:00")
     try:
         parsed = datetime.fromisoformat(iso)
@@ -84,6 +87,18 @@ def parse_when(value: Any, *, zone: tzinfo | None = None) -> datetime | None:
             parsed = parsed.replace(hour=12)
         return parsed.replace(tzinfo=zone or clock.zone())
     raise ValueError(text)
+
+
+def day_only(value: Any) -> date | None:
+    """The day a cell names when it holds a date without a time (``2015-01-15``, a ``date``), else None."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or len(value.strip()) != 10:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        return None
 
 
 def cell_text(value: Any) -> str | None:

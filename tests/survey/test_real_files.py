@@ -185,6 +185,8 @@ def test_a_geopoint_beside_a_geotrace_and_a_geoshape_places_the_row_at_the_geopo
                            .where(Observation.id == row.id)).one()  # fmt: skip
     assert (x, y) == pytest.approx((36.787219, -1.294197), abs=1e-7)
     assert row.attributes["path"].startswith("-1.294234 36.78722 0 30;") and row.attributes["shape"].count(";") == 5
+    # the phone's day (``today``) with the time the record reached the server that same day (UTC), not midnight
+    assert row.captured_at == datetime(2015, 1, 15, 6, 19, 23, tzinfo=UTC)
 
 
 def test_rows_whose_geopoint_is_empty_are_not_placed_on_their_geotrace(session: Session, settings: Settings) -> None:

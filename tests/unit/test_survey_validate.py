@@ -218,6 +218,26 @@ def test_coordinate_and_date_parsing() -> None:
     assert parse_when(45000).date() == date(2023, 3, 15)  # an Excel serial date
     with pytest.raises(ValueError):
         parse_when("2023-13-01")
+    # a day without a time is put at noon however it is written, so no time zone moves it to another day
+    noon = datetime(2023, 5, 6, 12, tzinfo=clock.zone())
+    assert parse_when("2023-05-06") == parse_when("2023/05/06") == parse_when(date(2023, 5, 6)) == noon
+
+
+def test_a_phones_day_takes_the_time_the_record_reached_the_server_on_that_day() -> None:
+    """KoBo's and ODK's ``today`` is the phone's day without a time; ``_submission_time`` the server's (UTC)."""
+    rows = [["a1", "108.9", "34.3", "2024-05-20", "2024-05-20T02:30:00"],  # sent the same day (10:30 in China)
+            ["a2", "108.9", "34.3", "2024-05-20", "2024-05-23T09:00:00"],  # sent three days later: noon of its day
+            ["a3", "108.9", "34.3", "2024-05-20", ""],  # never stamped
+            ["a4", "108.9", "34.3", "2024-05-20 08:15", "2024-05-20T02:30:00"]]  # a time of its own is kept
+    table = read_upload(_csv([["name", "lon", "lat", "today", "_submission_time"], *rows]), "kobo.csv")
+    mapping = ColumnMapping.build(table.columns)
+    assert mapping.fields["surveyed_at"] == "today"
+    result = validate(table, mapping, crs="wgs84", region=CHINA, types=TYPES, today=TODAY)
+    china = clock.zone()
+    assert [r.captured_at for r in result.rows] == [
+        datetime(2024, 5, 20, 10, 30, tzinfo=china), datetime(2024, 5, 20, 12, tzinfo=china),
+        datetime(2024, 5, 20, 12, tzinfo=china), datetime(2024, 5, 20, 8, 15, tzinfo=china),
+    ]  # fmt: skip
 
 
 def _frame():
