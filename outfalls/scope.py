@@ -57,7 +57,7 @@ class Scope:
         was most of a case page's state lookup for a regional user. Per row it costs an index probe, so lists
         keep :meth:`conditions`.
         """
-        return list(_one_row_conditions(self))
+        return list(_conditions(self, one_row=True))
 
     def covers_area(self, code: str) -> bool:
         """True when the administrative area ``code`` lies inside this scope's areas."""
@@ -66,36 +66,31 @@ class Scope:
         return any(code.startswith(area_prefix(c)) for c in self.area_codes)
 
 
-@functools.lru_cache(maxsize=1024)
-def _conditions(scope: Scope) -> tuple[ColumnElement[bool], ...]:
+@functools.lru_cache(maxsize=2048)
+def _conditions(scope: Scope, one_row: bool = False) -> tuple[ColumnElement[bool], ...]:
+    """The scope's conditions on ``Outfall``: for lists, the areas (and basins) a scope covers as sets of ids; for
+    one outfall (``one_row``), its own area's (and basins') codes looked up by key and matched.
+    """
     if scope.is_national:
         return ()
     if not scope.area_codes:
         return (false(),)
-    areas = select(AdminArea.id).where(or_(*(AdminArea.code.like(area_prefix(c) + "%") for c in scope.area_codes)))
-    cond: list[ColumnElement[bool]] = [Outfall.admin_area_id.in_(areas)]
+    prefixes = [area_prefix(c) + "%" for c in scope.area_codes]
+    if one_row:
+        # aliases correlated to the outfall alone: a statement that joins the area or basin tables itself (the
+        # case page names the outfall's areas) keeps its own rows of them
+        area, basin = aliased(AdminArea), aliased(Basin)
+        area_code = select(area.code).where(area.id == Outfall.admin_area_id).correlate(Outfall).scalar_subquery()
+        cond: list[ColumnElement[bool]] = [or_(*(area_code.like(p) for p in prefixes))]
+        if scope.basin_codes:
+            cond.append(or_(*(select(basin.code).where(basin.id == b).correlate(Outfall).scalar_subquery()
+                              .in_(scope.basin_codes) for b in (Outfall.basin_id, Outfall.sub_basin_id))))  # fmt: skip
+        return tuple(cond)
+    areas = select(AdminArea.id).where(or_(*(AdminArea.code.like(p) for p in prefixes)))
+    cond = [Outfall.admin_area_id.in_(areas)]
     if scope.basin_codes:
         basins = select(Basin.id).where(Basin.code.in_(scope.basin_codes))
         cond.append(or_(Outfall.basin_id.in_(basins), Outfall.sub_basin_id.in_(basins)))
-    return tuple(cond)
-
-
-@functools.lru_cache(maxsize=1024)
-def _one_row_conditions(scope: Scope) -> tuple[ColumnElement[bool], ...]:
-    if scope.is_national:
-        return ()
-    if not scope.area_codes:
-        return (false(),)
-    # aliases correlated to the outfall alone: a statement that joins the area or basin tables itself (the case
-    # page names the outfall's areas) keeps its own rows of them
-    area = aliased(AdminArea)
-    area_code = select(area.code).where(area.id == Outfall.admin_area_id).correlate(Outfall).scalar_subquery()
-    cond: list[ColumnElement[bool]] = [or_(*(area_code.like(area_prefix(c) + "%") for c in scope.area_codes))]
-    if scope.basin_codes:
-        basins = (Outfall.basin_id, Outfall.sub_basin_id)
-        basin = aliased(Basin)
-        cond.append(or_(*(select(basin.code).where(basin.id == b).correlate(Outfall).scalar_subquery()
-                          .in_(scope.basin_codes) for b in basins)))  # fmt: skip
     return tuple(cond)
 
 
