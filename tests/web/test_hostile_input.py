@@ -293,3 +293,19 @@ def test_the_json_writers_write_numbers_that_are_not_finite_as_null(app: Flask):
     assert written == {"nan": None, "list": [None, 1.5, None, "2.5"], "row": {"share": None, "when": ANY}}
     assert _strict_json(dumps({"b": float("nan"), "a": [float("inf")]})) == {"b": None, "a": [None]}
     assert list(_strict_json(dumps({"b": 1, "a": 2}))) == ["b", "a"]  # hand-built answers keep their order
+
+
+@pytest.mark.parametrize("when", [{"conflict": [None, 0.5]}, ["2023-06-01T10:30"], 20230601])
+@pytest.mark.parametrize(("path", "field"), [("/api/outfalls/{id}/visits", "visited_at"),
+                                             ("/api/outfalls/{id}/traces", "traced_on")])  # fmt: skip
+def test_a_time_that_is_not_text_is_refused_by_name(session: Session, make_outfall: Callable[..., Outfall],
+                                                    officer: FlaskClient, when: object, path: str,
+                                                    field: str) -> None:  # fmt: skip
+    outfall = make_outfall()
+    before = _state(session)
+    response = officer.post(path.replace("{id}", str(outfall.id)), headers={"X-CSRF-Token": officer.csrf},
+                            json={"version": outfall.version, field: when, "discharge": "discharging"})  # fmt: skip
+    assert response.status_code == 422, response.get_data(as_text=True)[:500]
+    assert response.get_json()["details"]["field"] == field
+    session.expire_all()
+    assert _state(session) == before

@@ -90,7 +90,10 @@ def whole_number(value: object, name: str) -> int:
     return value
 
 
-def _moment(raw: str | None, name: str) -> datetime:
+def _moment(raw: object, name: str) -> datetime:
+    if raw is not None and not isinstance(raw, str):  # a number, list or object in the JSON body
+        raise InvalidInput(f"{name} must be a date and time (YYYY-MM-DDTHH:MM), not {type(raw).__name__}",
+                           field=name, reason="text")  # fmt: skip
     raw = (raw or "").strip()
     try:
         moment = datetime.fromisoformat(raw)
