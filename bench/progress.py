@@ -21,14 +21,15 @@ would. Then, after ``VACUUM ANALYZE``:
     compared (``agree``); when they differ, the first few scopes that disagree are printed with both sides'
     numbers (and listed under ``disagreements`` in the JSON). A second figure (``... over milestones``) times a
     hand-written query over the same ``outfall_milestones`` table, to show the module's own overhead.
-``tile zZ`` / ``tile zZ over HTTP``
+``tile zZ`` / ``tile zZ over HTTP`` / ``tile zZ over HTTP, cache miss``
     The dashboard's tile as of a day (2026-06-30): ``outfalls.progress.outfall_tile`` on an open session, and
     ``GET /tiles/outfalls/Z/X/Y.mvt?as_of=...`` through Flask's test client as a national leader (session
-    cookie), for the tile holding the outfall nearest the centre of Xi'an (at z10 with its eight
-    neighbours), p50 and p95, the five calls of a tile in turn (which goes first rotating) after one untimed
-    read. Baseline: the same tile by hand, ``ST_AsMVT`` over the
-    same ``outfalls`` with each outfall's state as of the day looked up in its ``outfall_milestones`` row (every
-    outfall a point with id, name and state: the same features as ours from z10 on; below it ours clusters),
+    cookie) — served by the app's tile cache once read (``cache_hits`` says how many were), and by the same app
+    without a cache (``[progress] tile_cache_mb = 0``: the tile made again every time) —, for the tile holding
+    the outfall nearest the centre of Xi'an (at z10 with its eight neighbours), p50 and p95, the six calls of a
+    tile in turn (which goes first rotating) after one untimed read. Baseline: the same tile by hand, ``ST_AsMVT``
+    over the same ``outfalls`` with each outfall's state as of the day looked up in its ``outfall_milestones`` row
+    (every outfall a point with id, name and state: the same features as ours from z10 on; below it ours clusters),
     on an open connection. Beside it (``current_state_*``): ours without a date against raw ``ST_AsMVT`` with
     the state on the outfall row.
 ``dashboard first paint``
@@ -523,10 +524,11 @@ AS_OF_BASELINE = "ST_AsMVT by hand, states as of the day from the milestones"
 CLUSTER_BELOW_ZOOM = 10  # outfall_tile's default: points from this zoom on
 
 
-def make_app(url: str, data_dir: Path) -> Any:
+def make_app(url: str, data_dir: Path, **overrides: Any) -> Any:
     from web import create_app
 
-    return create_app(load_settings(env={}, overrides={"database.url": url, "storage.data_dir": str(data_dir)}))
+    settings = {"database.url": url, "storage.data_dir": str(data_dir), **overrides}
+    return create_app(load_settings(env={}, overrides=settings))
 
 
 def leader(url: str, login: str, password: str | None = None) -> str:
@@ -543,11 +545,14 @@ def leader(url: str, login: str, password: str | None = None) -> str:
         engine.dispose()
 
 
-def bench_tiles(app: Any, url: str, cookie: str, repeats: int) -> list[Result]:
+def bench_tiles(app: Any, cold_app: Any, url: str, cookie: str, repeats: int) -> list[Result]:
     from web.auth import SESSION_COOKIE
 
     client = app.test_client()
     client.set_cookie(SESSION_COOKIE, cookie)
+    cold = cold_app.test_client()  # the same app without a tile cache: every tile made again
+    cold.set_cookie(SESSION_COOKIE, cookie)
+    cache = app.extensions["outfalls.tile_cache"]
     national = Scope.national()
     day = AS_OF[-1]
     results = []
@@ -570,7 +575,9 @@ def bench_tiles(app: Any, url: str, cookie: str, repeats: int) -> list[Result]:
                 cx, cy = tile_of(*centre, z)
                 # z10: the 3 × 3 tiles around it; z6 and z14: its own tile (neighbours at z14 mostly hold nothing)
                 tiles = [(cx + dx, cy + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)] if 6 < z < 14 else [(cx, cy)]
-                times: dict[str, list[float]] = {"asof": [], "now": [], "http": [], "raw": [], "raw_asof": []}
+                times: dict[str, list[float]] = {"asof": [], "now": [], "http": [], "miss": [], "raw": [],
+                                                 "raw_asof": []}  # fmt: skip
+                hits = cache.hits
                 sizes: list[int] = []
                 raw_sizes: list[int] = []
                 as_of_sizes: list[int] = []
@@ -578,8 +585,9 @@ def bench_tiles(app: Any, url: str, cookie: str, repeats: int) -> list[Result]:
                 for _round in range(max(2, repeats // len(tiles))):
                     for x, y in tiles:
                         # the dashboard's tile (states as of a day, from the milestones), the current states, the
-                        # same over HTTP, and both by hand; each tile is read once untimed first, then the five in
-                        # turn, which goes first rotating, so that neither side pays for a tile's first read
+                        # same over HTTP with and without the cache, and both by hand; each tile is read once
+                        # untimed first, then the six in turn, which goes first rotating, so that neither side pays
+                        # for a tile's first read
                         path = f"/tiles/outfalls/{z}/{x}/{y}.mvt?as_of={day}"
                         params = {"z": z, "x": x, "y": y}
                         dated = {**params, "day": day}
@@ -587,6 +595,7 @@ def bench_tiles(app: Any, url: str, cookie: str, repeats: int) -> list[Result]:
                             ("asof", lambda x=x, y=y, z=z: outfall_tile(session, z, x, y, scope=national, as_of=day)),
                             ("now", lambda x=x, y=y, z=z: outfall_tile(session, z, x, y, scope=national)),
                             ("http", lambda path=path: client.get(path)),
+                            ("miss", lambda path=path: cold.get(path)),
                             ("raw", lambda params=params: conn.execute(RAW_TILE_SQL, params).fetchone()),
                             ("raw_asof", lambda p=dated: conn.execute(RAW_TILE_AS_OF_SQL, p).fetchone()),
                         ]
@@ -597,6 +606,7 @@ def bench_tiles(app: Any, url: str, cookie: str, repeats: int) -> list[Result]:
                             t, got[name] = timed(call)
                             times[name].append(t)
                         assert got["http"].status_code == 200, got["http"].status_code
+                        assert got["miss"].data == got["http"].data
                         sizes.append(len(got["asof"]))
                         raw_sizes.append(len(got["raw"][0] or b""))
                         if z >= CLUSTER_BELOW_ZOOM:  # points on both sides: the same features
@@ -631,12 +641,22 @@ def bench_tiles(app: Any, url: str, cookie: str, repeats: int) -> list[Result]:
                         statistics.median(times["http"]),
                         AS_OF_BASELINE,
                         raw_as_of,
-                        {"p95_seconds": round(p95(times["http"]), 6), **common},
+                        {"p95_seconds": round(p95(times["http"]), 6), "cache_hits": cache.hits - hits, **common},
+                    )
+                )
+                results.append(
+                    Result(
+                        f"tile z{z} over HTTP, cache miss",
+                        statistics.median(times["miss"]),
+                        AS_OF_BASELINE,
+                        raw_as_of,
+                        {"p95_seconds": round(p95(times["miss"]), 6), **common},
                     )
                 )
                 say(
-                    f"tile z{z} as of {day}: p50 {results[-2].seconds * 1000:.1f} ms "
-                    f"(HTTP {results[-1].seconds * 1000:.1f} ms), p95 {p95(times['asof']) * 1000:.1f} ms vs by hand "
+                    f"tile z{z} as of {day}: p50 {results[-3].seconds * 1000:.1f} ms "
+                    f"(HTTP {results[-2].seconds * 1000:.2f} ms from the cache, "
+                    f"{results[-1].seconds * 1000:.1f} ms made), p95 {p95(times['asof']) * 1000:.1f} ms vs by hand "
                     f"{raw_as_of * 1000:.1f} ms (p95 {p95(times['raw_asof']) * 1000:.1f} ms); {common['bytes']:,} vs "
                     f"{common['baseline_bytes'] or 0:,} bytes; current state "
                     f"{current['current_state_seconds'] * 1000:.1f} vs raw {raw * 1000:.1f} ms "
@@ -755,7 +775,8 @@ def main(argv: list[str] | None = None) -> int:
         results = bench_progress(url, args.repeats, args.slow_repeats)
         app = make_app(url, root / "data")
         cookie = leader(url, f"bench_leader_{time.time_ns()}")  # a kept catalogue holds earlier runs' leaders
-        results += bench_tiles(app, url, cookie, args.repeats)
+        results += bench_tiles(app, make_app(url, root / "data", **{"progress.tile_cache_mb": 0}), url, cookie,
+                               args.repeats)  # fmt: skip
         results += bench_first_paint(app, args.paint_repeats, "bench_painter")
         app.extensions["outfalls.sessions"].kw["bind"].dispose()
     if args.json:

@@ -178,6 +178,7 @@ class ProgressSettings:
     """Progress against targets: the dashboard's tiles and the printed report."""
 
     cluster_below_zoom: int  # vector tiles below this zoom carry clusters, not single outfalls
+    tile_cache_mb: int  # tiles kept in memory per process while the catalogue has not changed (0: none)
     chromium: str  # headless Chromium that prints the report to PDF
     pdf_timeout_s: int
 
@@ -462,6 +463,14 @@ def _public(m: dict[str, Any]) -> PublicSettings:
     return PublicSettings(**m | {"fields": tuple(m["fields"])})
 
 
+def _progress(m: dict[str, Any]) -> ProgressSettings:
+    mb = m["tile_cache_mb"]
+    if isinstance(mb, bool) or not isinstance(mb, int) or not 0 <= mb <= 65536:
+        raise ConfigError("configuration key 'progress.tile_cache_mb' must be a whole number of megabytes from 0 "
+                          f"(no cache) to 65536, not {mb!r}", key="progress.tile_cache_mb")  # fmt: skip
+    return ProgressSettings(**m)
+
+
 def _build(m: dict[str, Any]) -> Settings:
     data_dir = Path(m["storage"]["data_dir"])
     if not data_dir.is_absolute():
@@ -517,7 +526,7 @@ def _build(m: dict[str, Any]) -> Settings:
         tracing=TracingSettings(traced_requires=_rule(m["tracing"]["traced_requires"])),
         demo=DemoSettings(**m["demo"]),
         targets=tuple(targets),
-        progress=ProgressSettings(**m["progress"]),
+        progress=_progress(m["progress"]),
         coding=_coding(m["coding"]),
         public=_public(m["public"]),
     )

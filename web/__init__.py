@@ -12,8 +12,22 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from outfalls.config import Settings, load_settings
 from outfalls.db.engine import database_url, make_engine, make_sessionmaker
+from outfalls.db.notify import listener_for
 from outfalls.db.replicas import replica_urls
 from outfalls.db.routing import ReplicaRouter
+from outfalls.progress import TileCache
+
+
+def tile_cache_for(settings: Settings, sessions: sessionmaker[Session]) -> TileCache:
+    """The app's tile cache, told of changes by the process's listener on the primary. Sessions bound to one
+    connection (a transaction the caller rolls back) share none: what they write is never committed, so no notice
+    of it is ever sent.
+    """
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, sa.Engine):
+        return TileCache(None, 0)
+    url = bind.url.render_as_string(hide_password=False)
+    return TileCache(listener_for(url), settings.progress.tile_cache_mb * 2**20)
 
 
 def replica_router(settings: Settings, primary: sa.Engine) -> ReplicaRouter | None:
@@ -91,6 +105,7 @@ def create_app(
         sessions = make_sessionmaker(primary)
         router = replica_router(settings, primary)
     init_db(app, sessions, router)
+    app.extensions["outfalls.tile_cache"] = tile_cache_for(settings, sessions)
     i18n.init_app(app, settings)
     init_words(app)
     errors.register_error_handlers(app)

@@ -1,15 +1,15 @@
 """Vector tiles (``/tiles/...``): the outfalls as Mapbox vector tiles for every map, made by the domain's
-``ST_AsMVT`` query.
+``ST_AsMVT`` query and kept in the app's tile cache while the catalogue has not changed.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 
 from outfalls import progress as domain
 from web.auth import current_scope, requires
-from web.db import db, settings
+from web.db import db, served_by_replica, settings
 from web.forms import parse_date
 
 bp = Blueprint("tiles", __name__, url_prefix="/tiles")
@@ -19,11 +19,15 @@ bp = Blueprint("tiles", __name__, url_prefix="/tiles")
 @requires()
 def outfall_tile(z: int, x: int, y: int) -> ResponseReturnValue:
     """Outfalls as a Mapbox vector tile (``as_of``, ``state``, ``scope=KIND:CODE``), clustered at low zoom."""
-    tile = domain.outfall_tile(
-        db(), z, x, y, scope=current_scope(), as_of=parse_date(request.args, "as_of"),
-        state=request.args.get("state") or None, within=domain.parse_scope(request.args.get("scope")),
-        cluster_below_zoom=settings().progress.cluster_below_zoom,
-    )  # fmt: skip
+    scope, as_of = current_scope(), parse_date(request.args, "as_of")
+    state, within = request.args.get("state") or None, domain.parse_scope(request.args.get("scope"))
+    below = settings().progress.cluster_below_zoom
+    session = db()  # chosen first: a tile read from a replica is not kept (it may not hold the last change heard)
+    key = ("outfalls", z, x, y, scope, as_of, domain.today(), state, within, below)
+    cache: domain.TileCache = current_app.extensions["outfalls.tile_cache"]
+    tile = cache.tile(key, lambda: domain.outfall_tile(session, z, x, y, scope=scope, as_of=as_of, state=state,
+                                                       within=within, cluster_below_zoom=below),
+                      keep=not served_by_replica())  # fmt: skip
     response = Response(tile, mimetype="application/vnd.mapbox-vector-tile")
     response.cache_control.private = True
     response.cache_control.max_age = 300
