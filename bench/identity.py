@@ -11,8 +11,12 @@ session and an API token, and the measured user is the last one. Measured:
     ``web.auth``'s identity check as a request runs it (a request context holding the cookie, the request's
     database session from the pool, the SELECT of session, user, roles and scope, the teardown that gives the
     connection back), with the session seen recently, as on nearly every request.
+    The identity is kept by the process (``outfalls.identity.kept_identities``) until a change of identity is
+    committed, so this is a request that sends no SQL to know who it is.
 ``identity, API token (Bearer)``
     The same with ``Authorization: Bearer``, the token used recently.
+``identity, session cookie, not kept`` / ``identity, API token (Bearer), not kept``
+    The same with the kept identities dropped before each call: the prepared SELECT on a pooled connection.
 ``identity, session cookie, former way``
     For comparison, the way requests resolved a cookie before the single SELECT: ``accounts.resolve_session`` and
     ``accounts.identity_of`` (the session with its user, then the roles and the scope rows as the ORM loads
@@ -37,6 +41,7 @@ import argparse
 import json
 import statistics
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,7 +54,7 @@ from sqlalchemy.orm import Session
 
 from outfalls import accounts
 from outfalls.db.engine import make_engine
-from outfalls.identity import SESSION_IDENTITY, TOKEN_IDENTITY
+from outfalls.identity import SESSION_IDENTITY, TOKEN_IDENTITY, kept_identities
 
 CITIES = ("610100", "610200", "610300", "610400", "610500", "610600", "610700", "610800", "610900", "611000")
 
@@ -133,8 +138,23 @@ def bench(app: Flask, url: str, cookie: str, token: str, repeats: int, progress:
             def raw_prepared(sql: str = sql, params: dict[str, Any] = params) -> Any:  # as ours sends it
                 return prepared_conn.execute(sql, params | {"now": datetime.now(UTC)}, prepare=True).fetchone()
 
+            kept = kept_identities(engine)
+
+            def not_kept(ours: Callable[[], Any] = ours, kept: Any = kept) -> Any:
+                if kept is not None:
+                    kept.clear()
+                return ours()
+
             a, b = _timed_pair(ours, raw, repeats, 10)
             a2, p = _timed_pair(ours, raw_prepared, repeats, 10)
+            a3, b3 = _timed_pair(not_kept, raw, repeats, 10)
+            a4, p4 = _timed_pair(not_kept, raw_prepared, repeats, 10)
+            results.append(Result(f"{name}, not kept", statistics.median(a3),
+                                  "the same single SELECT via psycopg, open connection", statistics.median(b3), {
+                                      "p95_seconds": round(_p95(a3), 6), "baseline_p95_seconds": round(_p95(b3), 6),
+                                      "repeats": repeats, "prepared_baseline_seconds": round(statistics.median(p4), 6),
+                                      "ratio_to_prepared": round(statistics.median(a4) / statistics.median(p4), 3),
+                                  }))  # fmt: skip
             results.append(Result(name, statistics.median(a), "the same single SELECT via psycopg, open connection",
                                   statistics.median(b), {
                                       "p95_seconds": round(_p95(a), 6), "baseline_p95_seconds": round(_p95(b), 6),

@@ -600,6 +600,7 @@ def bench_tiles(app: Any, cold_app: Any, url: str, cookie: str, repeats: int) ->
                             ("raw_asof", lambda p=dated: conn.execute(RAW_TILE_AS_OF_SQL, p).fetchone()),
                         ]
                         conn.execute(RAW_TILE_AS_OF_SQL, dated).fetchone()
+                        client.get(path)  # the cache's first read, like the raw side's, is not timed
                         turn += 1
                         got: dict[str, Any] = {}
                         for name, call in calls[turn % len(calls) :] + calls[: turn % len(calls)]:

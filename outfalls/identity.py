@@ -2,24 +2,30 @@
 user, their roles and their scope codes come back in one row, so the scope is computed once per request.
 
 Nothing is written on most requests: a session is marked as seen, and a token as used (and audited), at most
-once every ``SEEN_EVERY``; a refused token is audited every time. An expired or deleted session, a revoked or
-expired token and a disabled user are refused on the very next request, because every request reads them: the
-SELECT is sent on its own, outside the request's transaction (no BEGIN and ROLLBACK around it), so that reading
-them on every request costs one round trip.
+once every ``SEEN_EVERY``; a refused token is audited every time. The SELECT is sent on its own, outside the
+request's transaction (no BEGIN and ROLLBACK around it), and what it found is kept per process and database
+(``outfalls.db.notify.ChangeCache``, topic ``identity``) until a commit anywhere ends or moves a session, revokes a
+token, or changes a user, their roles or their scope: PostgreSQL's notice of that commit (revision 0024), or the
+commit itself when made by this process, drops everything kept. So an expired or deleted session, a revoked or
+expired token and a disabled user are still refused on the very next request, and most requests send no SQL to
+know who they are. Expiry is checked on every request against the clock; unknown credentials are never kept.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Dialect, TextClause, text, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from outfalls.accounts import SEEN_EVERY, Identity, audit, refuse_token, sha256_hex, token_problem
 from outfalls.db.engine import DriverStatement, driver_statement, read_row
+from outfalls.db.notify import IDENTITY, ChangeCache, listener_for
 from outfalls.models import ApiToken, WebSession
 from outfalls.scope import Scope
 from outfalls.types import AuditAction, Role
@@ -32,10 +38,11 @@ _USER_COLUMNS = """
     ARRAY(SELECT b.code FROM user_scopes us JOIN basins b ON b.id = us.basin_id WHERE us.user_id = u.id) AS basins
 """
 SESSION_IDENTITY = text(
-    f"""SELECT s.csrf_token, s.last_seen_at, {_USER_COLUMNS}
+    f"""SELECT s.csrf_token, s.last_seen_at, s.expires_at, {_USER_COLUMNS}
     FROM web_sessions s JOIN users u ON u.id = s.user_id
-    WHERE s.id = :id AND s.expires_at > :now AND u.is_active"""
+    WHERE s.id = :id AND u.is_active"""
 )
+IDENTITIES_KEPT = 10_000  # sessions and tokens whose identity a process keeps, per database
 TOKEN_IDENTITY = text(
     f"""SELECT t.id AS token_id, t.revoked_at, t.expires_at, t.last_used_at, {_USER_COLUMNS}
     FROM api_tokens t JOIN users u ON u.id = t.user_id
@@ -57,6 +64,7 @@ class _User(NamedTuple):
 class _SessionRow(NamedTuple):
     csrf_token: str
     last_seen_at: datetime
+    expires_at: datetime
     user: _User
 
 
@@ -76,9 +84,42 @@ def _prepared(statement: TextClause, dialect: Dialect) -> DriverStatement:
     return driver_statement(statement, dialect, prepared=True)
 
 
-def _read(session: Session, statement: TextClause, **params: Any) -> tuple[Any, ...] | None:
-    """The row of an identity SELECT, sent on its own (outside the request's transaction: no BEGIN/ROLLBACK)."""
-    return read_row(session, _prepared(statement, session.get_bind().dialect), **params)
+_kept: dict[str, ChangeCache[tuple[str, str], tuple[Any, ...]]] = {}
+_kept_lock = threading.Lock()
+
+
+def kept_identities(bind: Engine | Connection) -> ChangeCache[tuple[str, str], tuple[Any, ...]] | None:
+    """The identities kept for the database of ``bind``; None for one connection (a caller's transaction, which
+    commits nothing, so no notice of its changes is ever sent).
+    """
+    if not isinstance(bind, Engine):
+        return None
+    url = bind.url.render_as_string(hide_password=False)
+    with _kept_lock:
+        cache = _kept.get(url)
+        if cache is None:
+            cache = _kept[url] = ChangeCache(listener_for(url), IDENTITY, IDENTITIES_KEPT)
+        return cache
+
+
+def _read(session: Session, statement: TextClause, key: tuple[str, str], **params: Any) -> tuple[Any, ...] | None:
+    """The row of an identity SELECT: kept, or sent on its own (outside the request's transaction: no
+    BEGIN/ROLLBACK).
+    """
+    def select() -> tuple[Any, ...] | None:
+        return read_row(session, _prepared(statement, session.get_bind().dialect), **params)
+
+    cache = kept_identities(session.get_bind())
+    return cache.get(key, select) if cache is not None else select()
+
+
+def _seen(session: Session, key: tuple[str, str], row: tuple[Any, ...]) -> None:
+    """Keep what this request wrote of a session or token (seen or used now), so the next one does not write it
+    again.
+    """
+    cache = kept_identities(session.get_bind())
+    if cache is not None:
+        cache.replace(key, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,16 +148,20 @@ def session_identity(session: Session, cookie: str | None) -> RequestIdentity | 
         return None
     session_id = sha256_hex(cookie)
     now = datetime.now(UTC)
-    found = _read(session, SESSION_IDENTITY, id=session_id, now=now)
+    key = ("session", session_id)
+    found = _read(session, SESSION_IDENTITY, key, id=session_id)
     if found is None:
         return None
-    row = _SessionRow(found[0], found[1], _User(*found[2:]))
+    row = _SessionRow(found[0], found[1], found[2], _User(*found[3:]))
+    if row.expires_at <= now:
+        return None
     wrote = now - row.last_seen_at > SEEN_EVERY
     if wrote:
         session.execute(
             update(WebSession).where(WebSession.id == session_id).values(last_seen_at=now),
             execution_options={"synchronize_session": False},
         )
+        _seen(session, key, (found[0], now, *found[2:]))
     return RequestIdentity(_identity(row.user, via_token=False), str(row.csrf_token), wrote)
 
 
@@ -130,7 +175,9 @@ def token_identity(
             caller commits the refusal).
     """
     now = datetime.now(UTC)
-    found = _read(session, TOKEN_IDENTITY, hash=sha256_hex(plain.strip()))
+    token_hash = sha256_hex(plain.strip())
+    key = ("token", token_hash)
+    found = _read(session, TOKEN_IDENTITY, key, hash=token_hash)
     if found is None:
         refuse_token(session, plain, "unknown", login=login, ip=ip)
     row = _TokenRow(found[0], found[1], found[2], found[3], _User(*found[4:]))
@@ -143,5 +190,6 @@ def token_identity(
             update(ApiToken).where(ApiToken.id == row.token_id).values(last_used_at=now),
             execution_options={"synchronize_session": False},
         )
+        _seen(session, key, (*found[:3], now, *found[4:]))
         audit(session, AuditAction.TOKEN_USED, actor=row.user.login, ip=ip, token_id=row.token_id)
     return RequestIdentity(_identity(row.user, via_token=True), None, wrote)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Hashable
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,22 +13,21 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from outfalls.config import Settings, load_settings
 from outfalls.db.engine import database_url, make_engine, make_sessionmaker
-from outfalls.db.notify import listener_for
+from outfalls.db.notify import CATALOGUE, ChangeCache, listener_for
 from outfalls.db.replicas import replica_urls
 from outfalls.db.routing import ReplicaRouter
-from outfalls.progress import TileCache
 
 
-def tile_cache_for(settings: Settings, sessions: sessionmaker[Session]) -> TileCache:
+def tile_cache_for(settings: Settings, sessions: sessionmaker[Session]) -> ChangeCache[Hashable, bytes]:
     """The app's tile cache, told of changes by the process's listener on the primary. Sessions bound to one
     connection (a transaction the caller rolls back) share none: what they write is never committed, so no notice
     of it is ever sent.
     """
     bind = sessions.kw.get("bind")
     if not isinstance(bind, sa.Engine):
-        return TileCache(None, 0)
+        return ChangeCache(None, CATALOGUE, 0)
     url = bind.url.render_as_string(hide_password=False)
-    return TileCache(listener_for(url), settings.progress.tile_cache_mb * 2**20)
+    return ChangeCache(listener_for(url), CATALOGUE, settings.progress.tile_cache_mb * 2**20, sizeof=len)
 
 
 def replica_router(settings: Settings, primary: sa.Engine) -> ReplicaRouter | None:

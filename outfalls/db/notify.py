@@ -1,32 +1,41 @@
-"""Notices that the catalogue changed, for caches of what it looked like.
+"""Notices that the catalogue or an identity changed, and the caches they keep up to date (``ChangeCache``).
 
-Revision 0024 makes PostgreSQL send a notice on ``outfalls_changed`` (``NOTIFY``) when a transaction that changed
-what a map tile shows commits; PostgreSQL sends nothing for a transaction that rolls back. One thread per database
-and process listens on its own connection (``application_name`` ``outfalls-listen``) and counts the notices. A
-cache keeps what it read with the :meth:`ChangeListener.token` it took *before* reading and serves it only while the
-token is the same, so what it serves is never older than the last notice heard.
+Revision 0024 makes PostgreSQL send a notice on ``outfalls_changed`` (``NOTIFY``, the topic as payload:
+``catalogue`` or ``identity``) when a transaction that changed them commits; nothing is sent for one that rolls back.
+One thread per database and process listens on its own connection (``application_name`` ``outfalls-listen``) and
+counts the notices of each topic. A cache keeps what it read with the :meth:`ChangeListener.token` of its topic,
+taken *before* reading, and serves it only while the token is the same: what it serves is never older than the last
+notice heard.
 
-Commits made in this process through SQLAlchemy sessions change the token at once, before their notice comes back,
-so whoever wrote reads their own write. Other processes hear of a commit as soon as PostgreSQL delivers the notice
-(well under a millisecond on one machine). While the listener has no connection (the server restarting, a network
-cut) the token is None and a cache neither serves nor keeps anything: no notice could be heard then. When it
-connects again the token changes, so nothing kept before is served.
+Commits of this process count at once, before their notice comes back, so whoever wrote reads their own write: the
+triggers also note the transaction's topics in the transaction-local setting ``outfalls.changed``, which is read
+just before each commit of a SQLAlchemy connection (one short SELECT) and counted when the session's commit is
+done. Other processes hear of a commit as soon as PostgreSQL delivers the notice (well under a millisecond on one
+machine). While the listener has no connection (the server restarting, a network cut) the token is None and a cache
+neither serves nor keeps anything: no notice could be heard then. When it connects again every token changes.
 
-Hand-written on psycopg's ``notifies()``: SQLAlchemy's pool has no LISTEN support and no maintained library
-keeps a LISTEN connection alive across server restarts for a threaded WSGI server.
+Hand-written on psycopg's ``notifies()``: SQLAlchemy's pool has no LISTEN support, and no maintained library keeps a
+LISTEN connection alive across server restarts for a threaded WSGI server.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 import psycopg
+from cachetools import LRUCache
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session
 
 CHANNEL = "outfalls_changed"  # revision 0024 notifies it
+SETTING = "outfalls.changed"  # the topics a transaction changed, noted by the same triggers
+CATALOGUE = "catalogue"  # what a map tile shows
+IDENTITY = "identity"  # who a session or an API token is
 APPLICATION_NAME = "outfalls-listen"
 RETRY_S = 1.0  # between attempts to connect again
 POLL_S = 1.0  # how often the listening thread looks up from its connection (to stop when asked)
@@ -34,31 +43,46 @@ FIRST_CONNECT_WAIT_S = 0.5  # how long the first caller waits for the listener's
 
 log = logging.getLogger(__name__)
 
+# Commits of this process, per topic (an increment lost between two threads is harmless: the other one lands, and
+# a token taken before both differs from one taken after).
+_local: Counter[str] = Counter()
+_pending = threading.local()  # topics of the commit under way in this thread
 
-class _LocalCommits:
-    """Commits of SQLAlchemy sessions in this process (a lost increment between two threads is harmless: the
-    other one lands, and a token taken before both differs from one taken after).
-    """
 
-    n = 0
+@event.listens_for(Engine, "commit")
+def _before_commit(connection: Connection) -> None:
+    """Read the topics the transaction about to commit changed (the triggers noted them)."""
+    try:
+        raw: Any = connection.connection.dbapi_connection
+        row = raw.execute(f"SELECT current_setting('{SETTING}', true)").fetchone()
+        topics = {t for t in (row[0] or "").split(",") if t} if row else set()
+    except psycopg.Error:  # a failed transaction: it will not commit, but count every topic to be safe
+        topics = {CATALOGUE, IDENTITY}
+    if topics:
+        _pending.topics = getattr(_pending, "topics", set()) | topics
 
 
 @event.listens_for(Session, "after_commit")
 def _committed(_session: Session) -> None:
-    _LocalCommits.n += 1
+    for topic in getattr(_pending, "topics", ()):
+        _local[topic] += 1
+    _pending.topics = set()
 
 
-Token = tuple[int, int]
+Token = tuple[int, int, int]
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 class ChangeListener:
-    """Listens for the catalogue's change notices on one database (started on first use, then kept running)."""
+    """Listens for the change notices on one database (started on first use, then kept running)."""
 
     def __init__(self, url: str, *, retry_s: float = RETRY_S, poll_s: float = POLL_S) -> None:
         self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self.retry_s = retry_s
         self.poll_s = poll_s
-        self._notices = 0  # written by the listening thread only
+        self._connections = 0  # written by the listening thread only, as are the counts
+        self._notices: Counter[str] = Counter()
         self._listening = False
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -66,15 +90,15 @@ class ChangeListener:
         self._tried = threading.Event()  # set once the first attempt to connect is over
         self.backend_pid: int | None = None  # the listening connection's server process (tests end it)
 
-    def token(self) -> Token | None:
-        """What the catalogue's change count is now (notices heard, this process's commits), or None while no
+    def token(self, topic: str) -> Token | None:
+        """Where ``topic`` stands now (connections made, notices heard, this process's commits), or None while no
         notice can be heard (not connected).
         """
         if self._thread is None:
             self._start()
         if not self._listening:
             return None
-        return (self._notices, _LocalCommits.n)
+        return (self._connections, self._notices[topic], _local[topic])
 
     @property
     def listening(self) -> bool:
@@ -100,22 +124,23 @@ class ChangeListener:
                                      connect_timeout=5) as conn:  # fmt: skip
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.backend_pid = conn.info.backend_pid
-                    self._notices += 1  # whatever was read before this connection may be out of date
+                    self._connections += 1  # whatever was read before this connection may be out of date
                     self._listening = True
                     self._tried.set()
                     if failing:
-                        log.warning("listening for catalogue changes again")
+                        log.warning("listening for changes again")
                     failing = False
                     while not self._stop.is_set():
-                        for _notice in conn.notifies(timeout=self.poll_s):
-                            self._notices += 1
+                        for notice in conn.notifies(timeout=self.poll_s):
+                            self._notices[notice.payload] += 1
             except psycopg.Error as err:
                 if not failing:
-                    log.warning("not listening for catalogue changes (tile cache off until it can): %s", err)
+                    log.warning("not listening for changes (the tile and identity caches are off until then): %s",
+                                err)  # fmt: skip
                 failing = True
             finally:
                 self._listening = False
-                self._notices += 1
+                self._connections += 1
                 self.backend_pid = None
                 self._tried.set()
             self._stop.wait(self.retry_s)
@@ -133,3 +158,69 @@ def listener_for(url: str) -> ChangeListener:
         if listener is None:
             listener = _listeners[key] = ChangeListener(url)
         return listener
+
+
+class ChangeCache(Generic[K, V]):
+    """Values by key, kept while ``topic`` has not changed: at most ``maxsize`` of them, each of size
+    ``sizeof(value)`` (1 each without it), least recently used going first (``cachetools``). Without a listener (or
+    with a ``maxsize`` of 0) nothing is kept.
+
+    A value is kept with the topic's token taken before it was read and served only while the token is the same;
+    when the token moves, everything kept is dropped. None (nothing found) is never kept.
+    """
+
+    def __init__(self, listener: ChangeListener | None, topic: str, maxsize: int,
+                 sizeof: Callable[[V], int] | None = None) -> None:  # fmt: skip
+        self.listener = listener if maxsize > 0 else None
+        self.topic = topic
+        self.maxsize = maxsize
+        self._sizeof = sizeof
+        self._values: LRUCache[K, V] = LRUCache(maxsize=max(maxsize, 1), getsizeof=sizeof)
+        self._token: Token | None = None
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: K, make: Callable[[], V | None], *, keep: bool = True) -> V | None:
+        """The value of ``key``: kept, or read by ``make()`` and kept when ``keep`` (False for a value read from a
+        replica, which may not have replayed the last change heard yet) and nothing changed while it was read.
+        """
+        listener = self.listener
+        token = listener.token(self.topic) if listener is not None else None
+        if token is not None:
+            with self._lock:
+                if token != self._token:
+                    self._values.clear()
+                    self._token = token
+                value = self._values.get(key)
+            if value is not None:
+                self.hits += 1
+                return value
+        self.misses += 1
+        value = make()
+        unchanged = token is not None and listener is not None and listener.token(self.topic) == token
+        if keep and unchanged and value is not None and self._size(value) <= self.maxsize:
+            with self._lock:
+                if self._token == token:
+                    self._values[key] = value
+        return value
+
+    def replace(self, key: K, value: V) -> None:
+        """Put ``value`` in place of the one kept for ``key``, if one is (what this process itself wrote of it)."""
+        with self._lock:
+            if key in self._values and self._size(value) <= self.maxsize:
+                self._values[key] = value
+
+    def clear(self) -> None:
+        """Drop everything kept."""
+        with self._lock:
+            self._values.clear()
+
+    @property
+    def size(self) -> int:
+        """The size of what is kept (bytes for tiles, entries without ``sizeof``)."""
+        with self._lock:
+            return int(self._values.currsize)
+
+    def _size(self, value: V) -> int:
+        return self._sizeof(value) if self._sizeof is not None else 1

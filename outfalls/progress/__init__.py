@@ -7,8 +7,7 @@ Modules: ``hierarchy`` (scopes, their parents, the as-of day, SQL conditions per
 their history, the schedule that applies to a scope), ``report`` (the progress rows), ``trend`` (month ends),
 ``tiles`` (vector tiles), ``outlines`` (drill-down path and printed outlines), ``statedays`` (outfalls per state,
 location and day, for national tiles), ``milestonedays`` (progress counts per metric, location and day or month,
-which progress, the trend and the first day read instead of scanning every milestone), ``tilecache`` (tiles
-kept while nothing changed).
+which progress, the trend and the first day read instead of scanning every milestone).
 """
 
 from outfalls.progress.hierarchy import (
@@ -46,12 +45,10 @@ from outfalls.progress.targets import (
     target_history,
     targets_in_force,
 )
-from outfalls.progress.tilecache import TileCache
 from outfalls.progress.tiles import AREA_CLUSTERS_BELOW_ZOOM, area_clusters_extent, outfall_tile
 from outfalls.progress.trend import Trend, TrendPoint, progress_trend
 
 __all__ = [
-    "TileCache",
     "ALL_NAME",
     "AREA_CLUSTERS_BELOW_ZOOM",
     "AXES",

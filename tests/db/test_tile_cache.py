@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -21,8 +22,7 @@ from outfalls.catalogue.lifecycle import NewOutfall, create_outfalls
 from outfalls.config import load_settings
 from outfalls.db.cluster import Cluster
 from outfalls.db.engine import make_engine
-from outfalls.db.notify import ChangeListener, listener_for
-from outfalls.progress import TileCache
+from outfalls.db.notify import CATALOGUE, ChangeCache, ChangeListener, listener_for
 from outfalls.types import SurveyLevel
 from web.auth import SESSION_COOKIE
 
@@ -64,7 +64,7 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
 @pytest.fixture
 def listener(url: str) -> Iterator[ChangeListener]:
     listener = ChangeListener(url, retry_s=0.1, poll_s=0.05)
-    wait_for(lambda: listener.token() is not None)
+    wait_for(lambda: listener.token(CATALOGUE) is not None)
     yield listener
     listener.close()
 
@@ -81,33 +81,33 @@ class Maker:
 
 
 def test_a_commit_elsewhere_empties_the_cache(url: str, listener: ChangeListener) -> None:
-    cache, make = TileCache(listener, 2**20), Maker()
-    assert cache.tile("k", make) == b"tile 1"
-    assert cache.tile("k", make) == b"tile 1" and make.calls == 1 and cache.hits == 1
-    assert cache.tile("other", make) == b"tile 2"  # the key is the whole tile: another key is another tile
+    cache, make = ChangeCache(listener, CATALOGUE, 2**20, sizeof=len), Maker()
+    assert cache.get("k", make) == b"tile 1"
+    assert cache.get("k", make) == b"tile 1" and make.calls == 1 and cache.hits == 1
+    assert cache.get("other", make) == b"tile 2"  # the key is the whole tile: another key is another tile
 
-    before = listener.token()
+    before = listener.token(CATALOGUE)
     elsewhere(url, "UPDATE outfalls SET name = name || '' WHERE false")  # a statement, even of no row, commits
-    wait_for(lambda: listener.token() != before)
-    assert cache.tile("k", make) == b"tile 3" and cache.tile("other", make) == b"tile 4"
-    assert cache.tile("k", make) == b"tile 3" and make.calls == 4
+    wait_for(lambda: listener.token(CATALOGUE) != before)
+    assert cache.get("k", make) == b"tile 3" and cache.get("other", make) == b"tile 4"
+    assert cache.get("k", make) == b"tile 3" and make.calls == 4
 
 
 def test_a_rolled_back_change_keeps_the_cache(url: str, listener: ChangeListener) -> None:
-    cache, make = TileCache(listener, 2**20), Maker()
-    cache.tile("k", make)
-    before = listener.token()
+    cache, make = ChangeCache(listener, CATALOGUE, 2**20, sizeof=len), Maker()
+    cache.get("k", make)
+    before = listener.token(CATALOGUE)
     elsewhere(url, "UPDATE outfalls SET name = name || '?'", commit=False)
     elsewhere(url, "SELECT count(*) FROM outfalls")  # commits, but changes nothing a tile shows
     time.sleep(0.3)
-    assert listener.token() == before
-    assert cache.tile("k", make) == b"tile 1" and make.calls == 1
+    assert listener.token(CATALOGUE) == before
+    assert cache.get("k", make) == b"tile 1" and make.calls == 1
 
 
 def test_a_commit_in_this_process_counts_at_once(url: str, listener: ChangeListener) -> None:
     """Whoever writes reads their write: the token moves at the commit, before the notice comes back."""
-    cache, make = TileCache(listener, 2**20), Maker()
-    cache.tile("k", make)
+    cache, make = ChangeCache(listener, CATALOGUE, 2**20, sizeof=len), Maker()
+    cache.get("k", make)
     engine = make_engine(url)
     try:
         with Session(engine) as s:
@@ -115,55 +115,55 @@ def test_a_commit_in_this_process_counts_at_once(url: str, listener: ChangeListe
             s.commit()
     finally:
         engine.dispose()
-    assert cache.tile("k", make) == b"tile 2"
+    assert cache.get("k", make) == b"tile 2"
 
 
 def test_a_change_made_while_a_tile_is_made_is_not_kept(url: str, listener: ChangeListener) -> None:
-    cache, calls = TileCache(listener, 2**20), []
+    cache, calls = ChangeCache(listener, CATALOGUE, 2**20, sizeof=len), []
 
     def make_during_a_change() -> bytes:
         calls.append(1)
-        before = listener.token()
+        before = listener.token(CATALOGUE)
         elsewhere(url, "UPDATE outfalls SET name = name WHERE false")
-        wait_for(lambda: listener.token() != before)
+        wait_for(lambda: listener.token(CATALOGUE) != before)
         return b"read before the change"
 
-    assert cache.tile("k", make_during_a_change) == b"read before the change"
-    assert cache.tile("k", Maker()) == b"tile 1"  # made again, not the tile of before the change
+    assert cache.get("k", make_during_a_change) == b"read before the change"
+    assert cache.get("k", Maker()) == b"tile 1"  # made again, not the tile of before the change
     assert len(calls) == 1
 
 
 def test_nothing_is_served_or_kept_while_not_listening(url: str, pg_cluster: Cluster,
                                                         listener: ChangeListener) -> None:  # fmt: skip
-    cache, make = TileCache(listener, 2**20), Maker()
-    cache.tile("k", make)
+    cache, make = ChangeCache(listener, CATALOGUE, 2**20, sizeof=len), Maker()
+    cache.get("k", make)
     pid = listener.backend_pid
     pg_cluster.psql("postgres", f"SELECT pg_terminate_backend({pid})")
     wait_for(lambda: listener.backend_pid != pid)
     # whether or not it is back already, what was kept before the cut is never served again
-    assert cache.tile("k", make) == b"tile 2"
-    wait_for(lambda: listener.token() is not None)
-    assert cache.tile("k", make) in (b"tile 2", b"tile 3")
-    assert cache.tile("k", make) == cache.tile("k", make)  # kept again once listening
+    assert cache.get("k", make) == b"tile 2"
+    wait_for(lambda: listener.token(CATALOGUE) is not None)
+    assert cache.get("k", make) in (b"tile 2", b"tile 3")
+    assert cache.get("k", make) == cache.get("k", make)  # kept again once listening
 
 
 def test_a_listener_that_cannot_connect_keeps_nothing(tmp_path: Path) -> None:
     listener = ChangeListener(f"postgresql+psycopg://nobody@/none?host={tmp_path}", retry_s=0.05, poll_s=0.05)
     try:
-        cache, make = TileCache(listener, 2**20), Maker()
-        assert [cache.tile("k", make) for _ in range(3)] == [b"tile 1", b"tile 2", b"tile 3"]
-        assert listener.token() is None and cache.size == 0
+        cache, make = ChangeCache(listener, CATALOGUE, 2**20, sizeof=len), Maker()
+        assert [cache.get("k", make) for _ in range(3)] == [b"tile 1", b"tile 2", b"tile 3"]
+        assert listener.token(CATALOGUE) is None and cache.size == 0
     finally:
         listener.close()
 
 
 def test_the_size_is_bounded(url: str, listener: ChangeListener) -> None:
-    cache = TileCache(listener, 1000)
+    cache = ChangeCache(listener, CATALOGUE, 1000, sizeof=len)
     for i in range(10):
-        cache.tile(i, lambda: b"x" * 300)
-    assert cache.size <= 1000 and cache.tile("big", lambda: b"y" * 5000) == b"y" * 5000
+        cache.get(i, lambda: b"x" * 300)
+    assert cache.size <= 1000 and cache.get("big", lambda: b"y" * 5000) == b"y" * 5000
     assert cache.size <= 1000
-    assert TileCache(listener, 0).listener is None  # 0 MB: no cache at all
+    assert ChangeCache(listener, CATALOGUE, 0).listener is None  # 0 MB: no cache at all
 
 
 # -- through the web -----------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def log_in(app: Flask, url: str, login: str, areas: tuple[str, ...] = ()) -> Fla
 
 
 def test_tiles_are_served_from_the_cache_until_an_outfall_changes(web: Flask, url: str) -> None:
-    cache: TileCache = web.extensions["outfalls.tile_cache"]
+    cache: ChangeCache[Any, bytes] = web.extensions["outfalls.tile_cache"]
     assert cache.listener is listener_for(url)
     client = log_in(web, url, "national")
     first = client.get(TILE)
@@ -203,9 +203,9 @@ def test_tiles_are_served_from_the_cache_until_an_outfall_changes(web: Flask, ur
     hits = cache.hits
     assert client.get(TILE).data == first.data and cache.hits == hits + 1
 
-    before = listener_for(url).token()
+    before = listener_for(url).token(CATALOGUE)
     elsewhere(url, "UPDATE outfalls SET name = '渭河2#排口'")  # another process renames it
-    wait_for(lambda: listener_for(url).token() != before)
+    wait_for(lambda: listener_for(url).token(CATALOGUE) != before)
     renamed = client.get(TILE)
     assert "渭河2#排口".encode() in renamed.data and cache.hits == hits + 1
     elsewhere(url, "UPDATE outfalls SET name = '渭河1#排口'")

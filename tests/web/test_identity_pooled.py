@@ -4,6 +4,7 @@ another session and committed is refused on the very next request all the same."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,12 +15,14 @@ import psycopg
 import psycopg.sql
 import pytest
 import sqlalchemy as sa
+import time_machine
 from flask import Flask
 from sqlalchemy.orm import Session
 
 from outfalls import accounts
 from outfalls.config import load_settings
 from outfalls.db.engine import make_engine, make_sessionmaker, prepared_body
+from outfalls.db.notify import CATALOGUE, IDENTITY, listener_for
 from outfalls.models import User, WebSession
 from web.auth import SESSION_COOKIE
 
@@ -120,3 +123,86 @@ def test_marking_a_session_seen_after_the_identity_read_is_committed(served: Ser
     with Session(served.engine) as session:
         seen = session.get(WebSession, session_id)
         assert seen is not None and seen.last_seen_at > before
+
+
+def _login(served: Served, login: str) -> tuple[str, int]:
+    """A new user logged in, once the notice of that commit (its roles) has come back to this process."""
+    listener = listener_for(served.engine.url.render_as_string(hide_password=False))
+    _wait(lambda: listener.token(IDENTITY) is not None)
+    heard = listener.token(IDENTITY)[1]  # type: ignore[index]
+    with Session(served.engine) as session:
+        user = accounts.create_user(session, login, roles=("leader",), is_national=True, actor="tests")
+        cookie, _ = accounts.start_session(session, user)
+        session.commit()
+        user_id = user.id
+    _wait(lambda: listener.token(IDENTITY)[1] != heard)  # type: ignore[index]
+    return cookie, user_id
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_known_identity_is_kept_until_another_process_revokes_it(served: Served) -> None:
+    cookie, user_id = _login(served, "kept")
+    client = served.app.test_client()
+    client.set_cookie(SESSION_COOKIE, cookie)
+    assert client.get("/api/outfalls").status_code == 200
+    served.statements.clear()
+    for _ in range(3):
+        assert client.get("/api/outfalls").status_code == 200
+    assert _identity_reads(served) == []  # kept: no SQL to know who it is
+
+    listener = listener_for(served.engine.url.render_as_string(hide_password=False))
+    before = listener.token(IDENTITY)
+    libpq = served.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq) as other:  # another process disables the user
+        other.execute("UPDATE users SET is_active = false WHERE id = %s", (user_id,))
+    _wait(lambda: listener.token(IDENTITY) != before)
+    assert client.get("/api/outfalls").status_code == 401
+
+
+def test_a_kept_session_still_expires_on_time(served: Served) -> None:
+    cookie, _ = _login(served, "expiring")
+    client = served.app.test_client()
+    client.set_cookie(SESSION_COOKIE, cookie)
+    assert client.get("/api/outfalls").status_code == 200
+    with Session(served.engine) as session:
+        web_session = session.get(WebSession, accounts.sha256_hex(cookie))
+        expires_at = web_session.expires_at if web_session is not None else None
+    assert expires_at is not None
+    with time_machine.travel(expires_at + timedelta(seconds=1), tick=False):
+        assert client.get("/api/outfalls").status_code == 401
+
+
+def test_a_kept_session_is_marked_seen_once_a_minute_not_on_every_request(served: Served) -> None:
+    cookie, _ = _login(served, "seen_once")
+    client = served.app.test_client()
+    client.set_cookie(SESSION_COOKIE, cookie)
+    assert client.get("/api/outfalls").status_code == 200
+    with time_machine.travel(datetime.now(UTC) + accounts.SEEN_EVERY + timedelta(seconds=5), tick=True):
+        served.statements.clear()
+        for _ in range(3):
+            assert client.get("/api/outfalls").status_code == 200
+        assert [sql for sql, _ in served.statements if sql.startswith("UPDATE web_sessions")] != []
+        assert len([sql for sql, _ in served.statements if sql.startswith("UPDATE web_sessions")]) == 1
+        assert _identity_reads(served) == []  # marking it seen is no change of who it is
+
+
+def test_a_commit_that_changes_neither_topic_keeps_both_caches(served: Served) -> None:
+    listener = listener_for(served.engine.url.render_as_string(hide_password=False))
+    _wait(lambda: listener.token(IDENTITY) is not None)
+    before = (listener.token(IDENTITY), listener.token(CATALOGUE))
+    with Session(served.engine) as session:
+        session.execute(sa.text("UPDATE web_sessions SET last_seen_at = now() WHERE false"))
+        session.execute(sa.text("INSERT INTO audit_log (action, actor, success) VALUES ('login', 'tests', true)"))
+        session.commit()
+    time.sleep(0.2)
+    assert (listener.token(IDENTITY), listener.token(CATALOGUE)) == before
+    with Session(served.engine) as session:  # one that changes a role counts at its commit, in this process
+        session.execute(sa.text("DELETE FROM user_roles WHERE false"))
+        session.commit()
+        assert listener.token(IDENTITY) != before[0] and listener.token(CATALOGUE) == before[1]

@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 
 from outfalls import progress as domain
+from outfalls.db.notify import ChangeCache
 from web.auth import current_scope, requires
 from web.db import db, served_by_replica, settings
 from web.forms import parse_date
@@ -24,8 +27,8 @@ def outfall_tile(z: int, x: int, y: int) -> ResponseReturnValue:
     below = settings().progress.cluster_below_zoom
     session = db()  # chosen first: a tile read from a replica is not kept (it may not hold the last change heard)
     key = ("outfalls", z, x, y, scope, as_of, domain.today(), state, within, below)
-    cache: domain.TileCache = current_app.extensions["outfalls.tile_cache"]
-    tile = cache.tile(key, lambda: domain.outfall_tile(session, z, x, y, scope=scope, as_of=as_of, state=state,
+    cache: ChangeCache[Hashable, bytes] = current_app.extensions["outfalls.tile_cache"]
+    tile = cache.get(key, lambda: domain.outfall_tile(session, z, x, y, scope=scope, as_of=as_of, state=state,
                                                        within=within, cluster_below_zoom=below),
                       keep=not served_by_replica())  # fmt: skip
     response = Response(tile, mimetype="application/vnd.mapbox-vector-tile")
