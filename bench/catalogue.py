@@ -257,7 +257,8 @@ def _per_group_seq(groups: NDArray[np.intp]) -> NDArray[np.int64]:
 
 
 def _days(rng: np.random.Generator, start: NDArray[Any], lo: int, hi: int) -> NDArray[Any]:
-    return start + rng.integers(lo, hi, len(start)).astype("timedelta64[D]")
+    days: NDArray[Any] = start + rng.integers(lo, hi, len(start)).astype("timedelta64[D]")
+    return days
 
 
 def generate(session: Session, n: int, seed: int) -> list[NewOutfall]:
@@ -762,7 +763,7 @@ def bench_latency(app: Flask, url: str, n: int, repeats: int, progress: Progress
                 response = who.get(path)
                 if response.status_code != 200:
                     raise SystemExit(f"GET {path} answered {response.status_code}: {response.get_data(True)[:300]}")
-                return response.data
+                return bytes(response.data)
 
             return get
 

@@ -128,7 +128,7 @@ def bench(app: Flask, url: str, cookie: str, token: str, repeats: int, progress:
 
             # statements through SQLAlchemy, and those sent straight to the driver (the identity SELECT)
             event.listen(engine, "before_cursor_execute", record)
-            psycopg.Connection.execute = by_driver  # type: ignore[method-assign,assignment]
+            psycopg.Connection.execute = by_driver  # type: ignore[method-assign]
             try:
                 ours()
             finally:

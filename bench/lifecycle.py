@@ -721,7 +721,9 @@ def bench_assign(
             ours_ids, raw_ids = sorted(pick[:size]), sorted(pick[size:])
             eligible = {}
             for side, ids in (("ours", ours_ids), ("raw", raw_ids)):  # untimed: also reads the rows into memory
-                eligible[side] = conn.execute(ELIGIBLE_SQL, {"ids": ids, "day": day, "officer": officer}).fetchone()[0]
+                row = conn.execute(ELIGIBLE_SQL, {"ids": ids, "day": day, "officer": officer}).fetchone()
+                assert row is not None
+                eligible[side] = row[0]
             for side in ("ours", "raw") if r % 2 == 0 else ("raw", "ours"):
                 if side == "ours":
                     timer.take()
@@ -741,7 +743,9 @@ def bench_assign(
                 if n_changed != eligible[side]:
                     raise Disagreement(f"{side}: {n_changed:,} outfalls assigned, {eligible[side]:,} could be")
             for side, ids in (("ours", ours_ids), ("raw", raw_ids)):
-                rows, events = conn.execute(DONE_SQL, {"ids": ids, "officer": officer}).fetchone()
+                done = conn.execute(DONE_SQL, {"ids": ids, "officer": officer}).fetchone()
+                assert done is not None
+                rows, events = done
                 if rows != eligible[side] or events != eligible[side]:
                     raise Disagreement(f"{side}: {rows:,} outfalls and {events:,} events for {eligible[side]:,}")
             if r > 0:

@@ -570,9 +570,9 @@ def bench_tiles(app: Any, cold_app: Any, url: str, cookie: str, repeats: int) ->
             near = conn.execute(
                 "SELECT ST_X(geom), ST_Y(geom) FROM outfalls ORDER BY geom <-> ST_SetSRID(ST_MakePoint(%s, %s), 4490) "
                 "LIMIT 1", XIAN).fetchone()  # fmt: skip
-            centre = (near[0], near[1]) if near else XIAN
+            centre: tuple[float, float] = (near[0], near[1]) if near else XIAN
             for z in ZOOMS:
-                cx, cy = tile_of(*centre, z)
+                cx, cy = tile_of(centre[0], centre[1], z)
                 # z10: the 3 × 3 tiles around it; z6 and z14: its own tile (neighbours at z14 mostly hold nothing)
                 tiles = [(cx + dx, cy + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)] if 6 < z < 14 else [(cx, cy)]
                 times: dict[str, list[float]] = {"asof": [], "now": [], "http": [], "miss": [], "raw": [],
