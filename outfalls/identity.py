@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -85,6 +86,9 @@ def _prepared(statement: TextClause, dialect: Dialect) -> DriverStatement:
 
 
 _kept: dict[str, ChangeCache[tuple[str, str], tuple[Any, ...]]] = {}
+_kept_by_engine: weakref.WeakKeyDictionary[Engine, ChangeCache[tuple[str, str], tuple[Any, ...]]] = (
+    weakref.WeakKeyDictionary()
+)  # the same, found without spelling the URL out on every request
 _kept_lock = threading.Lock()
 
 
@@ -94,12 +98,15 @@ def kept_identities(bind: Engine | Connection) -> ChangeCache[tuple[str, str], t
     """
     if not isinstance(bind, Engine):
         return None
-    url = bind.url.render_as_string(hide_password=False)
-    with _kept_lock:
-        cache = _kept.get(url)
-        if cache is None:
-            cache = _kept[url] = ChangeCache(listener_for(url), IDENTITY, IDENTITIES_KEPT)
-        return cache
+    cache = _kept_by_engine.get(bind)
+    if cache is None:
+        url = bind.url.render_as_string(hide_password=False)
+        with _kept_lock:
+            cache = _kept.get(url)
+            if cache is None:
+                cache = _kept[url] = ChangeCache(listener_for(url), IDENTITY, IDENTITIES_KEPT)
+        _kept_by_engine[bind] = cache
+    return cache
 
 
 def _read(session: Session, statement: TextClause, key: tuple[str, str], **params: Any) -> tuple[Any, ...] | None:

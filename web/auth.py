@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, redirect, request, url_for
+from flask import Flask, Request, Response, g, redirect, request, url_for
+from flask.sessions import SessionInterface, SessionMixin
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -179,8 +180,23 @@ def _check_csrf() -> None:
         raise PermissionDenied("the form has expired or did not come from this site; reload the page and try again")
 
 
+class NoFlaskSession(SessionInterface):
+    """The app keeps no Flask session: a login is its own cookie (``SESSION_COOKIE``, read by the access check), so
+    no request unsigns Flask's ``session`` cookie and none is ever set.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin:
+        """A session that holds nothing (writing to it is an error)."""
+        return self.make_null_session(app)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        """Nothing to save."""
+        return None
+
+
 def init_auth(app: Flask) -> None:
     """Install the access check before every request."""
+    app.session_interface = NoFlaskSession()
     static: Any = app.view_functions["static"]
     static.access = Access(public=True)
 
