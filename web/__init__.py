@@ -16,6 +16,7 @@ from outfalls.db.engine import database_url, make_engine, make_sessionmaker
 from outfalls.db.notify import CATALOGUE, ChangeCache, listener_for
 from outfalls.db.replicas import replica_urls
 from outfalls.db.routing import ReplicaRouter
+from outfalls.progress import kept_tile_bytes
 
 
 def tile_cache_for(settings: Settings, sessions: sessionmaker[Session]) -> ChangeCache[Hashable, bytes]:
@@ -27,7 +28,7 @@ def tile_cache_for(settings: Settings, sessions: sessionmaker[Session]) -> Chang
     if not isinstance(bind, sa.Engine):
         return ChangeCache(None, CATALOGUE, 0)
     url = bind.url.render_as_string(hide_password=False)
-    return ChangeCache(listener_for(url), CATALOGUE, settings.progress.tile_cache_mb * 2**20, sizeof=len)
+    return ChangeCache(listener_for(url), CATALOGUE, settings.progress.tile_cache_mb * 2**20, sizeof=kept_tile_bytes)
 
 
 def replica_router(settings: Settings, primary: sa.Engine) -> ReplicaRouter | None:

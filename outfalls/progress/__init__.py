@@ -45,10 +45,11 @@ from outfalls.progress.targets import (
     target_history,
     targets_in_force,
 )
-from outfalls.progress.tiles import AREA_CLUSTERS_BELOW_ZOOM, area_clusters_extent, outfall_tile
+from outfalls.progress.tiles import AREA_CLUSTERS_BELOW_ZOOM, area_clusters_extent, kept_tile_bytes, outfall_tile
 from outfalls.progress.trend import Trend, TrendPoint, progress_trend
 
 __all__ = [
+    "kept_tile_bytes",
     "ALL_NAME",
     "AREA_CLUSTERS_BELOW_ZOOM",
     "AXES",

@@ -99,6 +99,17 @@ def outfall_tile(
                            clustered=z < cluster_below_zoom)  # fmt: skip
 
 
+KEPT_TILE_OVERHEAD = 512  # bytes a kept tile costs besides its own: its key (scope, zoom, day …) and cache entry
+
+
+def kept_tile_bytes(tile: bytes) -> int:
+    """What keeping ``tile`` in a tile cache costs in memory: its bytes and its key, so that empty tiles (most tiles
+    of a country are empty) count too and a client asking for every tile of a zoom cannot grow the cache beyond its
+    bound.
+    """
+    return len(tile) + KEPT_TILE_OVERHEAD
+
+
 def area_clusters_extent(
     session: Session, *, scope: Scope, within: tuple[str, str | None] = ("all", None)
 ) -> BBox | None:

@@ -23,6 +23,7 @@ from outfalls.config import load_settings
 from outfalls.db.cluster import Cluster
 from outfalls.db.engine import make_engine
 from outfalls.db.notify import CATALOGUE, ChangeCache, ChangeListener, listener_for
+from outfalls.progress.tiles import KEPT_TILE_OVERHEAD, kept_tile_bytes
 from outfalls.types import SurveyLevel
 from web.auth import SESSION_COOKIE
 
@@ -69,6 +70,11 @@ def listener(url: str) -> Iterator[ChangeListener]:
     listener.close()
 
 
+def tiles(listener: ChangeListener, maxsize: int = 2**20,
+          sizeof: Callable[[bytes], int] = len) -> ChangeCache[Any, bytes]:  # fmt: skip
+    return ChangeCache(listener, CATALOGUE, maxsize, sizeof=sizeof)
+
+
 class Maker:
     """``make()`` for the cache, counting its calls; each tile is new bytes."""
 
@@ -81,7 +87,7 @@ class Maker:
 
 
 def test_a_commit_elsewhere_empties_the_cache(url: str, listener: ChangeListener) -> None:
-    cache, make = ChangeCache(listener, CATALOGUE, 2**20, sizeof=len), Maker()
+    cache, make = tiles(listener), Maker()
     assert cache.get("k", make) == b"tile 1"
     assert cache.get("k", make) == b"tile 1" and make.calls == 1 and cache.hits == 1
     assert cache.get("other", make) == b"tile 2"  # the key is the whole tile: another key is another tile
@@ -94,7 +100,7 @@ def test_a_commit_elsewhere_empties_the_cache(url: str, listener: ChangeListener
 
 
 def test_a_rolled_back_change_keeps_the_cache(url: str, listener: ChangeListener) -> None:
-    cache, make = ChangeCache(listener, CATALOGUE, 2**20, sizeof=len), Maker()
+    cache, make = tiles(listener), Maker()
     cache.get("k", make)
     before = listener.token(CATALOGUE)
     elsewhere(url, "UPDATE outfalls SET name = name || '?'", commit=False)
@@ -106,7 +112,7 @@ def test_a_rolled_back_change_keeps_the_cache(url: str, listener: ChangeListener
 
 def test_a_commit_in_this_process_counts_at_once(url: str, listener: ChangeListener) -> None:
     """Whoever writes reads their write: the token moves at the commit, before the notice comes back."""
-    cache, make = ChangeCache(listener, CATALOGUE, 2**20, sizeof=len), Maker()
+    cache, make = tiles(listener), Maker()
     cache.get("k", make)
     engine = make_engine(url)
     try:
@@ -119,7 +125,8 @@ def test_a_commit_in_this_process_counts_at_once(url: str, listener: ChangeListe
 
 
 def test_a_change_made_while_a_tile_is_made_is_not_kept(url: str, listener: ChangeListener) -> None:
-    cache, calls = ChangeCache(listener, CATALOGUE, 2**20, sizeof=len), []
+    cache = tiles(listener)
+    calls: list[int] = []
 
     def make_during_a_change() -> bytes:
         calls.append(1)
@@ -135,7 +142,7 @@ def test_a_change_made_while_a_tile_is_made_is_not_kept(url: str, listener: Chan
 
 def test_nothing_is_served_or_kept_while_not_listening(url: str, pg_cluster: Cluster,
                                                         listener: ChangeListener) -> None:  # fmt: skip
-    cache, make = ChangeCache(listener, CATALOGUE, 2**20, sizeof=len), Maker()
+    cache, make = tiles(listener), Maker()
     cache.get("k", make)
     pid = listener.backend_pid
     pg_cluster.psql("postgres", f"SELECT pg_terminate_backend({pid})")
@@ -150,7 +157,7 @@ def test_nothing_is_served_or_kept_while_not_listening(url: str, pg_cluster: Clu
 def test_a_listener_that_cannot_connect_keeps_nothing(tmp_path: Path) -> None:
     listener = ChangeListener(f"postgresql+psycopg://nobody@/none?host={tmp_path}", retry_s=0.05, poll_s=0.05)
     try:
-        cache, make = ChangeCache(listener, CATALOGUE, 2**20, sizeof=len), Maker()
+        cache, make = tiles(listener), Maker()
         assert [cache.get("k", make) for _ in range(3)] == [b"tile 1", b"tile 2", b"tile 3"]
         assert listener.token(CATALOGUE) is None and cache.size == 0
     finally:
@@ -158,12 +165,22 @@ def test_a_listener_that_cannot_connect_keeps_nothing(tmp_path: Path) -> None:
 
 
 def test_the_size_is_bounded(url: str, listener: ChangeListener) -> None:
-    cache = ChangeCache(listener, CATALOGUE, 1000, sizeof=len)
+    cache = tiles(listener, 1000)
     for i in range(10):
         cache.get(i, lambda: b"x" * 300)
     assert cache.size <= 1000 and cache.get("big", lambda: b"y" * 5000) == b"y" * 5000
     assert cache.size <= 1000
     assert ChangeCache(listener, CATALOGUE, 0).listener is None  # 0 MB: no cache at all
+
+
+def test_empty_tiles_count_against_the_bound(url: str, listener: ChangeListener) -> None:
+    """A client asking for every (empty) tile of a zoom fills the cache only up to its size: keys cost too."""
+    cache = tiles(listener, 100 * KEPT_TILE_OVERHEAD, kept_tile_bytes)
+    for x in range(10_000):
+        cache.get(("outfalls", 14, x, 0), lambda: b"")
+    assert cache.size <= 100 * KEPT_TILE_OVERHEAD
+    assert cache.get(("outfalls", 14, 9_999, 0), lambda: b"made again") == b""  # the last ones are kept
+    assert cache.get(("outfalls", 14, 0, 0), lambda: b"made again") == b"made again"  # the first ones are gone
 
 
 # -- through the web -----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from outfalls import accounts
@@ -139,6 +140,15 @@ def _login(served: Served, login: str) -> tuple[str, int]:
     return cookie, user_id
 
 
+def _browser(served: Served, login: str) -> tuple[FlaskClient, str, int]:
+    """A browser logged in as a new user, after its first request (its identity now kept)."""
+    cookie, user_id = _login(served, login)
+    client = served.app.test_client()
+    client.set_cookie(SESSION_COOKIE, cookie)
+    assert client.get("/api/outfalls").status_code == 200
+    return client, cookie, user_id
+
+
 def _wait(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -147,10 +157,7 @@ def _wait(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
 
 
 def test_a_known_identity_is_kept_until_another_process_revokes_it(served: Served) -> None:
-    cookie, user_id = _login(served, "kept")
-    client = served.app.test_client()
-    client.set_cookie(SESSION_COOKIE, cookie)
-    assert client.get("/api/outfalls").status_code == 200
+    client, cookie, user_id = _browser(served, "kept")
     served.statements.clear()
     for _ in range(3):
         assert client.get("/api/outfalls").status_code == 200
@@ -166,10 +173,7 @@ def test_a_known_identity_is_kept_until_another_process_revokes_it(served: Serve
 
 
 def test_a_kept_session_still_expires_on_time(served: Served) -> None:
-    cookie, _ = _login(served, "expiring")
-    client = served.app.test_client()
-    client.set_cookie(SESSION_COOKIE, cookie)
-    assert client.get("/api/outfalls").status_code == 200
+    client, cookie, _ = _browser(served, "expiring")
     with Session(served.engine) as session:
         web_session = session.get(WebSession, accounts.sha256_hex(cookie))
         expires_at = web_session.expires_at if web_session is not None else None
@@ -179,10 +183,7 @@ def test_a_kept_session_still_expires_on_time(served: Served) -> None:
 
 
 def test_a_kept_session_is_marked_seen_once_a_minute_not_on_every_request(served: Served) -> None:
-    cookie, _ = _login(served, "seen_once")
-    client = served.app.test_client()
-    client.set_cookie(SESSION_COOKIE, cookie)
-    assert client.get("/api/outfalls").status_code == 200
+    client, cookie, _ = _browser(served, "seen_once")
     with time_machine.travel(datetime.now(UTC) + accounts.SEEN_EVERY + timedelta(seconds=5), tick=True):
         served.statements.clear()
         for _ in range(3):
