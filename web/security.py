@@ -32,15 +32,24 @@ def init_security(app: Flask, settings: Settings) -> None:
             _refuse_nul(name, name)
             _refuse_nul(value, name)
 
+    always = (
+        ("Content-Security-Policy", csp),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+    )
+
     @app.after_request
     def add_headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", csp)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        cache = response.cache_control
-        if cache.private:
-            cache.public = False  # send_file's max_age makes a response public; a private one must not say both
-        if g.get("identity") is not None and "Cache-Control" not in response.headers:
-            cache.no_store = True  # a logged-in page holds what only this user may see: no shared or disk cache
+        headers = response.headers
+        for name, value in always:
+            headers.setdefault(name, value)
+        # Cache-Control is read as text first: most responses say nothing or just "private", and Werkzeug's
+        # cache_control object parses and writes the header again on every change
+        said = headers.get("Cache-Control")
+        if said is None:
+            if g.get("identity") is not None:
+                headers["Cache-Control"] = "no-store"  # a logged-in page holds what only this user may see
+        elif "public" in said and "private" in said:
+            response.cache_control.public = False  # send_file's max_age makes a response public; not a private one
         return response

@@ -181,9 +181,11 @@ class ChangeCache(Generic[K, V]):
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: K, make: Callable[[], V | None], *, keep: bool = True) -> V | None:
+    def get(self, key: K, make: Callable[[], V | None], *, keep: bool | Callable[[], bool] = True) -> V | None:
         """The value of ``key``: kept, or read by ``make()`` and kept when ``keep`` (False for a value read from a
-        replica, which may not have replayed the last change heard yet) and nothing changed while it was read.
+        replica, which may not have replayed the last change heard yet; a callable is asked once ``make`` has read
+        the value, so that a caller choosing its database inside ``make`` pays nothing for a kept value) and nothing
+        changed while it was read.
         """
         listener = self.listener
         token = listener.token(self.topic) if listener is not None else None
@@ -199,6 +201,8 @@ class ChangeCache(Generic[K, V]):
         self.misses += 1
         value = make()
         unchanged = token is not None and listener is not None and listener.token(self.topic) == token
+        if callable(keep):
+            keep = keep()
         if keep and unchanged and value is not None and self._size(value) <= self.maxsize:
             with self._lock:
                 if self._token == token:

@@ -164,6 +164,23 @@ def test_a_listener_that_cannot_connect_keeps_nothing(tmp_path: Path) -> None:
         listener.close()
 
 
+def test_whether_to_keep_is_asked_once_the_value_is_made(url: str, listener: ChangeListener) -> None:
+    """A caller choosing its database inside ``make`` (a replica's tile is not kept) says so after making it; a
+    kept value asks nothing."""
+    cache, make, asked = tiles(listener), Maker(), []
+
+    def keep(answer: bool) -> Callable[[], bool]:
+        def ask() -> bool:
+            asked.append(make.calls)  # how many values were made when asked
+            return answer
+        return ask
+
+    assert cache.get("replica", make, keep=keep(False)) == b"tile 1" and asked == [1]
+    assert cache.get("replica", make, keep=keep(False)) == b"tile 2" and asked == [1, 2]  # not kept
+    assert cache.get("primary", make, keep=keep(True)) == b"tile 3" and asked == [1, 2, 3]
+    assert cache.get("primary", make, keep=keep(True)) == b"tile 3" and asked == [1, 2, 3]  # kept: nothing asked
+
+
 def test_the_size_is_bounded(url: str, listener: ChangeListener) -> None:
     cache = tiles(listener, 1000)
     for i in range(10):

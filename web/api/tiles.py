@@ -25,13 +25,15 @@ def outfall_tile(z: int, x: int, y: int) -> ResponseReturnValue:
     scope, as_of = current_scope(), parse_date(request.args, "as_of")
     state, within = request.args.get("state") or None, domain.parse_scope(request.args.get("scope"))
     below = settings().progress.cluster_below_zoom
-    session = db()  # chosen first: a tile read from a replica is not kept (it may not hold the last change heard)
     key = ("outfalls", z, x, y, scope, as_of, domain.today(), state, within, below)
     cache: ChangeCache[Hashable, bytes] = current_app.extensions["outfalls.tile_cache"]
-    tile = cache.get(key, lambda: domain.outfall_tile(session, z, x, y, scope=scope, as_of=as_of, state=state,
+    # The database is chosen only when the tile is made (a kept tile needs none); a tile read from a replica is
+    # not kept, as the replica may not hold the last change heard yet.
+    tile = cache.get(key, lambda: domain.outfall_tile(db(), z, x, y, scope=scope, as_of=as_of, state=state,
                                                        within=within, cluster_below_zoom=below),
-                      keep=not served_by_replica())  # fmt: skip
-    response = Response(tile, mimetype="application/vnd.mapbox-vector-tile")
-    response.cache_control.private = True
-    response.cache_control.max_age = 300
-    return response
+                      keep=lambda: not served_by_replica())  # fmt: skip
+    # the header written out: Werkzeug's cache_control object parses and writes it again on every change
+    return Response(tile, mimetype="application/vnd.mapbox-vector-tile", headers=TILE_CACHE_CONTROL)
+
+
+TILE_CACHE_CONTROL = {"Cache-Control": "private, max-age=300"}
