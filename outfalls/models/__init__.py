@@ -14,13 +14,21 @@ from outfalls.models.remediation import ClosingRule, RemediationRecord
 from outfalls.models.sampling import MonitoringVisit, Parameter, SampleResult, StandardLimit
 from outfalls.models.standardisation import StandardisationCheck
 from outfalls.models.survey import ReviewItem, SurveyMapping
-from outfalls.models.target import AreaMilestoneDay, AreaMilestoneMonth, AreaStateDay, OutfallMilestone, ProgressTarget
+from outfalls.models.target import (
+    AreaMilestoneDay,
+    AreaMilestoneMonth,
+    AreaMilestoneYear,
+    AreaStateDay,
+    OutfallMilestone,
+    ProgressTarget,
+)
 from outfalls.models.tracing import TraceParty, TraceRecord
 from outfalls.models.track import SurveyTrack
 
 __all__ = [
     "AreaMilestoneDay",
     "AreaMilestoneMonth",
+    "AreaMilestoneYear",
     "AreaStateDay",
     "FieldPhoto",
     "FieldRecord",

@@ -109,3 +109,20 @@ class AreaMilestoneMonth(Base):
     sub_basin_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     river_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     n: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class AreaMilestoneYear(Base):
+    """The changes of ``area_milestone_days`` summed by year (``year`` is its first day), kept by the same trigger
+    (revision 0025): a past day's progress subtracts a few rows per location and year after it, then the months
+    of its own year, instead of every month since.
+    """
+
+    __tablename__ = "area_milestone_years"
+
+    year: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    admin_area_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    basin_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sub_basin_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    river_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer, nullable=False)

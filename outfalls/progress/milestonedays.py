@@ -15,16 +15,17 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Integer, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Date, FromClause, Integer, func, literal, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from outfalls.config import PROGRESS_METRICS
-from outfalls.models import AreaMilestoneDay, AreaMilestoneMonth
+from outfalls.models import AreaMilestoneDay, AreaMilestoneMonth, AreaMilestoneYear
 from outfalls.progress.statedays import LOCATION, TOTAL_DAY, location_conditions, statement_trigger_sql
 
 MILESTONE_DAYS = AreaMilestoneDay.__table__
 MILESTONE_MONTHS = AreaMilestoneMonth.__table__
+MILESTONE_YEARS = AreaMilestoneYear.__table__
 LIVE, FOUND = "live", "found"  # the denominator, and the outfalls found that day
 
 
@@ -50,22 +51,30 @@ def _changes(rows: str, sign: int) -> str:
 
 def upsert_sql(changes: str) -> str:
     """One statement adding the summed ``changes`` (a SELECT of day, metric, location, n) to
-    ``area_milestone_days`` (each day, and their sum on the ``infinity`` row) and, by month, to
-    ``area_milestone_months``. The changes are summed by day once; the current count and the months add up those
-    sums, and each table is written in the order of its key (each index page visited once, not once a row).
+    ``area_milestone_days`` (each day, and their sum on the ``infinity`` row) and, by month and by year, to
+    ``area_milestone_months`` and ``area_milestone_years``. The changes are summed by day once; the current count,
+    the months and the years add up those sums, and each table is written in the order of its key (each index page
+    visited once, not once a row).
     """
     loc = ", ".join(LOCATION)
     cols = f"day, metric, {loc}"
-    month = "date_trunc('month', day::timestamp)::date"
+
+    def by(period: str, table: str, column: str) -> str:
+        start = f"date_trunc('{period}', day::timestamp)::date"
+        return (
+            f"INSERT INTO {table} AS a ({column}, metric, {loc}, n) SELECT {start}, metric, {loc}, sum(n) "
+            f"FROM g GROUP BY {start}, metric, {loc} HAVING sum(n) <> 0 ORDER BY 1, metric, {loc} "
+            f"ON CONFLICT ({column}, metric, {loc}) DO UPDATE SET n = a.n + EXCLUDED.n"
+        )
+
     return (
         f"WITH x({cols}, n) AS ({changes}), "
         f"g AS (SELECT {cols}, sum(n)::integer AS n FROM x GROUP BY {cols}), "
         f"d AS (INSERT INTO area_milestone_days AS a ({cols}, n) SELECT {cols}, n FROM g WHERE n <> 0 "
         f"UNION ALL SELECT 'infinity'::date, metric, {loc}, sum(n) FROM g GROUP BY metric, {loc} HAVING sum(n) <> 0 "
-        f"ORDER BY {cols} ON CONFLICT ({cols}) DO UPDATE SET n = a.n + EXCLUDED.n) "
-        f"INSERT INTO area_milestone_months AS a (month, metric, {loc}, n) SELECT {month}, metric, {loc}, sum(n) "
-        f"FROM g GROUP BY {month}, metric, {loc} HAVING sum(n) <> 0 ORDER BY 1, metric, {loc} "
-        f"ON CONFLICT (month, metric, {loc}) DO UPDATE SET n = a.n + EXCLUDED.n"
+        f"ORDER BY {cols} ON CONFLICT ({cols}) DO UPDATE SET n = a.n + EXCLUDED.n), "
+        f"mo AS ({by('month', 'area_milestone_months', 'month')}) "
+        f"{by('year', 'area_milestone_years', 'year')}"
     )
 
 
@@ -82,14 +91,15 @@ def milestone_days_trigger_sql() -> str:
 # -- reading -------------------------------------------------------------------------------------------------
 
 
-def _onto_months(element: Any, **_kw: Any) -> Any:
-    if getattr(element, "table", None) is MILESTONE_DAYS and element.name in LOCATION:
-        return MILESTONE_MONTHS.c[element.name]
-    return None
+def _onto(conditions: Sequence[ColumnElement[bool]], counts: FromClause) -> list[ColumnElement[bool]]:
+    """Location conditions on ``area_milestone_days`` rewritten onto the months' or years' table."""
 
+    def onto(element: Any, **_kw: Any) -> Any:
+        if getattr(element, "table", None) is MILESTONE_DAYS and element.name in LOCATION:
+            return counts.c[element.name]
+        return None
 
-def _by_month(conditions: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
-    return [replacement_traverse(c, {}, _onto_months) for c in conditions]
+    return [replacement_traverse(c, {}, onto) for c in conditions]
 
 
 def _month_start(day: date) -> date:
@@ -112,17 +122,22 @@ def located_counts(session: Session, day: date, conditions: Sequence[ColumnEleme
                    metrics: Sequence[str]) -> list[tuple[Any, ...]]:  # fmt: skip
     """Rows (basin_id, sub_basin_id, river_id, admin_area_id, denominator, *counts of ``metrics``) of every
     location with outfalls in the denominator at the end of ``day``, as the scan of the milestones groups them
-    (0 stands for a missing location): the current count minus the changes after the day (whole months from
-    ``area_milestone_months``, the rest of the day's month from its days).
+    (0 stands for a missing location): the current count minus the changes after the day (whole years from
+    ``area_milestone_years``, the rest of the day's year from ``area_milestone_months``, the rest of its month
+    from its days).
     """
-    d, mo = MILESTONE_DAYS.c, MILESTONE_MONTHS.c
+    d, mo, yr = MILESTONE_DAYS.c, MILESTONE_MONTHS.c, MILESTONE_YEARS.c
     wanted = [LIVE, *metrics]
     changes = union_all(
         select(d.basin_id, d.sub_basin_id, d.river_id, d.admin_area_id, d.metric, d.n).where(
             d.day == TOTAL_DAY, d.metric.in_(wanted), *conditions
         ),
+        select(yr.basin_id, yr.sub_basin_id, yr.river_id, yr.admin_area_id, yr.metric, -yr.n).where(
+            yr.year > day.replace(month=1, day=1), yr.metric.in_(wanted), *_onto(conditions, MILESTONE_YEARS)
+        ),
         select(mo.basin_id, mo.sub_basin_id, mo.river_id, mo.admin_area_id, mo.metric, -mo.n).where(
-            mo.month > _month_start(day), mo.metric.in_(wanted), *_by_month(conditions)
+            mo.month > _month_start(day), mo.month < date(day.year + 1, 1, 1), mo.metric.in_(wanted),
+            *_onto(conditions, MILESTONE_MONTHS),
         ),
         select(d.basin_id, d.sub_basin_id, d.river_id, d.admin_area_id, d.metric, -d.n).where(
             d.day > day, d.day < _next_month(day), d.metric.in_(wanted), *conditions
@@ -132,7 +147,7 @@ def located_counts(session: Session, day: date, conditions: Sequence[ColumnEleme
     columns = [c.basin_id, c.sub_basin_id, c.river_id, c.admin_area_id]
     query = select(*columns, c.metric, func.sum(c.n).cast(Integer)).group_by(*columns, c.metric)
     by_location: dict[tuple[int, int, int, int], dict[str, int]] = {}
-    for row in session.execute(query):
+    for row in session.execute(query).all():  # fetched at once, not a row at a time
         by_location.setdefault((row[0], row[1], row[2], row[3]), {})[row[4]] = int(row[5] or 0)
     return [(*loc, counts[LIVE], *(counts.get(k, 0) for k in metrics))
             for loc, counts in sorted(by_location.items()) if counts.get(LIVE, 0) > 0]  # fmt: skip
@@ -148,7 +163,7 @@ def monthly_changes(session: Session, day: date, conditions: Sequence[ColumnElem
     first = _month_start(day)
     query = union_all(
         select(mo.month, mo.metric, func.sum(mo.n))
-        .where(mo.month < first, mo.metric.in_(wanted), *_by_month(conditions))
+        .where(mo.month < first, mo.metric.in_(wanted), *_onto(conditions, MILESTONE_MONTHS))
         .group_by(mo.month, mo.metric),
         select(literal(first, Date), d.metric, func.sum(d.n))
         .where(d.day >= first, d.day <= day, d.metric.in_(wanted), *conditions)
