@@ -33,23 +33,24 @@ def init_security(app: Flask, settings: Settings) -> None:
             _refuse_nul(value, name)
 
     always = (
-        ("Content-Security-Policy", csp),
-        ("X-Content-Type-Options", "nosniff"),
-        ("X-Frame-Options", "DENY"),
-        ("Referrer-Policy", "same-origin"),
+        ("content-security-policy", "Content-Security-Policy", csp),
+        ("x-content-type-options", "X-Content-Type-Options", "nosniff"),
+        ("x-frame-options", "X-Frame-Options", "DENY"),
+        ("referrer-policy", "Referrer-Policy", "same-origin"),
     )
 
     @app.after_request
     def add_headers(response: Response) -> Response:
+        # The headers a response has are listed once: Werkzeug's lookups raise (and catch) an exception for
+        # every header missing, which most of these are. Cache-Control is read as text for the same reason: its
+        # cache_control object parses and writes the header again on every change.
         headers = response.headers
-        for name, value in always:
-            headers.setdefault(name, value)
-        # Cache-Control is read as text first: most responses say nothing or just "private", and Werkzeug's
-        # cache_control object parses and writes the header again on every change
-        said = headers.get("Cache-Control")
-        if said is None:
+        said = {name.lower(): value for name, value in headers.items()}
+        headers.extend([(name, value) for key, name, value in always if key not in said])
+        cache = said.get("cache-control")
+        if cache is None:
             if g.get("identity") is not None:
-                headers["Cache-Control"] = "no-store"  # a logged-in page holds what only this user may see
-        elif "public" in said and "private" in said:
+                headers.add("Cache-Control", "no-store")  # a logged-in page holds what only this user may see
+        elif "public" in cache and "private" in cache:
             response.cache_control.public = False  # send_file's max_age makes a response public; not a private one
         return response
