@@ -515,7 +515,8 @@ PLAIN_DERIVE_SAMPLE = 20_000
 
 def _columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
     rows = conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s "
+        "ORDER BY ordinal_position",
         (table,),
     ).fetchall()
     return [r[0] for r in rows]
@@ -645,8 +646,8 @@ def bench_load(url: str, n: int, seed: int, progress: Progress, *, load_only: bo
         "create_outfalls, every row",
         ours_s,
         "COPY (text) of every row create_outfalls leaves: outfalls, events, outfall_milestones and the counts per"
-        " area and day (area_state_days, area_milestone_days, area_milestone_months), into LIKE ... INCLUDING ALL"
-        " twins",
+        " area and day (area_state_days, area_milestone_days, area_milestone_months, area_milestone_years), into"
+        " LIKE ... INCLUDING ALL twins (no foreign keys)",
         copy_s + derived_s,
         {"rows": n, "events": n_events, "derived_rows": derived_rows, "derived_copy_seconds": round(derived_s, 3)},
     )

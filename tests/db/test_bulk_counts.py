@@ -32,6 +32,7 @@ COUNTS = {  # the days as text: Python has no infinite date; rows that add up to
     "area_state_days": f"SELECT day::text, state, {LOCATION}, n FROM area_state_days WHERE n <> 0",
     "area_milestone_days": f"SELECT day::text, metric, {LOCATION}, n FROM area_milestone_days WHERE n <> 0",
     "area_milestone_months": f"SELECT month::text, metric, {LOCATION}, n FROM area_milestone_months WHERE n <> 0",
+    "area_milestone_years": f"SELECT year::text, metric, {LOCATION}, n FROM area_milestone_years WHERE n <> 0",
 }
 MILESTONES = "SELECT * FROM outfall_milestones"
 
@@ -47,6 +48,7 @@ def _revision(name: str) -> ModuleType:
 
 STATE_DAYS_0017 = _revision("0017_area_state_days")
 MILESTONE_DAYS_0018 = _revision("0018_area_milestone_days")
+MILESTONE_YEARS_0025 = _revision("0025_milestone_years")
 
 
 def _rows(session: Session, query: str) -> list[tuple[Any, ...]]:
@@ -59,20 +61,21 @@ def counts(session: Session) -> dict[str, list[tuple[Any, ...]]]:
 
 def recomputed(session: Session, *, from_events: bool = True) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
     """The milestones from every event by the milestone rule (unless not ``from_events``: those kept), and the
-    counts from those milestones by the statements of revisions 0017/0018; rolled back, so the tables are left as
-    they were.
+    counts from those milestones by the statements of revisions 0017/0018 (the years summed from those months, as
+    revision 0025 fills them); rolled back, so the tables are left as they were.
     """
     session.flush()
     with session.begin_nested() as scratch:
-        session.execute(text("TRUNCATE area_state_days, area_milestone_days, area_milestone_months"))
+        session.execute(text(f"TRUNCATE {', '.join(COUNTS)}"))
         if from_events:
             session.execute(text("TRUNCATE outfall_milestones"))
             session.execute(text("CREATE TEMPORARY VIEW new_events AS SELECT * FROM events"))
             upsert = milestone_trigger_sql().removeprefix(" BEGIN ").split("; ")[0]
             session.execute(text(upsert))  # (its statement triggers count too; the counts are recomputed below)
-            session.execute(text("TRUNCATE area_state_days, area_milestone_days, area_milestone_months"))
+            session.execute(text(f"TRUNCATE {', '.join(COUNTS)}"))
         session.execute(text(STATE_DAYS_0017.BACKFILL))
         session.execute(text(MILESTONE_DAYS_0018.BACKFILL))
+        session.execute(text(MILESTONE_YEARS_0025.BACKFILL))
         result = _rows(session, MILESTONES), counts(session)
         scratch.rollback()
     return result
@@ -164,4 +167,5 @@ def test_the_counts_are_those_the_previous_functions_kept(session: Session) -> N
 
     before = _with_functions(session, STATE_DAYS_0017.TRIGGER_BODY, MILESTONE_DAYS_0018.TRIGGER_BODY, work)
     now = _with_functions(session, installed["area_state_days_apply"], installed["area_milestone_days_apply"], work)
+    before.pop("area_milestone_years"), now.pop("area_milestone_years")  # kept since revision 0025 only
     assert all(now.values()) and now == before
