@@ -34,11 +34,12 @@ def _terminate(url: str, pid: int) -> None:
     killer = make_engine(url)
     try:
         with killer.connect() as conn:
-            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            for _ in range(100):
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})  # waits for it to end
+            for _ in range(250):
                 alive = conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid})
                 if not alive.scalar_one():
                     return
+                conn.commit()  # pg_stat_activity is read once per transaction: look again in a new one
                 time.sleep(0.02)
     finally:
         killer.dispose()
