@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -109,24 +110,37 @@ def kept_identities(bind: Engine | Connection) -> ChangeCache[tuple[str, str], t
     return cache
 
 
-def _read(session: Session, statement: TextClause, key: tuple[str, str], **params: Any) -> tuple[Any, ...] | None:
+SessionOrOpen = Session | Callable[[], Session]  # a session, or how to open one when it is first needed
+Bind = Engine | Connection
+
+
+def _open(session: SessionOrOpen) -> Session:
+    return session if isinstance(session, Session) else session()
+
+
+def _read(session: SessionOrOpen, bind: Bind, statement: TextClause, key: tuple[str, str],
+          **params: Any) -> tuple[Any, ...] | None:  # fmt: skip
     """The row of an identity SELECT: kept, or sent on its own (outside the request's transaction: no
-    BEGIN/ROLLBACK).
+    BEGIN/ROLLBACK). A kept row needs no session: one given as how to open it is not opened.
     """
     def select() -> tuple[Any, ...] | None:
-        return read_row(session, _prepared(statement, session.get_bind().dialect), **params)
+        return read_row(_open(session), _prepared(statement, bind.dialect), **params)
 
-    cache = kept_identities(session.get_bind())
+    cache = kept_identities(bind)
     return cache.get(key, select) if cache is not None else select()
 
 
-def _seen(session: Session, key: tuple[str, str], row: tuple[Any, ...]) -> None:
+def _seen(bind: Bind, key: tuple[str, str], row: tuple[Any, ...]) -> None:
     """Keep what this request wrote of a session or token (seen or used now), so the next one does not write it
     again.
     """
-    cache = kept_identities(session.get_bind())
+    cache = kept_identities(bind)
     if cache is not None:
         cache.replace(key, row)
+
+
+def _bind(session: SessionOrOpen, bind: Bind | None) -> Bind:
+    return bind if bind is not None else _open(session).get_bind()
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,14 +163,17 @@ def _identity(row: _User, *, via_token: bool) -> Identity:
                     via_token)  # fmt: skip
 
 
-def session_identity(session: Session, cookie: str | None) -> RequestIdentity | None:
-    """The identity of a session cookie, or None (unknown, expired, tampered, or a disabled user)."""
+def session_identity(session: SessionOrOpen, cookie: str | None, *, bind: Bind | None = None) -> RequestIdentity | None:
+    """The identity of a session cookie, or None (unknown, expired, tampered, or a disabled user). ``session`` may
+    be given as how to open it, with the ``bind`` it opens on: a kept identity then opens none.
+    """
     if not cookie or len(cookie) > 200:
         return None
     session_id = sha256_hex(cookie)
     now = datetime.now(UTC)
     key = ("session", session_id)
-    found = _read(session, SESSION_IDENTITY, key, id=session_id)
+    bind = _bind(session, bind)
+    found = _read(session, bind, SESSION_IDENTITY, key, id=session_id)
     if found is None:
         return None
     row = _SessionRow(found[0], found[1], found[2], _User(*found[3:]))
@@ -164,16 +181,16 @@ def session_identity(session: Session, cookie: str | None) -> RequestIdentity | 
         return None
     wrote = now - row.last_seen_at > SEEN_EVERY
     if wrote:
-        session.execute(
+        _open(session).execute(
             update(WebSession).where(WebSession.id == session_id).values(last_seen_at=now),
             execution_options={"synchronize_session": False},
         )
-        _seen(session, key, (found[0], now, *found[2:]))
+        _seen(bind, key, (found[0], now, *found[2:]))
     return RequestIdentity(_identity(row.user, via_token=False), str(row.csrf_token), wrote)
 
 
 def token_identity(
-    session: Session, plain: str, *, login: str | None = None, ip: str | None = None
+    session: SessionOrOpen, plain: str, *, login: str | None = None, ip: str | None = None, bind: Bind | None = None
 ) -> RequestIdentity:
     """The identity of an API token (``login``: the name given with HTTP Basic must be the token's owner).
 
@@ -184,19 +201,21 @@ def token_identity(
     now = datetime.now(UTC)
     token_hash = sha256_hex(plain.strip())
     key = ("token", token_hash)
-    found = _read(session, TOKEN_IDENTITY, key, hash=token_hash)
+    bind = _bind(session, bind)
+    found = _read(session, bind, TOKEN_IDENTITY, key, hash=token_hash)
     if found is None:
-        refuse_token(session, plain, "unknown", login=login, ip=ip)
+        refuse_token(_open(session), plain, "unknown", login=login, ip=ip)
     row = _TokenRow(found[0], found[1], found[2], found[3], _User(*found[4:]))
     problem = token_problem(row.revoked_at, row.expires_at, row.user.is_active, row.user.login, login, now)
     if problem is not None:
-        refuse_token(session, plain, problem, login=login, ip=ip)
+        refuse_token(_open(session), plain, problem, login=login, ip=ip)
     wrote = row.last_used_at is None or now - row.last_used_at > SEEN_EVERY
     if wrote:
-        session.execute(
+        opened = _open(session)
+        opened.execute(
             update(ApiToken).where(ApiToken.id == row.token_id).values(last_used_at=now),
             execution_options={"synchronize_session": False},
         )
-        _seen(session, key, (*found[:3], now, *found[4:]))
-        audit(session, AuditAction.TOKEN_USED, actor=row.user.login, ip=ip, token_id=row.token_id)
+        _seen(bind, key, (*found[:3], now, *found[4:]))
+        audit(opened, AuditAction.TOKEN_USED, actor=row.user.login, ip=ip, token_id=row.token_id)
     return RequestIdentity(_identity(row.user, via_token=True), None, wrote)

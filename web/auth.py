@@ -25,6 +25,7 @@ from outfalls.errors import NotAuthenticated, PermissionDenied
 from outfalls.identity import RequestIdentity, session_identity, token_identity
 from outfalls.scope import Scope
 from outfalls.types import Role
+from web.db import primary_bind
 from web.db import primary_db as db  # who is asking, and their activity, is the primary's business
 
 SESSION_COOKIE = "outfalls_session"
@@ -100,14 +101,14 @@ def _token_identity() -> RequestIdentity | None:
         return None
     ip = request.remote_addr
     if scheme.lower() == "bearer":
-        return token_identity(db(), value, ip=ip)
+        return token_identity(db, value, ip=ip, bind=primary_bind())
     if scheme.lower() == "basic":
         try:
             login, _, token = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError) as err:
             raise NotAuthenticated("malformed Basic credentials") from err
         # Basic carries an API token as the password, never the login password.
-        return token_identity(db(), token, login=login, ip=ip)
+        return token_identity(db, token, login=login, ip=ip, bind=primary_bind())
     return None
 
 
@@ -115,20 +116,20 @@ def _resolve_identity() -> Identity | None:
     """The request's identity: one SELECT, and a commit only when the session's "last seen" or the token's use is
     recorded (at most once a minute) or a refused token is audited.
     """
-    session = db()
+    # the session is opened only when needed: a kept identity that writes nothing needs none
     try:
         found = _token_identity()
     except NotAuthenticated:
-        session.commit()  # the refusal is audited
+        db().commit()  # the refusal is audited
         raise
     if found is None:
-        found = session_identity(session, request.cookies.get(SESSION_COOKIE))
+        found = session_identity(db, request.cookies.get(SESSION_COOKIE), bind=primary_bind())
         if found is not None:
             g.session_csrf = found.csrf_token
     if found is None:
         return None
     if found.wrote:
-        session.commit()
+        db().commit()
     return found.identity
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -141,6 +141,12 @@ def primary_db() -> Session:
         g.primary_db = current_app.extensions["outfalls.sessions"]()
     session: Session = g.primary_db
     return session
+
+
+def primary_bind() -> Engine | Connection:
+    """What the primary's sessions are bound to (an engine; one connection in tests that roll back)."""
+    bind: Engine | Connection = current_app.extensions["outfalls.sessions"].kw["bind"]
+    return bind
 
 
 def db() -> Session:

@@ -172,6 +172,28 @@ def test_a_known_identity_is_kept_until_another_process_revokes_it(served: Serve
     assert client.get("/api/outfalls").status_code == 401
 
 
+def test_a_kept_tile_for_a_kept_identity_opens_no_database_session(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _cookie, _ = _browser(served, "tiles")
+    tile = "/tiles/outfalls/14/13149/6522.mvt"
+    first = client.get(tile)
+    assert first.status_code == 200
+    opened: list[Session] = []
+
+    class Counted(Session):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
+    monkeypatch.setattr(served.app.extensions["outfalls.sessions"], "class_", Counted)
+    again = client.get(tile)
+    assert again.status_code == 200 and again.data == first.data
+    assert served.app.extensions["outfalls.tile_cache"].hits >= 1
+    assert opened == []  # who is asking and the tile both kept: no session opened, none to close
+    assert client.get("/api/outfalls").status_code == 200 and len(opened) == 1  # a list reads the database
+
+
 def test_a_kept_session_still_expires_on_time(served: Served) -> None:
     client, cookie, _ = _browser(served, "expiring")
     with Session(served.engine) as session:
