@@ -464,6 +464,29 @@ DERIVED_TABLES = ("outfall_milestones", "area_state_days", "area_milestone_days"
                   "area_milestone_years")  # fmt: skip
 
 
+def copy_rows(conn: psycopg.Connection[Any], tables: Sequence[tuple[str, Sequence[str], list[Any]]], label: str,
+              progress: Progress) -> float:  # fmt: skip
+    """After a checkpoint, COPY (text, ``write_row``) each table's rows into it and commit: (table, columns,
+    rows) in turn. Returns the seconds of the COPYs and the commit.
+    """
+    conn.commit()
+    conn.autocommit = True
+    conn.execute("CHECKPOINT")
+    conn.autocommit = False
+    step = progress.counter(label, sum(len(rows) for _, _, rows in tables))
+    t0 = time.perf_counter()
+    with conn.cursor() as cur:
+        for table, cols, rows in tables:
+            names = ", ".join(f'"{c}"' for c in cols)
+            with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for start in range(0, len(rows), 100_000):
+                    for row in rows[start : start + 100_000]:
+                        copy.write_row(row)
+                    step(len(rows[start : start + 100_000]))
+    conn.commit()
+    return time.perf_counter() - t0
+
+
 def copy_every_row(
     conn: psycopg.Connection[Any], tables: Sequence[str], progress: Progress
 ) -> tuple[float, dict[str, int]]:
@@ -471,29 +494,17 @@ def copy_every_row(
     same indexes and constraints, no foreign keys, no triggers): the least any code could spend storing the same
     rows. Returns the seconds of the COPYs (the twins made and the rows fetched before) and the rows by table.
     """
-    fetched = []
+    fetched: list[tuple[str, Sequence[str], list[Any]]] = []
     for table in tables:
         cols = _columns(conn, table)
         conn.execute(f"CREATE TABLE twin_{table} (LIKE {table} INCLUDING ALL)")
         # as text: the counts' current row is dated 'infinity', which Python's dates cannot hold
         text = ", ".join(f'"{c}"::text' for c in cols)
-        fetched.append((table, cols, conn.execute(f'SELECT {text} FROM {table} ORDER BY "{cols[0]}"').fetchall()))
-    conn.commit()
-    conn.autocommit = True
-    conn.execute("CHECKPOINT")
-    conn.autocommit = False
-    step = progress.counter("COPY every row", sum(len(rows) for _, _, rows in fetched))
-    t0 = time.perf_counter()
-    with conn.cursor() as cur:
-        for table, cols, rows in fetched:
-            names = ", ".join(f'"{c}"' for c in cols)
-            with cur.copy(f"COPY twin_{table} ({names}) FROM STDIN") as copy:
-                for start in range(0, len(rows), 100_000):
-                    for row in rows[start : start + 100_000]:
-                        copy.write_row(row)
-                    step(len(rows[start : start + 100_000]))
-    conn.commit()
-    return time.perf_counter() - t0, {table: len(rows) for table, _, rows in fetched}
+        rows = conn.execute(f'SELECT {text} FROM {table} ORDER BY "{cols[0]}"').fetchall()
+        fetched.append((f"twin_{table}", cols, rows))
+    seconds = copy_rows(conn, fetched, "COPY every row", progress)
+    return seconds, {table.removeprefix("twin_"): len(rows) for table, _, rows in fetched}
+
 
 # The plain PostGIS way to derive the same four columns: whole polygons, no subdivision.
 PLAIN_DERIVE_SQL = """
@@ -596,25 +607,11 @@ def bench_load(url: str, n: int, seed: int, progress: Progress, *, load_only: bo
         e_select = ", ".join("payload::text" if c == "payload" else f'"{c}"' for c in e_cols)
         outfall_rows = conn.execute(f"SELECT {o_select} FROM outfalls ORDER BY id").fetchall()
         event_rows = conn.execute(f"SELECT {e_select} FROM events ORDER BY id").fetchall()
-        conn.commit()
-        conn.autocommit = True
-        conn.execute("CHECKPOINT")
-        conn.autocommit = False
         progress.say("baseline: COPY the same outfall and event rows into twin tables")
-        step = progress.counter("COPY", len(outfall_rows) + len(event_rows))
-        t0 = time.perf_counter()
-        with conn.cursor() as cur:
-            for table, cols, rows in (("twin_outfalls", o_cols, outfall_rows), ("twin_events", e_cols, event_rows)):
-                names = ", ".join(f'"{c}"' for c in cols)
-                with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                    for start in range(0, len(rows), 100_000):
-                        for row in rows[start : start + 100_000]:
-                            copy.write_row(row)
-                        step(len(rows[start : start + 100_000]))
-        conn.commit()
-        copy_s = time.perf_counter() - t0
+        twins = [("twin_outfalls", o_cols, outfall_rows), ("twin_events", e_cols, event_rows)]
+        copy_s = copy_rows(conn, twins, "COPY", progress)
         progress.say(f"baseline: COPY in {copy_s:.1f} s; then the milestone and count rows it left")
-        del outfall_rows, event_rows
+        del outfall_rows, event_rows, twins
         derived_s, derived_rows = copy_every_row(conn, DERIVED_TABLES, progress)
         progress.say(f"baseline: COPY of {sum(derived_rows.values()):,} derived rows in {derived_s:.1f} s")
 
