@@ -168,6 +168,18 @@ def test_login_flow_new_session_id_and_logout(anon_client: FlaskClient, session:
     assert [a.value for a in actions] == ["login_failed", "login", "logout"]
 
 
+def test_a_head_request_shows_the_form_pages_and_submits_nothing(session: Session, make_user, login_as,
+                                                                   anon_client: FlaskClient) -> None:  # fmt: skip
+    """HEAD is a GET without the body (link checkers, monitors): never a login attempt or a form submitted."""
+    admin = login_as(make_user("headadmin", roles=("admin",), national=True))
+    audited = sa.select(sa.func.count()).select_from(AuditEntry)
+    before = session.scalar(audited)
+    assert anon_client.head("/login?login=x&password=y").status_code == 200
+    assert admin.head("/admin/users/new").status_code == 200
+    assert admin.head("/admin/users/1").status_code in (200, 404)
+    assert session.scalar(audited) == before  # no failed login, no user written
+
+
 def test_login_without_csrf_is_refused(anon_client: FlaskClient, make_user):
     make_user("ivan", areas=("610115",), password=PASSWORD)
     response = anon_client.post("/login", data={"login": "ivan", "password": PASSWORD})

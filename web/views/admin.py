@@ -55,7 +55,7 @@ def users() -> ResponseReturnValue:
 @requires(Role.ADMIN)
 @refused_forms_stay(lambda: UserForm(request.form, new=True), _new_user_again)
 def new_user(form: UserForm) -> ResponseReturnValue:
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD show the page; only a POST submits it
         return _user_page(None)
     u = form.parse()
     try:
@@ -73,7 +73,7 @@ def new_user(form: UserForm) -> ResponseReturnValue:
 @requires(Role.ADMIN)
 @refused_forms_stay(lambda: UserForm(request.form, new=False), _user_again)
 def edit_user(user_id: int, form: UserForm) -> ResponseReturnValue:
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD show the page; only a POST submits it
         return _user_page(user_id, message=_("Saved.") if request.args.get("saved") else None)
     u = form.parse()
     accounts.update_user(

@@ -26,7 +26,7 @@ def _next_target() -> str:
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login() -> ResponseReturnValue:
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD show the page; only a POST submits it
         if g.get("identity") is not None:
             return redirect(_next_target())
         return render_template("auth/login.html", next=request.args.get("next", ""), error=None)
