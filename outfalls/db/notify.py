@@ -36,6 +36,7 @@ CHANNEL = "outfalls_changed"  # revision 0024 notifies it
 SETTING = "outfalls.changed"  # the topics a transaction changed, noted by the same triggers
 CATALOGUE = "catalogue"  # what a map tile shows
 IDENTITY = "identity"  # who a session or an API token is
+COUNTS = "counts"  # milestone rows left to the backlog of the counts per area and day (revision 0026)
 APPLICATION_NAME = "outfalls-listen"
 RETRY_S = 1.0  # between attempts to connect again
 POLL_S = 1.0  # how often the listening thread looks up from its connection (to stop when asked)
@@ -46,7 +47,15 @@ log = logging.getLogger(__name__)
 # Commits of this process, per topic (an increment lost between two threads is harmless: the other one lands, and
 # a token taken before both differs from one taken after).
 _local: Counter[str] = Counter()
-_pending = threading.local()  # topics of the commit under way in this thread
+_pending = threading.local()  # topics (and engine) of the commit under way in this thread
+_after: dict[str, list[Callable[[Engine], None]]] = {}  # what to do once a transaction changing a topic committed
+
+
+def after_commit(topic: str, then: Callable[[Engine], None]) -> None:
+    """Call ``then(engine)`` in the committing thread each time this process commits a transaction that changed
+    ``topic`` (on ``engine``); it must not raise, and should hand long work to another thread.
+    """
+    _after.setdefault(topic, []).append(then)
 
 
 @event.listens_for(Engine, "commit")
@@ -60,13 +69,20 @@ def _before_commit(connection: Connection) -> None:
         topics = {CATALOGUE, IDENTITY}
     if topics:
         _pending.topics = getattr(_pending, "topics", set()) | topics
+        _pending.engine = connection.engine
 
 
 @event.listens_for(Session, "after_commit")
 def _committed(_session: Session) -> None:
-    for topic in getattr(_pending, "topics", ()):
+    topics: set[str] = getattr(_pending, "topics", set())
+    engine: Engine | None = getattr(_pending, "engine", None)
+    _pending.topics, _pending.engine = set(), None
+    for topic in topics:
         _local[topic] += 1
-    _pending.topics = set()
+    for topic in topics:
+        for then in _after.get(topic, ()):
+            if engine is not None:
+                then(engine)
 
 
 Token = tuple[int, int, int]

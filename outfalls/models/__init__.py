@@ -19,6 +19,7 @@ from outfalls.models.target import (
     AreaMilestoneMonth,
     AreaMilestoneYear,
     AreaStateDay,
+    MilestoneCountBacklog,
     OutfallMilestone,
     ProgressTarget,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "AreaMilestoneMonth",
     "AreaMilestoneYear",
     "AreaStateDay",
+    "MilestoneCountBacklog",
     "FieldPhoto",
     "FieldRecord",
     "ApiToken",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, DateTime, Float, Index, Integer, String, Text, func
+from sqlalchemy import BigInteger, Date, DateTime, Float, Identity, Index, Integer, SmallInteger, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from outfalls.db.base import Base
@@ -126,3 +126,29 @@ class AreaMilestoneYear(Base):
     sub_basin_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     river_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     n: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class MilestoneCountBacklog(Base):
+    """Milestone rows whose changes to the counts per area and day are still to be added (revision 0026): a
+    statement writing many milestone rows at once (a bulk import) leaves them here, signed (+1 the new row, −1 the
+    old one), instead of upserting the counts in its own transaction, and ``outfalls.progress.backlog.fold`` adds
+    them in short transactions after its commit. While a row waits, progress reads count the milestones instead.
+    """
+
+    __tablename__ = "milestone_count_backlog"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    sign: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    admin_area_id: Mapped[int | None] = mapped_column(Integer)
+    basin_id: Mapped[int | None] = mapped_column(Integer)
+    sub_basin_id: Mapped[int | None] = mapped_column(Integer)
+    river_id: Mapped[int | None] = mapped_column(Integer)
+    found_on: Mapped[date | None] = mapped_column(Date)
+    rejected_on: Mapped[date | None] = mapped_column(Date)
+    merged_on: Mapped[date | None] = mapped_column(Date)
+    surveyed_on: Mapped[date | None] = mapped_column(Date)
+    sampled_on: Mapped[date | None] = mapped_column(Date)
+    traced_on: Mapped[date | None] = mapped_column(Date)
+    remediating_on: Mapped[date | None] = mapped_column(Date)
+    remediated_on: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)

@@ -10,6 +10,7 @@ location and day, for national tiles), ``milestonedays`` (progress counts per me
 which progress, the trend and the first day read instead of scanning every milestone).
 """
 
+from outfalls.progress import backlog as backlog  # folds the counts' backlog after a bulk commit
 from outfalls.progress.hierarchy import (
     ALL_NAME,
     AXES,

@@ -21,7 +21,13 @@ from sqlalchemy.sql.visitors import replacement_traverse
 
 from outfalls.config import PROGRESS_METRICS
 from outfalls.models import AreaMilestoneDay, AreaMilestoneMonth, AreaMilestoneYear
-from outfalls.progress.statedays import LOCATION, TOTAL_DAY, location_conditions, statement_trigger_sql
+from outfalls.progress.statedays import (
+    LOCATION,
+    TOTAL_DAY,
+    counts_behind,
+    location_conditions,
+    statement_trigger_sql,
+)
 
 MILESTONE_DAYS = AreaMilestoneDay.__table__
 MILESTONE_MONTHS = AreaMilestoneMonth.__table__
@@ -29,7 +35,7 @@ MILESTONE_YEARS = AreaMilestoneYear.__table__
 LIVE, FOUND = "live", "found"  # the denominator, and the outfalls found that day
 
 
-def _changes(rows: str, sign: int) -> str:
+def changes_sql(rows: str, sign: int) -> str:
     """SELECT of the (day, metric, location, n) changes the milestone rows ``rows`` bring, times ``sign``, each on
     its day (``upsert_sql`` adds them up on the ``infinity`` row of the current count).
     """
@@ -80,12 +86,12 @@ def upsert_sql(changes: str) -> str:
 
 def backfill_sql() -> str:
     """The statement filling ``area_milestone_days`` from every milestone row."""
-    return upsert_sql(_changes("outfall_milestones", 1))
+    return upsert_sql(changes_sql("outfall_milestones", 1))
 
 
 def milestone_days_trigger_sql() -> str:
     """The body of the plpgsql function behind the statement triggers on ``outfall_milestones``."""
-    return statement_trigger_sql(upsert_sql, _changes)
+    return statement_trigger_sql(upsert_sql, changes_sql)
 
 
 # -- reading -------------------------------------------------------------------------------------------------
@@ -110,12 +116,14 @@ def _next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def days_conditions(conditions: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]] | None:
+def days_conditions(session: Session, conditions: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]] | None:
     """Location conditions on ``outfall_milestones`` rewritten onto ``area_milestone_days``; None when one of
-    them needs anything else (e.g. a scope on the outfall's own fields), so the caller scans the milestones.
+    them needs anything else (e.g. a scope on the outfall's own fields) or while milestone rows wait in the
+    backlog (the counts lack them), so the caller scans the milestones.
     A missing location is 0 here and NULL there: neither is in any list of ids, nor equal to one.
     """
-    return location_conditions(conditions, MILESTONE_DAYS)
+    moved = location_conditions(conditions, MILESTONE_DAYS)
+    return None if moved is None or counts_behind(session) else moved
 
 
 def located_counts(session: Session, day: date, conditions: Sequence[ColumnElement[bool]],

@@ -83,7 +83,7 @@ def scope_path(session: Session, scope_kind: str, scope_code: str | None) -> lis
 def first_day(session: Session, scope: Scope) -> date | None:
     """The day the first outfall ``scope`` may see was found (the start of the as-of range)."""
     conditions = milestone_conditions(scope)
-    moved = days_conditions(conditions)
+    moved = days_conditions(session, conditions)
     if moved is not None:
         return first_found(session, moved)
     found: date | None = session.scalar(select(func.min(MILESTONES.c.found_on)).where(*conditions))

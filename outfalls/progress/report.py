@@ -213,7 +213,7 @@ def progress(
         check_metric(metric)
     day = check_as_of(as_of)
     conditions = milestone_conditions(scope)
-    moved = days_conditions(conditions)
+    moved = days_conditions(session, conditions)
     if moved is None:  # the scope needs more than the location: count the milestones themselves
         grouped = scanned_counts(session, day, conditions, metrics)
     else:

@@ -10,13 +10,18 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, case, column, func, literal_column, or_, select, table
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from outfalls.catalogue.transitions import OFF_LADDER, STAGES, state_from_milestones
-from outfalls.models import AreaStateDay, Outfall
+from outfalls.models import AreaStateDay, MilestoneCountBacklog, Outfall
 from outfalls.progress.hierarchy import MILESTONES
 
 STATE_DAYS = AreaStateDay.__table__
+BACKLOG = MilestoneCountBacklog.__table__
+BACKLOG_COLUMNS = tuple(c.name for c in BACKLOG.c if c.name not in ("id", "sign"))
+# the SQL function (revision 0026) telling whether a statement of that many milestone rows leaves them to the backlog
+LATER = "outfalls_counts_later"
 LOCATION = ("admin_area_id", "basin_id", "sub_basin_id", "river_id")
 TOTAL_DAY: ColumnElement[Any] = literal_column("'infinity'::date")  # the row holding the current count
 # the days an outfall's state can change on
@@ -28,7 +33,7 @@ def _sql(expr: Any) -> str:
     return str(expr.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
-def _changes(rows: str, sign: int) -> str:
+def changes_sql(rows: str, sign: int) -> str:
     """SELECT of the (day, state, location, n) changes the milestone rows ``rows`` bring, times ``sign``: on each
     distinct day the state can change on (from the day found), +1 to the state of that day and −1 to the state of
     the day before; +1 to the current state on the ``infinity`` row. One pass over the rows, no per-row sort.
@@ -66,27 +71,59 @@ def upsert_sql(changes: str) -> str:
 
 def backfill_sql() -> str:
     """The statement filling ``area_state_days`` from every milestone row."""
-    return upsert_sql(_changes("outfall_milestones", 1))
+    return upsert_sql(changes_sql("outfall_milestones", 1))
 
 
 def statement_trigger_sql(upsert: Callable[[str], str], changes: Callable[[str, int], str]) -> str:
     """The body of a plpgsql function behind statement triggers on ``outfall_milestones`` that keep per-location
-    counts: ``upsert`` of the ``changes`` the new rows bring, less those of the old rows.
+    counts: ``upsert`` of the ``changes`` the new rows bring, less those of the old rows; nothing for a statement
+    of so many rows that it leaves them to the backlog (``outfalls_counts_later``, revision 0026).
     """
+
+    def unless_later(rows: str, statement: str) -> str:
+        return f"IF NOT {LATER}((SELECT count(*) FROM {rows})) THEN {statement}; END IF; "
+
     return (
         " BEGIN IF TG_OP = 'INSERT' THEN "
-        + upsert(changes("new_rows", 1))
-        + "; ELSIF TG_OP = 'UPDATE' THEN "
-        + upsert(changes("new_rows", 1) + " UNION ALL " + changes("old_rows", -1))
-        + "; ELSE "
-        + upsert(changes("old_rows", -1))
-        + "; END IF; RETURN NULL; END "
+        + unless_later("new_rows", upsert(changes("new_rows", 1)))
+        + "ELSIF TG_OP = 'UPDATE' THEN "
+        + unless_later("new_rows", upsert(changes("new_rows", 1) + " UNION ALL " + changes("old_rows", -1)))
+        + "ELSE "
+        + unless_later("old_rows", upsert(changes("old_rows", -1)))
+        + "END IF; RETURN NULL; END "
     )
+
+
+def backlog_trigger_sql() -> str:
+    """The body of the plpgsql function behind the statement triggers on ``outfall_milestones`` that leave the
+    rows of a statement of many rows (``outfalls_counts_later``) in ``milestone_count_backlog``, signed: +1 the
+    new rows, −1 the old ones.
+    """
+    cols = ", ".join(BACKLOG_COLUMNS)
+
+    def later(rows: str, select: str) -> str:
+        return (f"IF {LATER}((SELECT count(*) FROM {rows})) THEN "
+                f"INSERT INTO milestone_count_backlog (sign, {cols}) {select}; END IF; ")  # fmt: skip
+
+    new, old = f"SELECT 1, {cols} FROM new_rows", f"SELECT -1, {cols} FROM old_rows"
+    return (
+        f" BEGIN IF TG_OP = 'INSERT' THEN {later('new_rows', new)}"
+        f"ELSIF TG_OP = 'UPDATE' THEN {later('new_rows', f'{old} UNION ALL {new}')}"
+        f"ELSE {later('old_rows', old)}END IF; RETURN NULL; END "
+    )
+
+
+def counts_behind(session: Session) -> bool:
+    """True while milestone rows wait in the backlog: the counts per area and day lack them, so whoever reads
+    counts reads the milestones instead (exact, slower). One look at the first row of the backlog's key.
+    """
+    first = session.scalar(select(BACKLOG.c.id).order_by(BACKLOG.c.id).limit(1))
+    return first is not None
 
 
 def state_days_trigger_sql() -> str:
     """The body of the plpgsql function behind the statement triggers on ``outfall_milestones``."""
-    return statement_trigger_sql(upsert_sql, _changes)
+    return statement_trigger_sql(upsert_sql, changes_sql)
 
 
 def location_conditions(conditions: Sequence[ColumnElement[bool]], counts: Any) -> list[ColumnElement[bool]] | None:
@@ -108,11 +145,12 @@ def location_conditions(conditions: Sequence[ColumnElement[bool]], counts: Any) 
     return result
 
 
-def state_days_conditions(conditions: list[ColumnElement[bool]]) -> list[ColumnElement[bool]] | None:
+def state_days_conditions(session: Session, conditions: list[ColumnElement[bool]]) -> list[ColumnElement[bool]] | None:
     """Location conditions on ``outfall_milestones`` rewritten onto ``area_state_days`` (None when one of them
-    needs another column, e.g. a scope on the outfall's own fields).
+    needs another column, e.g. a scope on the outfall's own fields, or while the counts are behind).
     """
-    return location_conditions(conditions, STATE_DAYS)
+    moved = location_conditions(conditions, STATE_DAYS)
+    return None if moved is None or counts_behind(session) else moved
 
 
 def counts_as_of(day: Any, conditions: list[ColumnElement[bool]], state_filter: Any) -> Any:

@@ -42,7 +42,14 @@ from outfalls.progress.hierarchy import (
     today,
     within_scope,
 )
-from outfalls.progress.statedays import STATE_DAYS, TOTAL_DAY, counts_as_of, state_days_conditions
+from outfalls.progress.statedays import (
+    STATE_DAYS,
+    TOTAL_DAY,
+    counts_as_of,
+    counts_behind,
+    location_conditions,
+    state_days_conditions,
+)
 from outfalls.scope import Scope, area_prefix
 from outfalls.types import CGCS2000, BBox, OutfallStatus
 
@@ -116,11 +123,16 @@ def area_clusters_extent(
     """The box (west, south, east, north) of every point a tile counting outfalls per area may hold: the centres of
     the areas with outfalls in ``scope`` and ``within``, on any day and in any state (None: there are none), so a
     map asks only for the national tiles that can hold something. Read from the current rows of the per-area
-    counts; a scope on other columns of the outfall widens it to every area with outfalls.
+    counts; a scope on other columns of the outfall widens it to every area with outfalls. While milestone rows
+    wait in the backlog (the counts lack them) the areas are those of the milestones.
     """
     s, a = STATE_DAYS.c, AREA_CENTRES.c
-    located = state_days_conditions([*milestone_conditions(scope), *within_scope(session, *within)]) or []
-    areas = select(s.admin_area_id).where(s.day == TOTAL_DAY, s.n > 0, *located)
+    conditions = [*milestone_conditions(scope), *within_scope(session, *within)]
+    if counts_behind(session):
+        areas = select(_M.c.admin_area_id).where(_M.c.found_on.is_not(None), *conditions)
+    else:
+        located = location_conditions(conditions, STATE_DAYS) or []
+        areas = select(s.admin_area_id).where(s.day == TOTAL_DAY, s.n > 0, *located)
     box = func.ST_Extent(a.centre)
     row = session.execute(select(func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box))
                           .where(a.id.in_(areas))).one()  # fmt: skip
@@ -136,7 +148,7 @@ def _state_filter(status: Any, state: str | None) -> ColumnElement[bool]:
 def _area_clusters(session: Session, env: Any, box: Any, *, scope: Scope, day: date, state: str | None,
                    within: tuple[str, str | None]) -> Any:  # fmt: skip
     located = [*milestone_conditions(scope), *within_scope(session, *within)]
-    moved = state_days_conditions(located)
+    moved = state_days_conditions(session, located)
     if moved is not None:
         # the counts kept per area, state and day by the milestones' triggers: no scan of every outfall
         per_state = counts_as_of(day, moved, lambda s: _state_filter(s, state)).subquery()

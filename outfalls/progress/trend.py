@@ -142,7 +142,7 @@ def progress_trend(
     if scope_kind != "all" and scope_kind_of(session, str(scope_code)) != scope_kind:
         raise NotFound(f"no {scope_kind} with code {scope_code!r}", entity=scope_kind, id=scope_code)
     cond = [*milestone_conditions(scope), *within_scope(session, scope_kind, scope_code)]
-    moved = days_conditions(cond)
+    moved = days_conditions(session, cond)
     if moved is None:  # the scope needs more than the location: count the milestones themselves
         by_month = scanned_months(session, day, cond, metrics)
     else:

@@ -57,7 +57,7 @@ def scanning(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         with monkeypatch.context() as m:
             for name in ("report", "trend", "outlines"):
                 module = importlib.import_module(f"outfalls.progress.{name}")
-                m.setattr(module, "days_conditions", lambda _conditions: None)
+                m.setattr(module, "days_conditions", lambda _session, _conditions: None)
             yield
 
     yield scan
@@ -126,13 +126,13 @@ def test_the_installed_function_is_the_generated_one(session: Session) -> None:
     assert (installed or "").strip() == milestone_days_trigger_sql().strip()
 
 
-def test_only_location_conditions_move_onto_the_aggregate() -> None:
+def test_only_location_conditions_move_onto_the_aggregate(session: Session) -> None:
     m = MILESTONES.c
-    assert days_conditions([m.admin_area_id.in_([1, 2]), m.basin_id == 3]) is not None
-    assert days_conditions([]) == []
+    assert days_conditions(session, [m.admin_area_id.in_([1, 2]), m.basin_id == 3]) is not None
+    assert days_conditions(session, []) == []
     # a scope on another field of the outfall (its type, say) cannot be answered from locations
-    assert days_conditions([m.outfall_id.in_(select(Outfall.id).where(Outfall.type_code == "4.8"))]) is None
-    assert days_conditions([m.admin_area_id == 1, m.found_on <= date(2024, 1, 1)]) is None
+    assert days_conditions(session, [m.outfall_id.in_(select(Outfall.id).where(Outfall.type_code == "4.8"))]) is None
+    assert days_conditions(session, [m.admin_area_id == 1, m.found_on <= date(2024, 1, 1)]) is None
 
 
 def test_the_aggregate_gives_the_figures_of_the_scan(session: Session, scanning: Any) -> None:
