@@ -43,6 +43,8 @@ def serve(host: str | None, port: int | None, threads: int) -> None:
     """Serve the web UI and the API."""
     from waitress import serve as waitress_serve
 
+    from outfalls.db.engine import make_engine
+    from outfalls.progress import backlog
     from web import create_app
 
     try:
@@ -54,6 +56,7 @@ def serve(host: str | None, port: int | None, threads: int) -> None:
         if current_revision(url) != head_revision():
             raise click.ClickException("the database schema is not up to date: run `outfalls db up` first")
         app = create_app(settings)
+        backlog.fold_soon(make_engine(url))  # what a stopped process left in the counts' backlog
     except OutfallsError as err:
         raise click.ClickException(err.message) from err
     shown = f"[{host}]" if ":" in host else host

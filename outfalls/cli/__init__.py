@@ -106,8 +106,27 @@ def session_scope(settings: Settings, *, check_schema: bool = True) -> Iterator[
     try:
         with make_sessionmaker(engine)() as session:
             yield session
+            if check_schema:
+                _fold_counts(session, engine)
     finally:
         engine.dispose()
+
+
+def _fold_counts(session: Session, engine: Any) -> None:
+    """Add what a bulk command left in the counts' backlog to the progress counts before exiting, with progress
+    (a fold already running in this process, started by the commit, finishes first).
+    """
+    from outfalls.progress import backlog
+
+    session.rollback()  # whatever the command left uncommitted is not the backlog's
+    backlog.wait(engine)
+    waiting = backlog.waiting(session)
+    session.rollback()
+    if not waiting:
+        return
+    with click.progressbar(length=waiting, label="progress counts", file=sys.stderr, show_eta=False) as bar:
+        backlog.fold(session, progress=bar.update)
+    backlog.wait(engine)
 
 
 def echo_json(value: Any) -> None:

@@ -95,10 +95,29 @@ def _status(settings: Settings) -> dict[str, object]:
         except Exception:  # noqa: BLE001 - a status report must not fail on an unreadable database
             revision = None
     info |= {"revision": revision, "head": head_revision()}
+    if revision is not None and revision == info["head"]:
+        info["count_backlog_rows"] = _count_backlog(url)
     states = local.replica_states(settings) if info["running"] else []
     info["replicas"] = [{"name": r.name, "url": redact(r.url), "state": r.state, "lag_bytes": r.lag_bytes}
                         for r in states]  # fmt: skip
     return info
+
+
+def _count_backlog(url: str) -> int | None:
+    """Milestone rows a bulk write left for the progress counts, not yet folded (None: unreadable)."""
+    from sqlalchemy.orm import Session
+
+    from outfalls.db.engine import make_engine
+    from outfalls.progress import backlog
+
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            return backlog.waiting(session)
+    except Exception:  # noqa: BLE001 - a status report must not fail on an unreadable database
+        return None
+    finally:
+        engine.dispose()
 
 
 def _print_status(settings: Settings, as_json: bool) -> None:
@@ -116,6 +135,9 @@ def _print_status(settings: Settings, as_json: bool) -> None:
     if info["running"]:
         state = "up to date" if info["revision"] == info["head"] else f"needs migration to {info['head']}"
         click.echo(f"  schema:   {info['revision'] or 'empty'} ({state})")
+    if info.get("count_backlog_rows"):
+        click.echo(f"  counts:   {info['count_backlog_rows']:,} milestone rows wait to be added (`outfalls serve` "
+                   "or the next command adds them)")  # fmt: skip
     if info.get("error"):
         click.echo(f"  error:    {info['error']}")
     for r in info["replicas"]:  # type: ignore[attr-defined]

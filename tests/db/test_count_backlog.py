@@ -217,3 +217,23 @@ def test_the_importing_transaction_writes_no_count(url: str) -> None:
         engine.dispose()
     waiting, kept, expected = _counts_now(url)
     assert waiting == 0 and kept == expected
+
+
+def test_the_command_line_adds_what_its_import_left_before_it_exits(url: str, tmp_path: Any) -> None:
+    import json
+
+    from tests.db.test_survey_import import A, B, C, D, _cli, _csv
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True) as conn:
+        database = conn.info.dbname
+        conn.execute(f"ALTER DATABASE {database} SET {backlog.SETTING} = 2")  # every import of 2 rows or more
+    crew = tmp_path / "crew.csv"
+    crew.write_bytes(_csv([[f"r{i}", f"渭河{i}号", *p, "4.8", "渭河", f"2024-05-0{i + 1}", ""]
+                           for i, p in enumerate((A, B, C, D))]))  # fmt: skip
+    out = _cli(url, "survey", "import", str(crew), "--json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["accepted"] == 4
+    status = json.loads(_cli(url, "db", "status", "--json").stdout)
+    assert status["count_backlog_rows"] == 0
+    waiting, kept, expected = _counts_now(url)
+    assert waiting == 0 and kept == expected and kept["area_milestone_days"]
