@@ -127,6 +127,7 @@ def _fold_counts(session: Session, engine: Any) -> None:
     with click.progressbar(length=waiting, label="progress counts", file=sys.stderr, show_eta=False) as bar:
         backlog.fold(session, progress=bar.update)
     backlog.wait(engine)
+    backlog.tidy(engine)
 
 
 def echo_json(value: Any) -> None:

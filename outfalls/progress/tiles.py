@@ -164,7 +164,7 @@ def _area_clusters(session: Session, env: Any, box: Any, *, scope: Scope, day: d
         )
     counts = (
         select(per_state.c.admin_area_id, func.sum(per_state.c.n).cast(Integer).label("n"),
-               _first(func.array_agg(aggregate_order_by(per_state.c.state, per_state.c.n.desc()))).label("state"))
+               _most_common(per_state.c.state, per_state.c.n).label("state"))
         .group_by(per_state.c.admin_area_id)
         .subquery()
     )  # fmt: skip
@@ -175,6 +175,13 @@ def _area_clusters(session: Session, env: Any, box: Any, *, scope: Scope, day: d
         .select_from(counts.join(AREA_CENTRES, a.id == counts.c.admin_area_id))
         .where(a.centre.op("&&")(box), func.ST_Intersects(a.centre, box))
     )  # fmt: skip
+
+
+def _most_common(state: Any, n: Any) -> Any:
+    """The state with the most outfalls of a group; of two as common, the first by name, so that a tile made again
+    shows the same colour.
+    """
+    return _first(func.array_agg(aggregate_order_by(state, n.desc(), state)))
 
 
 def _first(array: Any) -> Any:
@@ -282,5 +289,5 @@ def _points_query(scope: Scope, dated: bool, state: str | None, located: list[Co
     return select(
         func.ST_AsMVTGeom(func.ST_Transform(centre, 3857), env, 4096, 64, True).label("geom"),
         n.cast(Integer).label("n"),
-        _first(func.array_agg(aggregate_order_by(c.state, c.n.desc()))).label("state"),
+        _most_common(c.state, c.n).label("state"),
     ).group_by(c.gx, c.gy)
