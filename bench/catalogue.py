@@ -597,6 +597,8 @@ def bench_load(url: str, n: int, seed: int, progress: Progress, *, load_only: bo
             create_outfalls(session, items, actor=ACTOR, progress=progress.counter("create_outfalls", n))
             session.commit()
             ours_s = time.perf_counter() - t0
+            event.remove(engine, "before_cursor_execute", timer._before)
+            event.remove(engine, "after_cursor_execute", timer._after)
             waiting = backlog.waiting(session)
             session.rollback()
             progress.say(f"ours: folding the {waiting:,} milestone rows left in the counts' backlog")
@@ -604,8 +606,6 @@ def bench_load(url: str, n: int, seed: int, progress: Progress, *, load_only: bo
             backlog.fold(session)
             fold_s = time.perf_counter() - t0 - ours_s
         del items
-        event.remove(engine, "before_cursor_execute", timer._before)
-        event.remove(engine, "after_cursor_execute", timer._after)
     finally:
         engine.dispose()
 
