@@ -237,3 +237,32 @@ def test_the_command_line_adds_what_its_import_left_before_it_exits(url: str, tm
     assert status["count_backlog_rows"] == 0
     waiting, kept, expected = _counts_now(url)
     assert waiting == 0 and kept == expected and kept["area_milestone_days"]
+
+
+def test_a_downgrade_with_rows_waiting_counts_them_again(url: str) -> None:
+    from outfalls.db.engine import downgrade, migrate
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:  # no fold: as if the process had stopped before folding
+            conn.execute(
+                text("ALTER TABLE milestone_count_backlog DISABLE TRIGGER milestone_count_backlog_counts_changed")
+            )
+            conn.commit()
+        with Session(engine) as s:
+            later_from(s, 10)
+            create_outfalls(s, _items(25), actor="t")
+            s.commit()
+    finally:
+        engine.dispose()
+    assert _counts_now(url)[0] == 25
+    downgrade(url, "0025")
+    engine = make_engine(url)
+    try:
+        with Session(engine) as s:
+            kept, expected = counts(s), recomputed(s, from_events=False)[1]
+    finally:
+        engine.dispose()
+    assert kept == expected and kept["area_milestone_days"]
+    migrate(url)  # and up again: nothing waits
+    assert _counts_now(url)[0] == 0
