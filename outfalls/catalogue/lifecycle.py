@@ -4,6 +4,7 @@ event row in the same transaction, following one transition table.
 
 from __future__ import annotations
 
+import queue
 import struct
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from outfalls import clock
-from outfalls.catalogue.locations import Location, derive_locations
+from outfalls.catalogue.locations import derive_locations
 from outfalls.catalogue.state import CaseState as CaseState
 from outfalls.catalogue.state import HistoryItem as HistoryItem
 from outfalls.catalogue.state import denormalise
@@ -90,40 +91,56 @@ def create_outfalls(
             _check_position(item.lonlat)
     session.flush()  # pending ORM changes go first: the rows below are written with COPY on the same transaction
     blocks = [items[start : start + _BLOCK] for start in range(0, len(items), _BLOCK)]
-    points = [[_point(*item.lonlat) for item in block] for block in blocks]
+    formatted: queue.SimpleQueue[list[_NewRow] | None] = queue.SimpleQueue()
 
-    def draw_and_locate() -> list[tuple[list[int], list[Location]]]:
-        # Ids are drawn from the table's own sequence first, so that events can refer to them, and the locations
-        # derived before writing: each outfall row is then written once, complete, with COPY, as are its events.
-        return [(list(session.scalars(_NEXT_IDS, {"n": len(p)})), derive_locations(session, p)) for p in points]
+    def write() -> list[int]:
+        # On the session, block after block: ids drawn from the table's own sequence (so that events can refer to
+        # them), locations derived, then each outfall row written once, complete, with COPY, and its events. Python
+        # checks and formats the next block meanwhile (each uses a core); None: it found a problem, stop.
+        ids: list[int] = []
+        for block in blocks:
+            points = [_point(*item.lonlat) for item in block]
+            new_ids = list(session.scalars(_NEXT_IDS, {"n": len(points)}))
+            located = derive_locations(session, points)
+            prepared = formatted.get()
+            if prepared is None:
+                return ids
+            for start in range(0, len(block), batch_size):
+                end = start + batch_size
+                rows = zip(new_ids[start:end], prepared[start:end], points[start:end], located[start:end],
+                           strict=True)  # fmt: skip
+                copy_lines(session, "outfalls", _OUTFALL_COLUMNS, [
+                    f"{oid}\t{p.row}\t{point}\t{_id(sb)}\t{_id(b)}\t{_id(a)}\t{_id(r)}\n"
+                    for oid, p, point, (sb, b, a, r) in rows
+                ])  # fmt: skip
+                if progress:
+                    progress(len(new_ids[start:end]))
+            # The events of a block in one statement: its triggers derive the milestones of 100,000 outfalls at
+            # once, and a statement of so many leaves their counts to the backlog (revision 0026), so no busy count
+            # is upserted again for every block.
+            lines = (f"{e}{oid}\n" for oid, p in zip(new_ids, prepared, strict=True) for e in p.events)
+            copy_lines(session, "events", _EVENT_COLUMNS, lines)
+            ids += new_ids
+        return ids
 
-    # The server draws the ids and derives the locations while every item is checked and its rows formatted
-    # here (nothing touches the session meanwhile); both are done before anything is written.
-    drawn = Overlapped(draw_and_locate)
+    # Everything is written inside a savepoint: a problem Python finds in a later block (an empty name, a history
+    # out of order) undoes the blocks already written, and the caller's transaction goes on as before the call.
+    savepoint = session.begin_nested()
+    written = Overlapped(write)
     try:
-        prepared = [texts.of(item) for item in items]
+        for block in blocks:
+            formatted.put([texts.of(item) for item in block])
     except BaseException:
-        drawn.wait()  # the session is the caller's again once the server is done (its temporary tables dropped)
+        formatted.put(None)
+        written.wait()  # the session is the caller's again once the server is done
+        savepoint.rollback()
         raise
-    ids: list[int] = []
-    for (new_ids, located), block_points, block_start in zip(drawn.result(), points, range(0, len(items), _BLOCK),
-                                                             strict=True):  # fmt: skip
-        block = prepared[block_start : block_start + _BLOCK]
-        for start in range(0, len(block), batch_size):
-            end = start + batch_size
-            rows = zip(new_ids[start:end], block[start:end], block_points[start:end], located[start:end], strict=True)
-            copy_lines(session, "outfalls", _OUTFALL_COLUMNS, [
-                f"{oid}\t{p.row}\t{point}\t{_id(sb)}\t{_id(b)}\t{_id(a)}\t{_id(r)}\n"
-                for oid, p, point, (sb, b, a, r) in rows
-            ])  # fmt: skip
-            if progress:
-                progress(len(new_ids[start:end]))
-        ids += new_ids
-    # Every event in one statement, once every outfall is written: the statement triggers that keep the
-    # milestones and the counts per area and day then add each count once (one upsert per key), where a
-    # statement per block would upsert the same busy keys again for every block.
-    lines = (f"{e}{oid}\n" for oid, p in zip(ids, prepared, strict=True) for e in p.events)
-    copy_lines(session, "events", _EVENT_COLUMNS, lines)
+    try:
+        ids = written.result()
+    except BaseException:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
     return ids
 
 

@@ -208,6 +208,26 @@ def test_empty_name_is_invalid_input(session: Session) -> None:
     assert info.value.params["field"] == "name"
 
 
+def test_a_problem_in_a_later_block_undoes_the_blocks_written_and_the_transaction_goes_on(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from outfalls.catalogue import lifecycle
+
+    monkeypatch.setattr(lifecycle, "_BLOCK", 2)  # blocks of two: the first two are written while the rest are checked
+    before = (_count(session, Outfall), _count(session, Event))
+    items = [_new(name=f"块{i}") for i in range(4)] + [_new(name="   ")]
+    with pytest.raises(InvalidInput) as info:
+        create_outfalls(session, items, actor="t")
+    assert info.value.params["field"] == "name"
+    assert (_count(session, Outfall), _count(session, Event)) == before
+    history = (HistoryItem(EventKind.TRACED, date(2022, 5, 1)),)  # before the discovery: refused in the last block
+    with pytest.raises(InvalidTransition):
+        create_outfalls(session, [*items[:4], _new(found_on=date(2023, 1, 1), history=history)], actor="t")
+    assert (_count(session, Outfall), _count(session, Event)) == before
+    ids = create_outfalls(session, items[:4], actor="t")  # the same session goes on
+    assert len(ids) == len(set(ids)) == 4 and _count(session, Outfall) == before[0] + 4
+
+
 def test_unknown_type_is_invalid_input(session: Session) -> None:
     before = _count(session, Outfall)
     with pytest.raises(InvalidInput) as info:
