@@ -72,7 +72,7 @@ def create_outfalls(
 ) -> list[int]:
     """Create outfalls with their ``created`` event and any known history; their basin, sub-basin, river and
     administrative area are derived from the reference data. ``progress`` hears of every ``batch_size``
-    outfalls written.
+    outfalls written (from the thread that writes them).
 
     Returns:
         The new outfall ids, in the order of ``items``.
@@ -90,7 +90,10 @@ def create_outfalls(
                 texts.of(earlier)
             _check_position(item.lonlat)
     session.flush()  # pending ORM changes go first: the rows below are written with COPY on the same transaction
-    blocks = [items[start : start + _BLOCK] for start in range(0, len(items), _BLOCK)]
+    # Blocks of equal size, at most _BLOCK: each block's events are one statement of as many milestone rows as it has
+    # outfalls, and no block is left so small that its counts would be upserted (and held) in this transaction.
+    size = -(-len(items) // max(1, -(-len(items) // _BLOCK))) if items else _BLOCK
+    blocks = [items[start : start + size] for start in range(0, len(items), size)]
     formatted: queue.SimpleQueue[list[_NewRow] | None] = queue.SimpleQueue()
 
     def write() -> list[int]:
@@ -137,7 +140,9 @@ def create_outfalls(
         raise
     try:
         ids = written.result()
-    except BaseException:
+    except BaseException:  # the writer failed, or the caller was interrupted while it wrote
+        formatted.put(None)
+        written.wait()  # never roll back while the writer still uses the session
         savepoint.rollback()
         raise
     savepoint.commit()

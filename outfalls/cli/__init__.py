@@ -116,18 +116,25 @@ def _fold_counts(session: Session, engine: Any) -> None:
     """Add what a bulk command left in the counts' backlog to the progress counts before exiting, with progress
     (a fold already running in this process, started by the commit, finishes first).
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from outfalls.progress import backlog
 
     session.rollback()  # whatever the command left uncommitted is not the backlog's
     backlog.wait(engine)
-    waiting = backlog.waiting(session)
-    session.rollback()
-    if not waiting:
-        return
-    with click.progressbar(length=waiting, label="progress counts", file=sys.stderr, show_eta=False) as bar:
-        backlog.fold(session, progress=bar.update)
-    backlog.wait(engine)
-    backlog.tidy(engine)
+    try:
+        waiting = backlog.waiting(session)
+        session.rollback()
+        if not waiting:
+            return
+        with click.progressbar(length=waiting, label="progress counts", file=sys.stderr, show_eta=False) as bar:
+            backlog.fold(session, progress=bar.update)
+        backlog.wait(engine)
+        backlog.tidy(engine)
+    except SQLAlchemyError as err:  # what the command did is committed; the rows wait for the next fold
+        session.rollback()
+        click.echo(f"warning: the progress counts were not brought up to date ({err.__class__.__name__}); "
+                   "`outfalls serve` or the next command does it", err=True)  # fmt: skip
 
 
 def echo_json(value: Any) -> None:

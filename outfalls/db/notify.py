@@ -82,7 +82,10 @@ def _committed(_session: Session) -> None:
     for topic in topics:
         for then in _after.get(topic, ()):
             if engine is not None:
-                then(engine)
+                try:
+                    then(engine)
+                except Exception:  # the commit is done: what follows it must not make it look failed
+                    log.exception("after the commit of %s", topic)
 
 
 Token = tuple[int, int, int]

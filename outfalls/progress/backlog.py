@@ -10,14 +10,16 @@ afterwards, in transactions of ``FOLD_BATCH`` rows, the counts are locked a seco
 
 Nothing read is ever behind: while a row waits, the readers (``days_conditions``, ``state_days_conditions``) count
 the milestones themselves, as they do for a scope the counts cannot answer. A commit that filled the backlog
-starts the fold in a thread of the committing process (the commit hook of ``outfalls.db.notify``); the command
-line folds in the foreground, with progress, and ``outfalls serve`` folds what a stopped process left.
+starts the fold in a thread of the committing process (the commit hook of ``outfalls.db.notify``), which tries again
+while rows wait; the command line folds in the foreground, with progress, and ``outfalls serve`` folds at start
+what a stopped process left.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import text
@@ -55,8 +57,10 @@ def _signed(changes: Callable[[str, int], str]) -> str:
     )
 
 
-_FOLD = (statedays.upsert_sql(_signed(statedays.changes_sql)),
-         milestonedays.upsert_sql(_signed(milestonedays.changes_sql)))  # fmt: skip
+# In the order the triggers of a small statement take the same rows (PostgreSQL fires them by name: milestone days,
+# then state days), each table in the order of its key: a fold and a small write wait for each other, never deadlock.
+_FOLD = (milestonedays.upsert_sql(_signed(milestonedays.changes_sql)),
+         statedays.upsert_sql(_signed(statedays.changes_sql)))  # fmt: skip
 
 
 def waiting(session: Session) -> int:
@@ -92,6 +96,10 @@ def tidy(engine: Engine) -> None:
         conn.execute(text("VACUUM milestone_count_backlog"))
 
 
+RETRY_S = 10.0  # between attempts of a background fold that failed, or that found rows another fold holds
+ATTEMPTS = 6  # a background fold gives up after this many failures in a row (the next commit or start tries again)
+
+
 class _Folder:
     """The thread folding the backlog of one database in this process, run again if more came meanwhile."""
 
@@ -101,20 +109,26 @@ class _Folder:
         self.thread: threading.Thread | None = None
 
     def run(self) -> None:
+        failures = 0
         while True:
             try:
                 with Session(self.engine) as session:
                     folded = fold(session)
+                    left = waiting(session)  # rows another fold holds: looked at again until they are gone
                 if folded:
                     tidy(self.engine)
                     log.info("added %d backlog rows to the counts per area and day", folded)
-            except Exception as err:  # noqa: BLE001 - the rows stay in the backlog for the next fold
-                log.warning("the counts' backlog was not folded (its rows wait for the next fold): %s", err)
+                failures = 0
+            except Exception as err:  # noqa: BLE001 - the rows stay in the backlog for the next attempt
+                failures += 1
+                left = 1
+                log.warning("the counts' backlog was not folded (attempt %d of %d): %s", failures, ATTEMPTS, err)
             with _lock:
-                if not self.again:
+                if failures >= ATTEMPTS or (not left and not self.again):
                     self.thread = None
                     return
                 self.again = False
+            time.sleep(RETRY_S if left else 0)
 
 
 _lock = threading.Lock()
@@ -123,8 +137,8 @@ _folders: dict[str, _Folder] = {}  # by database URL
 
 def fold_soon(engine: Engine) -> None:
     """Fold the backlog of ``engine``'s database in a thread of this process (one at a time per database; a call
-    while it runs makes it look again when done). The thread is not a daemon: a command line that filled the
-    backlog finishes folding before it exits.
+    while it runs makes it look again when done). A daemon: a process that exits meanwhile leaves the batch under
+    way to roll back and its rows to the next fold (the command line folds in the foreground before exiting).
     """
     key = engine.url.render_as_string(hide_password=False)
     with _lock:
@@ -133,8 +147,13 @@ def fold_soon(engine: Engine) -> None:
             folder.again = True
             return
         folder.engine = engine
-        folder.thread = threading.Thread(target=folder.run, name="outfalls-fold-counts", daemon=False)
-        folder.thread.start()
+        thread = threading.Thread(target=folder.run, name="outfalls-fold-counts", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as err:  # no new thread (the interpreter shutting down): the rows wait for the next fold
+            log.warning("the counts' backlog is left for the next fold: %s", err)
+            return
+        folder.thread = thread
 
 
 def wait(engine: Engine) -> None:

@@ -266,3 +266,82 @@ def test_a_downgrade_with_rows_waiting_counts_them_again(url: str) -> None:
     assert kept == expected and kept["area_milestone_days"]
     migrate(url)  # and up again: nothing waits
     assert _counts_now(url)[0] == 0
+
+
+def test_a_fold_and_a_small_write_of_the_same_counts_wait_for_each_other_without_deadlock(url: str) -> None:
+    engine = make_engine(url)
+    libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    try:
+        with Session(engine) as s:
+            create_outfalls(s, _items(30), actor="t")  # counted at once: the current counts exist
+            s.commit()
+        with psycopg.connect(libpq) as conn:  # a bulk statement, committed, not folded (no hook on this connection)
+            conn.execute(f"SET LOCAL {backlog.SETTING} = 10")
+            conn.execute("UPDATE outfall_milestones SET traced_on = found_on + 7")
+        errors: list[BaseException] = []
+        with psycopg.connect(libpq) as folding:
+            folding.execute(backlog._NEW_BATCH)
+            folding.execute(backlog._TAKE.replace(":n", "1000"))
+            folding.execute(backlog._FOLD[0])  # the fold holds its first table's rows ...
+
+            def small() -> None:  # ... while a small write of the same place and day starts
+                try:
+                    with psycopg.connect(libpq) as conn:
+                        conn.execute("UPDATE outfall_milestones SET traced_on = NULL "
+                                     "WHERE outfall_id = (SELECT min(outfall_id) FROM outfall_milestones)")  # fmt: skip
+                except psycopg.Error as err:
+                    errors.append(err)
+
+            writer = threading.Thread(target=small)
+            writer.start()
+            writer.join(0.5)
+            assert writer.is_alive()  # it waits for the fold
+            try:
+                folding.execute(backlog._FOLD[1])
+                folding.execute(f"DROP TABLE {backlog._BATCH_TABLE}")
+                folding.commit()
+            except psycopg.Error as err:
+                errors.append(err)
+            writer.join()
+        assert errors == []
+    finally:
+        engine.dispose()
+    waiting, kept, expected = _counts_now(url)
+    assert waiting == 0 and kept == expected
+
+
+def test_a_background_fold_that_fails_tries_again(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(url)
+    real, calls = backlog.fold, []
+
+    def failing_once(session: Session, **kw: Any) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("fold", {}, Exception("the server went away"))
+        return real(session, **kw)
+
+    monkeypatch.setattr(backlog, "fold", failing_once)
+    monkeypatch.setattr(backlog, "RETRY_S", 0.05)
+    try:
+        with Session(engine) as s:
+            later_from(s, 10)
+            create_outfalls(s, _items(20), actor="t")
+            s.commit()  # starts the background fold, which fails once, then folds
+        backlog.wait(engine)
+    finally:
+        engine.dispose()
+    assert len(calls) >= 2
+    waiting, kept, expected = _counts_now(url)
+    assert waiting == 0 and kept == expected
+
+
+def test_no_block_of_a_bulk_creation_is_small_enough_to_count_in_its_transaction(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from outfalls.catalogue import lifecycle
+
+    monkeypatch.setattr(lifecycle, "_BLOCK", 10)  # 12 items: two blocks of 6, not one of 10 and one of 2
+    later_from(session, 5)
+    before = counts(session)
+    create_outfalls(session, _items(12), actor="t")
+    assert backlog.waiting(session) == 12 and counts(session) == before
