@@ -110,7 +110,9 @@ class ReplicaRouter:
         health = self._health.get(engine)
         if health is not None:
             health.is_usable, health.checked_at, health.error = False, self._clock(), reason
-            engine.dispose()
+            # No engine.dispose(): it would orphan the pool that other requests' connections return to, and a live
+            # one left there is never closed. A lost connection already makes SQLAlchemy recycle every connection
+            # the pool opened before it, and an idle one is pinged before it is used again.
 
     def dispose(self) -> None:
         """Close every replica connection."""
@@ -156,9 +158,8 @@ class ReplicaRouter:
                     "extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8"
                 )).one()  # fmt: skip
                 conn.execute(sa.text("RESET statement_timeout"))
-        except DBAPIError as err:
+        except DBAPIError as err:  # (the pool is left as it is: see mark_down)
             health.is_usable, health.error = False, str(err.orig or err).strip().splitlines()[0]
-            engine.dispose()
             return
         in_recovery, replay, replay_age_s = row
         if not in_recovery or replay is None:
