@@ -6,13 +6,14 @@ background; a bulk import then holds no lock that an event recorded meanwhile wo
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -113,40 +114,51 @@ def _items(n: int, found: date = date(2023, 3, 1)) -> list[NewOutfall]:
                        found_on=found) for i in range(n)]  # fmt: skip
 
 
-def _counts_now(url: str) -> tuple[int, dict[str, Any], dict[str, Any]]:
+@contextmanager
+def _engine(url: str) -> Iterator[Engine]:
     engine = make_engine(url)
     try:
-        with Session(engine) as s:
-            return backlog.waiting(s), counts(s), recomputed(s, from_events=False)[1]
+        yield engine
     finally:
         engine.dispose()
 
 
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _assert_folded(url: str) -> None:
+    """Nothing waits, and the counts are those a recomputation from every milestone gives."""
+    waiting, kept, expected = _counts_now(url)
+    assert waiting == 0 and kept == expected
+
+
+def _counts_now(url: str) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    with _engine(url) as engine:
+        with Session(engine) as s:
+            return backlog.waiting(s), counts(s), recomputed(s, from_events=False)[1]
+
+
 def test_a_commit_that_filled_the_backlog_folds_it_in_the_background(url: str) -> None:
-    engine = make_engine(url)
-    try:
+    with _engine(url) as engine:
         with Session(engine) as s:
             later_from(s, 10)
             create_outfalls(s, _items(30), actor="t")
             assert backlog.waiting(s) == 30
             s.commit()
         backlog.wait(engine)
-    finally:
-        engine.dispose()
-    waiting, kept, expected = _counts_now(url)
-    assert waiting == 0 and kept == expected
+    _assert_folded(url)
 
 
 def test_two_folds_at_once_add_each_row_once(url: str) -> None:
-    engine = make_engine(url)
-    try:
+    with _engine(url) as engine:
         with Session(engine) as s:
             later_from(s, 10)
             create_outfalls(s, _items(300), actor="t")
             s.commit()
             backlog.wait(engine)  # the background fold of that commit
         # refill the backlog without folding it: the same rows again, signed out and in
-        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
+        with psycopg.connect(_libpq(url)) as conn:
             conn.execute("ALTER TABLE milestone_count_backlog DISABLE TRIGGER milestone_count_backlog_counts_changed")
             conn.execute(f"SET LOCAL {backlog.SETTING} = 10")
             conn.execute("UPDATE outfall_milestones SET sampled_on = found_on + 7")
@@ -165,15 +177,11 @@ def test_two_folds_at_once_add_each_row_once(url: str) -> None:
         for t in threads:
             t.join()
         assert sum(folded) == 600  # 300 rows out, 300 in: each taken by one fold
-    finally:
-        engine.dispose()
-    waiting, kept, expected = _counts_now(url)
-    assert waiting == 0 and kept == expected
+    _assert_folded(url)
 
 
 def test_an_event_recorded_during_a_bulk_import_does_not_wait_for_it(url: str) -> None:
-    engine = make_engine(url)
-    try:
+    with _engine(url) as engine:
         with Session(engine) as s:
             (oid,) = create_outfalls(s, _items(1), actor="t")
             s.commit()
@@ -194,15 +202,11 @@ def test_an_event_recorded_during_a_bulk_import_does_not_wait_for_it(url: str) -
         with pytest.raises(OperationalError, match="lock timeout"):
             record_meanwhile(1_000_000)
         record_meanwhile(10)  # left to the backlog: nothing locked
-    finally:
-        engine.dispose()
-    waiting, kept, expected = _counts_now(url)
-    assert waiting == 0 and kept == expected
+    _assert_folded(url)
 
 
 def test_the_importing_transaction_writes_no_count(url: str) -> None:
-    engine = make_engine(url)
-    try:
+    with _engine(url) as engine:
         with Session(engine) as s:
             later_from(s, 10)
             create_outfalls(s, _items(20), actor="t")
@@ -213,10 +217,7 @@ def test_the_importing_transaction_writes_no_count(url: str) -> None:
             assert touched == 0
             s.commit()
         backlog.wait(engine)
-    finally:
-        engine.dispose()
-    waiting, kept, expected = _counts_now(url)
-    assert waiting == 0 and kept == expected
+    _assert_folded(url)
 
 
 def test_the_command_line_adds_what_its_import_left_before_it_exits(url: str, tmp_path: Any) -> None:
@@ -224,7 +225,7 @@ def test_the_command_line_adds_what_its_import_left_before_it_exits(url: str, tm
 
     from tests.db.test_survey_import import A, B, C, D, _cli, _csv
 
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True) as conn:
+    with psycopg.connect(_libpq(url), autocommit=True) as conn:
         database = conn.info.dbname
         conn.execute(f"ALTER DATABASE {database} SET {backlog.SETTING} = 2")  # every import of 2 rows or more
     crew = tmp_path / "crew.csv"
@@ -242,8 +243,7 @@ def test_the_command_line_adds_what_its_import_left_before_it_exits(url: str, tm
 def test_a_downgrade_with_rows_waiting_counts_them_again(url: str) -> None:
     from outfalls.db.engine import downgrade, migrate
 
-    engine = make_engine(url)
-    try:
+    with _engine(url) as engine:
         with engine.connect() as conn:  # no fold: as if the process had stopped before folding
             conn.execute(
                 text("ALTER TABLE milestone_count_backlog DISABLE TRIGGER milestone_count_backlog_counts_changed")
@@ -253,25 +253,19 @@ def test_a_downgrade_with_rows_waiting_counts_them_again(url: str) -> None:
             later_from(s, 10)
             create_outfalls(s, _items(25), actor="t")
             s.commit()
-    finally:
-        engine.dispose()
     assert _counts_now(url)[0] == 25
     downgrade(url, "0025")
-    engine = make_engine(url)
-    try:
+    with _engine(url) as engine:
         with Session(engine) as s:
             kept, expected = counts(s), recomputed(s, from_events=False)[1]
-    finally:
-        engine.dispose()
     assert kept == expected and kept["area_milestone_days"]
     migrate(url)  # and up again: nothing waits
     assert _counts_now(url)[0] == 0
 
 
 def test_a_fold_and_a_small_write_of_the_same_counts_wait_for_each_other_without_deadlock(url: str) -> None:
-    engine = make_engine(url)
-    libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    try:
+    libpq = _libpq(url)
+    with _engine(url) as engine:
         with Session(engine) as s:
             create_outfalls(s, _items(30), actor="t")  # counted at once: the current counts exist
             s.commit()
@@ -304,14 +298,10 @@ def test_a_fold_and_a_small_write_of_the_same_counts_wait_for_each_other_without
                 errors.append(err)
             writer.join()
         assert errors == []
-    finally:
-        engine.dispose()
-    waiting, kept, expected = _counts_now(url)
-    assert waiting == 0 and kept == expected
+    _assert_folded(url)
 
 
 def test_a_background_fold_that_fails_tries_again(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = make_engine(url)
     real, calls = backlog.fold, []
 
     def failing_once(session: Session, **kw: Any) -> int:
@@ -322,17 +312,14 @@ def test_a_background_fold_that_fails_tries_again(url: str, monkeypatch: pytest.
 
     monkeypatch.setattr(backlog, "fold", failing_once)
     monkeypatch.setattr(backlog, "RETRY_S", 0.05)
-    try:
+    with _engine(url) as engine:
         with Session(engine) as s:
             later_from(s, 10)
             create_outfalls(s, _items(20), actor="t")
             s.commit()  # starts the background fold, which fails once, then folds
         backlog.wait(engine)
-    finally:
-        engine.dispose()
     assert len(calls) >= 2
-    waiting, kept, expected = _counts_now(url)
-    assert waiting == 0 and kept == expected
+    _assert_folded(url)
 
 
 def test_no_block_of_a_bulk_creation_is_small_enough_to_count_in_its_transaction(
